@@ -1,0 +1,64 @@
+# crm_kernel: `make demo` brings the CRM up, `make test` proves it works.
+# Both start from a bare checkout: they build .venv and install what the machine lacks.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_SCALE ?= 1
+DEMO_SEED  ?= 42
+
+.PHONY: demo test lint db db-stop postgres venv clean help
+
+help:
+	@echo "make demo   start the embedded PostgreSQL, load demo data, show how to open the notebooks"
+	@echo "make test   run the whole test suite (installs what is missing)"
+	@echo "make lint   ruff over the package, tests and benchmarks"
+	@echo "make db     start the embedded PostgreSQL and apply migrations"
+
+venv: $(VENV)/.installed
+
+# uv resolves and installs the stack in seconds; pip only bootstraps it.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	touch $@
+
+# PostgreSQL server binaries with pg_trgm, from the distribution when missing.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ls /usr/share/postgresql/*/extension/pg_trgm.control >/dev/null 2>&1; then \
+		echo "PostgreSQL binaries: $$(ls -d /usr/lib/postgresql/*/bin | tail -n 1)"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql postgresql-contrib >/dev/null; \
+	else \
+		echo "PostgreSQL server binaries (with contrib/pg_trgm) are missing: install them with your package manager" >&2; exit 1; \
+	fi
+
+db: venv postgres
+	$(BIN)/crm db start
+	$(BIN)/crm db migrate
+
+db-stop: venv
+	$(BIN)/crm db stop
+
+demo: db
+	$(BIN)/crm demo-data --scale $(DEMO_SCALE) --seed $(DEMO_SEED) --if-empty
+	@echo
+	@echo "The CRM is up: $$($(BIN)/crm db url)"
+	@echo "Open the notebooks with:"
+	@echo "    $(BIN)/jupyter lab notebooks/getting_started.ipynb"
+	@echo "Stop the database with: make db-stop"
+
+test: venv postgres
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check crm_kernel tests benchmarks
+	$(BIN)/ruff format --check crm_kernel tests benchmarks
+
+clean:
+	-$(BIN)/crm db stop
+	rm -rf $(VENV) .crm

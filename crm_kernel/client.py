@@ -1,0 +1,106 @@
+"""``CRM``: the object every face starts from.
+
+    from crm_kernel import CRM
+    crm = CRM.connect()          # CRM_DATABASE_URL, else the embedded cluster
+    crm.deals.move(deal_id, "Won", changes={"close_reason": "Best fit"})
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from .config import Config
+from .db import connect_engine, resolve_url
+from .errors import ConfigError, DatabaseError, ValidationError
+from .model import ENTITIES, SYSTEM_USER_ID
+from .services import DealService, RecordService, StageService
+
+
+class CRM:
+    """A connection to one CRM database, acting as one user."""
+
+    def __init__(self, engine: sa.Engine, user: str | None = None, config: Config | None = None):
+        self.engine = engine
+        self.config = config or Config.from_env()
+        self.user_id, self.user_email = self._resolve_user(user)
+        self.users = RecordService(self, "users")
+        self.companies = RecordService(self, "companies")
+        self.contacts = RecordService(self, "contacts")
+        self.stages = StageService(self, "pipeline_stages")
+        self.deals = DealService(self, "deals")
+        self.activities = RecordService(self, "activities")
+        self.saved_queries = RecordService(self, "saved_queries")
+
+    @classmethod
+    def connect(cls, url: str | None = None, *, user: str | None = None) -> CRM:
+        """Connect to ``url``, else ``CRM_DATABASE_URL``, else the running embedded cluster.
+
+        ``user`` (else ``CRM_USER``) is the e-mail of the acting user; without one the
+        built-in system user acts.
+        """
+        config = Config.from_env()
+        engine = connect_engine(url or resolve_url(config), timezone=config.timezone)
+        return cls(engine, user=user if user is not None else config.user, config=config)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        url = self.engine.url.render_as_string(hide_password=True)
+        return f"<CRM {url} as {self.user_email}>"
+
+    def _resolve_user(self, email: str | None) -> tuple[uuid.UUID, str]:
+        with self.engine.connect() as conn:
+            if not conn.exec_driver_sql("SELECT to_regclass('public.users')").scalar():
+                raise DatabaseError("the CRM schema is missing; run `crm db migrate`")
+            if not email:
+                row = conn.execute(sa.text("SELECT id, email FROM users WHERE id = :id"), {"id": SYSTEM_USER_ID}).one()
+                return row.id, row.email
+            row = conn.execute(
+                sa.text("SELECT id, email FROM users WHERE lower(email) = lower(:e) AND deleted_at IS NULL AND active"),
+                {"e": email},
+            ).first()
+        if row is None:
+            raise ConfigError(f"CRM user {email!r} does not exist or is inactive; add it with `crm users add {email}`")
+        return row.id, row.email
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One database transaction; integrity errors come out as ``ValidationError``."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.IntegrityError as exc:
+            raise _integrity_error(exc) from exc
+
+
+_SUFFIX = re.compile(r"_(fkey|key|check|not_null|excl)$")
+_PROBLEMS = {
+    "23505": "another record already has this value",
+    "23503": "refers to a record that does not exist",
+    "23502": "is required",
+    "23514": "is out of the allowed range",
+}
+
+
+def _integrity_error(exc: sa.exc.IntegrityError) -> ValidationError:
+    """Name the field a constraint protects (``deals_company_id_fkey`` -> ``company_id``)."""
+    diag = exc.orig.diag
+    table = diag.table_name or ""
+    fields = {f.name for f in ENTITIES[table].fields} if table in ENTITIES else set()
+    name = diag.column_name or _SUFFIX.sub("", diag.constraint_name or "").removeprefix(table + "_")
+    if name not in fields:  # e.g. saved_queries_owner_name_key protects "name"
+        name = next((part for part in reversed(name.split("_")) if part in fields), "record")
+    problem = _PROBLEMS.get(exc.orig.sqlstate, diag.message_primary or str(exc.orig))
+    return ValidationError({name: problem}, table or None)

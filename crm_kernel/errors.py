@@ -1,0 +1,49 @@
+"""Every error the library raises on purpose derives from :class:`CrmError`.
+
+Faces (CLI, widgets, notebooks) catch ``CrmError`` and show its message; anything
+else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class CrmError(Exception):
+    """Base class of all crm_kernel errors."""
+
+
+class ConfigError(CrmError):
+    """The environment or settings are wrong (unknown CRM_USER, missing binaries, ...)."""
+
+
+class DatabaseError(CrmError):
+    """The database could not be reached, started or migrated."""
+
+
+class NotFoundError(CrmError):
+    """A record with the given id does not exist (or is deleted)."""
+
+
+class ConflictError(CrmError):
+    """A write was based on a stale version of a record.
+
+    ``current`` holds the record as it is now, so a caller can show the fresh state.
+    """
+
+    def __init__(self, message: str, current: dict | None = None):
+        super().__init__(message)
+        self.current = current
+
+
+class ValidationError(CrmError):
+    """Input was refused. ``errors`` maps each offending field to what is wrong with it."""
+
+    def __init__(self, errors: dict[str, str], entity: str | None = None):
+        self.errors = dict(errors)
+        self.entity = entity
+        where = f"{entity}: " if entity else ""
+        detail = "; ".join(f"{field}: {problem}" for field, problem in self.errors.items())
+        super().__init__(f"invalid {where}{detail}")
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self.errors)

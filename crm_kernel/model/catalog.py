@@ -1,0 +1,330 @@
+"""The catalog: every CRM entity, its fields, their types, labels, enum values and relations.
+
+This is the one description of the data model. The SQLAlchemy tables (``tables.py``),
+write validation (``validation.py``), the query engine, forms and widgets all read it;
+nothing else lists columns. ``tests/test_catalog.py`` proves it matches the migrated schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+FieldType = Literal[
+    "text", "integer", "number", "money", "date", "timestamp", "enum", "boolean", "uuid", "json", "search"
+]
+
+# Field types and the Python values they hold (documentation and validation share this).
+PYTHON_TYPES = {
+    "text": "str", "integer": "int", "number": "Decimal", "money": "Decimal", "date": "date",
+    "timestamp": "datetime", "enum": "str", "boolean": "bool", "uuid": "UUID", "json": "dict | list",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    label: str = ""
+    nullable: bool = True
+    has_default: bool = False  # the database fills it when omitted
+    readonly: bool = False  # written only by the system (ids, bookkeeping, generated columns)
+    hidden: bool = False  # not shown or queried (search vectors)
+    enum_type: str | None = None  # PostgreSQL enum type name
+    values: tuple[str, ...] = ()  # enum values, in the type's order
+    precision: int | None = None
+    scale: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    format: str | None = None  # extra text checks: email, currency, colour
+    references: str | None = None  # entity a uuid field points at
+    relation: str | None = None  # name of that many-to-one relation (company_id -> company)
+
+    def __post_init__(self):
+        if not self.label:
+            object.__setattr__(self, "label", _label(self.relation or self.name))
+        if self.references and not self.relation:
+            object.__setattr__(self, "relation", self.name.removesuffix("_id"))
+
+    @property
+    def required(self) -> bool:
+        """Must be given on create."""
+        return not (self.nullable or self.has_default or self.readonly)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A many-to-one link: ``source.field`` references ``target.id``."""
+
+    name: str
+    source: str
+    field: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # table name
+    label: str  # plural, for menus
+    singular: str
+    title_field: str  # the field that names a record in lists and pickers
+    fields: tuple[Field, ...]
+    business: bool = True  # carries the standard bookkeeping columns and is written through services
+    default_order: tuple[str, ...] = ("created_at", "id")  # how lists are sorted; "-name" is descending
+    _by_name: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        self._by_name.update({f.name: f for f in self.fields})
+
+    def field(self, name: str) -> Field:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"{self.name} has no field {name!r}") from None
+
+    def has_field(self, name: str) -> bool:
+        return name in self._by_name
+
+    @property
+    def visible_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not f.hidden)
+
+    @property
+    def writable_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not (f.readonly or f.hidden))
+
+    @property
+    def relations(self) -> tuple[Relation, ...]:
+        return tuple(Relation(f.relation, self.name, f.name, f.references) for f in self.fields if f.references)
+
+    @property
+    def soft_delete(self) -> bool:
+        return self.has_field("deleted_at")
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+# -- field helpers: keep the entity definitions below one line per column -----------------
+
+
+def text(name, **kw) -> Field:
+    return Field(name, "text", **kw)
+
+
+def integer(name, **kw) -> Field:
+    return Field(name, "integer", **kw)
+
+
+def money(name, precision=12, **kw) -> Field:
+    return Field(name, "money", precision=precision, scale=2, minimum=0, **kw)
+
+
+def ratio(name, **kw) -> Field:
+    return Field(name, "number", precision=5, scale=4, minimum=0, maximum=1, **kw)
+
+
+def enum(name, enum_type, values, **kw) -> Field:
+    return Field(name, "enum", enum_type=enum_type, values=tuple(values), **kw)
+
+
+def ref(name, target, **kw) -> Field:
+    return Field(name, "uuid", references=target, **kw)
+
+
+def flag(name, **kw) -> Field:
+    return Field(name, "boolean", nullable=False, has_default=True, **kw)
+
+
+def json(name, **kw) -> Field:
+    return Field(name, "json", **kw)
+
+
+ROLES = ("admin", "manager", "rep")
+COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
+CONTACT_METHODS = ("email", "phone", "sms", "linkedin")
+LIFECYCLE_STAGES = ("lead", "prospect", "customer", "champion", "inactive")
+DEAL_TYPES = ("new_business", "existing_business", "renewal", "upgrade")
+PRIORITIES = ("low", "medium", "high", "urgent")
+ACTIVITY_TYPES = ("call", "email", "meeting", "task", "note", "linkedin_message", "stage_change")
+ACTIVITY_STATUSES = ("pending", "in_progress", "completed", "cancelled")
+
+SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
+
+
+def _id() -> Field:
+    return Field("id", "uuid", label="ID", nullable=False, has_default=True, readonly=True)
+
+
+def _bookkeeping() -> tuple[Field, ...]:
+    return (
+        Field("created_at", "timestamp", label="Created", nullable=False, has_default=True, readonly=True),
+        Field("updated_at", "timestamp", label="Updated", nullable=False, has_default=True, readonly=True),
+        ref("created_by", "users", relation="creator", label="Created by", readonly=True),
+        ref("updated_by", "users", relation="updater", label="Updated by", readonly=True),
+        Field("deleted_at", "timestamp", label="Deleted", readonly=True),
+        integer("version", nullable=False, has_default=True, readonly=True),
+        json("custom_fields", label="Custom fields", nullable=False, has_default=True),
+    )
+
+
+def _search() -> Field:
+    return Field("search_vector", "search", readonly=True, hidden=True)
+
+
+USERS = Entity("users", "Users", "User", "full_name", (
+    _id(),
+    text("email", label="E-mail", nullable=False, format="email"),
+    text("full_name", nullable=False),
+    enum("role", "user_role", ROLES, nullable=False, has_default=True),
+    flag("active"),
+    *_bookkeeping(),
+))
+
+COMPANIES = Entity("companies", "Companies", "Company", "name", (
+    _id(),
+    text("name", nullable=False),
+    text("domain"),
+    text("industry"),
+    enum("size", "company_size", COMPANY_SIZES),
+    integer("employees", minimum=0),
+    money("annual_revenue", precision=16),
+    text("website"),
+    text("phone"),
+    text("email", label="E-mail", format="email"),
+    json("address"),
+    ref("owner_id", "users"),
+    *_bookkeeping(),
+    _search(),
+))
+
+CONTACTS = Entity("contacts", "Contacts", "Contact", "last_name", (
+    _id(),
+    ref("company_id", "companies"),
+    text("first_name", nullable=False),
+    text("last_name", nullable=False),
+    text("email", label="E-mail", format="email"),
+    text("phone"),
+    text("job_title"),
+    enum("preferred_contact_method", "contact_method", CONTACT_METHODS),
+    text("timezone", label="Time zone"),
+    flag("is_primary", label="Primary contact"),
+    text("lead_source"),
+    integer("lead_score", minimum=0, maximum=100),
+    enum("lifecycle_stage", "lifecycle_stage", LIFECYCLE_STAGES, nullable=False, has_default=True),
+    json("social_profiles"),
+    ref("owner_id", "users"),
+    *_bookkeeping(),
+    _search(),
+))
+
+PIPELINE_STAGES = Entity("pipeline_stages", "Pipeline stages", "Stage", "name", (
+    _id(),
+    text("name", nullable=False),
+    text("description"),
+    integer("position", nullable=False),
+    ratio("probability", nullable=False, has_default=True),
+    flag("is_active", label="Active"),
+    flag("is_closed_won", label="Closed won"),
+    flag("is_closed_lost", label="Closed lost"),
+    json("required_fields", nullable=False, has_default=True),
+    text("colour", format="colour"),
+    *_bookkeeping(),
+), default_order=("position",))
+
+DEALS = Entity("deals", "Deals", "Deal", "title", (
+    _id(),
+    ref("company_id", "companies", nullable=False),
+    ref("contact_id", "contacts"),
+    ref("stage_id", "pipeline_stages", nullable=False),
+    ref("owner_id", "users"),
+    text("title", nullable=False),
+    text("description"),
+    money("value"),
+    text("currency", nullable=False, has_default=True, format="currency"),
+    ratio("probability"),
+    money("weighted_value", readonly=True),
+    Field("expected_close_date", "date"),
+    Field("actual_close_date", "date"),
+    Field("first_contact_date", "date"),
+    Field("last_activity_at", "timestamp", label="Last activity"),
+    text("lead_source"),
+    text("campaign"),
+    enum("type", "deal_type", DEAL_TYPES, nullable=False, has_default=True),
+    enum("priority", "priority_level", PRIORITIES, nullable=False, has_default=True),
+    text("close_reason"),
+    *_bookkeeping(),
+    _search(),
+))
+
+ACTIVITIES = Entity("activities", "Activities", "Activity", "subject", (
+    _id(),
+    ref("deal_id", "deals"),
+    ref("contact_id", "contacts"),
+    ref("company_id", "companies"),
+    ref("owner_id", "users"),
+    enum("type", "activity_type", ACTIVITY_TYPES, nullable=False),
+    text("subject", nullable=False),
+    text("description"),
+    Field("scheduled_at", "timestamp", label="Scheduled"),
+    Field("completed_at", "timestamp", label="Completed"),
+    Field("due_at", "timestamp", label="Due"),
+    integer("duration_minutes", label="Duration (minutes)", minimum=0),
+    enum("status", "activity_status", ACTIVITY_STATUSES, nullable=False, has_default=True),
+    enum("priority", "priority_level", PRIORITIES, nullable=False, has_default=True),
+    text("external_id", label="External ID"),
+    text("external_source"),
+    json("external_data"),
+    *_bookkeeping(),
+    _search(),
+))
+
+SAVED_QUERIES = Entity("saved_queries", "Saved queries", "Saved query", "name", (
+    _id(),
+    text("name", nullable=False),
+    text("description"),
+    text("entity", nullable=False),
+    json("spec", nullable=False),
+    ref("owner_id", "users"),
+    flag("shared"),
+    integer("use_count", nullable=False, has_default=True, readonly=True),
+    Field("last_used_at", "timestamp", label="Last used", readonly=True),
+    *_bookkeeping(),
+))
+
+AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (
+    Field("id", "integer", label="ID", nullable=False, has_default=True, readonly=True),
+    ref("user_id", "users", nullable=False, readonly=True),
+    Field("at", "timestamp", label="When", nullable=False, has_default=True, readonly=True),
+    text("entity", nullable=False, readonly=True),
+    Field("entity_id", "uuid", label="Record ID", nullable=False, readonly=True),
+    text("operation", nullable=False, readonly=True),
+    json("before", readonly=True),
+    json("after", readonly=True),
+), business=False, default_order=("id",))
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e for e in (USERS, COMPANIES, CONTACTS, PIPELINE_STAGES, DEALS, ACTIVITIES, SAVED_QUERIES, AUDIT_LOG)
+}
+
+
+def entity(name: str) -> Entity:
+    try:
+        return ENTITIES[name]
+    except KeyError:
+        raise KeyError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}") from None
+
+
+def relations() -> Iterator[Relation]:
+    for e in ENTITIES.values():
+        yield from e.relations
+
+
+def children(name: str) -> tuple[Relation, ...]:
+    """One-to-many relations of an entity: the many-to-one relations that point at it."""
+    return tuple(r for r in relations() if r.target == name)
+
+
+__all__ = ["Entity", "Field", "Relation", "ENTITIES", "entity", "relations", "children", "SYSTEM_USER_ID"]

@@ -1,0 +1,113 @@
+"""Test harness: one throwaway PostgreSQL cluster per test session, on a free port.
+
+The cluster starts before collection, and its URL is exported as CRM_DATABASE_URL so that
+everything under test (the library, the `crm` command, notebook kernels) uses it and never
+a user's database. It is destroyed when the session ends.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from crm_kernel import CRM
+from crm_kernel.db import connect_engine, migrate
+from crm_kernel.db.embedded import EmbeddedPostgres
+from crm_kernel.db.engine import libpq_url
+
+_cluster: EmbeddedPostgres | None = None
+
+# Data the migrations seed; every other row is test data, removed between tests.
+SEEDED_STAGES = [f"00000000-0000-0000-0001-00000000000{i}" for i in range(1, 7)]
+RESET_SQL = f"""
+TRUNCATE activities, deals, contacts, companies, saved_queries, audit_log RESTART IDENTITY;
+DELETE FROM pipeline_stages WHERE id NOT IN ({", ".join(f"'{s}'" for s in SEEDED_STAGES)});
+DELETE FROM users WHERE id <> '00000000-0000-0000-0000-000000000001';
+"""
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A folder the postgres system user can reach (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def pytest_sessionstart(session):
+    global _cluster
+    for name in ("CRM_DATABASE_URL", "CRM_USER", "CRM_TIMEZONE"):
+        os.environ.pop(name, None)
+    os.environ["CRM_HOME"] = str(scratch_dir("crm-test-home-"))
+    _cluster = EmbeddedPostgres(scratch_dir("crm-test-pg-") / "pg", fast=True)
+    url = _cluster.start()
+    engine = connect_engine(url)
+    migrate(engine)
+    engine.dispose()
+    os.environ["CRM_DATABASE_URL"] = url
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _cluster is not None:
+        _cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return os.environ["CRM_DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    engine = connect_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def crm(engine) -> CRM:
+    """A CRM on an emptied database (migrations' seed data only), acting as the system user."""
+    with engine.begin() as conn:
+        conn.connection.driver_connection.execute(RESET_SQL)
+    client = CRM(engine)
+    return client
+
+
+@pytest.fixture
+def make_database(engine):
+    """Create fresh migrated databases in the test cluster: ``url = make_database("name")``."""
+    created = []
+
+    def make(name: str, *, migrated: bool = True) -> str:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        url = engine.url.set(database=name).render_as_string(hide_password=False)
+        if migrated:
+            fresh = connect_engine(url)
+            migrate(fresh)
+            fresh.dispose()
+        return libpq_url(url)
+
+    yield make
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in created:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def audit_rows(engine: sa.Engine, entity_id=None, operation: str | None = None) -> list[dict]:
+    """Audit rows, oldest first, optionally for one record and/or one operation."""
+    stmt = "SELECT * FROM audit_log WHERE true"
+    params = {}
+    if entity_id is not None:
+        stmt += " AND entity_id = :id"
+        params["id"] = str(entity_id)
+    if operation:
+        stmt += " AND operation = :op"
+        params["op"] = operation
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.text(stmt + " ORDER BY id"), params).mappings()]
