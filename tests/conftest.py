@@ -99,8 +99,13 @@ def make_database(engine):
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def audit_rows(engine: sa.Engine, entity_id=None, operation: str | None = None) -> list[dict]:
-    """Audit rows, oldest first, optionally for one record and/or one operation."""
+@pytest.fixture
+def audit_rows(engine):
+    """``audit_rows(entity_id=None, operation=None)``: audit rows, oldest first."""
+    return lambda entity_id=None, operation=None: _audit_rows(engine, entity_id, operation)
+
+
+def _audit_rows(engine: sa.Engine, entity_id=None, operation: str | None = None) -> list[dict]:
     stmt = "SELECT * FROM audit_log WHERE true"
     params = {}
     if entity_id is not None:

@@ -37,6 +37,8 @@ def column_type(f: Field) -> sa.types.TypeEngine:
 
 def _column(entity: Entity, f: Field) -> sa.Column:
     args = [sa.ForeignKey(f"{f.references}.id")] if f.references else []
+    if f.has_default or f.type == "search" or f.name == "weighted_value":
+        args.append(sa.FetchedValue())  # the database fills it: SQLAlchemy must not send NULL
     return sa.Column(f.name, column_type(f), *args, primary_key=f.name == "id", nullable=f.nullable)
 
 

@@ -1,4 +1,4 @@
-"""Deals and the pipeline: moving a deal between stages."""
+"""Deals and the pipeline: stage rules on create, and moving a deal between stages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from ..errors import ValidationError
 from ..model import tables
-from ..model.validation import clean_update
+from ..model.validation import clean_create, clean_update
 from .records import RecordService, as_uuid
 
 
@@ -35,9 +35,56 @@ class StageService(RecordService):
             raise ValidationError({"stage": f"unknown stage {stage!r}; the stages are {names}"}, "deals")
         return dict(row)
 
+    def first(self) -> dict:
+        """The stage new deals start in: the first active one on the board."""
+        stages = self.list(is_active=True, limit=1)
+        if not stages:
+            raise ValidationError({"stage": "the pipeline has no active stage"}, "deals")
+        return stages[0]
+
+
+def stage_rules(stage: dict, deal: dict, clean: dict) -> dict:
+    """Values a deal takes on entering ``stage``, given its current state and the changes asked for.
+
+    Raises ``ValidationError`` listing the stage's required fields that would be empty.
+    """
+    after = {**deal, **clean}
+    missing = {
+        name: f"is required in stage {stage['name']}"
+        for name in stage["required_fields"]
+        if _is_blank(after.get(name))
+    }
+    if missing:
+        raise ValidationError(missing, "deals")
+    values = {**clean, "stage_id": stage["id"]}
+    values.setdefault("probability", stage["probability"])
+    if "actual_close_date" not in clean:
+        closed = stage["is_closed_won"] or stage["is_closed_lost"]
+        values["actual_close_date"] = (deal.get("actual_close_date") or sa.func.current_date()) if closed else None
+    return values
+
 
 class DealService(RecordService):
-    """``crm.deals``: records plus :meth:`move`."""
+    """``crm.deals``: records that follow their stage's rules, plus :meth:`move`."""
+
+    def create(self, values: dict | None = None, /, **fields) -> dict:
+        """Create a deal; without ``stage_id`` it starts in the first stage of the pipeline."""
+        data = {**(values or {}), **fields}
+        if data.get("stage_id") is None:
+            data["stage_id"] = self.crm.stages.first()["id"]
+        clean = clean_create(self.entity, data)
+        with self.crm.transaction() as conn:
+            stage = self.crm.stages.resolve(clean["stage_id"], conn)
+            return self._insert(conn, stage_rules(stage, {}, clean))
+
+    def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
+               **fields) -> dict:
+        """Change fields; a new ``stage_id`` makes this a :meth:`move`."""
+        data = {**(changes or {}), **fields}
+        if "stage_id" in data:
+            stage = data.pop("stage_id")
+            return self.move(record_id, stage, expected_version=expected_version, changes=data)
+        return super().update(record_id, data, expected_version=expected_version)
 
     def move(self, deal_id, stage, *, expected_version: int | None = None, changes: dict | None = None) -> dict:
         """Move a deal to ``stage`` (id or name), setting ``changes`` in the same transaction.
@@ -54,23 +101,12 @@ class DealService(RecordService):
             target = self.crm.stages.resolve(stage, conn)
             if target["id"] == before["stage_id"] and not clean:
                 return self._public(before)
-            after = {**before, **clean}
-            missing = {
-                name: f"is required in stage {target['name']}"
-                for name in target["required_fields"]
-                if _is_blank(after.get(name))
-            }
-            if missing:
-                raise ValidationError(missing, "deals")
-            values = {"stage_id": target["id"], **clean}
-            values.setdefault("probability", target["probability"])
-            closed = target["is_closed_won"] or target["is_closed_lost"]
-            if "actual_close_date" not in clean:
-                values["actual_close_date"] = (before["actual_close_date"] or sa.func.current_date()) if closed else None
+            values = stage_rules(target, before, clean)
+            if target["id"] == before["stage_id"]:
+                return self._update(conn, before, clean, "update")
             values["last_activity_at"] = sa.func.now()
             deal = self._update(conn, before, values, "move")
-            if target["id"] != before["stage_id"]:
-                self._log_stage_change(conn, deal, before["stage_id"], target)
+            self._log_stage_change(conn, deal, before["stage_id"], target)
             return deal
 
     def _log_stage_change(self, conn: sa.Connection, deal: dict, from_stage_id, target: dict) -> None:

@@ -1,0 +1,180 @@
+"""The pipeline: deals follow their stage's rules; moves are atomic, audited and announced."""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+
+from crm_kernel import CRM, ConflictError, ValidationError
+
+
+@pytest.fixture
+def deal(crm):
+    company = crm.companies.create(name="Acme")
+    contact = crm.contacts.create(company_id=company["id"], first_name="Ann", last_name="Lee")
+    return crm.deals.create(company_id=company["id"], contact_id=contact["id"], title="Acme renewal", value=1000)
+
+
+def stage_id(crm, name):
+    return crm.stages.resolve(name)["id"]
+
+
+def test_new_deal_starts_in_the_first_stage_with_its_probability(crm, deal):
+    assert deal["stage_id"] == stage_id(crm, "Lead")
+    assert deal["probability"] == Decimal("0.1")
+    assert deal["weighted_value"] == Decimal("100.00")
+    assert deal["currency"] == "USD"
+
+
+def test_create_in_a_stage_checks_its_required_fields(crm, deal):
+    with pytest.raises(ValidationError, match="close_reason: is required in stage Lost"):
+        crm.deals.create(company_id=deal["company_id"], title="Lost cause", stage_id=stage_id(crm, "Lost"))
+    won = crm.deals.create(company_id=deal["company_id"], title="Quick win", value=5, stage_id=stage_id(crm, "Won"))
+    assert won["actual_close_date"] is not None
+
+
+def test_currency_is_iso_4217_and_normalised(crm, deal):
+    assert crm.deals.update(deal["id"], currency="eur")["currency"] == "EUR"
+    with pytest.raises(ValidationError, match="currency"):
+        crm.deals.update(deal["id"], currency="EURO")
+    with pytest.raises(ValidationError, match="currency"):
+        crm.deals.update(deal["id"], currency="ABC")
+
+
+def test_value_and_probability_bounds(crm, deal):
+    with pytest.raises(ValidationError, match="value"):
+        crm.deals.update(deal["id"], value=-1)
+    with pytest.raises(ValidationError, match="probability"):
+        crm.deals.update(deal["id"], probability=1.01)
+    with pytest.raises(ValidationError, match="value"):
+        crm.deals.update(deal["id"], value="1e12")  # numeric(12,2) holds < 10^10
+
+
+@pytest.mark.parametrize("by", ["name", "lower", "id", "text id"])
+def test_move_by_stage_name_or_id(crm, deal, by):
+    target = crm.stages.resolve("Qualified")
+    stage = {"name": "Qualified", "lower": "qualified", "id": target["id"], "text id": str(target["id"])}[by]
+    moved = crm.deals.move(deal["id"], stage)
+    assert moved["stage_id"] == target["id"]
+    assert moved["probability"] == target["probability"]
+    assert moved["version"] == deal["version"] + 1
+
+
+def test_move_writes_activity_audit_and_timestamps_in_one_go(crm, deal, audit_rows):
+    moved = crm.deals.move(str(deal["id"]), "Qualified", expected_version=1)
+    assert moved["last_activity_at"] is not None
+    activities = crm.activities.list(deal_id=deal["id"])
+    assert len(activities) == 1
+    activity = activities[0]
+    assert activity["type"] == "stage_change"
+    assert activity["subject"] == "Stage: Lead \u2192 Qualified"
+    assert activity["company_id"] == deal["company_id"] and activity["contact_id"] == deal["contact_id"]
+    assert activity["external_data"] == {"from_stage_id": str(deal["stage_id"]), "to_stage_id": str(moved["stage_id"])}
+    move = audit_rows(deal["id"], "move")
+    assert len(move) == 1
+    assert move[0]["before"]["stage_id"] == str(deal["stage_id"])
+    assert move[0]["after"]["stage_id"] == str(moved["stage_id"])
+
+
+def test_move_to_won_sets_close_date_and_reopen_clears_it(crm, deal):
+    won = crm.deals.move(deal["id"], "Won")
+    assert won["actual_close_date"] == dt.date.today() or abs((won["actual_close_date"] - dt.date.today()).days) <= 1
+    assert won["probability"] == 1 and won["weighted_value"] == won["value"]
+    reopened = crm.deals.move(deal["id"], "Negotiation", changes={"expected_close_date": "2030-01-31"})
+    assert reopened["actual_close_date"] is None
+    assert reopened["expected_close_date"] == dt.date(2030, 1, 31)
+
+
+def test_move_requires_the_stages_fields_and_takes_them_in_the_same_call(crm, deal, audit_rows):
+    with pytest.raises(ValidationError) as info:
+        crm.deals.move(deal["id"], "Lost")
+    assert info.value.errors == {"close_reason": "is required in stage Lost"}
+    assert crm.deals.get(deal["id"])["version"] == 1
+    assert crm.activities.count() == 0
+    lost = crm.deals.move(deal["id"], "Lost", changes={"close_reason": "Went with a competitor", "probability": 0})
+    assert lost["close_reason"] == "Went with a competitor"
+    assert len(audit_rows(deal["id"], "move")) == 1
+
+
+def test_move_checks_required_fields_against_the_deal_as_it_will_be(crm, deal):
+    with pytest.raises(ValidationError, match="value: is required in stage Proposal"):
+        crm.deals.move(deal["id"], "Proposal", changes={"value": None})
+    assert crm.deals.get(deal["id"])["value"] == Decimal("1000.00")
+
+
+def test_move_to_an_unknown_stage_names_the_stages(crm, deal):
+    with pytest.raises(ValidationError, match="unknown stage 'Closing'.*Lead, Qualified"):
+        crm.deals.move(deal["id"], "Closing")
+
+
+def test_move_to_an_inactive_stage_is_refused(crm, deal):
+    crm.stages.create(name="Parked", position=7, is_active=False)
+    with pytest.raises(ValidationError, match="unknown stage"):
+        crm.deals.move(deal["id"], "Parked")
+
+
+def test_stale_move_is_a_conflict(crm, deal):
+    crm.deals.move(deal["id"], "Qualified", expected_version=1)
+    with pytest.raises(ConflictError) as info:
+        crm.deals.move(deal["id"], "Proposal", expected_version=1)
+    assert info.value.current["stage_id"] == stage_id(crm, "Qualified")
+
+
+def test_update_with_a_stage_is_a_move(crm, deal, audit_rows):
+    moved = crm.deals.update(deal["id"], stage_id=stage_id(crm, "Qualified"), title="Renamed")
+    assert moved["title"] == "Renamed"
+    assert crm.activities.count(type="stage_change") == 1
+    assert len(audit_rows(deal["id"], "move")) == 1
+
+
+def test_moving_to_the_current_stage_changes_nothing(crm, deal, audit_rows):
+    assert crm.deals.move(deal["id"], "Lead")["version"] == 1
+    assert len(audit_rows(deal["id"])) == 1
+
+
+def run_together(n, fn):
+    """Run fn(i) in n threads released at once; returns (results, errors)."""
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def worker(i):
+        barrier.wait()
+        try:
+            results.append(fn(i))
+        except Exception as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results, errors
+
+
+def test_concurrent_moves_with_the_same_version_have_exactly_one_winner(crm, engine, deal, audit_rows):
+    stages = ["Qualified", "Proposal", "Negotiation", "Won"]
+    boards = [CRM(engine) for _ in range(8)]
+    changes = {"expected_close_date": "2031-01-01"}
+    results, errors = run_together(8, lambda i: boards[i].deals.move(
+        deal["id"], stages[i % 4], expected_version=1, changes=changes))
+    assert len(results) == 1
+    assert len(errors) == 7 and all(isinstance(e, ConflictError) for e in errors)
+    final = crm.deals.get(deal["id"])
+    assert final["version"] == 2 and final["stage_id"] == results[0]["stage_id"]
+    assert len(audit_rows(deal["id"], "move")) == 1
+    assert crm.activities.count(deal_id=deal["id"]) == 1
+
+
+def test_concurrent_unversioned_moves_serialise_without_lost_updates(crm, deal, audit_rows):
+    stages = ["Qualified", "Proposal", "Won", "Lead"] * 2
+    results, errors = run_together(8, lambda i: crm.deals.move(deal["id"], stages[i]))
+    assert errors == [] and len(results) == 8
+    moves = audit_rows(deal["id"], "move")
+    assert moves, "at least the first move changes the stage"
+    # Each move starts from the version the previous one wrote: none was lost.
+    assert [m["before"]["version"] for m in moves] == list(range(1, len(moves) + 1))
+    assert [m["after"]["version"] for m in moves] == list(range(2, len(moves) + 2))
+    assert crm.deals.get(deal["id"])["version"] == 1 + len(moves)
+    assert crm.activities.count(deal_id=deal["id"]) == len(moves)

@@ -1,0 +1,213 @@
+"""Record services: create/get/update/delete/restore/list, audit rows and change notifications."""
+
+import json
+import uuid
+from decimal import Decimal
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from crm_kernel import ConflictError, NotFoundError, ValidationError
+from crm_kernel.db.engine import libpq_url
+
+
+def table_counts(engine) -> dict:
+    with engine.connect() as conn:
+        return {
+            t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
+            for t in ("users", "companies", "contacts", "deals", "activities", "audit_log")
+        }
+
+
+@pytest.fixture
+def acme(crm):
+    return crm.companies.create(name="Acme", industry="Software", annual_revenue="2500000.50")
+
+
+def test_create_returns_the_stored_record_with_bookkeeping(crm, acme):
+    assert isinstance(acme["id"], uuid.UUID)
+    assert acme["annual_revenue"] == Decimal("2500000.50")
+    assert acme["version"] == 1
+    assert acme["created_by"] == crm.user_id == acme["updated_by"]
+    assert acme["custom_fields"] == {}
+    assert "search_vector" not in acme
+    assert crm.companies.get(acme["id"]) == acme
+
+
+@pytest.mark.parametrize("as_text", [True, False])
+def test_ids_are_accepted_as_uuid_or_text(crm, acme, as_text):
+    rid = str(acme["id"]) if as_text else acme["id"]
+    assert crm.companies.get(rid)["name"] == "Acme"
+    contact = crm.contacts.create(company_id=rid, first_name="Ann", last_name="Lee")
+    assert contact["company_id"] == acme["id"]
+
+
+def test_malformed_id_is_a_validation_error(crm):
+    with pytest.raises(ValidationError, match="not a valid id"):
+        crm.companies.get("not-a-uuid")
+
+
+def test_unknown_id_is_not_found(crm):
+    with pytest.raises(NotFoundError, match="no company"):
+        crm.companies.get(uuid.uuid4())
+    with pytest.raises(NotFoundError):
+        crm.companies.update(uuid.uuid4(), name="x")
+
+
+def test_update_bumps_version_and_audits_before_and_after(crm, engine, acme, audit_rows):
+    updated = crm.companies.update(acme["id"], {"industry": "Fintech"}, expected_version=1)
+    assert updated["industry"] == "Fintech"
+    assert updated["version"] == 2
+    assert updated["updated_at"] >= acme["updated_at"]
+    create, update = audit_rows(acme["id"])
+    assert (create["operation"], update["operation"]) == ("create", "update")
+    assert create["before"] is None and create["after"]["name"] == "Acme"
+    assert update["before"]["industry"] == "Software"
+    assert update["after"]["industry"] == "Fintech"
+    assert update["after"]["annual_revenue"] == 2500000.50
+    assert update["user_id"] == crm.user_id
+    assert "search_vector" not in update["after"]
+
+
+def test_update_with_no_changes_writes_nothing(crm, engine, acme, audit_rows):
+    assert crm.companies.update(acme["id"], {})["version"] == 1
+    assert len(audit_rows(acme["id"])) == 1
+
+
+def test_stale_version_is_a_conflict_and_leaves_no_trace(crm, engine, acme):
+    crm.companies.update(acme["id"], industry="Fintech")
+    before = table_counts(engine)
+    with pytest.raises(ConflictError, match="changed by someone else") as info:
+        crm.companies.update(acme["id"], {"industry": "Retail"}, expected_version=1)
+    assert info.value.current["industry"] == "Fintech"
+    assert info.value.current["version"] == 2
+    assert table_counts(engine) == before
+    assert crm.companies.get(acme["id"])["industry"] == "Fintech"
+
+
+@pytest.mark.parametrize(
+    ("entity", "values", "field", "message"),
+    [
+        ("companies", {"industry": "x"}, "name", "is required"),
+        ("companies", {"name": "  "}, "name", "must not be empty"),
+        ("companies", {"name": "A", "email": "nope"}, "email", "not an e-mail"),
+        ("companies", {"name": "A", "size": "huge"}, "size", "Input should be"),
+        ("companies", {"name": "A", "employees": -1}, "employees", "greater than or equal to 0"),
+        ("companies", {"name": "A", "annual_revenue": "lots"}, "annual_revenue", "decimal"),
+        ("companies", {"name": "A", "colour": "red"}, "colour", "unknown field"),
+        ("companies", {"name": "A", "version": 3}, "version", "set by the system"),
+        ("contacts", {"first_name": "A", "last_name": "B", "lead_score": 101}, "lead_score", "less than or equal"),
+        ("contacts", {"first_name": "A", "last_name": "B", "company_id": str(uuid.uuid4())}, "company_id", "no company"),
+        ("users", {"email": "a@b.io", "full_name": "A", "role": "boss"}, "role", "Input should be"),
+        ("pipeline_stages", {"name": "X", "position": 9, "probability": 1.5}, "probability", "less than or equal to 1"),
+        ("pipeline_stages", {"name": "X", "position": 9, "colour": "#12"}, "colour", "not a colour"),
+    ],
+)
+def test_invalid_create_names_the_field_and_leaves_no_trace(crm, engine, entity, values, field, message):
+    before = table_counts(engine)
+    with pytest.raises(ValidationError, match=message) as info:
+        getattr(crm, "stages" if entity == "pipeline_stages" else entity).create(values)
+    assert field in info.value.errors
+    assert table_counts(engine) == before
+
+
+def test_unique_email_is_case_insensitive(crm, engine, acme):
+    crm.contacts.create(first_name="Ann", last_name="Lee", email="Ann.Lee@acme.com")
+    before = table_counts(engine)
+    with pytest.raises(ValidationError) as info:
+        crm.contacts.create(first_name="Other", last_name="Ann", email="ann.lee@ACME.com")
+    assert list(info.value.errors) == ["email"]
+    assert table_counts(engine) == before
+
+
+def test_non_nullable_field_cannot_be_cleared(crm, acme):
+    with pytest.raises(ValidationError) as info:
+        crm.companies.update(acme["id"], name=None)
+    assert "name" in info.value.errors
+
+
+def test_soft_delete_hides_and_restore_brings_back(crm, engine, acme, audit_rows):
+    deleted = crm.companies.delete(acme["id"], expected_version=1)
+    assert deleted["deleted_at"] is not None and deleted["version"] == 2
+    with pytest.raises(NotFoundError):
+        crm.companies.get(acme["id"])
+    assert crm.companies.get(acme["id"], include_deleted=True)["deleted_at"] is not None
+    assert crm.companies.list() == []
+    assert crm.companies.count(include_deleted=True) == 1
+    with pytest.raises(NotFoundError, match="is deleted"):
+        crm.companies.update(acme["id"], name="Zombie")
+    restored = crm.companies.restore(acme["id"])
+    assert restored["deleted_at"] is None and restored["version"] == 3
+    with pytest.raises(NotFoundError, match="is not deleted"):
+        crm.companies.restore(acme["id"])
+    assert [r["operation"] for r in audit_rows(acme["id"])] == ["create", "delete", "restore"]
+
+
+def test_a_deleted_record_cannot_be_referenced(crm, acme):
+    crm.companies.delete(acme["id"])
+    with pytest.raises(ValidationError, match="no company"):
+        crm.contacts.create(first_name="A", last_name="B", company_id=acme["id"])
+
+
+def test_list_filters_orders_and_pages(crm):
+    for name, industry in [("B", "Retail"), ("A", "Software"), ("C", "Software")]:
+        crm.companies.create(name=name, industry=industry)
+    assert [c["name"] for c in crm.companies.list(industry="Software", order_by="name")] == ["A", "C"]
+    assert [c["name"] for c in crm.companies.list(order_by="-name", limit=2)] == ["C", "B"]
+    assert [c["name"] for c in crm.companies.list(order_by="name", offset=2)] == ["C"]
+    assert crm.companies.count(industry="Software") == 2
+    assert crm.companies.list(industry=None) == []
+    with pytest.raises(ValidationError, match="unknown field"):
+        crm.companies.list(colour="red")
+    with pytest.raises(ValidationError, match="unknown field"):
+        crm.companies.list(order_by="colour")
+
+
+def test_acting_user_lands_in_records_and_audit(crm, engine, audit_rows):
+    from crm_kernel import CRM
+
+    rep = crm.users.create(email="rep@example.com", full_name="Rita Rep")
+    as_rep = CRM(engine, user="REP@example.com")
+    assert as_rep.user_id == rep["id"]
+    company = as_rep.companies.create(name="Globex")
+    assert company["created_by"] == rep["id"]
+    assert audit_rows(company["id"])[0]["user_id"] == rep["id"]
+
+
+def test_unknown_acting_user_is_a_clear_error(engine):
+    from crm_kernel import CRM, ConfigError
+
+    with pytest.raises(ConfigError, match="nobody@example.com"):
+        CRM(engine, user="nobody@example.com")
+
+
+def test_writes_notify_listeners_only_when_committed(crm, database_url):
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as listener:
+        listener.execute("LISTEN crm_changes")
+        company = crm.companies.create(name="Initech")
+        with pytest.raises(ValidationError):
+            crm.companies.update(company["id"], employees=-5)
+        crm.companies.update(company["id"], employees=5)
+        payloads = [json.loads(n.payload) for n in listener.notifies(timeout=2, stop_after=3)]
+    assert payloads == [
+        {"entity": "companies", "id": str(company["id"]), "operation": "create", "version": 1},
+        {"entity": "companies", "id": str(company["id"]), "operation": "update", "version": 2},
+    ]
+
+
+def test_failed_transaction_rolls_back_every_part(crm, engine, acme, monkeypatch):
+    """If the audit write fails, the record change is rolled back with it."""
+    from crm_kernel.services import audit
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(audit, "record", broken)
+    before = table_counts(engine)
+    with pytest.raises(RuntimeError):
+        crm.companies.update(acme["id"], name="Changed")
+    assert table_counts(engine) == before
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT name, version FROM companies WHERE id = :id"), {"id": acme["id"]}).one()
+    assert tuple(row) == ("Acme", 1)
