@@ -170,7 +170,7 @@ def users():
 @click.option("--role", type=click.Choice(["admin", "manager", "rep"]), default="rep", show_default=True)
 @_friendly
 def users_add(email, full_name, role):
-    """Add a user."""
+    """Add a user; set CRM_USER to their e-mail to act as them."""
     from . import CRM
 
     crm = CRM.connect(user="")
@@ -182,7 +182,7 @@ def users_add(email, full_name, role):
 @users.command("list")
 @_friendly
 def users_list():
-    """List active users."""
+    """List the users with their roles and names."""
     from . import CRM
 
     crm = CRM.connect(user="")

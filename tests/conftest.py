@@ -1,25 +1,15 @@
-"""Test harness: one throwaway PostgreSQL cluster per test session, on a free port.
-
-The cluster starts before collection, and its URL is exported as CRM_DATABASE_URL so that
-everything under test (the library, the `crm` command, notebook kernels) uses it and never
-a user's database. It is destroyed when the session ends.
-"""
+"""Fixtures over the session's PostgreSQL cluster (started by the top-level conftest.py)."""
 
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from crm_kernel import CRM
 from crm_kernel.db import connect_engine, migrate
-from crm_kernel.db.embedded import EmbeddedPostgres
 from crm_kernel.db.engine import libpq_url
-
-_cluster: EmbeddedPostgres | None = None
 
 # Data the migrations seed; every other row is test data, removed between tests.
 SEEDED_STAGES = [f"00000000-0000-0000-0001-00000000000{i}" for i in range(1, 7)]
@@ -28,31 +18,6 @@ TRUNCATE activities, deals, contacts, companies, saved_queries, audit_log RESTAR
 DELETE FROM pipeline_stages WHERE id NOT IN ({", ".join(f"'{s}'" for s in SEEDED_STAGES)});
 DELETE FROM users WHERE id <> '00000000-0000-0000-0000-000000000001';
 """
-
-
-def scratch_dir(prefix: str) -> Path:
-    """A folder the postgres system user can reach (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o755)
-    return path
-
-
-def pytest_sessionstart(session):
-    global _cluster
-    for name in ("CRM_DATABASE_URL", "CRM_USER", "CRM_TIMEZONE"):
-        os.environ.pop(name, None)
-    os.environ["CRM_HOME"] = str(scratch_dir("crm-test-home-"))
-    _cluster = EmbeddedPostgres(scratch_dir("crm-test-pg-") / "pg", fast=True)
-    url = _cluster.start()
-    engine = connect_engine(url)
-    migrate(engine)
-    engine.dispose()
-    os.environ["CRM_DATABASE_URL"] = url
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if _cluster is not None:
-        _cluster.destroy()
 
 
 @pytest.fixture(scope="session")

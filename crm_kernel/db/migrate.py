@@ -66,13 +66,16 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 
 def _applied(conn: sa.Connection) -> dict[str, str]:
+    """Applied versions and checksums, read under the migrators' lock (taken first, so
+    that concurrent migrators also agree on creating the bookkeeping table)."""
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
+    conn.exec_driver_sql(_CREATE_TABLE)
     rows = conn.exec_driver_sql("SELECT version, checksum FROM schema_migrations").all()
     return dict(rows)
 
 
 def pending_migrations(engine: sa.Engine, folder: Path | None = None) -> list[Migration]:
     with engine.begin() as conn:
-        conn.exec_driver_sql(_CREATE_TABLE)
         applied = _applied(conn)
     return [m for m in discover(folder) if m.version not in applied]
 
@@ -82,8 +85,6 @@ def migrate(engine: sa.Engine, folder: Path | None = None) -> list[Migration]:
     done = []
     for migration in discover(folder):
         with engine.begin() as conn:
-            conn.exec_driver_sql(_CREATE_TABLE)
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
             applied = _applied(conn)
             if migration.version in applied:
                 if applied[migration.version] != migration.checksum:

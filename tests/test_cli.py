@@ -1,0 +1,116 @@
+"""The `crm` command, driven the way a user types it."""
+
+import pytest
+from click.testing import CliRunner
+
+from crm_kernel import cli
+from crm_kernel.db import embedded
+from crm_kernel.errors import ConfigError
+
+from .helpers import scratch_dir
+
+
+@pytest.fixture
+def crm_db(crm):
+    """The emptied test database (the `crm` fixture), for commands that use it."""
+    return crm
+
+
+def crm(*args, env=None):
+    return CliRunner().invoke(cli.main, list(args), env=env, catch_exceptions=False)
+
+
+def every_command(group=cli.main, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from every_command(command, (*prefix, name))
+
+
+def test_top_level_help_lists_commands_and_settings():
+    result = crm("--help")
+    assert result.exit_code == 0
+    for word in ("db", "demo-data", "users", "CRM_DATABASE_URL", "CRM_HOME", "CRM_USER", "CRM_TIMEZONE"):
+        assert word in result.output
+
+
+@pytest.mark.parametrize("command", list(every_command()), ids=" ".join)
+def test_every_command_has_useful_help(command):
+    result = crm(*command, "--help")
+    assert result.exit_code == 0
+    summary = result.output.split("\n\n")[1].strip()
+    assert len(summary) > 15, summary
+
+
+def test_embedded_cluster_lifecycle():
+    """start -> status -> migrate (twice) -> url -> stop -> status, on a cluster of its own."""
+    home = scratch_dir("crm-cli-home-")
+    env = {"CRM_DATABASE_URL": None, "CRM_HOME": str(home)}
+    try:
+        started = crm("db", "start", env=env)
+        assert started.exit_code == 0, started.output
+        url = started.output.strip().splitlines()[-1]
+        assert url.startswith("postgresql://postgres:") and "@127.0.0.1:" in url
+
+        again = crm("db", "start", env=env)
+        assert again.output.strip().splitlines()[-1] == url  # same cluster, same port
+
+        status = crm("db", "status", env=env)
+        assert "(running)" in status.output and "schema version: none" in status.output
+        assert "001_core_schema.sql" in status.output
+
+        assert "migration(s) applied" in crm("db", "migrate", env=env).output
+        assert crm("db", "migrate", env=env).output.strip() == "schema is up to date"
+        status = crm("db", "status", env=env)
+        assert "pending migrations: none" in status.output
+        assert "***" in status.output and url.split(":")[2].split("@")[0] not in status.output  # password masked
+
+        assert crm("db", "url", env=env).output.strip() == url
+        assert crm("db", "stop", env=env).output.strip() == "stopped"
+        assert crm("db", "stop", env=env).output.strip() == "not running"
+        stopped = crm("db", "status", env=env)
+        assert stopped.exit_code == 1 and "(stopped)" in stopped.output
+    finally:
+        embedded.for_home(home).destroy()
+
+
+def test_start_and_stop_leave_an_external_server_alone(database_url):
+    assert "nothing to start" in crm("db", "start").output
+    assert "not ours to stop" in crm("db", "stop").output
+    assert crm("db", "url").output.strip().split("@")[1] == database_url.split("@")[1]
+
+
+def test_no_database_is_a_clear_error():
+    env = {"CRM_DATABASE_URL": None, "CRM_HOME": str(scratch_dir("crm-empty-home-"))}
+    result = CliRunner().invoke(cli.main, ["db", "migrate"], env=env)
+    assert result.exit_code == 1
+    assert "run `crm db start`" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_database_is_a_clear_error():
+    env = {"CRM_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{embedded.free_port()}/crm"}
+    result = CliRunner().invoke(cli.main, ["db", "status"], env=env)
+    assert result.exit_code == 1 and "cannot connect" in result.output
+
+
+def test_missing_binaries_say_how_to_install(monkeypatch):
+    monkeypatch.setattr(embedded.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(embedded.shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="apt-get install postgresql postgresql-contrib"):
+        embedded.find_bindir()
+
+
+def test_users_add_and_list(crm_db):
+    added = crm("users", "add", "dana.sales@example.com", "--role", "manager")
+    assert added.exit_code == 0 and "dana.sales@example.com (manager)" in added.output
+    listed = crm("users", "list").output
+    assert "dana.sales@example.com" in listed and "Dana Sales" in listed
+    duplicate = CliRunner().invoke(cli.main, ["users", "add", "DANA.SALES@example.com"])
+    assert duplicate.exit_code == 1 and "email" in duplicate.output
+
+
+def test_unknown_crm_user_is_a_clear_error(crm_db):
+    result = CliRunner().invoke(cli.main, ["demo-data", "--if-empty"], env={"CRM_USER": "ghost@example.com"})
+    assert result.exit_code == 1
+    assert "ghost@example.com" in result.output and "crm users add" in result.output

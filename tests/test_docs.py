@@ -1,0 +1,47 @@
+"""The README and environment.yml stay true to the code."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crm_kernel.config import SETTINGS
+
+from .test_cli import every_command
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_opens_with_the_two_commands():
+    first_block = README.split("```")[1]
+    assert "make demo" in first_block and "make test" in first_block
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.env)
+def test_every_setting_is_documented(setting):
+    assert f"| `{setting.env}` |" in README
+
+
+@pytest.mark.parametrize("command", list(every_command()), ids=" ".join)
+def test_every_command_is_documented(command):
+    if len(command) == 1 and command[0] in ("db", "users"):
+        return  # groups: their subcommands are checked
+    assert "crm " + " ".join(command) in README
+
+
+CONDA_NAMES = {"duckdb": "python-duckdb"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_dependencies():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    listed = {_name(d) for d in env["dependencies"] if isinstance(d, str)}
+    assert {CONDA_NAMES.get(n, n) for n in wanted} <= listed
