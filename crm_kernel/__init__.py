@@ -11,9 +11,13 @@ from .errors import (
     CrmError,
     DatabaseError,
     NotFoundError,
+    QuerySpecError,
     ValidationError,
 )
 
 __version__ = "0.1.0"
 
-__all__ = ["CRM", "ConfigError", "ConflictError", "CrmError", "DatabaseError", "NotFoundError", "ValidationError"]
+__all__ = [
+    "CRM", "ConfigError", "ConflictError", "CrmError", "DatabaseError", "NotFoundError", "QuerySpecError",
+    "ValidationError",
+]

@@ -12,13 +12,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import polars as pl
 import sqlalchemy as sa
 
 from .config import Config
 from .db import connect_engine, resolve_url
-from .errors import ConfigError, DatabaseError, ValidationError
+from .errors import ConfigError, DatabaseError, QuerySpecError, ValidationError
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
+from .services.custom_fields import CustomFieldService
+from .services.saved_queries import SavedQueryService
 
 
 class CRM:
@@ -34,7 +37,9 @@ class CRM:
         self.stages = StageService(self, "pipeline_stages")
         self.deals = DealService(self, "deals")
         self.activities = RecordService(self, "activities")
-        self.saved_queries = RecordService(self, "saved_queries")
+        self.saved_queries = SavedQueryService(self, "saved_queries")
+        self.custom_fields = CustomFieldService(self, "custom_field_definitions")
+        self.last_query = None  # the QueryResult of the latest query(): SQL, timings, row count
 
     @classmethod
     def connect(cls, url: str | None = None, *, user: str | None = None) -> CRM:
@@ -74,6 +79,38 @@ class CRM:
         if row is None:
             raise ConfigError(f"CRM user {email!r} does not exist or is inactive; add it with `crm users add {email}`")
         return row.id, row.email
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None):
+        """Run a query spec; returns a :class:`~crm_kernel.query.QueryResult` (frame, SQL, timings).
+
+        ``backend="duckdb"`` runs on a snapshot: ``snapshot`` is an opened snapshot or a path
+        (a snapshot folder or a parent of several); the newest under ``$CRM_HOME`` by default.
+        """
+        from . import query
+
+        if backend == "postgres":
+            if snapshot is not None:
+                raise QuerySpecError("snapshot", "a snapshot is for backend=\"duckdb\"")
+            result = query.run_postgres(self.engine, spec, timezone=self.config.timezone, now=now)
+        elif backend == "duckdb":
+            from . import snapshot as snapshots
+
+            opened = snapshot if hasattr(snapshot, "con") else snapshots.open(snapshot)
+            try:
+                result = query.run_duckdb(opened.con, spec, timezone=self.config.timezone, now=now)
+            finally:
+                if opened is not snapshot:
+                    opened.close()
+        else:
+            raise QuerySpecError("backend", f"unknown backend {backend!r}; use postgres or duckdb")
+        self.last_query = result
+        return result
+
+    def query(self, spec, backend: str = "postgres", snapshot=None, *, now=None) -> pl.DataFrame:
+        """Run a query spec and return its rows as a polars DataFrame (``crm.last_query`` has the rest)."""
+        return self.execute(spec, backend, snapshot, now=now).frame
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:

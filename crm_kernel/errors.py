@@ -47,3 +47,16 @@ class ValidationError(CrmError):
     @property
     def fields(self) -> list[str]:
         return list(self.errors)
+
+
+class QuerySpecError(CrmError):
+    """A query spec was refused before anything ran.
+
+    ``path`` locates the offending part (``where.rules[2].rules[0]``), ``problem`` says what
+    is wrong with it.
+    """
+
+    def __init__(self, path: str, problem: str):
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)

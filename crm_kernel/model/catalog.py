@@ -37,7 +37,7 @@ class Field:
     scale: int | None = None
     minimum: float | None = None
     maximum: float | None = None
-    format: str | None = None  # extra text checks: email, currency, colour
+    format: str | None = None  # extra text checks: email, currency, colour, identifier, custom_field_type
     references: str | None = None  # entity a uuid field points at
     relation: str | None = None  # name of that many-to-one relation (company_id -> company)
 
@@ -294,6 +294,17 @@ SAVED_QUERIES = Entity("saved_queries", "Saved queries", "Saved query", "name", 
     *_bookkeeping(),
 ))
 
+CUSTOM_FIELD_TYPES = ("text", "integer", "number", "date", "timestamp", "boolean")
+
+CUSTOM_FIELD_DEFINITIONS = Entity("custom_field_definitions", "Custom fields", "Custom field", "key", (
+    _id(),
+    text("entity", nullable=False),
+    text("key", nullable=False, format="identifier"),
+    text("type", nullable=False, format="custom_field_type"),
+    text("label"),
+    *_bookkeeping(),
+))
+
 AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (
     Field("id", "integer", label="ID", nullable=False, has_default=True, readonly=True),
     ref("user_id", "users", nullable=False, readonly=True),
@@ -306,7 +317,8 @@ AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (
 ), business=False, default_order=("id",))
 
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (USERS, COMPANIES, CONTACTS, PIPELINE_STAGES, DEALS, ACTIVITIES, SAVED_QUERIES, AUDIT_LOG)
+    e.name: e for e in (USERS, COMPANIES, CONTACTS, PIPELINE_STAGES, DEALS, ACTIVITIES, SAVED_QUERIES,
+                        CUSTOM_FIELD_DEFINITIONS, AUDIT_LOG)
 }
 
 

@@ -17,11 +17,12 @@ import pydantic
 from pydantic import AfterValidator
 
 from ..errors import ValidationError
-from .catalog import Entity, Field
+from .catalog import CUSTOM_FIELD_TYPES, Entity, Field
 from .currencies import ISO_4217
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _email(value: str) -> str:
@@ -49,7 +50,20 @@ def _not_blank(value: str) -> str:
     return value
 
 
-_FORMATS = {"email": _email, "currency": _currency, "colour": _colour}
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(f"{value!r} must be lower case letters, digits and _, starting with a letter")
+    return value
+
+
+def _custom_field_type(value: str) -> str:
+    if value not in CUSTOM_FIELD_TYPES:
+        raise ValueError(f"{value!r} is not a custom field type; use one of {', '.join(CUSTOM_FIELD_TYPES)}")
+    return value
+
+
+_FORMATS = {"email": _email, "currency": _currency, "colour": _colour, "identifier": _identifier,
+            "custom_field_type": _custom_field_type}
 
 
 def _python_type(f: Field) -> Any:

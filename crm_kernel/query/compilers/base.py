@@ -1,0 +1,404 @@
+"""Compile a parsed, schema-checked query spec into one SQLAlchemy Core ``Select``.
+
+One compiler for every engine; a dialect subclass (``postgres.py``, ``duckdb.py``) only names
+its SQLAlchemy dialect and the few constructs that differ. Everything the spec names is
+looked up in the :class:`~crm_kernel.query.schema.Schema`, so identifiers come from the
+catalog or reflection and values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ...errors import QuerySpecError
+from .. import values
+from ..dates import period_window, relative_window
+from ..operators import OPERATORS
+from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Column, Schema, TableInfo
+from ..spec import Aggregate, Group, QuerySpec, Related, Rule, parse
+
+_COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
+_FAMILY = {t: "number" for t in NUMERIC_TYPES} | {"date": "temporal", "timestamp": "temporal"}
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """A result column: its name and field type (decides its polars dtype on every engine)."""
+
+    name: str
+    type: str
+    scale: int | None = None
+
+
+@dataclass
+class CompiledQuery:
+    statement: sa.Select
+    columns: list[OutputColumn]
+    dialect: sa.Dialect
+    spec: QuerySpec
+    preview_dialect: sa.Dialect | None = None  # one whose literal SQL reads naturally
+
+    def _compiled(self, **kwargs):
+        return self.statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True, **kwargs})
+
+    @property
+    def sql(self) -> str:
+        """The SQL text with placeholders, as sent to the engine."""
+        return str(self._compiled())
+
+    @property
+    def params(self) -> dict:
+        return self._compiled().params
+
+    def preview(self) -> str:
+        """The SQL with values inlined, for reading only (never executed)."""
+        try:
+            dialect = self.preview_dialect or self.dialect
+            return str(self.statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        except Exception:  # a type without a literal form: show placeholders and values
+            compiled = self._compiled()
+            return f"{compiled}\n-- parameters: {compiled.params}"
+
+
+class Scope:
+    """Where field paths resolve: a table (or alias) and the many-to-one joins hung on it."""
+
+    def __init__(self, schema: Schema, info: TableInfo, base: sa.FromClause, anonymous: bool):
+        self.schema, self.info, self.base = schema, info, base
+        self.anonymous = anonymous  # subquery scopes use generated alias names
+        self.joins: dict[str, tuple[TableInfo, sa.FromClause]] = {}
+        self.join_order: list[tuple[sa.FromClause, sa.ColumnElement]] = []
+
+    def resolve(self, path: str, where: str) -> tuple[sa.ColumnElement, Column]:
+        parts = path.split(".")
+        info, alias = self.info, self.base
+        walked: list[str] = []
+        i = 0
+        while i < len(parts) - 1:
+            part = parts[i]
+            if part == "custom_fields" and i == len(parts) - 2:
+                return self._custom(info, alias, parts[-1], path, where)
+            relation = info.relations.get(part)
+            if relation is None:
+                known = ", ".join(sorted(info.relations)) or "none"
+                if part in info.columns:
+                    raise QuerySpecError(where, f"{part!r} is a field of {info.name}, not a relation to follow; "
+                                                f"relations of {info.name}: {known}")
+                raise QuerySpecError(where, f"{info.name} has no relation {part!r}; its relations: {known}")
+            walked.append(part)
+            info, alias = self._join(".".join(walked), alias, relation, where)
+            i += 1
+        name = parts[-1]
+        column = info.columns.get(name)
+        if column is None:
+            if name in info.relations:
+                raise QuerySpecError(where, f"{name!r} is a relation; pick one of its fields, e.g. {name}.id")
+            raise QuerySpecError(where, f"{info.name} has no field {name!r}; fields: {', '.join(info.columns)}")
+        return alias.c[name], column
+
+    def _custom(self, info, alias, key, path, where):
+        column = info.custom.get(key)
+        if column is None:
+            declared = ", ".join(sorted(info.custom)) or "none"
+            raise QuerySpecError(where, f"custom field {key!r} of {info.name} is not declared; declared: {declared}")
+        text = alias.c.custom_fields.op("->>")(sa.literal(key, sa.Text))
+        return _cast_json_text(text, column.type), Column(path, column.type, column.label)
+
+    def _join(self, key, parent_alias, relation, where) -> tuple[TableInfo, sa.FromClause]:
+        if key not in self.joins:
+            target = self.schema.table(relation.target)
+            if target is None:
+                raise QuerySpecError(where, f"relation {key!r} leads to {relation.target}, which is not available")
+            alias = target.table.alias() if self.anonymous else target.table.alias(key.replace(".", "__"))
+            self.joins[key] = (target, alias)
+            self.join_order.append((alias, parent_alias.c[relation.field] == alias.c.id))
+        return self.joins[key]
+
+    def from_clause(self) -> sa.FromClause:
+        clause = self.base
+        for alias, on in self.join_order:
+            clause = clause.outerjoin(alias, on)
+        return clause
+
+
+def _cast_json_text(text: sa.ColumnElement, kind: str) -> sa.ColumnElement:
+    target = {"integer": sa.BigInteger(), "number": sa.Numeric(), "money": sa.Numeric(), "date": sa.Date(),
+              "timestamp": sa.DateTime(timezone=True), "boolean": sa.Boolean()}.get(kind)
+    return sa.cast(text, target) if target is not None else text
+
+
+class OutputScope:
+    """Resolves names in ``having`` and ``order_by``: group keys and aggregates by alias."""
+
+    def __init__(self, outputs: dict[str, tuple[sa.ColumnElement, Column]]):
+        self.outputs = outputs
+
+    def resolve(self, path: str, where: str):
+        if path not in self.outputs:
+            raise QuerySpecError(where, f"{path!r} is not a group key or aggregate; "
+                                        f"available: {', '.join(self.outputs) or 'none'}")
+        return self.outputs[path]
+
+
+class Compiler:
+    """Compiles for one SQLAlchemy dialect. Subclasses set ``dialect`` and ``name``."""
+
+    name = "base"
+    dialect: sa.Dialect
+    preview_dialect: sa.Dialect | None = None
+
+    def __init__(self, schema: Schema | None = None, *, timezone: str = "UTC", now: dt.datetime | None = None):
+        self.schema = schema or Schema.from_catalog()
+        try:
+            self.tz = zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise QuerySpecError("", f"unknown time zone {timezone!r} (CRM_TIMEZONE)") from None
+        self.now = (now or dt.datetime.now(self.tz)).astimezone(self.tz)
+
+    # -- entry point ----------------------------------------------------------------------
+
+    def compile(self, spec) -> CompiledQuery:
+        spec = parse(spec)
+        info = self.schema.table(spec.entity)
+        if info is None:
+            raise QuerySpecError("entity", f"unknown table or view {spec.entity!r}; "
+                                           f"entities: {', '.join(sorted(self.schema.tables))}")
+        scope = Scope(self.schema, info, info.table, anonymous=False)
+        where = self._visible(scope)
+        if spec.where is not None:
+            condition = self.visit_group(spec.where, scope)
+            if condition is not None:
+                where.append(condition)
+        if spec.grouped:
+            columns, outputs, stmt_columns, group_exprs = self._grouped(spec, scope)
+        else:
+            if spec.having is not None:
+                raise QuerySpecError("having", "needs group_by or aggregates")
+            columns, outputs, stmt_columns = self._plain(spec, scope)
+            group_exprs = []
+        stmt = sa.select(*stmt_columns).select_from(scope.from_clause())
+        if where:
+            stmt = stmt.where(*where)
+        if group_exprs:
+            stmt = stmt.group_by(*group_exprs)
+        if spec.having is not None:
+            condition = self.visit_group(spec.having, OutputScope(outputs), allow_related=False)
+            if condition is not None:
+                stmt = stmt.having(condition)
+        stmt = stmt.order_by(*self._order(spec, scope, outputs))
+        if spec.limit is not None:
+            stmt = stmt.limit(spec.limit)
+        if spec.offset:
+            stmt = stmt.offset(spec.offset)
+        return CompiledQuery(stmt, columns, self.dialect, spec, self.preview_dialect)
+
+    @staticmethod
+    def _visible(scope: Scope) -> list:
+        """Soft-deleted rows are not part of any result (joins may still follow them)."""
+        return [scope.base.c.deleted_at.is_(None)] if scope.info.soft_delete else []
+
+    # -- shape ----------------------------------------------------------------------------
+
+    def _plain(self, spec: QuerySpec, scope: Scope):
+        items = spec.select or [
+            _Default(name) for name in scope.info.columns
+        ]
+        columns, outputs, stmt_columns = [], {}, []
+        for item in items:
+            expr, column = scope.resolve(item.field, item.path)
+            if item.alias in outputs:
+                raise QuerySpecError(item.path, f"two columns are named {item.alias!r}; rename one with \"as\"")
+            labelled = expr.label(item.alias)
+            outputs[item.alias] = (labelled, column)
+            stmt_columns.append(labelled)
+            columns.append(OutputColumn(item.alias, column.type, column.scale))
+        return columns, outputs, stmt_columns
+
+    def _grouped(self, spec: QuerySpec, scope: Scope):
+        if spec.select:
+            raise QuerySpecError("select", "with group_by or aggregates the columns are the group keys and the "
+                                           "aggregates: remove select")
+        columns, outputs, stmt_columns, group_exprs = [], {}, [], []
+        for key in spec.group_by:
+            expr, column = scope.resolve(key.field, key.path)
+            if key.trunc:
+                if column.type not in ("date", "timestamp"):
+                    raise QuerySpecError(f"{key.path}.trunc", f"{key.field} is a {column.type} field; only dates "
+                                                              "and timestamps can be truncated")
+                expr = self.truncate(expr, key.trunc, column.type)
+                column = Column(key.alias, "date", column.label)
+            self._add_output(outputs, key.alias, key.path, expr, column)
+            group_exprs.append(expr)
+            stmt_columns.append(expr.label(key.alias))
+            columns.append(OutputColumn(key.alias, column.type, column.scale))
+        for agg in spec.aggregates:
+            expr, column = self.visit_aggregate(agg, scope)
+            self._add_output(outputs, agg.alias, agg.path, expr, column)
+            stmt_columns.append(expr.label(agg.alias))
+            columns.append(OutputColumn(agg.alias, column.type, column.scale))
+        return columns, outputs, stmt_columns, group_exprs
+
+    @staticmethod
+    def _add_output(outputs, alias, path, expr, column):
+        if alias in outputs:
+            raise QuerySpecError(path, f"two columns are named {alias!r}; rename one with \"as\"")
+        outputs[alias] = (expr, column)
+
+    def visit_aggregate(self, agg: Aggregate, scope: Scope) -> tuple[sa.ColumnElement, Column]:
+        if agg.field is None:
+            return sa.func.count(), Column(agg.alias, "integer", agg.alias)
+        expr, column = scope.resolve(agg.field, f"{agg.path}.field")
+        if agg.fn == "count":
+            return sa.func.count(expr), Column(agg.alias, "integer", agg.alias)
+        if agg.fn == "count_distinct":
+            return sa.func.count(sa.distinct(expr)), Column(agg.alias, "integer", agg.alias)
+        if agg.fn in ("sum", "avg") and column.type not in NUMERIC_TYPES:
+            raise QuerySpecError(f"{agg.path}.fn", f"{agg.fn} needs a number field; {agg.field} is {column.type}")
+        if agg.fn in ("min", "max") and column.type not in ORDERED_TYPES:
+            raise QuerySpecError(f"{agg.path}.fn", f"{agg.fn} needs a number, text or date field; "
+                                                   f"{agg.field} is {column.type}")
+        if agg.fn == "avg":
+            return self.average(expr), Column(agg.alias, "float", agg.alias)
+        if agg.fn == "sum":
+            return self.total(expr, column), Column(agg.alias, column.type, agg.alias, scale=column.scale)
+        fn = sa.func.min if agg.fn == "min" else sa.func.max
+        return fn(expr), Column(agg.alias, column.type, agg.alias, column.values, column.scale)
+
+    def _order(self, spec: QuerySpec, scope: Scope, outputs) -> list:
+        clauses = []
+        for item in spec.order_by:
+            if item.field in outputs:
+                expr = outputs[item.field][0]
+            elif spec.grouped:
+                raise QuerySpecError(item.path, f"{item.field!r} is not a group key or aggregate; "
+                                                f"sort by one of {', '.join(outputs)}")
+            else:
+                expr, _ = scope.resolve(item.field, item.path)
+            clauses.append(self.sort(expr, item.descending))
+        if not spec.grouped and "id" in scope.info.columns and (spec.limit is not None or spec.offset):
+            clauses.append(scope.base.c.id)  # a total order, so pages are stable on every engine
+        return clauses
+
+    # -- filters --------------------------------------------------------------------------
+
+    def visit_group(self, group: Group, scope, allow_related: bool = True) -> sa.ColumnElement | None:
+        parts = []
+        for rule in group.rules:
+            if isinstance(rule, Group):
+                part = self.visit_group(rule, scope, allow_related)
+            elif isinstance(rule, Related):
+                if not allow_related:
+                    raise QuerySpecError(rule.path, "related-record rules belong in where, not having")
+                part = self.visit_related(rule, scope)
+            else:
+                part = self.visit_rule(rule, scope)
+            if part is not None:
+                parts.append(part)
+        if not parts:
+            return None  # an empty group filters nothing
+        combined = parts[0] if len(parts) == 1 else (sa.and_ if group.combinator == "and" else sa.or_)(*parts)
+        return sa.not_(combined) if group.negate else combined
+
+    def visit_rule(self, rule: Rule, scope) -> sa.ColumnElement:
+        expr, column = scope.resolve(rule.field, f"{rule.path}.field")
+        op = OPERATORS[rule.operator]
+        if not op.applies_to(column.type):
+            valid = ", ".join(o.name for o in OPERATORS.values() if o.applies_to(column.type))
+            raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} does not apply to {column.type} field "
+                                                          f"{rule.field}; use one of {valid}")
+        path = f"{rule.path}.value"
+        if rule.value_source == "field":
+            return op.build(expr, self._other_field(rule, column, scope))
+        match op.arity:
+            case "none":
+                value = None
+            case "one":
+                value = values.scalar(rule.value, column, path, self.tz)
+            case "list":
+                value = values.listed(rule.value, column, path, self.tz)
+            case "pair":
+                value = values.pair(rule.value, column, path, self.tz)
+            case "relative":
+                amount, unit = values.relative(rule.value, path)
+                value = relative_window(rule.operator, amount, unit, column.type, self.now)
+            case "period":
+                value = period_window(rule.operator, column.type, self.now)
+        return op.build(expr, value)
+
+    def _other_field(self, rule: Rule, column: Column, scope) -> sa.ColumnElement:
+        path = f"{rule.path}.value"
+        if rule.operator not in _COMPARISONS:
+            raise QuerySpecError(f"{rule.path}.operator", f"comparing two fields takes one of "
+                                                          f"{' '.join(_COMPARISONS)}, not {rule.operator!r}")
+        if not isinstance(rule.value, str):
+            raise QuerySpecError(path, "with valueSource \"field\" the value names another field")
+        other, other_column = scope.resolve(rule.value, path)
+        if _FAMILY.get(column.type, column.type) != _FAMILY.get(other_column.type, other_column.type):
+            raise QuerySpecError(path, f"cannot compare {column.type} field {rule.field} with "
+                                       f"{other_column.type} field {rule.value}")
+        return other
+
+    def visit_related(self, rule: Related, scope: Scope) -> sa.ColumnElement:
+        parent = scope.info
+        links = [(child, fk) for child, fk in self.schema.children(parent.name) if child == rule.related]
+        if rule.via is not None:
+            links = [(child, fk) for child, fk in links if fk == rule.via]
+        if not links:
+            known = sorted({child for child, _ in self.schema.children(parent.name)})
+            detail = f" via {rule.via}" if rule.via else ""
+            raise QuerySpecError(f"{rule.path}.related", f"{parent.name} has no related {rule.related!r}{detail}; "
+                                                         f"related: {', '.join(known) or 'none'}")
+        if len(links) > 1:
+            options = ", ".join(fk for _, fk in links)
+            raise QuerySpecError(f"{rule.path}.via", f"{rule.related} point at {parent.name} through {options}; "
+                                                     "say which with \"via\"")
+        child_name, fk = links[0]
+        child = self.schema.table(child_name)
+        inner = Scope(self.schema, child, child.table.alias(), anonymous=True)
+        conditions = [inner.base.c[fk] == scope.base.c.id, *self._visible(inner)]
+        if rule.where is not None:
+            condition = self.visit_group(rule.where, inner)
+            if condition is not None:
+                conditions.append(condition)
+        if rule.quantifier == "count":
+            count = sa.select(sa.func.count()).select_from(inner.from_clause()).where(*conditions)
+            return OPERATORS[rule.operator].build(count.scalar_subquery(), rule.value)
+        exists = sa.exists(sa.select(sa.literal(1)).select_from(inner.from_clause()).where(*conditions))
+        return exists if rule.quantifier == "any" else sa.not_(exists)
+
+    # -- what dialects may change ---------------------------------------------------------
+
+    def truncate(self, expr, unit: str, field_type: str) -> sa.ColumnElement:
+        """The date a value falls in when cut to ``unit`` (weeks start on Monday)."""
+        if field_type == "date":
+            expr = sa.cast(expr, sa.DateTime())
+        return sa.cast(sa.func.date_trunc(unit, expr), sa.Date())
+
+    def average(self, expr) -> sa.ColumnElement:
+        return sa.cast(sa.func.avg(expr), sa.Double())
+
+    def total(self, expr, column: Column) -> sa.ColumnElement:
+        return sa.func.sum(expr)
+
+    def sort(self, expr, descending: bool) -> sa.ColumnElement:
+        """Empty values sort last in both directions, on every engine."""
+        return (expr.desc() if descending else expr.asc()).nulls_last()
+
+
+@dataclass(frozen=True)
+class _Default:
+    """A select item for 'every field' when the spec names none."""
+
+    field: str
+
+    @property
+    def path(self) -> str:
+        return "select"
+
+    @property
+    def alias(self) -> str:
+        return self.field

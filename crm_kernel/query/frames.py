@@ -1,0 +1,72 @@
+"""Result frames: the same polars schema from every engine, decided by the compiled columns.
+
+PostgreSQL hands back Python objects, DuckDB hands back Arrow; both end in a frame whose
+dtypes follow the output columns' field types, so one spec gives equal frames on both.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pyarrow as pa
+
+from .compilers import OutputColumn
+
+
+def dtype(column: OutputColumn, timezone: str) -> pl.DataType:
+    match column.type:
+        case "integer":
+            return pl.Int64()
+        case "number" | "money":
+            return pl.Decimal(38, column.scale) if column.scale is not None else pl.Float64()
+        case "float":
+            return pl.Float64()
+        case "date":
+            return pl.Date()
+        case "timestamp":
+            return pl.Datetime("us", timezone)
+        case "boolean":
+            return pl.Boolean()
+    return pl.String()  # text, enum, uuid, json
+
+
+def canonical_json(value) -> str | None:
+    """One spelling for a JSON value, whatever engine produced it."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def from_rows(columns: list[OutputColumn], rows: list, timezone: str) -> pl.DataFrame:
+    """A frame from DB-API rows (PostgreSQL)."""
+    data = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    series = []
+    for column, values in zip(columns, data, strict=True):
+        if column.type == "uuid":
+            values = [None if v is None else str(v) for v in values]
+        elif column.type == "json":
+            values = [canonical_json(v) for v in values]
+        series.append(pl.Series(column.name, values, dtype=dtype(column, timezone), strict=False))
+    return pl.DataFrame(series)
+
+
+def from_arrow(columns: list[OutputColumn], table: pa.Table, timezone: str) -> pl.DataFrame:
+    """A frame from an Arrow table (DuckDB), cast to the same dtypes as :func:`from_rows`."""
+    frame = pl.from_arrow(table, rechunk=False)
+    if not isinstance(frame, pl.DataFrame):
+        frame = frame.to_frame()
+    exprs = []
+    for column in columns:
+        target = dtype(column, timezone)
+        expr = pl.col(column.name)
+        if column.type == "json":
+            expr = expr.cast(pl.String).map_elements(canonical_json, return_dtype=pl.String)
+        elif column.type == "timestamp":
+            expr = expr.cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(timezone)
+        else:
+            expr = expr.cast(target)
+        exprs.append(expr.alias(column.name))
+    return frame.select(exprs)

@@ -1,0 +1,160 @@
+"""What a query can name: tables, their fields and types, and the relations between them.
+
+Built-in entities come from the catalog (labels, enum values, relations). Any other table or
+view in the database is reflected: its columns are queryable, it has no relations. Identifiers
+in compiled SQL come only from here, never from the spec's strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ..model import ENTITIES, tables
+from ..model.catalog import FieldType
+
+# Field types grouped by what can be done with them.
+NUMERIC_TYPES = frozenset({"integer", "number", "money"})
+ORDERED_TYPES = NUMERIC_TYPES | {"text", "date", "timestamp"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: FieldType
+    label: str
+    values: tuple[str, ...] = ()  # enum values
+    scale: int | None = None
+    json_key: str | None = None  # a custom field: this key inside ``custom_fields``
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Many-to-one: ``<table>.<field>`` references ``<target>.id``."""
+
+    name: str
+    field: str
+    target: str
+
+
+@dataclass
+class TableInfo:
+    name: str
+    label: str
+    table: sa.Table
+    columns: dict[str, Column]
+    relations: dict[str, Relation] = field(default_factory=dict)
+    custom: dict[str, Column] = field(default_factory=dict)
+
+    @property
+    def soft_delete(self) -> bool:
+        return "deleted_at" in self.columns
+
+
+class Schema:
+    """The queryable tables of one database (or snapshot)."""
+
+    def __init__(self, tables_: dict[str, TableInfo]):
+        self.tables = tables_
+
+    def table(self, name: str) -> TableInfo | None:
+        return self.tables.get(name)
+
+    def children(self, parent: str) -> list[tuple[str, str]]:
+        """``(child table, foreign key field)`` for every relation pointing at ``parent``."""
+        return [
+            (t.name, r.field) for t in self.tables.values() for r in t.relations.values() if r.target == parent
+        ]
+
+    @classmethod
+    def from_catalog(cls, extra: dict[str, TableInfo] | None = None,
+                     custom_fields: dict[str, dict[str, str]] | None = None) -> Schema:
+        infos = {}
+        for e in ENTITIES.values():
+            columns = {
+                f.name: Column(f.name, f.type, f.label, f.values, f.scale)
+                for f in e.fields if not f.hidden
+            }
+            relations = {f.relation: Relation(f.relation, f.name, f.references) for f in e.fields if f.references}
+            custom = {
+                key: Column(f"custom_fields.{key}", kind, key.replace("_", " ").capitalize(), json_key=key)
+                for key, kind in (custom_fields or {}).get(e.name, {}).items()
+            }
+            infos[e.name] = TableInfo(e.name, e.label, tables.table(e.name), columns, relations, custom)
+        for name, info in (extra or {}).items():
+            infos.setdefault(name, info)
+        return cls(infos)
+
+
+# -- reflection of tables the catalog does not describe ------------------------------------
+
+def field_type_of(sql_type: str) -> FieldType | None:
+    """Map a database type name (PostgreSQL or DuckDB spelling) to a field type."""
+    t = sql_type.lower()
+    if t.startswith(("character varying", "varchar", "text", "character", "char", "bpchar", "name", "citext")):
+        return "text"
+    if t in ("smallint", "integer", "bigint", "int2", "int4", "int8", "int", "hugeint", "tinyint",
+             "ubigint", "uinteger", "usmallint", "utinyint"):
+        return "integer"
+    if t.startswith(("numeric", "decimal", "double", "real", "float")):
+        return "number"
+    if t == "date":
+        return "date"
+    if t.startswith("timestamp"):
+        return "timestamp"
+    if t in ("boolean", "bool"):
+        return "boolean"
+    if t == "uuid":
+        return "uuid"
+    if t in ("json", "jsonb"):
+        return "json"
+    if t.startswith("enum") or t == "user-defined":
+        return "text"
+    return None  # arrays, tsvector, geometry, ...: not queryable
+
+
+def reflected_table(name: str, columns: list[tuple[str, str]]) -> TableInfo | None:
+    """A TableInfo for a table or view known only by its columns' names and type names."""
+    cols = {}
+    for column_name, type_name in columns:
+        kind = field_type_of(type_name)
+        if kind is not None:
+            cols[column_name] = Column(column_name, kind, column_name.replace("_", " ").capitalize())
+    if not cols:
+        return None
+    table = sa.table(name, *(sa.column(c) for c in cols))
+    return TableInfo(name, name.replace("_", " ").capitalize(), table, cols)
+
+
+def reflect_postgres(conn: sa.Connection) -> dict[str, TableInfo]:
+    rows = conn.execute(sa.text("""
+        SELECT c.table_name, c.column_name,
+               CASE WHEN c.data_type = 'USER-DEFINED' THEN 'user-defined' ELSE c.data_type END
+        FROM information_schema.columns c
+        WHERE c.table_schema = 'public'
+        ORDER BY c.table_name, c.ordinal_position
+    """)).all()
+    return _group(rows)
+
+
+def reflect_duckdb(con) -> dict[str, TableInfo]:
+    rows = con.execute("""
+        SELECT table_name, column_name, data_type FROM information_schema.columns
+        WHERE table_schema = 'main' ORDER BY table_name, ordinal_position
+    """).fetchall()
+    return _group(rows)
+
+
+def _group(rows) -> dict[str, TableInfo]:
+    by_table: dict[str, list[tuple[str, str]]] = {}
+    for table_name, column_name, type_name in rows:
+        by_table.setdefault(table_name, []).append((column_name, type_name))
+    infos = {}
+    for name, columns in by_table.items():
+        if name in ENTITIES or name == "schema_migrations":
+            continue
+        info = reflected_table(name, columns)
+        if info:
+            infos[name] = info
+    return infos

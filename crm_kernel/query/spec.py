@@ -1,0 +1,263 @@
+"""The query spec: JSON in, a typed tree out.
+
+This module checks shape only (keys, JSON types, known operator names); whether fields
+exist and values suit their types is checked against a schema by the compiler. Every
+error names the path of the offending part, e.g. ``where.rules[2].rules[0].operator``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import QuerySpecError
+from .operators import OPERATORS
+
+AGGREGATE_FUNCTIONS = ("count", "count_distinct", "sum", "avg", "min", "max")
+TRUNCATIONS = ("day", "week", "month", "quarter", "year")
+QUANTIFIERS = ("any", "none", "count")
+
+
+@dataclass(frozen=True)
+class Rule:
+    path: str
+    field: str
+    operator: str
+    value: Any = None
+    value_source: str = "value"  # or "field": ``value`` names another field
+
+
+@dataclass(frozen=True)
+class Related:
+    """A rule over a one-to-many relation: do (any / no / how many) child rows match?"""
+
+    path: str
+    related: str
+    quantifier: str
+    where: Group | None = None
+    via: str | None = None  # the child's foreign key, when several point at the parent
+    operator: str | None = None  # for quantifier "count"
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Group:
+    path: str
+    combinator: str = "and"
+    negate: bool = False
+    rules: tuple[Rule | Related | Group, ...] = ()
+
+
+@dataclass(frozen=True)
+class SelectItem:
+    path: str
+    field: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    path: str
+    field: str
+    trunc: str | None
+    alias: str
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    path: str
+    fn: str
+    field: str | None
+    alias: str
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    path: str
+    field: str
+    descending: bool
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    entity: str
+    select: tuple[SelectItem, ...] = ()
+    where: Group | None = None
+    group_by: tuple[GroupKey, ...] = ()
+    aggregates: tuple[Aggregate, ...] = ()
+    having: Group | None = None
+    order_by: tuple[OrderItem, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    source: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def grouped(self) -> bool:
+        return bool(self.group_by or self.aggregates)
+
+
+TOP_LEVEL_KEYS = {"entity", "select", "where", "group_by", "aggregates", "having", "order_by", "limit", "offset",
+                  "name", "description"}
+
+
+def parse(spec: dict | str | QuerySpec) -> QuerySpec:
+    """Parse a spec given as a dict, as JSON text, or pass a parsed one through."""
+    if isinstance(spec, QuerySpec):
+        return spec
+    if isinstance(spec, (str, bytes)):
+        try:
+            spec = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise QuerySpecError("", f"not valid JSON: {exc}") from None
+    _expect(spec, dict, "", "a query spec object")
+    unknown = sorted(set(spec) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise QuerySpecError(unknown[0], f"unknown key; a spec has {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    if "entity" not in spec:
+        raise QuerySpecError("entity", "is required: the table or view to query, e.g. \"deals\"")
+    entity = _name(spec["entity"], "entity")
+    return QuerySpec(
+        entity=entity,
+        select=tuple(_select_item(item, f"select[{i}]") for i, item in enumerate(_list(spec, "select"))),
+        where=_group(spec["where"], "where") if spec.get("where") is not None else None,
+        group_by=tuple(_group_key(item, f"group_by[{i}]") for i, item in enumerate(_list(spec, "group_by"))),
+        aggregates=tuple(_aggregate(item, f"aggregates[{i}]") for i, item in enumerate(_list(spec, "aggregates"))),
+        having=_group(spec["having"], "having") if spec.get("having") is not None else None,
+        order_by=tuple(_order_item(item, f"order_by[{i}]") for i, item in enumerate(_list(spec, "order_by"))),
+        limit=_count(spec.get("limit"), "limit"),
+        offset=_count(spec.get("offset"), "offset") or 0,
+        source=spec,
+    )
+
+
+def _expect(value, kind, path, what):
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise QuerySpecError(path, f"must be {what}, not {json.dumps(value, default=str)[:60]}")
+
+
+def _name(value, path) -> str:
+    _expect(value, str, path, "a name (text)")
+    if not value.strip():
+        raise QuerySpecError(path, "must not be empty")
+    return value.strip()
+
+
+def _list(spec: dict, key: str) -> list:
+    value = spec.get(key)
+    if value is None:
+        return []
+    _expect(value, list, key, "a list")
+    return value
+
+
+def _count(value, path) -> int | None:
+    if value is None:
+        return None
+    _expect(value, int, path, "a whole number")
+    if value < 0:
+        raise QuerySpecError(path, "must not be negative")
+    return value
+
+
+def _keys(item: dict, path: str, allowed: set[str]) -> None:
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise QuerySpecError(f"{path}.{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+
+
+def _select_item(item, path) -> SelectItem:
+    if isinstance(item, str):
+        return SelectItem(path, _name(item, path), item.strip())
+    _expect(item, dict, path, "a field name or {\"field\": ..., \"as\": ...}")
+    _keys(item, path, {"field", "as"})
+    name = _name(item.get("field"), f"{path}.field")
+    return SelectItem(path, name, _name(item.get("as", name), f"{path}.as"))
+
+
+def _group_key(item, path) -> GroupKey:
+    if isinstance(item, str):
+        return GroupKey(path, _name(item, path), None, item.strip())
+    _expect(item, dict, path, "a field name or {\"field\": ..., \"trunc\": ...}")
+    _keys(item, path, {"field", "trunc", "as"})
+    name = _name(item.get("field"), f"{path}.field")
+    trunc = item.get("trunc")
+    if trunc is not None and trunc not in TRUNCATIONS:
+        raise QuerySpecError(f"{path}.trunc", f"unknown truncation {trunc!r}; use one of {', '.join(TRUNCATIONS)}")
+    default_alias = f"{name}_{trunc}" if trunc else name
+    return GroupKey(path, name, trunc, _name(item.get("as", default_alias), f"{path}.as"))
+
+
+def _aggregate(item, path) -> Aggregate:
+    _expect(item, dict, path, "an object like {\"fn\": \"sum\", \"field\": \"value\", \"as\": \"total\"}")
+    _keys(item, path, {"fn", "field", "as"})
+    fn = item.get("fn")
+    if fn not in AGGREGATE_FUNCTIONS:
+        raise QuerySpecError(f"{path}.fn", f"unknown function {fn!r}; use one of {', '.join(AGGREGATE_FUNCTIONS)}")
+    name = item.get("field")
+    if name is None and fn != "count":
+        raise QuerySpecError(f"{path}.field", f"{fn} needs a field")
+    name = _name(name, f"{path}.field") if name is not None else None
+    alias = item.get("as") or (f"{fn}_{name}".replace(".", "_") if name else fn)
+    return Aggregate(path, fn, name, _name(alias, f"{path}.as"))
+
+
+def _order_item(item, path) -> OrderItem:
+    if isinstance(item, str):
+        name = _name(item, path)
+        return OrderItem(path, name.lstrip("-"), name.startswith("-"))
+    _expect(item, dict, path, "a field name or {\"field\": ..., \"dir\": \"asc\"|\"desc\"}")
+    _keys(item, path, {"field", "dir"})
+    direction = item.get("dir", "asc")
+    if direction not in ("asc", "desc"):
+        raise QuerySpecError(f"{path}.dir", f"must be \"asc\" or \"desc\", not {direction!r}")
+    return OrderItem(path, _name(item.get("field"), f"{path}.field"), direction == "desc")
+
+
+def _group(item, path) -> Group:
+    _expect(item, dict, path, "a rule group {\"combinator\": \"and\", \"rules\": [...]}")
+    _keys(item, path, {"combinator", "not", "rules", "id"})
+    combinator = str(item.get("combinator", "and")).lower()
+    if combinator not in ("and", "or"):
+        raise QuerySpecError(f"{path}.combinator", f"must be \"and\" or \"or\", not {item.get('combinator')!r}")
+    negate = item.get("not", False)
+    _expect(negate, bool, f"{path}.not", "true or false")
+    rules = item.get("rules", [])
+    _expect(rules, list, f"{path}.rules", "a list of rules and groups")
+    return Group(path, combinator, negate, tuple(_rule_or_group(r, f"{path}.rules[{i}]") for i, r in enumerate(rules)))
+
+
+def _rule_or_group(item, path) -> Rule | Related | Group:
+    _expect(item, dict, path, "a rule or a rule group")
+    if "rules" in item or "combinator" in item:
+        return _group(item, path)
+    if "related" in item:
+        return _related(item, path)
+    _keys(item, path, {"field", "operator", "value", "valueSource", "id"})
+    if "field" not in item:
+        raise QuerySpecError(path, "a rule needs a field (or is it a group without \"rules\"?)")
+    name = _name(item["field"], f"{path}.field")
+    operator = item.get("operator")
+    if operator not in OPERATORS:
+        raise QuerySpecError(f"{path}.operator", f"unknown operator {operator!r}")
+    source = item.get("valueSource", "value")
+    if source not in ("value", "field"):
+        raise QuerySpecError(f"{path}.valueSource", f"must be \"value\" or \"field\", not {source!r}")
+    return Rule(path, name, operator, item.get("value"), source)
+
+
+def _related(item, path) -> Related:
+    _keys(item, path, {"related", "quantifier", "where", "via", "operator", "value", "id"})
+    quantifier = item.get("quantifier", "any")
+    if quantifier not in QUANTIFIERS:
+        raise QuerySpecError(f"{path}.quantifier", f"must be one of {', '.join(QUANTIFIERS)}, not {quantifier!r}")
+    operator, value = item.get("operator"), item.get("value")
+    if quantifier == "count":
+        if operator not in ("=", "!=", "<", ">", "<=", ">="):
+            raise QuerySpecError(f"{path}.operator", "a count rule compares with = != < > <= >=")
+        _expect(value, int, f"{path}.value", "a whole number")
+    elif operator is not None or value is not None:
+        raise QuerySpecError(path, f"operator and value belong to quantifier \"count\", not {quantifier!r}")
+    where = _group(item["where"], f"{path}.where") if item.get("where") is not None else None
+    via = _name(item["via"], f"{path}.via") if item.get("via") is not None else None
+    return Related(path, _name(item["related"], f"{path}.related"), quantifier, where, via, operator, value)

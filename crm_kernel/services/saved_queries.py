@@ -1,0 +1,66 @@
+"""Saved queries: named specs, private to their owner unless shared."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..errors import NotFoundError, ValidationError
+from .records import RecordService, as_uuid
+
+
+class SavedQueryService(RecordService):
+    """``crm.saved_queries``: ``save``, ``load``, ``list``, ``delete`` by name (or id)."""
+
+    def save(self, name: str, spec, *, shared: bool = False, description: str | None = None) -> dict:
+        """Save ``spec`` under ``name`` (replacing your query of that name). The spec is checked first."""
+        from ..query import compile_spec, parse
+        from ..query.run import postgres_schema
+
+        parsed = parse(spec)
+        with self.crm.engine.connect() as conn:
+            compile_spec(parsed, schema=postgres_schema(conn, parsed.entity))
+        existing = self._find(name, own_only=True, missing_ok=True)
+        values = {"spec": parsed.source, "entity": parsed.entity, "shared": shared, "description": description}
+        if existing:
+            return self.update(existing["id"], values)
+        return self.create(name=name, owner_id=self.crm.user_id, **values)
+
+    def load(self, name_or_id) -> dict:
+        """The spec saved under this name (yours first, then shared ones); counts the use."""
+        record = self._find(name_or_id)
+        with self.crm.engine.begin() as conn:  # usage statistics: no audit row, no version bump
+            conn.execute(
+                sa.update(self.table).where(self.table.c.id == record["id"])
+                .values(use_count=self.table.c.use_count + 1, last_used_at=sa.func.now())
+            )
+        return record["spec"]
+
+    def visible(self) -> list[dict]:
+        """Your saved queries and those others shared, most used first."""
+        t = self.table
+        stmt = (
+            sa.select(*self.columns)
+            .where(t.c.deleted_at.is_(None), sa.or_(t.c.owner_id == self.crm.user_id, t.c.shared))
+            .order_by(t.c.use_count.desc(), t.c.name)
+        )
+        with self.crm.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def delete(self, name_or_id, *, expected_version: int | None = None) -> dict:
+        record = self._find(name_or_id, own_only=True)
+        return super().delete(record["id"], expected_version=expected_version)
+
+    def _find(self, name_or_id, own_only: bool = False, missing_ok: bool = False) -> dict | None:
+        t = self.table
+        stmt = sa.select(*self.columns).where(t.c.deleted_at.is_(None))
+        try:
+            stmt = stmt.where(t.c.id == as_uuid(name_or_id))
+        except ValidationError:
+            stmt = stmt.where(sa.func.lower(t.c.name) == str(name_or_id).strip().lower())
+        mine = t.c.owner_id == self.crm.user_id
+        stmt = stmt.where(mine if own_only else sa.or_(mine, t.c.shared)).order_by(mine.desc())
+        with self.crm.engine.connect() as conn:
+            row = conn.execute(stmt.limit(1)).mappings().first()
+        if row is None and not missing_ok:
+            raise NotFoundError(f"no saved query {name_or_id!r}" + (" of yours" if own_only else ""))
+        return dict(row) if row else None

@@ -1,0 +1,143 @@
+"""The query engine on PostgreSQL: the corpus against hand-written SQL, and every refusal."""
+
+import json
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from crm_kernel import CRM, QuerySpecError
+from crm_kernel.db import connect_engine
+from crm_kernel.query import compile_spec, frames, run_postgres
+
+from . import query_data
+from .query_corpus import CORPUS, INVALID
+
+
+@pytest.fixture(scope="module")
+def query_engine(engine):
+    """A database holding tests/query_data.py, shared by this module (read-only)."""
+    name = "crm_query_pg"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE crm')
+    qe = connect_engine(engine.url.set(database=name).render_as_string(hide_password=False))
+    with qe.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE activities, deals, contacts, companies, saved_queries, audit_log, "
+                             "custom_field_definitions")
+        conn.exec_driver_sql("DELETE FROM users WHERE id <> '00000000-0000-0000-0000-000000000001'")
+    query_data.load(qe)
+    crm = CRM(qe)
+    crm.custom_fields.define("companies", "tier", "text")
+    crm.custom_fields.define("companies", "seats", "integer")
+    yield qe
+    qe.dispose()
+
+
+def rows(frame: pl.DataFrame, ordered: bool) -> list[tuple]:
+    result = [tuple(r) for r in frame.iter_rows()]
+    return result if ordered else sorted(result, key=repr)
+
+
+@pytest.mark.parametrize(("spec", "hand_sql"), [pytest.param(s, h, id=i) for i, s, h in CORPUS])
+def test_corpus_matches_hand_written_sql(query_engine, spec, hand_sql):
+    result = run_postgres(query_engine, spec, now=query_data.NOW)
+    with query_engine.connect() as conn:
+        expected = frames.from_rows(result.compiled.columns, conn.execute(sa.text(hand_sql.replace(":", r"\:"))).all(), "UTC")
+    ordered = bool(spec.get("order_by"))
+    assert rows(result.frame, ordered) == rows(expected, ordered)
+    assert result.frame.columns == [c.name for c in result.compiled.columns]
+
+
+def test_corpus_is_not_trivial(query_engine):
+    """Most corpus questions have answers, and not every row matches: the data exercises the rules."""
+    sizes = [run_postgres(query_engine, spec, now=query_data.NOW).row_count for _, spec, _ in CORPUS]
+    assert sum(1 for n in sizes if n > 0) >= len(CORPUS) * 0.85
+    assert sum(1 for n in sizes if 0 < n < 6) >= len(CORPUS) * 0.5
+
+
+@pytest.mark.parametrize(("spec", "path", "words"), [pytest.param(s, p, w, id=i) for i, s, p, w in INVALID])
+def test_invalid_specs_are_refused_with_their_path(query_engine, spec, path, words):
+    with pytest.raises(QuerySpecError) as info:
+        run_postgres(query_engine, spec, now=query_data.NOW)
+    assert info.value.path == path
+    assert words in info.value.problem
+    assert str(info.value).startswith(f"{path}: " if path else words[:5])
+
+
+def test_spec_may_be_json_text(query_engine):
+    spec = json.dumps({"entity": "deals", "select": ["title"], "where": {"rules": [
+        {"field": "value", "operator": ">", "value": "100000"}]}})
+    assert sorted(run_postgres(query_engine, spec).frame["title"]) == [
+        "Acme upsell 50% off", "Globex \\ backslash deal", "O'Brien store rollout"]
+
+
+def test_values_are_always_bound_parameters():
+    hostile = "x'; DROP TABLE deals; --\\%_"
+    compiled = compile_spec({"entity": "deals", "where": {"rules": [
+        {"field": "title", "operator": "=", "value": hostile},
+        {"field": "title", "operator": "contains", "value": hostile},
+        {"field": "company.name", "operator": "in", "value": [hostile, "b"]}]}})
+    assert "DROP TABLE" not in compiled.sql
+    assert hostile in compiled.params.values()
+
+
+def test_preview_shows_values_and_dialects_differ_only_in_placeholders():
+    spec = {"entity": "deals", "select": ["title", "stage.name"], "where": {"rules": [
+        {"field": "title", "operator": "contains", "value": "O'Brien"}]}, "limit": 5}
+    pg, duck = compile_spec(spec, "postgres"), compile_spec(spec, "duckdb")
+    assert "'%O''Brien%'" in pg.preview() and "'%O''Brien%'" in duck.preview()
+    assert "%(title_1)s" in pg.sql and "$1" in duck.sql
+    assert "LEFT OUTER JOIN pipeline_stages AS stage" in pg.sql
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(QuerySpecError, match="unknown backend"):
+        compile_spec({"entity": "deals"}, "sqlite")
+
+
+def test_reflected_tables_and_views_are_queryable(query_engine):
+    with query_engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS regions (code text, name text, quota numeric(10,2))")
+        conn.exec_driver_sql("DELETE FROM regions")
+        conn.exec_driver_sql("INSERT INTO regions VALUES ('emea', 'Europe', 100.5), ('amer', 'Americas', 250)")
+        conn.exec_driver_sql("CREATE OR REPLACE VIEW big_deals AS SELECT title, value FROM deals WHERE value > 100000")
+    try:
+        regions = run_postgres(query_engine, {"entity": "regions", "where": {"rules": [
+            {"field": "quota", "operator": ">", "value": 200}]}}).frame
+        assert regions["name"].to_list() == ["Americas"]
+        view = run_postgres(query_engine, {"entity": "big_deals", "aggregates": [{"fn": "count", "as": "n"}]}).frame
+        assert view["n"][0] == 3
+        with pytest.raises(QuerySpecError, match="regions has no field 'area'"):
+            run_postgres(query_engine, {"entity": "regions", "select": ["area"]})
+    finally:
+        with query_engine.begin() as conn:
+            conn.exec_driver_sql("DROP VIEW big_deals; DROP TABLE regions")
+
+
+def test_crm_query_returns_a_frame_and_keeps_the_details(query_engine):
+    crm = CRM(query_engine)
+    frame = crm.query({"entity": "deals", "group_by": ["stage.name"], "aggregates": [{"fn": "count", "as": "n"}],
+                       "order_by": [{"field": "n", "dir": "desc"}]})
+    assert isinstance(frame, pl.DataFrame)
+    assert frame.row(0) == ("Lead", 2) or frame["n"][0] == 2
+    assert crm.last_query.row_count == frame.height
+    assert "GROUP BY" in crm.last_query.sql and crm.last_query.execute_seconds > 0
+    assert frame.schema == {"stage.name": pl.String, "n": pl.Int64}
+
+
+def test_result_dtypes_follow_the_field_types(query_engine):
+    frame = run_postgres(query_engine, {"entity": "deals", "select": [
+        "id", "title", "value", "probability", "expected_close_date", "created_at", "type", "company.custom_fields",
+        "stage.is_closed_won"], "limit": 1}).frame
+    assert frame.schema == {
+        "id": pl.String, "title": pl.String, "value": pl.Decimal(38, 2), "probability": pl.Decimal(38, 4),
+        "expected_close_date": pl.Date, "created_at": pl.Datetime("us", "UTC"), "type": pl.String,
+        "company.custom_fields": pl.String, "stage.is_closed_won": pl.Boolean}
+
+
+def test_no_implicit_row_limit(query_engine):
+    spec = {"entity": "activities", "select": ["subject"]}
+    with query_engine.connect() as conn:
+        live = conn.exec_driver_sql("SELECT count(*) FROM activities WHERE deleted_at IS NULL").scalar()
+    assert run_postgres(query_engine, spec).row_count == live == 9
