@@ -110,7 +110,8 @@ def status():
 @_friendly
 def migrate():
     """Apply pending migrations from sql/ (a no-op when up to date)."""
-    from .db import connect_engine, migrate as apply, resolve_url
+    from .db import connect_engine, resolve_url
+    from .db import migrate as apply
 
     engine = connect_engine(resolve_url())
     applied = apply(engine)
