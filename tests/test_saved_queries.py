@@ -1,0 +1,76 @@
+"""Saved queries and custom field declarations."""
+
+import datetime as dt
+
+import pytest
+
+from crm_kernel import CRM, NotFoundError, QuerySpecError, ValidationError
+
+SPEC = {"entity": "deals", "select": ["title"], "where": {"rules": [{"field": "value", "operator": ">", "value": 5}]}}
+
+
+def test_save_load_counts_uses(crm, engine):
+    saved = crm.saved_queries.save("Big deals", SPEC, description="over 5")
+    assert saved["entity"] == "deals" and saved["owner_id"] == crm.user_id and saved["use_count"] == 0
+    assert crm.saved_queries.load("big DEALS") == SPEC
+    assert crm.saved_queries.load(saved["id"]) == SPEC
+    record = crm.saved_queries.get(saved["id"])
+    assert record["use_count"] == 2 and record["last_used_at"] is not None
+    assert record["version"] == 1  # usage is not an edit
+
+
+def test_save_again_replaces_and_bumps_version(crm):
+    crm.saved_queries.save("Mine", SPEC)
+    other = {**SPEC, "limit": 3}
+    updated = crm.saved_queries.save("Mine", other, shared=True)
+    assert updated["version"] == 2 and updated["shared"] is True
+    assert crm.saved_queries.load("Mine") == other
+    assert crm.saved_queries.count() == 1
+
+
+def test_invalid_spec_is_not_saved(crm):
+    with pytest.raises(QuerySpecError, match="where.rules\\[0\\].field"):
+        crm.saved_queries.save("Broken", {"entity": "deals", "where": {"rules": [{"field": "nope", "operator": "=", "value": 1}]}})
+    assert crm.saved_queries.count() == 0
+
+
+def test_sharing_and_privacy(crm, engine):
+    crm.users.create(email="rita@example.com", full_name="Rita")
+    rita = CRM(engine, user="rita@example.com")
+    rita.saved_queries.save("Private", SPEC)
+    rita.saved_queries.save("Team view", SPEC, shared=True)
+    assert [q["name"] for q in crm.saved_queries.visible()] == ["Team view"]
+    assert crm.saved_queries.load("Team view") == SPEC
+    with pytest.raises(NotFoundError, match="no saved query 'Private'"):
+        crm.saved_queries.load("Private")
+    with pytest.raises(NotFoundError, match="of yours"):
+        crm.saved_queries.delete("Team view")  # only the owner deletes
+    rita.saved_queries.delete("Team view")
+    with pytest.raises(NotFoundError):
+        crm.saved_queries.load("Team view")
+
+
+def test_custom_fields_are_declared_then_queryable(crm):
+    crm.companies.create(name="A", custom_fields={"tier": "gold", "renewal": "2026-05-01"})
+    crm.companies.create(name="B", custom_fields={"tier": "silver", "renewal": "2027-01-01"})
+    with pytest.raises(QuerySpecError, match="not declared"):
+        crm.query({"entity": "companies", "where": {"rules": [{"field": "custom_fields.tier", "operator": "=", "value": "gold"}]}})
+    crm.custom_fields.define("companies", "tier")
+    crm.custom_fields.define("companies", "renewal", "date", label="Renewal date")
+    assert crm.custom_fields.declared("companies") == {"renewal": "date", "tier": "text"}
+    frame = crm.query({"entity": "companies", "select": ["name", "custom_fields.renewal"], "where": {"rules": [
+        {"field": "custom_fields.renewal", "operator": "<", "value": "2026-12-31"}]}})
+    assert frame.rows() == [("A", dt.date(2026, 5, 1))]
+    redefined = crm.custom_fields.define("companies", "tier", "integer")
+    assert redefined["version"] == 2
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (("invoices", "x", "text"), "entity"),
+    (("companies", "Tier", "text"), "key"),
+    (("companies", "tier", "money"), "type"),
+])
+def test_bad_custom_field_declarations(crm, args, field):
+    with pytest.raises(ValidationError) as info:
+        crm.custom_fields.define(*args)
+    assert field in info.value.errors
