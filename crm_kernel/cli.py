@@ -157,6 +157,96 @@ def demo_data(scale, seed, today, if_empty, replace):
     click.echo(", ".join(f"{n:,} {table}" for table, n in counts.items()))
 
 
+# -- queries -------------------------------------------------------------------------------
+
+
+@main.group()
+def query():
+    """Run query specs (JSON files) on PostgreSQL or on a DuckDB snapshot."""
+
+
+_TABLE_ROWS = 100
+
+
+@query.command("run")
+@click.argument("spec_file", metavar="SPEC.json", type=click.File("r"))
+@click.option("--backend", type=click.Choice(["postgres", "duckdb"]), default="postgres", show_default=True)
+@click.option("--snapshot", "snapshot_dir", type=click.Path(exists=True, file_okay=False),
+              help="Snapshot folder (or a parent of several) for --backend duckdb [default: the newest].")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
+              show_default=True, help="json is a list of row objects.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
+@_friendly
+def query_run(spec_file, backend, snapshot_dir, fmt, out):
+    """Run the query in SPEC.json (`-` reads stdin) and print or save its rows."""
+    from . import CRM
+
+    spec = spec_file.read()
+    if backend == "duckdb":
+        from .query import run_duckdb
+        from .snapshot import open as open_snapshot
+
+        with open_snapshot(snapshot_dir) as snap:
+            result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone)
+    else:
+        result = CRM.connect().execute(spec)
+    frame = result.frame
+    if fmt == "parquet" and not out:
+        raise click.UsageError("--format parquet needs --out FILE")
+    if fmt == "table":
+        import polars as pl
+
+        with pl.Config(tbl_rows=_TABLE_ROWS, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            text = str(frame.head(_TABLE_ROWS))
+        shown = "" if frame.height <= _TABLE_ROWS else f" (showing {_TABLE_ROWS}; use --format csv --out FILE for all)"
+        text += f"\n{frame.height:,} rows in {result.execute_seconds * 1000:.1f} ms on {backend}{shown}\n"
+        _emit(text, out)
+    elif fmt == "csv":
+        _emit(frame.write_csv(), out)
+    elif fmt == "json":
+        _emit(frame.write_json(), out)
+    else:
+        frame.write_parquet(out, compression="zstd")
+    if out:
+        click.echo(f"{frame.height:,} rows written to {out}", err=True)
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@query.command("sql")
+@click.argument("spec_file", metavar="SPEC.json", type=click.File("r"))
+@click.option("--dialect", type=click.Choice(["postgres", "duckdb"]), default="postgres", show_default=True)
+@_friendly
+def query_sql(spec_file, dialect):
+    """Print the SQL a spec compiles to, with its values shown inline (for reading only).
+
+    Works offline for the built-in entities; with a reachable database it also knows its
+    other tables, views and custom fields.
+    """
+    from .errors import DatabaseError
+    from .query import compile_spec, parse
+    from .query.run import postgres_schema
+
+    spec = parse(spec_file.read())
+    schema = None
+    try:
+        from .db import connect_engine, resolve_url
+
+        engine = connect_engine(resolve_url())
+        with engine.connect() as conn:
+            schema = postgres_schema(conn, spec.entity)
+        engine.dispose()
+    except DatabaseError:
+        pass  # offline: the catalog alone
+    click.echo(compile_spec(spec, dialect, schema=schema, timezone=Config.from_env().timezone).preview())
+
+
 # -- users ---------------------------------------------------------------------------------
 
 

@@ -114,3 +114,58 @@ def test_unknown_crm_user_is_a_clear_error(crm_db):
     result = CliRunner().invoke(cli.main, ["demo-data", "--if-empty"], env={"CRM_USER": "ghost@example.com"})
     assert result.exit_code == 1
     assert "ghost@example.com" in result.output and "crm users add" in result.output
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text('{"entity": "companies", "select": ["name", "employees"], '
+                    '"where": {"rules": [{"field": "employees", "operator": ">", "value": "10"}]}, '
+                    '"order_by": ["name"]}')
+    return path
+
+
+@pytest.fixture
+def two_companies(crm_db):
+    crm_db.companies.create(name="Big Co", employees=500)
+    crm_db.companies.create(name="Tiny", employees=2)
+    crm_db.companies.create(name="Also Big", employees=50)
+
+
+@pytest.mark.usefixtures("two_companies")
+def test_query_run_formats(spec_file, tmp_path):
+    import json
+
+    import polars as pl
+
+    table = crm("query", "run", str(spec_file))
+    assert table.exit_code == 0
+    assert "Also Big" in table.output and "Tiny" not in table.output and "2 rows in" in table.output
+    csv = crm("query", "run", str(spec_file), "--format", "csv").output
+    assert csv.splitlines() == ["name,employees", "Also Big,50", "Big Co,500"]
+    rows = json.loads(crm("query", "run", str(spec_file), "--format", "json").output)
+    assert rows == [{"name": "Also Big", "employees": 50}, {"name": "Big Co", "employees": 500}]
+    out = tmp_path / "rows.parquet"
+    written = crm("query", "run", str(spec_file), "--format", "parquet", "--out", str(out))
+    assert written.exit_code == 0
+    assert pl.read_parquet(out)["name"].to_list() == ["Also Big", "Big Co"]
+
+
+def test_query_run_refuses_a_bad_spec_with_its_path(crm_db, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"entity": "companies", "where": {"rules": [{"field": "employees", "operator": "contains", "value": 1}]}}')
+    result = CliRunner().invoke(cli.main, ["query", "run", str(bad)])
+    assert result.exit_code == 1
+    assert "where.rules[0].operator: 'contains' does not apply to integer field employees" in result.output
+
+
+def test_query_parquet_needs_out(crm_db, spec_file):
+    result = CliRunner().invoke(cli.main, ["query", "run", str(spec_file), "--format", "parquet"])
+    assert result.exit_code == 2 and "--out" in result.output
+
+
+def test_query_sql_prints_readable_sql_offline(spec_file):
+    env = {"CRM_DATABASE_URL": None, "CRM_HOME": str(scratch_dir("crm-offline-"))}
+    result = crm("query", "sql", str(spec_file), "--dialect", "duckdb", env=env)
+    assert result.exit_code == 0
+    assert "companies.employees > 10" in result.output and "ORDER BY name ASC NULLS LAST" in result.output
