@@ -44,6 +44,16 @@ def crm(engine) -> CRM:
 @pytest.fixture
 def make_database(engine):
     """Create fresh migrated databases in the test cluster: ``url = make_database("name")``."""
+    yield from _database_maker(engine)
+
+
+@pytest.fixture(scope="module")
+def make_database_module(engine):
+    """``make_database`` for databases shared by a test module."""
+    yield from _database_maker(engine)
+
+
+def _database_maker(engine):
     created = []
 
     def make(name: str, *, migrated: bool = True) -> str:
