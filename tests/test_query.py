@@ -15,17 +15,9 @@ from .query_corpus import CORPUS, INVALID
 
 
 @pytest.fixture(scope="module")
-def query_engine(engine):
+def query_engine(make_database_module):
     """A database holding tests/query_data.py, shared by this module (read-only)."""
-    name = "crm_query_pg"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE crm')
-    qe = connect_engine(engine.url.set(database=name).render_as_string(hide_password=False))
-    with qe.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE activities, deals, contacts, companies, saved_queries, audit_log, "
-                             "custom_field_definitions")
-        conn.exec_driver_sql("DELETE FROM users WHERE id <> '00000000-0000-0000-0000-000000000001'")
+    qe = connect_engine(make_database_module("crm_query_pg"))
     query_data.load(qe)
     crm = CRM(qe)
     crm.custom_fields.define("companies", "tier", "text")
