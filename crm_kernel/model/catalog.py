@@ -174,6 +174,13 @@ def _search() -> Field:
     return Field("search_vector", "search", readonly=True, hidden=True)
 
 
+def _last_xact() -> Field:
+    """The transaction that last wrote the row, kept by a trigger (sql/003_snapshot_tracking.sql)
+    so that incremental snapshots can tell which rows changed since the previous one."""
+    return Field("last_xact", "number", label="Last writing transaction", precision=20, scale=0,
+                 nullable=False, has_default=True, readonly=True, hidden=True)
+
+
 USERS = Entity("users", "Users", "User", "full_name", (
     _id(),
     text("email", label="E-mail", nullable=False, format="email"),
@@ -181,6 +188,7 @@ USERS = Entity("users", "Users", "User", "full_name", (
     enum("role", "user_role", ROLES, nullable=False, has_default=True),
     flag("active"),
     *_bookkeeping(),
+    _last_xact(),
 ))
 
 COMPANIES = Entity("companies", "Companies", "Company", "name", (
@@ -198,6 +206,7 @@ COMPANIES = Entity("companies", "Companies", "Company", "name", (
     ref("owner_id", "users"),
     *_bookkeeping(),
     _search(),
+    _last_xact(),
 ))
 
 CONTACTS = Entity("contacts", "Contacts", "Contact", "last_name", (
@@ -218,6 +227,7 @@ CONTACTS = Entity("contacts", "Contacts", "Contact", "last_name", (
     ref("owner_id", "users"),
     *_bookkeeping(),
     _search(),
+    _last_xact(),
 ))
 
 PIPELINE_STAGES = Entity("pipeline_stages", "Pipeline stages", "Stage", "name", (
@@ -232,6 +242,7 @@ PIPELINE_STAGES = Entity("pipeline_stages", "Pipeline stages", "Stage", "name", 
     json("required_fields", nullable=False, has_default=True),
     text("colour", format="colour"),
     *_bookkeeping(),
+    _last_xact(),
 ), default_order=("position",))
 
 DEALS = Entity("deals", "Deals", "Deal", "title", (
@@ -257,6 +268,7 @@ DEALS = Entity("deals", "Deals", "Deal", "title", (
     text("close_reason"),
     *_bookkeeping(),
     _search(),
+    _last_xact(),
 ))
 
 ACTIVITIES = Entity("activities", "Activities", "Activity", "subject", (
@@ -279,6 +291,7 @@ ACTIVITIES = Entity("activities", "Activities", "Activity", "subject", (
     json("external_data"),
     *_bookkeeping(),
     _search(),
+    _last_xact(),
 ))
 
 SAVED_QUERIES = Entity("saved_queries", "Saved queries", "Saved query", "name", (
@@ -292,6 +305,7 @@ SAVED_QUERIES = Entity("saved_queries", "Saved queries", "Saved query", "name", 
     integer("use_count", nullable=False, has_default=True, readonly=True),
     Field("last_used_at", "timestamp", label="Last used", readonly=True),
     *_bookkeeping(),
+    _last_xact(),
 ))
 
 CUSTOM_FIELD_TYPES = ("text", "integer", "number", "date", "timestamp", "boolean")
@@ -314,11 +328,21 @@ AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (
     text("operation", nullable=False, readonly=True),
     json("before", readonly=True),
     json("after", readonly=True),
+    _last_xact(),
+), business=False, default_order=("id",))
+
+ROW_DELETIONS = Entity("row_deletions", "Row deletions", "Row deletion", "table_name", (
+    Field("id", "integer", label="ID", nullable=False, has_default=True, readonly=True),
+    text("table_name", nullable=False, readonly=True),
+    text("row_id", label="Row ID", readonly=True),  # None: the whole table was truncated
+    Field("xact", "number", label="Transaction", precision=20, scale=0, nullable=False, has_default=True,
+          readonly=True),
+    Field("at", "timestamp", label="When", nullable=False, has_default=True, readonly=True),
 ), business=False, default_order=("id",))
 
 ENTITIES: dict[str, Entity] = {
     e.name: e for e in (USERS, COMPANIES, CONTACTS, PIPELINE_STAGES, DEALS, ACTIVITIES, SAVED_QUERIES,
-                        CUSTOM_FIELD_DEFINITIONS, AUDIT_LOG)
+                        CUSTOM_FIELD_DEFINITIONS, AUDIT_LOG, ROW_DELETIONS)
 }
 
 

@@ -76,10 +76,7 @@ class Scope:
     def resolve(self, path: str, where: str) -> tuple[sa.ColumnElement, Column]:
         parts = path.split(".")
         info, alias = self.info, self.base
-        walked: list[str] = []
-        i = 0
-        while i < len(parts) - 1:
-            part = parts[i]
+        for i, part in enumerate(parts[:-1]):
             if part == "custom_fields" and i == len(parts) - 2:
                 return self._custom(info, alias, parts[-1], path, where)
             relation = info.relations.get(part)
@@ -89,9 +86,7 @@ class Scope:
                     raise QuerySpecError(where, f"{part!r} is a field of {info.name}, not a relation to follow; "
                                                 f"relations of {info.name}: {known}")
                 raise QuerySpecError(where, f"{info.name} has no relation {part!r}; its relations: {known}")
-            walked.append(part)
-            info, alias = self._join(".".join(walked), alias, relation, where)
-            i += 1
+            info, alias = self._join(".".join(parts[: i + 1]), alias, relation, where)
         name = parts[-1]
         column = info.columns.get(name)
         if column is None:
