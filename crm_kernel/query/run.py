@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from ..errors import QuerySpecError
 from . import frames
 from .compilers import COMPILERS, CompiledQuery
 from .schema import Schema, reflect_duckdb, reflect_postgres
-from .spec import parse
+from .spec import QuerySpec, parse
 
 BACKENDS = tuple(COMPILERS)
 
@@ -69,19 +70,28 @@ def schema_for(entity: str, custom: tuple, reflect) -> Schema:
     return Schema({**reflect(), **base.tables})
 
 
-def postgres_schema(conn: sa.Connection, entity: str) -> Schema:
-    """What a spec on ``entity`` can name in this PostgreSQL database."""
-    custom = tuple(tuple(r) for r in conn.exec_driver_sql(_CUSTOM_FIELDS_SQL).all())
-    return schema_for(entity, custom, lambda: reflect_postgres(conn))
+def _names_custom_fields(spec: QuerySpec) -> bool:
+    """Whether the spec mentions a custom field (only then are their declarations read)."""
+    return "custom_fields." in json.dumps(spec.source)
 
 
-def duckdb_schema(con, entity: str) -> Schema:
-    """What a spec on ``entity`` can name in a snapshot."""
-    try:
-        custom = tuple(tuple(r) for r in con.execute(_CUSTOM_FIELDS_SQL).fetchall())
-    except duckdb.CatalogException:  # a snapshot taken before custom fields existed
-        custom = ()
-    return schema_for(entity, custom, lambda: reflect_duckdb(con))
+def postgres_schema(conn: sa.Connection, spec: QuerySpec) -> Schema:
+    """What ``spec`` can name in this PostgreSQL database."""
+    custom = ()
+    if _names_custom_fields(spec):
+        custom = tuple(tuple(r) for r in conn.exec_driver_sql(_CUSTOM_FIELDS_SQL).all())
+    return schema_for(spec.entity, custom, lambda: reflect_postgres(conn))
+
+
+def duckdb_schema(con, spec: QuerySpec) -> Schema:
+    """What ``spec`` can name in a snapshot."""
+    custom = ()
+    if _names_custom_fields(spec):
+        try:
+            custom = tuple(tuple(r) for r in con.execute(_CUSTOM_FIELDS_SQL).fetchall())
+        except duckdb.CatalogException:  # a snapshot taken before custom fields existed
+            pass
+    return schema_for(spec.entity, custom, lambda: reflect_duckdb(con))
 
 
 def compile_spec(spec, backend: str = "postgres", *, schema: Schema | None = None, timezone: str = "UTC",
@@ -96,7 +106,7 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None) ->
     spec = parse(spec)
     started = time.perf_counter()
     with engine.connect() as conn:
-        schema = postgres_schema(conn, spec.entity)
+        schema = postgres_schema(conn, spec)
         compiled = compile_spec(spec, "postgres", schema=schema, timezone=timezone, now=now)
         compiled_at = time.perf_counter()
         rows = conn.execute(compiled.statement).all()
@@ -109,7 +119,7 @@ def run_duckdb(con, spec, *, timezone: str = "UTC", now=None) -> QueryResult:
     """Run on a DuckDB connection whose views mirror the CRM tables (a snapshot)."""
     spec = parse(spec)
     started = time.perf_counter()
-    schema = duckdb_schema(con, spec.entity)
+    schema = duckdb_schema(con, spec)
     compiled = compile_spec(spec, "duckdb", schema=schema, timezone=timezone, now=now)
     bound = compiled.statement.compile(dialect=compiled.dialect, compile_kwargs={"render_postcompile": True})
     params = [bound.params[name] for name in bound.positiontup]

@@ -42,7 +42,7 @@ class Relation:
 class TableInfo:
     name: str
     label: str
-    table: sa.Table
+    table: sa.TableClause
     columns: dict[str, Column]
     relations: dict[str, Relation] = field(default_factory=dict)
     custom: dict[str, Column] = field(default_factory=dict)
@@ -81,10 +81,16 @@ class Schema:
                 key: Column(f"custom_fields.{key}", kind, key.replace("_", " ").capitalize(), json_key=key)
                 for key, kind in (custom_fields or {}).get(e.name, {}).items()
             }
-            infos[e.name] = TableInfo(e.name, e.label, tables.table(e.name), columns, relations, custom)
+            infos[e.name] = TableInfo(e.name, e.label, _light_table(e), columns, relations, custom)
         for name, info in (extra or {}).items():
             infos.setdefault(name, info)
         return cls(infos)
+
+
+def _light_table(entity) -> sa.TableClause:
+    """A bare table clause with typed columns: aliases of it cost a fraction of a full
+    ``Table``'s (no constraints or events to copy), which keeps compiling under a millisecond."""
+    return sa.table(entity.name, *(sa.column(f.name, tables.column_type(f)) for f in entity.fields))
 
 
 # -- reflection of tables the catalog does not describe ------------------------------------

@@ -18,7 +18,7 @@ class SavedQueryService(RecordService):
 
         parsed = parse(spec)
         with self.crm.engine.connect() as conn:
-            compile_spec(parsed, schema=postgres_schema(conn, parsed.entity))
+            compile_spec(parsed, schema=postgres_schema(conn, parsed))
         existing = self._find(name, own_only=True, missing_ok=True)
         values = {"spec": parsed.source, "entity": parsed.entity, "shared": shared, "description": description}
         if existing:
