@@ -91,3 +91,30 @@ def _audit_rows(engine: sa.Engine, entity_id=None, operation: str | None = None)
         params["op"] = operation
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(sa.text(stmt + " ORDER BY id"), params).mappings()]
+
+
+@pytest.fixture(scope="session")
+def query_engine(engine):
+    """A database holding tests/query_data.py (read-only), with two declared custom fields."""
+    from . import query_data
+
+    maker = _database_maker(engine)
+    make = next(maker)
+    qe = connect_engine(make("crm_query"))
+    query_data.load(qe)
+    crm = CRM(qe)
+    crm.custom_fields.define("companies", "tier", "text")
+    crm.custom_fields.define("companies", "seats", "integer")
+    yield qe
+    qe.dispose()
+    next(maker, None)
+
+
+@pytest.fixture(scope="session")
+def query_snapshot(query_engine, tmp_path_factory):
+    """The query database exported to a snapshot and opened in DuckDB."""
+    from crm_kernel import snapshot
+
+    folder = snapshot.export(query_engine, tmp_path_factory.mktemp("query-snapshots"))
+    with snapshot.open(folder) as snap:
+        yield snap

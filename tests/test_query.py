@@ -14,18 +14,6 @@ from . import query_data
 from .query_corpus import CORPUS, INVALID
 
 
-@pytest.fixture(scope="module")
-def query_engine(make_database_module):
-    """A database holding tests/query_data.py, shared by this module (read-only)."""
-    qe = connect_engine(make_database_module("crm_query_pg"))
-    query_data.load(qe)
-    crm = CRM(qe)
-    crm.custom_fields.define("companies", "tier", "text")
-    crm.custom_fields.define("companies", "seats", "integer")
-    yield qe
-    qe.dispose()
-
-
 def rows(frame: pl.DataFrame, ordered: bool) -> list[tuple]:
     result = [tuple(r) for r in frame.iter_rows()]
     return result if ordered else sorted(result, key=repr)

@@ -67,8 +67,8 @@ class CompiledQuery:
 class Scope:
     """Where field paths resolve: a table (or alias) and the many-to-one joins hung on it."""
 
-    def __init__(self, schema: Schema, info: TableInfo, base: sa.FromClause, anonymous: bool):
-        self.schema, self.info, self.base = schema, info, base
+    def __init__(self, compiler: Compiler, info: TableInfo, base: sa.FromClause, anonymous: bool):
+        self.compiler, self.schema, self.info, self.base = compiler, compiler.schema, info, base
         self.anonymous = anonymous  # subquery scopes use generated alias names
         self.joins: dict[str, tuple[TableInfo, sa.FromClause]] = {}
         self.join_order: list[tuple[sa.FromClause, sa.ColumnElement]] = []
@@ -108,7 +108,8 @@ class Scope:
             target = self.schema.table(relation.target)
             if target is None:
                 raise QuerySpecError(where, f"relation {key!r} leads to {relation.target}, which is not available")
-            alias = target.table.alias() if self.anonymous else target.table.alias(key.replace(".", "__"))
+            source = self.compiler.source(target)
+            alias = source.alias() if self.anonymous else source.alias(key.replace(".", "__"))
             self.joins[key] = (target, alias)
             self.join_order.append((alias, parent_alias.c[relation.field] == alias.c.id))
         return self.joins[key]
@@ -145,6 +146,9 @@ class Compiler:
     name = "base"
     dialect: sa.Dialect
     preview_dialect: sa.Dialect | None = None
+    # Where the engine keeps every row, soft-deleted ones too (None: the tables themselves).
+    # The compiler hides deleted rows itself, so joins can still reach them.
+    all_rows_schema: str | None = None
 
     def __init__(self, schema: Schema | None = None, *, timezone: str = "UTC", now: dt.datetime | None = None):
         self.schema = schema or Schema.from_catalog()
@@ -154,6 +158,13 @@ class Compiler:
             raise QuerySpecError("", f"unknown time zone {timezone!r} (CRM_TIMEZONE)") from None
         self.now = (now or dt.datetime.now(self.tz)).astimezone(self.tz)
 
+    def source(self, info: TableInfo) -> sa.TableClause:
+        """The table clause to read ``info`` from on this engine."""
+        if self.all_rows_schema is None:
+            return info.table
+        columns = [sa.column(c.name, c.type) for c in info.table.columns]
+        return sa.table(info.table.name, *columns, schema=self.all_rows_schema)
+
     # -- entry point ----------------------------------------------------------------------
 
     def compile(self, spec) -> CompiledQuery:
@@ -162,7 +173,8 @@ class Compiler:
         if info is None:
             raise QuerySpecError("entity", f"unknown table or view {spec.entity!r}; "
                                            f"entities: {', '.join(sorted(self.schema.tables))}")
-        scope = Scope(self.schema, info, info.table, anonymous=False)
+        root = self.source(info)
+        scope = Scope(self, info, root if root is info.table else root.alias(info.name), anonymous=False)
         where = self._visible(scope)
         if spec.where is not None:
             condition = self.visit_group(spec.where, scope)
@@ -353,7 +365,7 @@ class Compiler:
                                                      "say which with \"via\"")
         child_name, fk = links[0]
         child = self.schema.table(child_name)
-        inner = Scope(self.schema, child, child.table.alias(), anonymous=True)
+        inner = Scope(self, child, self.source(child).alias(), anonymous=True)
         conditions = [inner.base.c[fk] == scope.base.c.id, *self._visible(inner)]
         if rule.where is not None:
             condition = self.visit_group(rule.where, inner)
