@@ -7,7 +7,6 @@ import pytest
 import sqlalchemy as sa
 
 from crm_kernel import CRM, QuerySpecError
-from crm_kernel.db import connect_engine
 from crm_kernel.query import compile_spec, frames, run_postgres
 
 from . import query_data
