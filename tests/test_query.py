@@ -70,6 +70,11 @@ def test_preview_shows_values_and_dialects_differ_only_in_placeholders():
     assert "LEFT OUTER JOIN pipeline_stages AS stage" in pg.sql
 
 
+def test_unknown_time_zone_is_refused():
+    with pytest.raises(QuerySpecError, match="unknown time zone 'Mars/Olympus'"):
+        compile_spec({"entity": "deals"}, timezone="Mars/Olympus")
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(QuerySpecError, match="unknown backend"):
         compile_spec({"entity": "deals"}, "sqlite")

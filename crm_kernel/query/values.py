@@ -94,7 +94,7 @@ def scalar(value: Any, column: Column, path: str, tz: dt.tzinfo) -> Any:
             except ValueError:
                 pass
         raise refuse("an id (uuid)")
-    raise QuerySpecError(path, f"{column.name} is a {kind} field: it can only be tested with null / notNull")
+    raise TypeError(f"no value conversion for {kind} fields")  # the operator table allows none
 
 
 def as_list(value: Any, path: str) -> list:

@@ -105,9 +105,7 @@ class Scope:
 
     def _join(self, key, parent_alias, relation, where) -> tuple[TableInfo, sa.FromClause]:
         if key not in self.joins:
-            target = self.schema.table(relation.target)
-            if target is None:
-                raise QuerySpecError(where, f"relation {key!r} leads to {relation.target}, which is not available")
+            target = self.schema.tables[relation.target]  # relations come from the catalog, as do their targets
             source = self.compiler.source(target)
             alias = source.alias() if self.anonymous else source.alias(key.replace(".", "__"))
             self.joins[key] = (target, alias)
