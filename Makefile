@@ -57,7 +57,6 @@ test: venv postgres
 
 lint: venv
 	$(BIN)/ruff check crm_kernel tests benchmarks
-	$(BIN)/ruff format --check crm_kernel tests benchmarks
 
 clean:
 	-$(BIN)/crm db stop
