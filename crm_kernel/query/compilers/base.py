@@ -19,7 +19,7 @@ from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
 from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Column, Schema, TableInfo
-from ..spec import Aggregate, Group, QuerySpec, Related, Rule, parse
+from ..spec import Aggregate, Group, QuerySpec, Related, Rule, SelectItem, parse
 
 _COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
 _FAMILY = {t: "number" for t in NUMERIC_TYPES} | {"date": "temporal", "timestamp": "temporal"}
@@ -209,9 +209,7 @@ class Compiler:
     # -- shape ----------------------------------------------------------------------------
 
     def _plain(self, spec: QuerySpec, scope: Scope):
-        items = spec.select or [
-            _Default(name) for name in scope.info.columns
-        ]
+        items = spec.select or [SelectItem("select", name, name) for name in scope.info.columns]
         columns, outputs, stmt_columns = [], {}, []
         for item in items:
             expr, column = scope.resolve(item.field, item.path)
@@ -392,18 +390,3 @@ class Compiler:
     def sort(self, expr, descending: bool) -> sa.ColumnElement:
         """Empty values sort last in both directions, on every engine."""
         return (expr.desc() if descending else expr.asc()).nulls_last()
-
-
-@dataclass(frozen=True)
-class _Default:
-    """A select item for 'every field' when the spec names none."""
-
-    field: str
-
-    @property
-    def path(self) -> str:
-        return "select"
-
-    @property
-    def alias(self) -> str:
-        return self.field
