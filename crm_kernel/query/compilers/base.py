@@ -213,10 +213,8 @@ class Compiler:
         columns, outputs, stmt_columns = [], {}, []
         for item in items:
             expr, column = scope.resolve(item.field, item.path)
-            if item.alias in outputs:
-                raise QuerySpecError(item.path, f"two columns are named {item.alias!r}; rename one with \"as\"")
             labelled = expr.label(item.alias)
-            outputs[item.alias] = (labelled, column)
+            self._add_output(outputs, item.alias, item.path, labelled, column)
             stmt_columns.append(labelled)
             columns.append(OutputColumn(item.alias, column.type, column.scale))
         return columns, outputs, stmt_columns
