@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
@@ -111,6 +112,18 @@ class CRM:
     def query(self, spec, backend: str = "postgres", snapshot=None, *, now=None) -> pl.DataFrame:
         """Run a query spec and return its rows as a polars DataFrame (``crm.last_query`` has the rest)."""
         return self.execute(spec, backend, snapshot, now=now).frame
+
+    def snapshot(self, out=None, incremental: bool = False, progress: bool = False) -> Path:
+        """Copy every table to a Parquet snapshot for DuckDB; returns its folder.
+
+        ``out`` is the folder holding snapshots (default ``$CRM_HOME/snapshots``);
+        ``incremental`` copies only rows changed since the newest one there. Open the result
+        with ``crm_kernel.snapshot.open()``.
+        """
+        from .snapshot import default_parent, export
+
+        return export(self.engine, out if out is not None else default_parent(self.config),
+                      incremental=incremental, progress=progress)
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:

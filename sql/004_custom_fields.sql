@@ -16,3 +16,6 @@ CREATE TABLE custom_field_definitions (
     custom_fields jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 CREATE UNIQUE INDEX custom_field_definitions_key ON custom_field_definitions (entity, key) WHERE deleted_at IS NULL;
+
+-- Incremental snapshots copy only its changed rows (sql/003_snapshot_tracking.sql).
+SELECT crm_track_changes('custom_field_definitions');

@@ -67,7 +67,7 @@ def test_update_bumps_version_and_audits_before_and_after(crm, engine, acme, aud
     assert update["after"]["industry"] == "Fintech"
     assert update["after"]["annual_revenue"] == 2500000.50
     assert update["user_id"] == crm.user_id
-    assert "search_vector" not in update["after"]
+    assert "search_vector" not in update["after"] and "last_xact" not in update["after"]
 
 
 def test_update_with_no_changes_writes_nothing(crm, engine, acme, audit_rows):

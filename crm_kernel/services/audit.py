@@ -13,8 +13,10 @@ _INSERT = sa.text(
 
 
 def row_image(table: sa.Table) -> sa.ColumnElement:
-    """``to_jsonb(<row>)`` of the table's current row, without the search vector, as text."""
-    image = sa.func.to_jsonb(sa.literal_column(table.name, type_=JSONB)).op("-")(sa.literal_column("'search_vector'"))
+    """``to_jsonb(<row>)`` of the table's current row as text, without the derived columns
+    (search vector, snapshot change tracking)."""
+    image = sa.func.to_jsonb(sa.literal_column(table.name, type_=JSONB)).op("-")(
+        sa.literal_column("ARRAY['search_vector', 'last_xact']"))
     return sa.cast(image, sa.Text).label("_image")
 
 

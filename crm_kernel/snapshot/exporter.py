@@ -1,0 +1,200 @@
+"""PostgreSQL -> Parquet: every table of the public schema, one consistent moment, atomically.
+
+A lead connection opens a REPEATABLE READ, READ ONLY transaction and exports its snapshot
+(``pg_export_snapshot()``); a few ADBC worker connections import it, so tables are copied in
+parallel and still all show the same moment. Files go into a staging folder that becomes the
+snapshot, by rename, only once the manifest is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..db.engine import libpq_url
+from ..db.migrate import schema_version
+from ..errors import DatabaseError
+from . import manifest, store
+from .incremental import Base, carry_over, find_base, link
+from .schema import ExportTable, read_enums, read_tables
+from .stream import ParquetSink, Worker
+from .typemap import literal
+
+# Parallel connections. Two let PostgreSQL encode one table while the client decodes and
+# writes another; on 2 cores (benchmarks/snapshot.py, scale 10) one took 0.65 s, two 0.55 s,
+# three no less.
+WORKERS = 2
+
+_PIN = """
+SELECT pg_export_snapshot() AS snapshot_id, pg_current_snapshot()::text AS pg_snapshot, now() AS taken_at,
+       current_database() AS name, (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
+       current_setting('server_version') AS server_version
+"""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The moment being exported, as the lead transaction sees it."""
+
+    snapshot_id: str  # pg_export_snapshot(): what the workers import
+    pg_snapshot: str
+    taken_at: dt.datetime
+    database: manifest.Database
+    schema_version: str | None
+    tables: list[ExportTable]
+    enums: dict[str, list[str]]
+
+
+def export(engine: sa.Engine, parent: Path | str | None = None, *, incremental: bool = False,
+           progress: bool = False, transaction_snapshot: str | None = None) -> Path:
+    """Write a snapshot of every table into ``parent`` (default ``$CRM_HOME/snapshots``).
+
+    ``incremental`` copies only rows changed since the newest snapshot in ``parent`` (a full
+    export when there is none to build on); the result holds the same rows as a full export.
+    ``transaction_snapshot``, an id from ``pg_export_snapshot()`` in a transaction the caller
+    keeps open, exports exactly what that transaction sees (as ``pg_dump --snapshot``).
+    Returns the new snapshot's folder.
+    """
+    parent = Path(parent).expanduser() if parent is not None else store.default_parent()
+    url = libpq_url(engine.url.render_as_string(hide_password=False))
+    with store.Staging(parent) as staging, _pinned(engine, transaction_snapshot) as pin:
+        base = find_base(parent, pin.database, pin.pg_snapshot) if incremental else None
+        tables = _copy_all(url, pin, base, staging.path, progress)
+        manifest.Manifest(
+            schema_version=pin.schema_version,
+            exported_at=pin.taken_at.astimezone(dt.UTC).isoformat(),
+            pg_snapshot=pin.pg_snapshot,
+            database=pin.database,
+            tables=tables,
+            enums=pin.enums,
+            base=base.path.name if base else None,
+        ).write(staging.path)
+        return staging.publish(store.folder_name(pin.taken_at))
+
+
+@contextmanager
+def _pinned(engine: sa.Engine, transaction_snapshot: str | None) -> Iterator[Pin]:
+    """Hold the export's transaction open while the workers import its snapshot and copy."""
+    try:
+        conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    except sa.exc.DBAPIError as exc:
+        raise DatabaseError(f"cannot connect for the snapshot: {exc.orig}") from exc
+    with conn:
+        try:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if transaction_snapshot:
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT {literal(transaction_snapshot)}")
+            row = conn.exec_driver_sql(_PIN).one()
+            tables = read_tables(conn)
+            pin = Pin(row.snapshot_id, row.pg_snapshot, row.taken_at,
+                      manifest.Database(row.name, row.system_identifier, row.server_version),
+                      schema_version(conn), tables, read_enums(conn, tables))
+        except sa.exc.DBAPIError as exc:
+            raise DatabaseError(f"cannot start the snapshot transaction: {exc.orig}") from exc
+        yield pin
+        conn.rollback()
+
+
+def _progress(enabled: bool) -> Progress:
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=Console(stderr=True), disable=not enabled)
+
+
+def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: bool) -> dict[str, manifest.Table]:
+    """Copy every table, largest first, over ``WORKERS`` connections; the first error stops all."""
+    todo = deque(pin.tables)
+    done: dict[str, manifest.Table] = {}
+    stop = threading.Event()
+    with _progress(progress) as bar:
+        tasks = {t.name: bar.add_task(t.name, total=t.estimated_rows or None) for t in pin.tables}
+
+        def run() -> None:
+            worker = Worker(url, pin.snapshot_id)
+            try:
+                while not stop.is_set():
+                    try:
+                        table = todo.popleft()
+                    except IndexError:
+                        return
+                    task = tasks[table.name]
+                    entry = _copy_table(worker, table, base, pin.enums, folder, stop,
+                                        lambda rows, task=task: bar.advance(task, rows))
+                    bar.update(task, total=entry.rows, completed=entry.rows)
+                    done[table.name] = entry
+            finally:
+                worker.close()
+
+        connections = max(1, min(WORKERS, len(pin.tables)))
+        with ThreadPoolExecutor(connections) as pool:
+            futures = [pool.submit(run) for _ in range(connections)]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:
+                stop.set()
+                raise
+    return dict(sorted(done.items()))
+
+
+def _copy_table(worker: Worker, table: ExportTable, base: Base | None, enums: dict[str, list[str]],
+                folder: Path, stop: threading.Event, advance: Callable[[int], None]) -> manifest.Table:
+    try:
+        if base and base.covers(table, enums):
+            changed = table.select(base.changed_rows())
+            if worker.schema(changed, table.columns).equals(pq.read_schema(base.path / table.file)):
+                return _refresh(worker, table, base, changed, folder, stop, advance)
+        schema, batches = worker.batches(table.select(), table.columns)
+        with ParquetSink(folder / table.file, schema) as sink:
+            _drain(batches, sink, stop, advance)
+        return table.entry(sink.rows)
+    except DatabaseError as exc:
+        raise DatabaseError(f"exporting table {table.name} failed: {exc}") from exc
+
+
+def _drain(batches: Iterator[pa.RecordBatch], sink: ParquetSink, stop: threading.Event,
+           advance: Callable[[int], None]) -> None:
+    for batch in batches:
+        if stop.is_set():
+            return
+        sink.write(batch)
+        advance(batch.num_rows)
+
+
+def _refresh(worker: Worker, table: ExportTable, base: Base, changed: str, folder: Path,
+             stop: threading.Event, advance: Callable[[int], None]) -> manifest.Table:
+    """An incremental copy: changed rows from PostgreSQL, the others from the base snapshot."""
+    base_file = base.path / table.file
+    key = tuple(c for c in table.columns if c.name == table.key)
+    _, deleted = worker.batches(base.deleted_keys(table), key)
+    gone = [batch.column(0) for batch in deleted]
+    schema, batches = worker.batches(changed, table.columns)
+    first = next(batches, None)
+    if first is None and not any(len(keys) for keys in gone):
+        link(base_file, folder / table.file)
+        rows = base.manifest.tables[table.name].rows
+        advance(rows)
+        return table.entry(rows, from_base=rows)
+    with ParquetSink(folder / table.file, schema) as sink:
+        for batch in itertools.chain([first] if first else [], batches):
+            if stop.is_set():
+                break
+            sink.write(batch)
+            gone.append(batch.column(table.key))
+            advance(batch.num_rows)
+        truncated = any(keys.null_count for keys in gone)
+        kept = 0 if truncated else carry_over(base_file, table.key, gone, sink.write)
+        advance(kept)
+    return table.entry(sink.rows, from_base=kept)
