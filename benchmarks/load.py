@@ -24,49 +24,21 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 import polars as pl
 import sqlalchemy as sa
+from harness import database
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from crm_kernel import CrmError  # noqa: E402
-from crm_kernel.db import connect_engine, migrate  # noqa: E402
-from crm_kernel.db.embedded import EmbeddedPostgres  # noqa: E402
-from crm_kernel.model import entity, table  # noqa: E402
-from crm_kernel.services import demo_data  # noqa: E402
+from crm_kernel import CrmError
+from crm_kernel.db import connect_engine
+from crm_kernel.model import entity, table
+from crm_kernel.services import demo_data
 
 SEED, TODAY = 42, dt.date(2026, 1, 15)
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    """``url``, else CRM_DATABASE_URL, else a migrated throwaway cluster."""
-    url = url or os.environ.get("CRM_DATABASE_URL")
-    if url:
-        yield url
-        return
-    scratch = Path(tempfile.mkdtemp(prefix="crm-bench-load-"))
-    scratch.chmod(0o755)  # the postgres system user must reach the cluster inside
-    cluster = EmbeddedPostgres(scratch / "pg", fast=True)
-    try:
-        url = cluster.start()
-        engine = connect_engine(url)
-        migrate(engine)
-        engine.dispose()
-        yield url
-    finally:
-        cluster.destroy()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def sample(frames: dict[str, pl.DataFrame], rows: int) -> dict[str, pl.DataFrame]:
@@ -122,7 +94,8 @@ def time_copy(engine: sa.Engine, frames: dict[str, pl.DataFrame], set_aside: boo
     return elapsed
 
 
-def best(repeat: int, run: Callable[[], float]) -> float:
+def fastest(repeat: int, run: Callable[[], float]) -> float:
+    """The fastest of ``repeat`` runs that time themselves (setup and rollback excluded)."""
     return min(run() for _ in range(repeat))
 
 
@@ -135,7 +108,7 @@ def main() -> None:
     parser.add_argument("--replace", action="store_true", help="replace the CRM data of a database that has some")
     args = parser.parse_args()
 
-    with database(args.url) as url:
+    with database(args.url, "crm-bench-load-") as url:
         engine = connect_engine(url)
         try:
             started = time.perf_counter()
@@ -148,9 +121,9 @@ def main() -> None:
                 stages = demo_data.read_stages(conn)
             frames = sample(demo_data.generate(stages, scale=args.scale, seed=SEED, today=TODAY), args.sample)
             rows = {name: python_rows(name, frame) for name, frame in frames.items()}
-            insert_time = best(args.repeat, lambda: time_inserts(engine, rows))
-            copy_time = best(args.repeat, lambda: time_copy(engine, frames, set_aside=True))
-            plain_copy_time = best(args.repeat, lambda: time_copy(engine, frames, set_aside=False))
+            insert_time = fastest(args.repeat, lambda: time_inserts(engine, rows))
+            copy_time = fastest(args.repeat, lambda: time_copy(engine, frames, set_aside=True))
+            plain_copy_time = fastest(args.repeat, lambda: time_copy(engine, frames, set_aside=False))
         finally:
             engine.dispose()
 

@@ -22,10 +22,7 @@ import argparse
 import datetime as dt
 import io
 import shutil
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -34,25 +31,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from harness import best, database
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from crm_kernel.db import connect_engine, migrate  # noqa: E402
-from crm_kernel.db.embedded import EmbeddedPostgres  # noqa: E402
-from crm_kernel.db.engine import libpq_url  # noqa: E402
-from crm_kernel.services import demo_data  # noqa: E402
-from crm_kernel.snapshot import exporter  # noqa: E402
-from crm_kernel.snapshot.schema import ExportTable, read_tables  # noqa: E402
-from crm_kernel.snapshot.typemap import quote  # noqa: E402
-
-
-def best(repeat: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from crm_kernel.db import connect_engine
+from crm_kernel.db.engine import libpq_url
+from crm_kernel.services import demo_data
+from crm_kernel.snapshot import exporter
+from crm_kernel.snapshot.schema import ExportTable, read_tables
+from crm_kernel.snapshot.typemap import quote
 
 
 def export(engine: sa.Engine, folder: Path, incremental: bool = False) -> None:
@@ -121,18 +107,9 @@ def main() -> None:
     args = parser.parse_args()
     exporter.WORKERS = args.workers
 
-    scratch = Path(tempfile.mkdtemp(prefix="crm-bench-snapshot-"))
-    scratch.chmod(0o755)  # the postgres system user must reach the cluster inside
-    cluster = None
-    try:
-        if args.url:
-            url = args.url
-        else:
-            cluster = EmbeddedPostgres(scratch / "pg", fast=True)
-            url = cluster.start()
+    with database(args.url, "crm-bench-snapshot-") as url, tempfile.TemporaryDirectory() as scratch:
         engine = connect_engine(url)
         if not args.url:
-            migrate(engine)
             print(f"loading demo data at scale {args.scale} ...", flush=True)
             demo_data.load(engine, scale=args.scale, seed=42, today=dt.date(2025, 6, 30), replace=True)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -143,7 +120,7 @@ def main() -> None:
         print(f"{len(tables)} tables, about {rows:,} rows; best of {args.repeat}\n")
 
         url = libpq_url(url)
-        out = scratch / "out"
+        out = Path(scratch) / "out"
         results = {}
         results["export"] = best(args.repeat, lambda: export(engine, fresh(out)))
         if not args.url:  # a database given by --url is only read
@@ -156,10 +133,6 @@ def main() -> None:
         results["floor_binary"] = best(args.repeat, lambda: copy_floor(url, tables, "binary"))
         results["floor_text"] = best(args.repeat, lambda: copy_floor(url, tables, "text"))
         engine.dispose()
-    finally:
-        if cluster is not None:
-            cluster.destroy()
-        shutil.rmtree(scratch, ignore_errors=True)
 
     export_time = results["export"]
     floor = min(results["floor_binary"], results["floor_text"])
