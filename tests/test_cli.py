@@ -169,3 +169,15 @@ def test_query_sql_prints_readable_sql_offline(spec_file):
     result = crm("query", "sql", str(spec_file), "--dialect", "duckdb", env=env)
     assert result.exit_code == 0
     assert "companies.employees > 10" in result.output and "ORDER BY name ASC NULLS LAST" in result.output
+
+
+@pytest.mark.usefixtures("two_companies")
+def test_query_run_on_a_snapshot(crm_db, spec_file, tmp_path):
+    exported = crm("snapshot", "export", "--out", str(tmp_path / "snaps"))
+    assert exported.exit_code == 0
+    csv = crm("query", "run", str(spec_file), "--backend", "duckdb", "--snapshot", str(tmp_path / "snaps"),
+              "--format", "csv").output
+    assert csv.splitlines() == ["name,employees", "Also Big,50", "Big Co,500"]
+    crm_db.companies.create(name="After the snapshot", employees=99)
+    live = crm("query", "run", str(spec_file), "--format", "csv").output
+    assert "After the snapshot" in live and "After the snapshot" not in csv
