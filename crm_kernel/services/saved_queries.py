@@ -9,7 +9,7 @@ from .records import RecordService, as_uuid
 
 
 class SavedQueryService(RecordService):
-    """``crm.saved_queries``: ``save``, ``load``, ``list``, ``delete`` by name (or id)."""
+    """``crm.saved_queries``: ``save``, ``load``, ``list``, ``rename``, ``delete`` by name (or id)."""
 
     def save(self, name: str, spec, *, shared: bool = False, description: str | None = None) -> dict:
         """Save ``spec`` under ``name`` (replacing your query of that name). The spec is checked first."""
@@ -45,6 +45,11 @@ class SavedQueryService(RecordService):
         )
         with self.crm.engine.connect() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def rename(self, name_or_id, new_name: str, *, expected_version: int | None = None) -> dict:
+        """Rename one of your saved queries; a name you already use is a ValidationError."""
+        record = self._find(name_or_id, own_only=True)
+        return self.update(record["id"], {"name": new_name}, expected_version=expected_version)
 
     def delete(self, name_or_id, *, expected_version: int | None = None) -> dict:
         record = self._find(name_or_id, own_only=True)

@@ -1,0 +1,201 @@
+"""Where the widgets' queries run: live PostgreSQL, or the latest snapshot in DuckDB.
+
+Everything goes through ``crm.execute`` with a query spec; this module only decides which
+engine and which snapshot, and builds the small specs the widgets need (row counts, pages,
+distinct values). It holds no SQL.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from ..model import ENTITIES
+from ..query import QueryResult, parse
+from ..query.run import duckdb_schema, postgres_schema
+
+BACKENDS = {"postgres": "Live (PostgreSQL)", "duckdb": "Latest snapshot (DuckDB)"}
+COUNT_ALIAS = "rows"
+SUGGESTIONS = 50  # distinct values offered while typing
+
+
+class Source:
+    """Runs specs for the widgets on one backend. ``snapshot``: an opened snapshot, a snapshot
+    folder or a parent of several (the newest is used, re-checked before each query), or None
+    for the newest under ``$CRM_HOME/snapshots``."""
+
+    def __init__(self, crm, backend: str = "postgres", snapshot=None):
+        self.crm = crm
+        self.backend = backend
+        self.snapshot = snapshot
+        self._opened = None  # (folder, Snapshot) we opened and must close
+        self._tie_breakers: dict[tuple[str, str], list[str] | None] = {}
+
+    def execute(self, spec) -> QueryResult:
+        if self.backend == "duckdb":
+            return self.crm.execute(spec, "duckdb", snapshot=self._snapshot())
+        return self.crm.execute(spec, self.backend)
+
+    def _snapshot(self):
+        if hasattr(self.snapshot, "con"):
+            return self.snapshot
+        from .. import snapshot as snapshots
+        from ..snapshot import store
+
+        folder = store.resolve(Path(self.snapshot) if self.snapshot is not None
+                               else store.default_parent(self.crm.config))
+        if self._opened is None or self._opened[0] != folder:
+            self.close()
+            self._opened = (folder, snapshots.open(folder))
+        return self._opened[1]
+
+    def describe(self) -> str:
+        if self.backend != "duckdb":
+            return BACKENDS[self.backend]
+        if hasattr(self.snapshot, "path"):
+            return f"snapshot {self.snapshot.path.name}"
+        return f"snapshot {self._opened[0].name}" if self._opened else "latest snapshot"
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened[1].close()
+            self._opened = None
+
+    # -- what the widgets ask ----------------------------------------------------------------
+
+    def count(self, spec: dict) -> tuple[int | None, float]:
+        """Rows the spec returns, and the seconds it took; None for grouped specs (their count
+        is known only once the last page is read)."""
+        counting = count_spec(spec)
+        if counting is None:
+            return None, 0.0
+        result = self.execute(counting)
+        return rows_after_paging(spec, int(result.frame[COUNT_ALIAS][0])), result.execute_seconds
+
+    def page(self, spec: dict, start: int, size: int) -> QueryResult:
+        """Rows ``start`` .. ``start + size`` of the spec's result (fewer at its end)."""
+        return self.execute(page_spec(self.stable(spec), start, size))
+
+    def stable(self, spec: dict) -> dict:
+        """The spec with a sort that makes its pages stable. The engine adds the id to a paged
+        sort; a table or view without an id is sorted by all its (sortable) output columns."""
+        parsed = parse(spec)
+        if parsed.grouped or parsed.entity in ENTITIES:
+            return spec
+        key = (self.backend, parsed.entity)
+        if key not in self._tie_breakers:
+            self._tie_breakers[key] = self._tie_breaker(parsed)
+        extra = self._tie_breakers[key]
+        if extra is None:
+            return spec
+        names = [item.alias for item in parsed.select] or extra
+        ordered = {item.field for item in parsed.order_by}
+        return {**spec, "order_by": list(spec.get("order_by") or []) + [n for n in names if n not in ordered]}
+
+    def _tie_breaker(self, parsed) -> list[str] | None:
+        """None when the table has an id; else its sortable columns."""
+        if self.backend == "duckdb":
+            schema = duckdb_schema(self._snapshot().con, parsed)
+        else:
+            with self.crm.engine.connect() as conn:
+                schema = postgres_schema(conn, parsed)
+        info = schema.table(parsed.entity)
+        if info is None or "id" in info.columns:
+            return None
+        return [name for name, column in info.columns.items() if column.type != "json"]
+
+    def pages(self, spec: dict, size: int) -> Iterator[pl.DataFrame]:
+        """The whole result, one page at a time (never all of it at once)."""
+        start = 0
+        spec = self.stable(spec)
+        while True:
+            frame = self.page(spec, start, size).frame
+            if frame.height or start == 0:
+                yield frame
+            if frame.height < size:
+                return
+            start += size
+
+    def distinct(self, entity: str, path: str, text: str = "", limit: int = SUGGESTIONS) -> tuple[list[str], bool]:
+        """The most common values of a text field (containing ``text``), and whether that is
+        all of them."""
+        frame = self.execute(distinct_spec(entity, path, text, limit + 1)).frame
+        values = [v for v in frame[path].to_list() if v is not None]
+        return values[:limit], len(values) <= limit
+
+
+# -- specs derived from a spec -------------------------------------------------------------
+
+def count_spec(spec: dict) -> dict | None:
+    """``{"entity", "where", "aggregates": [count]}``: how many rows ``spec`` has before its
+    limit and offset; None for a grouped spec."""
+    if parse(spec).grouped:
+        return None
+    counting = {"entity": spec["entity"], "aggregates": [{"fn": "count", "as": COUNT_ALIAS}]}
+    if spec.get("where") is not None:
+        counting["where"] = copy.deepcopy(spec["where"])
+    return counting
+
+
+def rows_after_paging(spec: dict, counted: int) -> int:
+    rows = max(0, counted - (spec.get("offset") or 0))
+    return rows if spec.get("limit") is None else min(rows, spec["limit"])
+
+
+def page_spec(spec: dict, start: int, size: int) -> dict:
+    """The spec narrowed to rows ``start`` .. ``start + size`` of its own result.
+
+    The engine orders limited results by the spec's sort, then by id, so pages never overlap;
+    a grouped result is ordered by its group keys as well.
+    """
+    page = copy.deepcopy(spec)
+    limit = spec.get("limit")
+    page["offset"] = (spec.get("offset") or 0) + start
+    page["limit"] = size if limit is None else max(0, min(size, limit - start))
+    parsed = parse(spec)
+    if parsed.grouped:
+        ordered = {item.field for item in parsed.order_by}
+        page["order_by"] = list(page.get("order_by") or []) + [
+            key.alias for key in parsed.group_by if key.alias not in ordered]
+    return page
+
+
+def distinct_spec(entity: str, path: str, text: str = "", limit: int = SUGGESTIONS) -> dict:
+    rules = [{"field": path, "operator": "notNull"}]
+    if text:
+        rules.append({"field": path, "operator": "contains", "value": text})
+    return {
+        "entity": entity,
+        "where": {"combinator": "and", "rules": rules},
+        "group_by": [path],
+        "aggregates": [{"fn": "count", "as": "__rows"}],
+        "order_by": [{"field": "__rows", "dir": "desc"}, {"field": path, "dir": "asc"}],
+        "limit": limit,
+    }
+
+
+def narrowed(spec: dict, sort: list[tuple[str, bool]], rules: list[dict]) -> dict:
+    """The spec with the grid's column sorts (output names, descending?) put first and its
+    column filters (rules over output names) added: to ``where`` for plain results (the
+    filter names the field behind the column), to ``having`` for grouped ones."""
+    if not sort and not rules:
+        return spec
+    out = copy.deepcopy(spec)
+    parsed = parse(spec)
+    if sort:
+        names = {name for name, _ in sort}
+        kept = [item for item, parsed_item in zip(out.get("order_by") or [], parsed.order_by, strict=True)
+                if parsed_item.field not in names]
+        out["order_by"] = [{"field": name, "dir": "desc" if desc else "asc"} for name, desc in sort] + kept
+    if rules:
+        key = "having" if parsed.grouped else "where"
+        if not parsed.grouped:
+            fields = {item.alias: item.field for item in parsed.select}
+            rules = [{**rule, "field": fields.get(rule["field"], rule["field"])} for rule in rules]
+        existing = out.get(key)
+        combined = ([existing] if existing and existing.get("rules") else []) + rules
+        out[key] = {"combinator": "and", "rules": combined}
+    return out

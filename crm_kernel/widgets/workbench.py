@@ -1,0 +1,133 @@
+"""Workbench: the query builder, its SQL, a Run button, the result grid, export and saved views
+in one widget.
+
+    from crm_kernel.widgets import Workbench
+    wb = Workbench(crm)        # display it; wb.builder, wb.grid, wb.run()
+"""
+
+from __future__ import annotations
+
+import html
+
+import duckdb
+import ipywidgets as widgets
+import sqlalchemy as sa
+
+from ..errors import CrmError, QuerySpecError
+from .builder import DEFAULT_ENTITY, QueryBuilder
+from .export import ExportPanel
+from .fields import FieldCatalog
+from .grid import PAGE_SIZE, GridRun, ResultGrid
+from .history import RunHistory
+from .rules import show_error
+from .saved import SavedViews
+from .source import BACKENDS, Source
+
+# What a run can fail with besides a refused spec: a missing snapshot, a database gone away.
+_RUN_ERRORS = (CrmError, sa.exc.SQLAlchemyError, duckdb.Error)
+
+
+class Workbench(widgets.VBox):
+    """Build a query, preview its SQL, run it live or on the latest snapshot, page through the
+    result, export it, save it as a view. ``snapshot``: an opened snapshot or a folder
+    (default: the newest under ``$CRM_HOME/snapshots``); ``export_dir``: where exports are
+    written (default: a temporary folder)."""
+
+    def __init__(self, crm, snapshot=None, *, entity: str = DEFAULT_ENTITY, page_size: int = PAGE_SIZE,
+                 export_dir=None):
+        self.crm = crm
+        self.source = Source(crm, "postgres", snapshot)
+        catalog = FieldCatalog.load(crm)
+        self.builder = QueryBuilder(crm, {"entity": entity}, catalog=catalog, source=self.source)
+        self.grid = ResultGrid(source=self.source, page_size=page_size)
+        self.last_run: GridRun | None = None
+
+        self.run_button = widgets.Button(description="Run", button_style="primary", tooltip="Run the query",
+                                         layout=widgets.Layout(width="90px"))
+        self.run_button.add_class("crm-run")
+        self.backend = widgets.ToggleButtons(options=[(label, name) for name, label in BACKENDS.items()],
+                                             value="postgres", style={"button_width": "190px"})
+        self.backend.add_class("crm-backend")
+        self.sql_toggle = widgets.ToggleButton(value=False, description="SQL", tooltip="Show the SQL of the query",
+                                               layout=widgets.Layout(width="70px"))
+        self.sql_toggle.add_class("crm-sql-toggle")
+        self.status = widgets.HTML("")
+        self.status.add_class("crm-row-count")
+        self.sql = widgets.HTML("", layout=widgets.Layout(display="none"))
+        self.sql.add_class("crm-sql")
+        self.history = RunHistory(self._reload)
+        self.exports = ExportPanel(self.grid, export_dir)
+        self.saved = SavedViews(crm, self.builder)
+        self.panels = widgets.Accordion(children=[self.saved, self.history],
+                                        titles=("Saved views", "Recent runs"), selected_index=None)
+        self.panels.add_class("crm-panels")
+
+        self.run_button.on_click(lambda _: self.run())
+        self.sql_toggle.observe(lambda _: self._show_sql(), "value")
+        self.backend.observe(self._backend_changed, "value")
+        self.builder.on_change(lambda _: self._spec_changed())
+        super().__init__([
+            self.builder,
+            widgets.HBox([self.run_button, self.sql_toggle, self.backend, self.status],
+                         layout=widgets.Layout(align_items="center")),
+            self.sql,
+            self.grid,
+            self.exports.widget,
+            self.panels,
+        ])
+        self.add_class("crm-workbench")
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def run(self) -> GridRun | None:
+        """Run the builder's spec and show its first page; nothing runs while it is invalid."""
+        if self.builder.error is not None:
+            show_error(self.status, "Not run: fix the query first")
+            return None
+        spec = self.builder.spec
+        try:
+            run = self.grid.show(spec, self.source)
+        except _RUN_ERRORS as exc:
+            show_error(self.status, f"Not run: {_first_line(exc)}")
+            return None
+        self.last_run = run
+        rows = f"{run.rows}" if run.rows is not None else f"{run.page_rows}+"
+        self.status.value = (f"<b>{rows} rows</b> in {run.seconds * 1000:.1f} ms "
+                             f"<span style='color:#666'>· {html.escape(self.source.describe())}</span>")
+        self.history.add(spec, self.source.describe(), run.rows, run.seconds)
+        self.exports.link.clear()
+        self.exports.message.value = ""
+        return run
+
+    @property
+    def sql_preview(self) -> str:
+        """The SQL of the current spec for the chosen backend, values inline (for reading)."""
+        return self.builder.preview(self.backend.value)
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _reload(self, spec: dict) -> None:
+        self.builder.spec = spec
+
+    def _backend_changed(self, change) -> None:
+        self.source.backend = change["new"]
+        self._show_sql()
+
+    def _spec_changed(self) -> None:
+        self._show_sql()
+
+    def _show_sql(self) -> None:
+        if not self.sql_toggle.value:
+            self.sql.layout.display = "none"
+            return
+        self.sql.layout.display = ""
+        try:
+            text = self.sql_preview
+        except QuerySpecError as exc:
+            text = f"-- not valid yet: {exc}"
+        self.sql.value = (f"<pre style='white-space:pre-wrap;font-family:monospace;font-size:12px;background:#f6f8fa;padding:6px;margin:0'>"
+                          f"{html.escape(text)}</pre>")
+
+
+def _first_line(exc: Exception) -> str:
+    return html.escape(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
