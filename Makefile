@@ -7,11 +7,14 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SCALE ?= 1
 DEMO_SEED  ?= 42
+PORT       ?= 8866
+CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo test lint db db-stop postgres venv clean help
+.PHONY: demo serve test lint db db-stop postgres chromium venv clean help
 
 help:
-	@echo "make demo   start the embedded PostgreSQL, load demo data, show how to open the notebooks"
+	@echo "make demo   start the embedded PostgreSQL, load demo data, serve the dashboards on http://127.0.0.1:$(PORT)"
+	@echo "make serve  serve the dashboards again (the database must be up: make db)"
 	@echo "make test   run the whole test suite (installs what is missing)"
 	@echo "make lint   ruff over the package, tests and benchmarks"
 	@echo "make db     start the embedded PostgreSQL and apply migrations"
@@ -37,6 +40,18 @@ postgres:
 		echo "PostgreSQL server binaries (with contrib/pg_trgm) are missing: install them with your package manager" >&2; exit 1; \
 	fi
 
+# Debian's Chromium for the browser tests (Playwright drives it; `playwright install` cannot download).
+chromium:
+	@if [ -x $(CHROMIUM) ]; then \
+		echo "Chromium: $$($(CHROMIUM) --version 2>/dev/null)"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Chromium is missing at $(CHROMIUM): the browser tests need it; install it with your package manager" >&2; exit 1; \
+	fi
+
 db: venv postgres
 	$(BIN)/crm db start
 	$(BIN)/crm db migrate
@@ -48,11 +63,17 @@ demo: db
 	$(BIN)/crm demo-data --scale $(DEMO_SCALE) --seed $(DEMO_SEED) --if-empty
 	@echo
 	@echo "The CRM is up: $$($(BIN)/crm db url)"
-	@echo "Open the notebooks with:"
-	@echo "    $(BIN)/jupyter lab notebooks/getting_started.ipynb"
+	@echo "Notebooks: $(BIN)/jupyter lab notebooks/getting_started.ipynb"
 	@echo "Stop the database with: make db-stop"
+	@echo
+	@echo "Dashboards: http://127.0.0.1:$(PORT)  (Ctrl-C stops serving them; the database keeps running)"
+	$(BIN)/crm serve --port $(PORT)
 
-test: venv postgres
+# The Voilà dashboards in the foreground, until Ctrl-C.
+serve: venv
+	$(BIN)/crm serve --port $(PORT)
+
+test: venv postgres chromium
 	$(BIN)/python -m pytest
 
 lint: venv

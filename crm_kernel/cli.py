@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+from pathlib import Path
 
 import click
 
@@ -141,7 +142,8 @@ def url():
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="The date the data is centred on [default: today].")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the CRM already holds companies.")
-@click.option("--replace", is_flag=True, help="Delete all CRM data first (keeps users' schema and stages).")
+@click.option("--replace", is_flag=True,
+              help="Delete the CRM's records first (keeps pipeline stages, custom field definitions and their authors).")
 @_friendly
 def demo_data(scale, seed, today, if_empty, replace):
     """Load realistic demo data with COPY."""
@@ -240,11 +242,49 @@ def query_sql(spec_file, dialect):
 
         engine = connect_engine(resolve_url())
         with engine.connect() as conn:
-            schema = postgres_schema(conn, spec.entity)
+            schema = postgres_schema(conn, spec)
         engine.dispose()
     except DatabaseError:
         pass  # offline: the catalog alone
     click.echo(compile_spec(spec, dialect, schema=schema, timezone=Config.from_env().timezone).preview())
+
+
+# -- dashboards ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8866, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. There is no login: whoever reaches it sees the CRM.")
+@click.option("--browser/--no-browser", default=True, show_default=True,
+              help="Open the dashboards in a web browser (when the machine has one to show).")
+@click.option("--dir", "folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The folder of dashboard notebooks [default: dashboards/].")
+@click.option("--tracebacks", is_flag=True, help="Show Python tracebacks in the page when a dashboard fails.")
+@_friendly
+def serve(port, host, browser, folder, tracebacks):
+    """Serve the Voilà dashboards (the query workbench first) on http://127.0.0.1:8866.
+
+    Every notebook in the folder is an app with its code hidden, running on the same database
+    as the other commands. The server runs until Ctrl-C.
+    """
+    from . import CRM
+    from . import serve as serving
+
+    folder = (folder or serving.dashboards_dir()).resolve()
+    names = serving.apps(folder)
+    if not names:
+        raise click.UsageError(f"no notebooks to serve in {folder}")
+    CRM.connect().close()  # no database, no schema or an unknown CRM_USER: say so here, not in every page
+    serving.check_port(host, port)
+    click.echo(f"Serving {len(names)} dashboard(s) from {folder} at {serving.address(host, port)}")
+    for name in names:
+        click.echo(f"  {serving.app_url(name, host, port)}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: {host} may be reachable from other machines, and there is no login.", err=True)
+    click.echo("Ctrl-C stops the server.")
+    serving.run(serving.voila_command(folder, host=host, port=port, open_browser=browser, tracebacks=tracebacks),
+                serving.voila_environment())
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -279,6 +319,74 @@ def users_list():
     crm = CRM.connect(user="")
     for u in crm.users.list(limit=None, order_by="email"):
         click.echo(f"{u['email']:<40} {u['role']:<8} {u['full_name']}")
+
+
+# -- snapshots -----------------------------------------------------------------------------
+
+
+@main.group()
+def snapshot():
+    """Parquet snapshots of the CRM for DuckDB: export, list and prune them."""
+
+
+_snapshot_folder = click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="The folder holding the snapshots [default: $CRM_HOME/snapshots].")
+
+
+@snapshot.command("export")
+@_snapshot_folder
+@click.option("--incremental", is_flag=True,
+              help="Copy only rows changed since the newest snapshot in the folder (the same result as a full export).")
+@_friendly
+def snapshot_export(out, incremental):
+    """Copy every table to Parquet from one consistent transaction; prints the new folder."""
+    from .db import connect_engine, resolve_url
+    from .snapshot import Manifest, export
+
+    config = Config.from_env()
+    engine = connect_engine(resolve_url(config), timezone=config.timezone)
+    try:
+        path = export(engine, out, incremental=incremental, progress=True)
+    finally:
+        engine.dispose()
+    manifest = Manifest.read(path)
+    how = f"incremental from {manifest.base}" if manifest.base else "full"
+    click.echo(f"{len(manifest.tables)} tables, {manifest.rows:,} rows ({how})", err=True)
+    click.echo(path)
+
+
+@snapshot.command("list")
+@_snapshot_folder
+@_friendly
+def snapshot_list(out):
+    """List the snapshots, oldest first, with their tables, rows and size."""
+    from .snapshot import Manifest, default_parent, snapshots
+
+    parent = out or default_parent()
+    found = snapshots(parent)
+    if not found:
+        click.echo(f"no snapshots in {parent}")
+        return
+    for path in found:
+        manifest = Manifest.read(path)
+        size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
+        how = f"incremental from {manifest.base}" if manifest.base else "full"
+        click.echo(f"{path.name}  {len(manifest.tables):>3} tables  {manifest.rows:>12,} rows  {size:>9.1f} MB  {how}")
+
+
+@snapshot.command("prune")
+@_snapshot_folder
+@click.option("--keep", type=click.IntRange(min=1), required=True, help="How many of the newest snapshots to keep.")
+@_friendly
+def snapshot_prune(out, keep):
+    """Delete all but the newest N snapshots, and what interrupted exports left behind."""
+    from .snapshot import default_parent, prune
+
+    removed = prune(out or default_parent(), keep)
+    for path in removed:
+        click.echo(f"removed {path.name}")
+    click.echo(f"{len(removed)} removed")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,219 @@
+"""Browser tests: one Voilà server and one Chromium for all of them, a fresh page per test.
+
+The server, the browser and their database live as long as this package's tests (package
+scope, so once per test session) and go when its last test is done: while Playwright's sync
+API is started it keeps an asyncio loop running in the main thread, which the rest of the
+suite (code that looks for a running loop, ``asyncio.run``) must not see.
+
+- ``browser_database_url``: a database of its own in the session's cluster, holding demo data
+  (scale 0.05, seed 1, centred on 2026-01-15), created before the server starts.
+- ``dashboards``: ``crm serve`` itself (``python -m crm_kernel.cli serve``) on a free port, its
+  kernels on that database, serving every notebook of ``dashboards/`` plus this folder's
+  test-only ``smoke.ipynb`` (linked into one temporary folder). Its log is
+  ``test-artifacts/browser/voila.log``.
+- ``browser``: Debian's Chromium driven by Playwright (``playwright install`` cannot download
+  here); missing, it fails the tests with what to install.
+- ``page``: a new browser context per test, whose requests beyond the local machine are refused
+  and listed in ``offsite_requests``; a screenshot of every test lands in
+  ``test-artifacts/browser/<test>.png`` (``-failed`` added on failure, with the console log;
+  the folder is emptied when the server starts).
+
+Helpers to drive the pages are in ``harness.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from crm_kernel.db import connect_engine
+from crm_kernel.db.embedded import free_port
+from crm_kernel.serve import dashboards_dir
+from crm_kernel.services import demo_data
+from tests.conftest import _database_maker
+from tests.helpers import scratch_dir
+
+from .harness import ACTION_MS, APP_READY_MS, ARTIFACTS, ROOT, screenshot
+
+collect_ignore = ["smoke.ipynb"]  # served to the browser, not run by nbval
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SERVER_START_SECONDS = 90
+DEMO = {"scale": 0.05, "seed": 1, "today": dt.date(2026, 1, 15)}
+# Anything but this machine and inline data: matched inside Playwright, so local requests pass untouched.
+OFFSITE = re.compile(r"^(?!(?:https?|wss?)://(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?/|data:|blob:)")
+
+
+@pytest.fixture(scope="package")
+def browser_database_url(engine) -> str:
+    """A database of the browser tests' own, with demo data; dropped after them."""
+    maker = _database_maker(engine)
+    make = next(maker)
+    url = make("crm_browser")
+    demo_engine = connect_engine(url)
+    demo_data.load(demo_engine, replace=True, **DEMO)
+    demo_engine.dispose()
+    yield url
+    next(maker, None)
+
+
+@dataclass
+class Dashboards:
+    """The running ``crm serve``: ``url`` ends with a slash; ``folder`` is what it serves."""
+
+    url: str
+    folder: Path
+    log: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@pytest.fixture(scope="package")
+def dashboards(browser_database_url):
+    folder = scratch_dir("crm-dashboards-")
+    for notebook in [*dashboards_dir().glob("*.ipynb"), Path(__file__).with_name("smoke.ipynb")]:
+        (folder / notebook.name).symlink_to(notebook)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # what an earlier run left would mislead
+    ARTIFACTS.mkdir(parents=True)
+    log = ARTIFACTS / "voila.log"
+    env = {**os.environ, "CRM_DATABASE_URL": browser_database_url, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    for attempt in range(3):  # another program may take the free port before Voilà does
+        port = free_port()
+        server = Dashboards(f"http://127.0.0.1:{port}/", folder, log)
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "crm_kernel.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                 "--no-browser", "--tracebacks", "--dir", str(folder)],
+                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+        if _wait_until_up(proc, server.url):
+            break
+        _stop(proc)
+        if attempt == 2 or "cannot serve on" not in server.log_tail():
+            pytest.fail(f"crm serve did not come up on {server.url} within {SERVER_START_SECONDS} s:\n"
+                        f"{server.log_tail()}", pytrace=False)
+    yield server
+    _stop(proc)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_until_up(proc: subprocess.Popen, url: str) -> bool:
+    """Poll ``/`` (Voilà answers 403 on /api) until it answers, the process ends or time is up."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the server and its kernels: SIGTERM lets Voilà shut its kernels down."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="package")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is missing: the browser tests drive Debian's {CHROMIUM}. "
+                    "Install it with `make chromium` (apt-get install chromium); "
+                    "`playwright install` cannot download a browser here.", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        # Playwright gives every launch a fresh temporary profile (--user-data-dir) and removes it.
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def offsite_requests() -> list[str]:
+    """URLs the test's page asked for beyond the local machine (refused: there is no network)."""
+    return []
+
+
+@pytest.fixture
+def page(request, browser, dashboards, offsite_requests):
+    context = browser.new_context(base_url=dashboards.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(ACTION_MS)
+    context.set_default_navigation_timeout(APP_READY_MS)
+
+    def refuse(route):
+        offsite_requests.append(route.request.url)
+        route.abort()
+
+    context.route(OFFSITE, refuse)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    yield page
+    failed = any(getattr(request.node, f"report_{when}", None) and getattr(request.node, f"report_{when}").failed
+                 for when in ("setup", "call"))
+    name = re.sub(r"[^\w.-]+", "_", request.node.name) + ("-failed" if failed else "")
+    try:
+        screenshot(page, name)
+        if failed:
+            (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(console) + "\n")
+        _shut_down_kernel(page)
+    finally:
+        context.close()
+
+
+def _shut_down_kernel(page) -> None:
+    """What the page does on unload (Voilà's sendBeacon), awaited, so kernels do not pile up."""
+    page.evaluate("""async () => {
+        const manager = window.jupyterapp && window.jupyterapp.widgetManager;
+        if (!manager || !manager._kernel) return;
+        // Voilà's render page sets no _xsrf cookie, so its own beacon is refused: bring a pair.
+        let xsrf = (document.cookie.match(/\\b_xsrf=([^;]*)\\b/) || [])[1];
+        if (!xsrf) {
+            xsrf = [...crypto.getRandomValues(new Uint8Array(16))].map(b => b.toString(16).padStart(2, "0")).join("");
+            document.cookie = `_xsrf=${xsrf}; path=/`;
+        }
+        const form = new FormData();
+        form.append("_xsrf", xsrf);
+        const response = await fetch(`${document.body.dataset.baseUrl}api/shutdown/${manager._kernel.id}`,
+                                     {method: "POST", body: form});
+        return response.status;
+    }""")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test, so ``page`` knows at teardown whether it failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
