@@ -77,6 +77,16 @@ def test_move_writes_activity_audit_and_timestamps_in_one_go(crm, deal, audit_ro
     assert move[0]["after"]["stage_id"] == str(moved["stage_id"])
 
 
+def test_a_deal_enters_its_stage_on_create_and_on_real_moves_only(crm, deal):
+    assert deal["stage_entered_at"] == deal["created_at"]
+    edited = crm.deals.update(deal["id"], title="Acme renewal 2026")
+    assert edited["stage_entered_at"] == deal["stage_entered_at"]
+    moved = crm.deals.move(deal["id"], "Qualified")
+    assert moved["stage_entered_at"] > deal["stage_entered_at"]
+    again = crm.deals.move(deal["id"], "Qualified", changes={"value": 2000})
+    assert again["stage_entered_at"] == moved["stage_entered_at"]
+
+
 def test_move_to_won_sets_close_date_and_reopen_clears_it(crm, deal):
     won = crm.deals.move(deal["id"], "Won")
     assert won["actual_close_date"] == dt.date.today() or abs((won["actual_close_date"] - dt.date.today()).days) <= 1

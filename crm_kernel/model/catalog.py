@@ -269,6 +269,10 @@ DEALS = Entity("deals", "Deals", "Deal", "title", (
     *_bookkeeping(),
     _search(),
     _last_xact(),
+    # Added by sql/005_stage_entered_at.sql, hence after the columns above (the catalog follows
+    # the table's column order); set when the deal enters a stage.
+    Field("stage_entered_at", "timestamp", label="In stage since", nullable=False, has_default=True,
+          readonly=True),
 ))
 
 ACTIVITIES = Entity("activities", "Activities", "Activity", "subject", (
@@ -317,6 +321,7 @@ CUSTOM_FIELD_DEFINITIONS = Entity("custom_field_definitions", "Custom fields", "
     text("type", nullable=False, format="custom_field_type"),
     text("label"),
     *_bookkeeping(),
+    _last_xact(),
 ))
 
 AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (

@@ -68,7 +68,9 @@ class DealService(RecordService):
     """``crm.deals``: records that follow their stage's rules, plus :meth:`move`."""
 
     def create(self, values: dict | None = None, /, **fields) -> dict:
-        """Create a deal; without ``stage_id`` it starts in the first stage of the pipeline."""
+        """Create a deal; without ``stage_id`` it starts in the first stage of the pipeline.
+
+        It enters that stage now (``stage_entered_at`` defaults to the time of the insert)."""
         data = {**(values or {}), **fields}
         if data.get("stage_id") is None:
             data["stage_id"] = self.crm.stages.first()["id"]
@@ -105,6 +107,7 @@ class DealService(RecordService):
             if target["id"] == before["stage_id"]:
                 return self._update(conn, before, clean, "update")
             values["last_activity_at"] = sa.func.now()
+            values["stage_entered_at"] = sa.func.now()
             deal = self._update(conn, before, values, "move")
             self._log_stage_change(conn, deal, before["stage_id"], target)
             return deal

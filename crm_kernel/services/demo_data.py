@@ -538,6 +538,7 @@ class _Generator:
         # How far along the pipeline an open deal is, 0 (first open stage) to 1 (last).
         open_rank = np.cumsum([not s.closed for s in stages]) - 1
         along = (open_rank / max(open_rank[-1], 1))[self.d_stage]
+        self.d_along = along
 
         # Open deals: later stages are older and expected to close sooner, mostly in the
         # coming year. Closed deals closed during the past eighteen months after a sales
@@ -639,6 +640,10 @@ class _Generator:
         self.d_last_activity = last
         closed_at = np.where(self.d_closed, self.now + self.d_close_day * DAY + 17 * 3600, 0)
         self.d_updated = np.maximum.reduce([self.d_created, last, closed_at])
+        # Closed deals entered their stage when they closed; open ones spent part of their life
+        # in earlier stages, the further along the more (no draw: the other columns stay as they were).
+        in_earlier = ((yesterday_evening - self.d_created) * 0.7 * self.d_along).astype(np.int64)
+        self.d_stage_entered = np.where(self.d_closed, closed_at, self.d_created + np.maximum(in_earlier, 0))
 
     def _plan_lifecycle(self) -> None:
         """Contacts on won deals are customers (some champions), on open deals prospects;
@@ -803,6 +808,7 @@ class _Generator:
             priority=_gather(PRIORITIES, self._pick(n, (0.25, 0.5, 0.2, 0.05))),
             close_reason=_blank(_gather(WIN_REASONS + LOSS_REASONS, reasons), blank["close_reason"]),
             **self._bookkeeping(self.d_created, self.d_updated),
+            stage_entered_at=_timestamps(self.d_stage_entered),
         )
 
     def _activities(self) -> pl.DataFrame:

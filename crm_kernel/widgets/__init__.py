@@ -1,7 +1,8 @@
-"""Widgets for JupyterLab and Voilà: the query workbench.
+"""Widgets for JupyterLab and Voilà: the query workbench and the pipeline board.
 
-    from crm_kernel.widgets import Workbench
+    from crm_kernel.widgets import PipelineBoard, Workbench
     Workbench(crm)            # builder, SQL preview, run, result grid, export, saved views
+    PipelineBoard(crm)        # drag deals across stages, live
 
 ``QueryBuilder`` edits a query spec, ``ResultGrid`` shows a spec's result a page at a time.
 They are thin: every query goes through ``crm_kernel.query`` (via ``crm.execute``), saved views
@@ -11,7 +12,8 @@ through ``crm.saved_queries``.
 from .builder import QueryBuilder
 from .fields import FieldCatalog
 from .grid import ResultGrid
+from .pipeline_board import PipelineBoard
 from .source import Source
 from .workbench import Workbench
 
-__all__ = ["FieldCatalog", "QueryBuilder", "ResultGrid", "Source", "Workbench"]
+__all__ = ["FieldCatalog", "PipelineBoard", "QueryBuilder", "ResultGrid", "Source", "Workbench"]

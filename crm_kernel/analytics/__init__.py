@@ -1,0 +1,9 @@
+"""Analytics over the CRM: the pipeline board's data (more to come: forecast, funnel, velocity).
+
+    from crm_kernel.analytics import Board, Pipeline
+"""
+
+from .board import Board
+from .pipeline import BoardFilter, Pipeline, Totals
+
+__all__ = ["Board", "BoardFilter", "Pipeline", "Totals"]
