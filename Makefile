@@ -66,6 +66,7 @@ demo: db
 	@echo "Notebooks: $(BIN)/jupyter lab notebooks/getting_started.ipynb"
 	@echo "Stop the database with: make db-stop"
 	@echo
+	@echo "Pipeline board: http://127.0.0.1:$(PORT)/voila/render/pipeline.ipynb"
 	@echo "Dashboards: http://127.0.0.1:$(PORT)  (Ctrl-C stops serving them; the database keeps running)"
 	$(BIN)/crm serve --port $(PORT)
 

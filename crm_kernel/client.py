@@ -21,6 +21,7 @@ from .db import connect_engine, resolve_url
 from .errors import ConfigError, DatabaseError, QuerySpecError, ValidationError
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
+from .services.activities import ActivityService
 from .services.custom_fields import CustomFieldService
 from .services.saved_queries import SavedQueryService
 
@@ -37,7 +38,7 @@ class CRM:
         self.contacts = RecordService(self, "contacts")
         self.stages = StageService(self, "pipeline_stages")
         self.deals = DealService(self, "deals")
-        self.activities = RecordService(self, "activities")
+        self.activities = ActivityService(self, "activities")
         self.saved_queries = SavedQueryService(self, "saved_queries")
         self.custom_fields = CustomFieldService(self, "custom_field_definitions")
         self.last_query = None  # the QueryResult of the latest query(): SQL, timings, row count

@@ -188,3 +188,18 @@ def test_concurrent_unversioned_moves_serialise_without_lost_updates(crm, deal, 
     assert [m["after"]["version"] for m in moves] == list(range(2, len(moves) + 2))
     assert crm.deals.get(deal["id"])["version"] == 1 + len(moves)
     assert crm.activities.count(deal_id=deal["id"]) == len(moves)
+
+
+def test_a_completed_activity_on_a_deal_marks_it_active(crm, deal):
+    import datetime as dt
+
+    crm.activities.create(deal_id=deal["id"], type="task", subject="Later", status="pending")
+    assert crm.deals.get(deal["id"])["last_activity_at"] is None
+    call = crm.activities.create(deal_id=deal["id"], type="call", subject="Check-in", status="completed",
+                                 completed_at="2026-01-10T10:00:00Z")
+    touched = crm.deals.get(deal["id"])
+    assert touched["last_activity_at"] == call["completed_at"]
+    assert touched["version"] == deal["version"]  # bookkeeping, not an edit: no conflict for open forms
+    crm.activities.create(deal_id=deal["id"], type="note", subject="Older", status="completed",
+                          completed_at="2025-01-01T00:00:00Z")
+    assert crm.deals.get(deal["id"])["last_activity_at"] == dt.datetime(2026, 1, 10, 10, tzinfo=dt.UTC)
