@@ -207,7 +207,29 @@ class RuleRow(Row):
             self.ctx.edited()
 
 
-class GroupBox(Row):
+class RowContainer:
+    """Adding, removing and reordering the rows kept in ``self.items`` (a box); each edit is
+    reported to ``self.ctx`` so the spec is checked again."""
+
+    def append(self, row: Row) -> None:
+        self.items.children = [*self.items.children, row]
+        self.ctx.edited()
+
+    def remove(self, row: Row) -> None:
+        self.items.children = [r for r in self.items.children if r is not row]
+        self.ctx.edited()
+
+    def move(self, row: Row, delta: int) -> None:
+        rows = list(self.items.children)
+        i = rows.index(row)
+        j = i + delta
+        if 0 <= j < len(rows):
+            rows[i], rows[j] = rows[j], rows[i]
+            self.items.children = rows
+            self.ctx.edited()
+
+
+class GroupBox(RowContainer, Row):
     """``{"combinator": "and"|"or", "not": bool, "rules": [...]}`` with its rows."""
 
     def __init__(self, ctx, entity: str, group: dict | None, parent: Row | None = None, *,
@@ -279,24 +301,6 @@ class GroupBox(Row):
         for row in self.items.children:
             yield from row.rows()
 
-    # -- editing the list ----------------------------------------------------------------------
-
-    def append(self, row: Row) -> None:
-        self.items.children = [*self.items.children, row]
-        self.ctx.edited()
-
-    def remove(self, row: Row) -> None:
-        self.items.children = [r for r in self.items.children if r is not row]
-        self.ctx.edited()
-
-    def move(self, row: Row, delta: int) -> None:
-        rows = list(self.items.children)
-        i = rows.index(row)
-        j = i + delta
-        if 0 <= j < len(rows):
-            rows[i], rows[j] = rows[j], rows[i]
-            self.items.children = rows
-            self.ctx.edited()
 
 
 class RelatedRow(Row):

@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..query.spec import AGGREGATE_FUNCTIONS, TRUNCATIONS
-from .rules import Row, small_button
+from .rules import Row, RowContainer, small_button
 
 _FUNCTION_LABELS = {"count": "count", "count_distinct": "count distinct", "sum": "sum", "avg": "average",
                     "min": "minimum", "max": "maximum"}
@@ -29,7 +29,7 @@ def _with_current(options: list[tuple[str, Any]], value) -> list[tuple[str, Any]
     return options
 
 
-class RowList(widgets.VBox):
+class RowList(RowContainer, widgets.VBox):
     """A titled list of rows with an add button; rows can be moved and removed."""
 
     def __init__(self, ctx, key: str, add_label: str, css: str, make_row: Callable[[dict | str | None], Row]):
@@ -56,23 +56,6 @@ class RowList(widgets.VBox):
 
     def rows(self):
         yield from self.items.children
-
-    def append(self, row: Row) -> None:
-        self.items.children = [*self.items.children, row]
-        self.ctx.edited()
-
-    def remove(self, row: Row) -> None:
-        self.items.children = [r for r in self.items.children if r is not row]
-        self.ctx.edited()
-
-    def move(self, row: Row, delta: int) -> None:
-        rows = list(self.items.children)
-        i = rows.index(row)
-        j = i + delta
-        if 0 <= j < len(rows):
-            rows[i], rows[j] = rows[j], rows[i]
-            self.items.children = rows
-            self.ctx.edited()
 
 
 class _ShapeRow(Row):
