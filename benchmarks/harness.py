@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -36,20 +35,16 @@ def database(url: str | None, prefix: str = "crm-bench-") -> Iterator[str]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def timings(repeat: int, run: Callable[[], object]) -> list[float]:
+    """Seconds taken by each of ``repeat`` runs."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def best(repeat: int, run: Callable[[], object]) -> float:
-    """The fastest of ``repeat`` runs, in seconds: the least disturbed by a noisy machine."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
-def median(repeat: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    """The fastest run, in seconds: the one least disturbed by a noisy machine."""
+    return min(timings(repeat, run))
