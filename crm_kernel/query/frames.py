@@ -64,6 +64,8 @@ def from_arrow(columns: list[OutputColumn], table: pa.Table, timezone: str) -> p
         expr = pl.col(column.name)
         if column.type == "json":
             expr = expr.cast(pl.String).map_elements(canonical_json, return_dtype=pl.String)
+        elif frame.schema[column.name] == target:
+            pass  # already the dtype PostgreSQL's frame has: no copy
         elif column.type == "timestamp":
             expr = expr.cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(timezone)
         else:

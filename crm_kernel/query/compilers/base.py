@@ -138,6 +138,9 @@ class OutputScope:
         return self.outputs[path]
 
 
+_SOURCES: dict[tuple, sa.TableClause] = {}
+
+
 class Compiler:
     """Compiles for one SQLAlchemy dialect. Subclasses set ``dialect`` and ``name``."""
 
@@ -157,11 +160,14 @@ class Compiler:
         self.now = (now or dt.datetime.now(self.tz)).astimezone(self.tz)
 
     def source(self, info: TableInfo) -> sa.TableClause:
-        """The table clause to read ``info`` from on this engine."""
+        """The table clause to read ``info`` from on this engine (built once per table shape)."""
         if self.all_rows_schema is None:
             return info.table
-        columns = [sa.column(c.name, c.type) for c in info.table.columns]
-        return sa.table(info.table.name, *columns, schema=self.all_rows_schema)
+        key = (self.all_rows_schema, info.table.name, tuple(c.name for c in info.table.columns))
+        if key not in _SOURCES:
+            columns = [sa.column(c.name, c.type) for c in info.table.columns]
+            _SOURCES[key] = sa.table(info.table.name, *columns, schema=self.all_rows_schema)
+        return _SOURCES[key]
 
     # -- entry point ----------------------------------------------------------------------
 
