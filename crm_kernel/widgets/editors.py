@@ -98,6 +98,12 @@ class Editor:
         for w in inputs:
             w.observe(self._changed, "value")
 
+    def _use(self, widget: widgets.Widget) -> None:
+        """Make ``widget`` this editor's input: shown, found by the value CSS class, watched."""
+        self.widget = widget
+        widget.add_class(VALUE_CLASS)
+        self._watch(widget)
+
     # subclasses
     def read(self) -> Any:
         raise NotImplementedError
@@ -175,9 +181,7 @@ class NumberValue(Editor):
 
     def __init__(self):
         super().__init__()
-        self.widget = widgets.Text(value="", placeholder="number", layout=widgets.Layout(width="160px"))
-        self.widget.add_class(VALUE_CLASS)
-        self._watch(self.widget)
+        self._use(widgets.Text(value="", placeholder="number", layout=widgets.Layout(width="160px")))
 
     def read(self):
         return parse_number(self.widget.value)
@@ -191,9 +195,7 @@ class TextInput(Editor):
 
     def __init__(self, placeholder: str = "text"):
         super().__init__()
-        self.widget = widgets.Text(value="", placeholder=placeholder, layout=widgets.Layout(width="300px"))
-        self.widget.add_class(VALUE_CLASS)
-        self._watch(self.widget)
+        self._use(widgets.Text(value="", placeholder=placeholder, layout=widgets.Layout(width="300px")))
 
     def read(self):
         return self.widget.value
@@ -206,15 +208,17 @@ class TextInput(Editor):
         self.widget.value = value
 
 
-class DateValue(Editor):
-    def __init__(self):
-        super().__init__()
-        self.widget = widgets.DatePicker(value=None, layout=widgets.Layout(width="170px"))
-        self.widget.add_class(VALUE_CLASS)
-        self._watch(self.widget)
+class _PickerValue(Editor):
+    """A date or date-time picker; the spec holds the ISO text."""
 
     def read(self):
         return self.widget.value.isoformat() if self.widget.value else None
+
+
+class DateValue(_PickerValue):
+    def __init__(self):
+        super().__init__()
+        self._use(widgets.DatePicker(value=None, layout=widgets.Layout(width="170px")))
 
     def write(self, value):
         if value is None:
@@ -229,17 +233,12 @@ class DateValue(Editor):
             raise CannotShow(value) from None
 
 
-class TimestampValue(Editor):
+class TimestampValue(_PickerValue):
     """A local date and time; the engine reads it in the CRM's time zone (CRM_TIMEZONE)."""
 
     def __init__(self):
         super().__init__()
-        self.widget = widgets.NaiveDatetimePicker(value=None, layout=widgets.Layout(width="220px"))
-        self.widget.add_class(VALUE_CLASS)
-        self._watch(self.widget)
-
-    def read(self):
-        return self.widget.value.isoformat() if self.widget.value else None
+        self._use(widgets.NaiveDatetimePicker(value=None, layout=widgets.Layout(width="220px")))
 
     def write(self, value):
         if value is None:
@@ -380,11 +379,9 @@ class FieldValue(Editor):
     def __init__(self, choices: list[FieldChoice]):
         super().__init__()
         self._paths = [c.path for c in choices]
-        self.widget = widgets.Dropdown(options=[(c.label, c.path) for c in choices],
-                                       value=self._paths[0] if self._paths else None,
-                                       layout=widgets.Layout(width="260px"))
-        self.widget.add_class(VALUE_CLASS)
-        self._watch(self.widget)
+        self._use(widgets.Dropdown(options=[(c.label, c.path) for c in choices],
+                                   value=self._paths[0] if self._paths else None,
+                                   layout=widgets.Layout(width="260px")))
 
     def read(self):
         return self.widget.value
