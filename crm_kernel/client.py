@@ -99,7 +99,7 @@ class CRM:
         elif backend == "duckdb":
             from . import snapshot as snapshots
 
-            opened = snapshot if hasattr(snapshot, "con") else snapshots.open(snapshot)
+            opened = snapshot if isinstance(snapshot, snapshots.Snapshot) else snapshots.open(snapshot)
             try:
                 result = query.run_duckdb(opened.con, spec, timezone=self.config.timezone, now=now)
             finally:

@@ -121,7 +121,7 @@ def run_duckdb(con, spec, *, timezone: str = "UTC", now=None) -> QueryResult:
     started = time.perf_counter()
     schema = duckdb_schema(con, spec)
     compiled = compile_spec(spec, "duckdb", schema=schema, timezone=timezone, now=now)
-    bound = compiled.statement.compile(dialect=compiled.dialect, compile_kwargs={"render_postcompile": True})
+    bound = compiled.bound()
     params = [bound.params[name] for name in bound.positiontup]
     compiled_at = time.perf_counter()
     table = con.sql(str(bound), params=params).to_arrow_table()

@@ -42,17 +42,18 @@ class CompiledQuery:
     spec: QuerySpec
     preview_dialect: sa.Dialect | None = None  # one whose literal SQL reads naturally
 
-    def _compiled(self, **kwargs):
-        return self.statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True, **kwargs})
+    def bound(self) -> sa.engine.Compiled:
+        """The statement compiled for its engine, IN lists expanded: text plus parameters."""
+        return self.statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
 
     @property
     def sql(self) -> str:
         """The SQL text with placeholders, as sent to the engine."""
-        return str(self._compiled())
+        return str(self.bound())
 
     @property
     def params(self) -> dict:
-        return self._compiled().params
+        return self.bound().params
 
     def preview(self) -> str:
         """The SQL with values inlined, for reading only (never executed)."""
@@ -60,7 +61,7 @@ class CompiledQuery:
             dialect = self.preview_dialect or self.dialect
             return str(self.statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         except Exception:  # a type without a literal form: show placeholders and values
-            compiled = self._compiled()
+            compiled = self.bound()
             return f"{compiled}\n-- parameters: {compiled.params}"
 
 
