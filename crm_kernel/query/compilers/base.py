@@ -384,6 +384,8 @@ class Compiler:
         """The date a value falls in when cut to ``unit`` (weeks start on Monday)."""
         if field_type == "date":
             expr = sa.cast(expr, sa.DateTime())
+        else:  # the query's wall-clock time, whatever zone the session is in
+            expr = sa.func.timezone(self.tz.key, expr)
         return sa.cast(sa.func.date_trunc(unit, expr), sa.Date())
 
     def average(self, expr) -> sa.ColumnElement:
