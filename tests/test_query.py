@@ -1,30 +1,25 @@
 """The query engine on PostgreSQL: the corpus against hand-written SQL, and every refusal."""
 
+import datetime as dt
 import json
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
 from crm_kernel import CRM, QuerySpecError
-from crm_kernel.query import compile_spec, frames, run_postgres
+from crm_kernel.query import compile_spec, run_duckdb, run_postgres
 
 from . import query_data
+from .helpers import assert_rows_match, hand_rows
 from .query_corpus import CORPUS, INVALID
-
-
-def rows(frame: pl.DataFrame, ordered: bool) -> list[tuple]:
-    result = [tuple(r) for r in frame.iter_rows()]
-    return result if ordered else sorted(result, key=repr)
 
 
 @pytest.mark.parametrize(("spec", "hand_sql"), [pytest.param(s, h, id=i) for i, s, h in CORPUS])
 def test_corpus_matches_hand_written_sql(query_engine, spec, hand_sql):
     result = run_postgres(query_engine, spec, now=query_data.NOW)
-    with query_engine.connect() as conn:
-        expected = frames.from_rows(result.compiled.columns, conn.execute(sa.text(hand_sql.replace(":", r"\:"))).all(), "UTC")
-    ordered = bool(spec.get("order_by"))
-    assert rows(result.frame, ordered) == rows(expected, ordered)
+    assert_rows_match(result.frame, hand_rows(query_engine, hand_sql), ordered=bool(spec.get("order_by")))
     assert result.frame.columns == [c.name for c in result.compiled.columns]
 
 
@@ -104,20 +99,49 @@ def test_crm_query_returns_a_frame_and_keeps_the_details(query_engine):
     frame = crm.query({"entity": "deals", "group_by": ["stage.name"], "aggregates": [{"fn": "count", "as": "n"}],
                        "order_by": [{"field": "n", "dir": "desc"}]})
     assert isinstance(frame, pl.DataFrame)
-    assert frame.row(0) == ("Lead", 2) or frame["n"][0] == 2
+    assert sorted(frame.rows()) == [("Lead", 2), ("Lost", 1), ("Negotiation", 1), ("Proposal", 2), ("Qualified", 1),
+                                    ("Won", 2)]
+    assert frame["n"].to_list() == [2, 2, 2, 1, 1, 1]
     assert crm.last_query.row_count == frame.height
     assert "GROUP BY" in crm.last_query.sql and crm.last_query.execute_seconds > 0
     assert frame.schema == {"stage.name": pl.String, "n": pl.Int64}
 
 
-def test_result_dtypes_follow_the_field_types(query_engine):
-    frame = run_postgres(query_engine, {"entity": "deals", "select": [
-        "id", "title", "value", "probability", "expected_close_date", "created_at", "type", "company.custom_fields",
-        "stage.is_closed_won"], "limit": 1}).frame
-    assert frame.schema == {
-        "id": pl.String, "title": pl.String, "value": pl.Decimal(38, 2), "probability": pl.Decimal(38, 4),
-        "expected_close_date": pl.Date, "created_at": pl.Datetime("us", "UTC"), "type": pl.String,
-        "company.custom_fields": pl.String, "stage.is_closed_won": pl.Boolean}
+# Written by hand from the field types: the polars dtype each type of column has, on both engines.
+DTYPES = {
+    "id": pl.String, "title": pl.String, "value": pl.Decimal(38, 2), "probability": pl.Decimal(38, 4),
+    "expected_close_date": pl.Date, "created_at": pl.Datetime("us", "UTC"), "type": pl.String,
+    "company.custom_fields": pl.String, "stage.is_closed_won": pl.Boolean, "company.employees": pl.Int64}
+# The same deal's values, written by hand from tests/query_data.py.
+ACME_RENEWAL = {
+    "id": "00000000-0000-0004-0000-000000000001", "title": "Acme renewal", "value": Decimal("12000.00"),
+    "probability": Decimal("0.5000"), "expected_close_date": dt.date(2026, 6, 30),
+    "created_at": dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC), "type": "renewal",
+    "company.custom_fields": '{"seats":50,"tier":"gold"}', "stage.is_closed_won": False, "company.employees": 120}
+
+
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_result_dtypes_and_values_follow_the_field_types(query_engine, query_snapshot, backend):
+    spec = {"entity": "deals", "select": list(DTYPES), "where": {"rules": [
+        {"field": "title", "operator": "=", "value": "Acme renewal"}]}}
+    run = run_postgres(query_engine, spec) if backend == "postgres" else run_duckdb(query_snapshot.con, spec)
+    assert run.frame.schema == DTYPES
+    (row,) = run.frame.rows(named=True)
+    assert row == ACME_RENEWAL
+    assert [type(v) for v in row.values()] == [type(v) for v in ACME_RENEWAL.values()]
+    assert row["created_at"].utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_timestamps_are_in_the_query_zone_and_dates_stay_dates(query_engine, query_snapshot, backend):
+    spec = {"entity": "deals", "select": ["created_at", "expected_close_date"], "where": {"rules": [
+        {"field": "title", "operator": "=", "value": "Acme upsell 50% off"}]}}
+    runner = run_postgres if backend == "postgres" else run_duckdb
+    frame = runner(query_engine if backend == "postgres" else query_snapshot.con, spec, timezone="Asia/Kolkata").frame
+    assert frame.schema == {"created_at": pl.Datetime("us", "Asia/Kolkata"), "expected_close_date": pl.Date}
+    # created 2025-12-31 09:00 UTC, 14:30 in Kolkata (UTC+5:30); closing 2026-05-20 whatever the zone
+    assert frame.rows() == [(dt.datetime(2025, 12, 31, 14, 30, tzinfo=ZoneInfo("Asia/Kolkata")), dt.date(2026, 5, 20))]
+    assert frame["created_at"][0].utcoffset() == dt.timedelta(hours=5, minutes=30)
 
 
 def test_no_implicit_row_limit(query_engine):
