@@ -4,17 +4,26 @@ The cluster starts before collection, and its URL is exported as CRM_DATABASE_UR
 everything under test (the library, the `crm` command, notebook kernels) uses it and never
 a user's database. It is destroyed when the session ends. This file sits at the top so that
 it also serves the notebooks collected by nbval.
+
+Tests change their database; notebooks must not see what the tests before them left, nor
+the tests what a notebook left. So each notebook run by nbval gets a database of its own, a
+copy of the freshly migrated template, and a CRM_HOME of its own: both are in the environment
+when nbval starts the notebook's kernel (in the setup of its first cell), and only then.
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
+import sqlalchemy as sa
+
 from crm_kernel.db import connect_engine, migrate
 from crm_kernel.db.embedded import EmbeddedPostgres
-from tests.helpers import scratch_dir
+from tests.helpers import TEMPLATE_DATABASE, create_database, scratch_dir
 
 _cluster: EmbeddedPostgres | None = None
+_notebooks: dict[str, dict[str, str]] = {}  # notebook node id -> the environment its kernel gets
 
 
 def pytest_sessionstart(session):
@@ -26,7 +35,10 @@ def pytest_sessionstart(session):
     url = _cluster.start()
     engine = connect_engine(url)
     migrate(engine)
-    engine.dispose()
+    engine.dispose()  # a database is copied only while nobody is connected to it
+    maintenance = connect_engine(_cluster.url("postgres"))
+    create_database(maintenance, TEMPLATE_DATABASE, template=sa.make_url(url).database)
+    maintenance.dispose()
     os.environ["CRM_DATABASE_URL"] = url
 
 
@@ -45,3 +57,35 @@ def pytest_configure(config):
     settings.register_profile("thorough", max_examples=500, deadline=None,
                               suppress_health_check=[HealthCheck.function_scoped_fixture])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """A notebook's cells set up with its own database and CRM_HOME in the environment."""
+    environment = _notebook_environment(item)
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _notebook_environment(item) -> dict[str, str]:
+    from nbval.plugin import IPyNbCell
+
+    if not isinstance(item, IPyNbCell):
+        return {}
+    notebook = item.parent.nodeid
+    if notebook not in _notebooks:
+        engine = connect_engine(_cluster.url("postgres"))
+        try:
+            url = create_database(engine, f"crm_notebook_{len(_notebooks) + 1}")
+        finally:
+            engine.dispose()
+        _notebooks[notebook] = {"CRM_DATABASE_URL": url, "CRM_HOME": str(scratch_dir("crm-notebook-home-"))}
+    return _notebooks[notebook]

@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from crm_kernel import CRM
-from crm_kernel.db import connect_engine, migrate
-from crm_kernel.db.engine import libpq_url
+from crm_kernel.db import connect_engine
+
+from .helpers import TEMPLATE_DATABASE, create_database
 
 # Data the migrations seed; every other row is test data, removed between tests.
 SEEDED_STAGES = [f"00000000-0000-0000-0001-00000000000{i}" for i in range(1, 7)]
@@ -58,16 +59,8 @@ def _database_maker(engine):
     created = []
 
     def make(name: str, *, migrated: bool = True) -> str:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         created.append(name)
-        url = engine.url.set(database=name).render_as_string(hide_password=False)
-        if migrated:
-            fresh = connect_engine(url)
-            migrate(fresh)
-            fresh.dispose()
-        return libpq_url(url)
+        return create_database(engine, name, template=TEMPLATE_DATABASE if migrated else "template1")
 
     yield make
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

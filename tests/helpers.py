@@ -57,3 +57,18 @@ def assert_rows_match(frame, want: list, ordered: bool) -> None:
         match = next((g for g in left if all(map(same_value, g, w))), None)
         assert match is not None, f"no row like {w} in {left}"
         left.remove(match)
+
+
+# Migrated once when the session starts and never connected to again: a fresh CRM database is
+# a copy of it (CREATE DATABASE ... TEMPLATE), much quicker than running the migrations.
+TEMPLATE_DATABASE = "crm_template"
+
+
+def create_database(engine, name: str, *, template: str = TEMPLATE_DATABASE) -> str:
+    """(Re)create database ``name`` as a copy of ``template`` in ``engine``'s cluster; its libpq URL."""
+    from crm_kernel.db.engine import libpq_url
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return libpq_url(engine.url.set(database=name).render_as_string(hide_password=False))
