@@ -138,7 +138,9 @@ def specs(draw):
     spec = {"entity": entity, "where": draw(groups(entity))}
     if draw(st.booleans()):
         keys = draw(st.lists(st.sampled_from(fields_of(entity)), min_size=1, max_size=2, unique=True))
-        spec["group_by"] = keys
+        spec["group_by"] = [{"field": key, "trunc": draw(st.sampled_from(UNITS))}
+                            if column_of(entity, key).type in ("date", "timestamp") and draw(st.booleans()) else key
+                            for key in keys]
         spec["aggregates"] = [{"fn": "count", "as": "n"}]
         numeric = [p for p in fields_of(entity, 0) if column_of(entity, p).type in ("integer", "number", "money")]
         if numeric:
@@ -155,18 +157,18 @@ def comparable(frame: pl.DataFrame) -> list:
     return sorted(rounded.rows(), key=repr)
 
 
-@given(spec=specs())
-def test_generated_specs_agree(query_engine, query_snapshot, spec):
+@given(spec=specs(), timezone=st.sampled_from(["UTC", "Asia/Tokyo", "America/Los_Angeles"]))
+def test_generated_specs_agree(query_engine, query_snapshot, spec, timezone):
     from crm_kernel import QuerySpecError
 
     try:
-        pg = run_postgres(query_engine, spec, now=NOW).frame
+        pg = run_postgres(query_engine, spec, now=NOW, timezone=timezone).frame
     except QuerySpecError as refused:  # e.g. a negative number for an id: both must refuse alike
         with pytest.raises(QuerySpecError) as again:
-            run_duckdb(query_snapshot.con, spec, now=NOW)
+            run_duckdb(query_snapshot.con, spec, now=NOW, timezone=timezone)
         assert again.value.path == refused.path
         return
-    duck = run_duckdb(query_snapshot.con, spec, now=NOW).frame
+    duck = run_duckdb(query_snapshot.con, spec, now=NOW, timezone=timezone).frame
     assert pg.schema == duck.schema
     assert comparable(pg) == comparable(duck)
 
