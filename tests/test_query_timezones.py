@@ -290,3 +290,13 @@ def test_timestamps_come_back_in_the_zone(ask, zone, subject, wall, offset):
         (value,) = frame["completed_at"].to_list()
         assert (value.replace(tzinfo=None), value.utcoffset()) == (wall, offset), way
         assert value.tzinfo == zoneinfo.ZoneInfo(zone), way
+
+
+def test_a_snapshot_folder_opened_by_the_client_follows_crm_timezone(clock_url, clock_snapshot, monkeypatch):
+    monkeypatch.setenv("CRM_DATABASE_URL", clock_url)
+    monkeypatch.setenv("CRM_TIMEZONE", TOKYO)
+    with CRM.connect() as crm:
+        frame = crm.query(per("day", SINCE_MARCH_30), backend="duckdb", snapshot=clock_snapshot, now=EAST_NOW)
+        assert set(frame.rows()) == {(D("2026-03-31"), 2), (D("2026-04-01"), 4)}
+        frame = crm.query(done("today"), backend="duckdb", snapshot=clock_snapshot, now=EAST_NOW)
+        assert sorted(frame["subject"]) == ["03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"]
