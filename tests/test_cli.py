@@ -1,6 +1,8 @@
 """The `crm` command, driven the way a user types it."""
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -47,11 +49,14 @@ def test_every_command_has_useful_help(command):
 
 def test_embedded_cluster_lifecycle():
     """start -> status -> migrate (twice) -> url -> stop -> status, on a cluster of its own."""
-    home = scratch_dir("crm-cli-home-")
+    home = scratch_dir("crm-cli-home-") / "home"
     env = {"CRM_DATABASE_URL": None, "CRM_HOME": str(home)}
     try:
         started = crm("db", "start", env=env)
         assert started.exit_code == 0, started.output
+        # Created private (as root the postgres user may pass through the home, not list it).
+        assert stat.S_IMODE(home.stat().st_mode) == (0o711 if os.geteuid() == 0 else 0o700)
+        assert stat.S_IMODE((home / "pg").stat().st_mode) == 0o700
         url = crm("db", "url", "--show-password", env=env).output.strip()
         password = url.split(":")[2].split("@")[0]
         assert url.startswith("postgresql://postgres:") and "@127.0.0.1:" in url and len(password) >= 20

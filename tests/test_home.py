@@ -162,6 +162,7 @@ def checkout():
 
 
 def test_every_face_finds_the_cluster_the_cli_started(checkout):
+    make_private_dir(checkout / ".crm")  # as a snapshot export, run before the first `crm db start`, leaves it
     started = cli(checkout, "db", "start")
     assert started.returncode == 0, started.stderr
     assert f"PostgreSQL is running in {checkout / '.crm' / 'pg'}" in started.stdout

@@ -162,7 +162,9 @@ class EmbeddedPostgres:
         find_bindir()  # fail early with the install hint
         # The home and the cluster folder are private; as root the postgres user must still
         # pass through the home to reach its cluster.
-        make_private_dir(self.root.parent, traversable=self._as_root)
+        home = make_private_dir(self.root.parent, traversable=self._as_root)
+        if self._as_root and home.stat().st_uid == 0 and not home.stat().st_mode & 0o077:
+            home.chmod(0o711)  # a private home made earlier (say by a snapshot export): let postgres through
         make_private_dir(self.root)
         self.root.chmod(0o700)  # also when it existed (an initdb that failed half-way)
         self._hand_to_postgres(self.root)
