@@ -62,7 +62,7 @@ db-stop: venv
 demo: db
 	$(BIN)/crm demo-data --scale $(DEMO_SCALE) --seed $(DEMO_SEED) --if-empty
 	@echo
-	@echo "The CRM is up: $$($(BIN)/crm db url)"
+	@echo "The CRM is up: $$($(BIN)/crm db url)  (the password: $(BIN)/crm db url --show-password)"
 	@echo "Notebooks: $(BIN)/jupyter lab notebooks/getting_started.ipynb"
 	@echo "Stop the database with: make db-stop"
 	@echo

@@ -14,7 +14,8 @@ For each size it prints, in one run:
   two columns' totals); against B reloading every deal when it hears of the move.
 
 Times are the best of --repeat runs for renders and the median of --moves moves. Without --url
-(or CRM_DATABASE_URL) it starts a throwaway PostgreSQL cluster and loads demo data into it.
+it starts a throwaway PostgreSQL cluster and loads demo data into it (CRM_DATABASE_URL is
+ignored: the benchmark replaces the data of the database it runs on).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ hide in another's):
 It prints the seconds until the first page is ready to send, the kernel's peak memory growth
 (the process's resident-set high-water mark above what it held after imports and connecting),
 and the bytes that go to the browser. The results are tables ``bench_rows_<N>`` (id uuid
-primary key, text, numeric, date, timestamptz) created for the run: without --url (or
-CRM_DATABASE_URL) in a throwaway cluster, else in that database, and dropped afterwards.
+primary key, text, numeric, date, timestamptz) created for the run: without --url in a
+throwaway cluster (CRM_DATABASE_URL is ignored), else in that database, and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def run_one(mode: str, rows: int, url: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=list(ROWS))
-    parser.add_argument("--url", help="PostgreSQL URL (default: CRM_DATABASE_URL, else a throwaway cluster)")
+    parser.add_argument("--url", help="PostgreSQL URL [default: a throwaway cluster]")
     parser.add_argument("--one", choices=("paged", "plain"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:

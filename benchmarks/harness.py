@@ -16,10 +16,15 @@ from crm_kernel.db.embedded import EmbeddedPostgres
 
 @contextmanager
 def database(url: str | None, prefix: str = "crm-bench-") -> Iterator[str]:
-    """``url``, else CRM_DATABASE_URL, else a migrated throwaway cluster (destroyed afterwards)."""
-    url = url or os.environ.get("CRM_DATABASE_URL")
+    """``url`` when given explicitly (``--url``), else a migrated throwaway cluster, destroyed
+    afterwards.
+
+    CRM_DATABASE_URL is never read: benchmarks replace the data they run on, and a variable
+    left set in a shell must not turn a benchmark loose on a real CRM. While the benchmark runs,
+    the variable names its own database, so that nothing in the library can reach another."""
     if url:
-        yield url
+        with _environment(CRM_DATABASE_URL=url):
+            yield url
         return
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
     scratch.chmod(0o755)  # the postgres system user must reach the cluster inside
@@ -29,10 +34,25 @@ def database(url: str | None, prefix: str = "crm-bench-") -> Iterator[str]:
         engine = connect_engine(url)
         migrate(engine)
         engine.dispose()
-        yield url
+        with _environment(CRM_DATABASE_URL=url):
+            yield url
     finally:
         cluster.destroy()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def timings(repeat: int, run: Callable[[], object]) -> list[float]:

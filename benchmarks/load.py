@@ -14,8 +14,8 @@ Measures:
   tables as they are (every index and foreign key updated per row, as for the INSERTs).
 
 Sample timings are the best of --repeat runs; each run rolls back, so the database keeps the
-loaded demo data. Without --url it uses CRM_DATABASE_URL, else a throwaway PostgreSQL cluster
-that it starts and destroys. A database that already holds CRM data is only replaced with
+loaded demo data. Without --url it uses a throwaway PostgreSQL cluster that it starts and
+destroys (never CRM_DATABASE_URL). A database that already holds CRM data is only replaced with
 --replace.
 """
 
@@ -102,7 +102,7 @@ def fastest(repeat: int, run: Callable[[], float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=10, help="demo data scale (1 = 28,010 rows)")
-    parser.add_argument("--url", help="database URL [default: CRM_DATABASE_URL, else a throwaway cluster]")
+    parser.add_argument("--url", help="database URL [default: a throwaway cluster]")
     parser.add_argument("--sample", type=int, default=3_000, help="rows for the INSERT comparison (about)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per sample timing; the best counts")
     parser.add_argument("--replace", action="store_true", help="replace the CRM data of a database that has some")

@@ -11,7 +11,7 @@ For each question it prints, in one run:
 - the pandas route (``pandas.read_sql`` of the tables involved, then pandas) and DuckDB's
   speed-up over it (goal for aggregates: at least 10x).
 
-Times are the best of --repeat runs. Without --url (or CRM_DATABASE_URL) it starts a
+Times are the best of --repeat runs. Without --url (CRM_DATABASE_URL is ignored) it starts a
 throwaway PostgreSQL cluster, loads demo data at --scale and takes a snapshot.
 """
 

@@ -13,7 +13,8 @@ Times (best of --repeat runs) for:
   the type conversions a real snapshot needs (the COPY route's lower bound);
 - a bare ``COPY ... TO STDOUT`` into /dev/null, binary and text: the floor.
 
-Without --url it starts a throwaway PostgreSQL cluster and loads demo data at --scale.
+Without --url it starts a throwaway PostgreSQL cluster and loads demo data at --scale
+(CRM_DATABASE_URL is ignored: the benchmark replaces the data of the database it loads).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -27,7 +28,11 @@ def _friendly(fn):
 
 
 def _settings_help() -> str:
-    return "\n".join(f"  {s.env:<17} {s.help}" for s in SETTINGS)
+    """One setting a line, its help wrapped beside the name (``\\b`` keeps click from re-flowing it)."""
+    lines = ["\b"]
+    for s in SETTINGS:
+        lines += textwrap.wrap(s.help, width=78, initial_indent=f"{s.env:<18}", subsequent_indent=" " * 18)
+    return "\n".join(lines)
 
 
 @click.group(epilog="Settings (environment variables):\n\n" + _settings_help(),
@@ -62,10 +67,12 @@ def start():
     if config.database_url:
         click.echo("CRM_DATABASE_URL is set: using that server, nothing to start.")
         return
+    from .db.engine import libpq_url, safe_url
+
     cluster = _embedded(config)
     url = cluster.start()
     click.echo(f"PostgreSQL is running in {cluster.root}")
-    click.echo(url)
+    click.echo(libpq_url(safe_url(url)))  # the password stays in state.json: `crm db url --show-password`
 
 
 @db.command()
@@ -123,13 +130,16 @@ def migrate():
 
 
 @db.command()
+@click.option("--show-password", is_flag=True,
+              help="Print the password too, for tools that connect with it: psql \"$(crm db url --show-password)\".")
 @_friendly
-def url():
-    """Print the database URL (for psql and other tools)."""
+def url(show_password):
+    """Print the database URL, its password masked unless --show-password is given."""
     from .db import resolve_url
-    from .db.engine import libpq_url
+    from .db.engine import libpq_url, safe_url
 
-    click.echo(libpq_url(resolve_url()))
+    url = resolve_url()
+    click.echo(libpq_url(url if show_password else safe_url(url)))
 
 
 # -- data ----------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """The `crm` command, driven the way a user types it."""
 
+import os
+import re
+import stat
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -44,16 +49,21 @@ def test_every_command_has_useful_help(command):
 
 def test_embedded_cluster_lifecycle():
     """start -> status -> migrate (twice) -> url -> stop -> status, on a cluster of its own."""
-    home = scratch_dir("crm-cli-home-")
+    home = scratch_dir("crm-cli-home-") / "home"
     env = {"CRM_DATABASE_URL": None, "CRM_HOME": str(home)}
     try:
         started = crm("db", "start", env=env)
         assert started.exit_code == 0, started.output
-        url = started.output.strip().splitlines()[-1]
-        assert url.startswith("postgresql://postgres:") and "@127.0.0.1:" in url
+        # Created private (as root the postgres user may pass through the home, not list it).
+        assert stat.S_IMODE(home.stat().st_mode) == (0o711 if os.geteuid() == 0 else 0o700)
+        assert stat.S_IMODE((home / "pg").stat().st_mode) == 0o700
+        url = crm("db", "url", "--show-password", env=env).output.strip()
+        password = url.split(":")[2].split("@")[0]
+        assert url.startswith("postgresql://postgres:") and "@127.0.0.1:" in url and len(password) >= 20
+        assert started.output.strip().splitlines()[-1] == url.replace(password, "***")  # printed, masked
 
         again = crm("db", "start", env=env)
-        assert again.output.strip().splitlines()[-1] == url  # same cluster, same port
+        assert again.output.strip().splitlines()[-1] == url.replace(password, "***")  # same cluster, same port
 
         status = crm("db", "status", env=env)
         assert "(running)" in status.output and "schema version: none" in status.output
@@ -63,9 +73,9 @@ def test_embedded_cluster_lifecycle():
         assert crm("db", "migrate", env=env).output.strip() == "schema is up to date"
         status = crm("db", "status", env=env)
         assert "pending migrations: none" in status.output
-        assert "***" in status.output and url.split(":")[2].split("@")[0] not in status.output  # password masked
-
-        assert crm("db", "url", env=env).output.strip() == url
+        for shown in (status.output, crm("db", "url", env=env).output):  # password masked
+            assert "postgres:***@127.0.0.1:" in shown and password not in shown
+        assert crm("db", "url", env=env).output.strip() == url.replace(password, "***")
         assert crm("db", "stop", env=env).output.strip() == "stopped"
         assert crm("db", "stop", env=env).output.strip() == "not running"
         stopped = crm("db", "status", env=env)
@@ -77,7 +87,17 @@ def test_embedded_cluster_lifecycle():
 def test_start_and_stop_leave_an_external_server_alone(database_url):
     assert "nothing to start" in crm("db", "start").output
     assert "not ours to stop" in crm("db", "stop").output
-    assert crm("db", "url").output.strip().split("@")[1] == database_url.split("@")[1]
+    assert crm("db", "url", "--show-password").output.strip() == database_url
+    password = database_url.split(":")[2].split("@")[0]
+    masked = crm("db", "url").output.strip()
+    assert masked == database_url.replace(f":{password}@", ":***@") and password not in masked
+
+
+def test_make_demo_prints_no_password():
+    """`make demo` shows the URL it gets from `crm db url`: masked, since it ends up in logs."""
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    printed = re.findall(r"\$\$\(\$\(BIN\)/crm db url([^)]*)\)", makefile)  # what the shell runs and echoes
+    assert printed and all("--show-password" not in options for options in printed)
 
 
 def test_no_database_is_a_clear_error():

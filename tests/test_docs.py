@@ -47,9 +47,16 @@ def _name(requirement: str) -> str:
     return re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0].lower()
 
 
+def _floor(requirement: str) -> str:
+    """The version constraint: ``psycopg[binary]>=3.2`` -> ``>=3.2``."""
+    return re.sub(r"^[A-Za-z0-9_.-]+(\[[^]]*\])?", "", requirement).replace(" ", "")
+
+
 def test_environment_yml_lists_the_same_dependencies():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    wanted = {CONDA_NAMES.get(_name(r), _name(r)): _floor(r)
+              for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    listed = {_name(d) for d in env["dependencies"] if isinstance(d, str)}
-    assert {CONDA_NAMES.get(n, n) for n in wanted} <= listed
+    listed = {_name(d): _floor(d) for d in env["dependencies"] if isinstance(d, str)}
+    assert set(wanted) <= set(listed)
+    assert {name: listed[name] for name in wanted} == wanted  # the same minimum versions too

@@ -14,10 +14,12 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import make_private_dir
 from ..errors import ConfigError, DatabaseError
 
 INSTALL_HINT = (
@@ -51,6 +53,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable only by its owner, atomically: a crash, a full disk or a kill
+    leaves the old file or the new one, never a torn one (it may hold the only copy of a
+    password). The new text goes to a 0600 temporary file beside it, is synced and renamed."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)
 
 
 def _port_is_free(port: int) -> bool:
@@ -108,14 +131,17 @@ class EmbeddedPostgres:
 
     def _state(self) -> dict:
         try:
-            return json.loads(self.state_file.read_text())
+            state = json.loads(self.state_file.read_text())
         except FileNotFoundError:
             return {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the embedded cluster's state {self.state_file}: {exc}") from exc
+        if not isinstance(state, dict):
+            raise ConfigError(f"the embedded cluster's state {self.state_file} is not a JSON object")
+        return state
 
     def _save_state(self, **changes) -> None:
-        state = self._state() | changes
-        self.state_file.write_text(json.dumps(state, indent=2))
-        self.state_file.chmod(0o600)
+        write_private(self.state_file, json.dumps(self._state() | changes, indent=2))
 
     @property
     def port(self) -> int | None:
@@ -134,15 +160,20 @@ class EmbeddedPostgres:
         if self.initialised:
             return
         find_bindir()  # fail early with the install hint
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o700)
+        # The home and the cluster folder are private; as root the postgres user must still
+        # pass through the home to reach its cluster.
+        home = make_private_dir(self.root.parent, traversable=self._as_root)
+        if self._as_root and home.stat().st_uid == 0 and not home.stat().st_mode & 0o077:
+            home.chmod(0o711)  # a private home made earlier (say by a snapshot export): let postgres through
+        make_private_dir(self.root)
+        self.root.chmod(0o700)  # also when it existed (an initdb that failed half-way)
         self._hand_to_postgres(self.root)
         reach = ["runuser", "-u", SUPERUSER, "--", "test", "-w", str(self.root)]
         if self._as_root and subprocess.run(reach, capture_output=True).returncode != 0:
             raise ConfigError(f"the {SUPERUSER} user cannot reach {self.root}; choose a CRM_HOME whose parent folders it can enter")
         password = secrets.token_urlsafe(18)
         pwfile = self.root / "initdb.pw"
-        pwfile.write_text(password + "\n")
+        write_private(pwfile, password + "\n")
         self._hand_to_postgres(pwfile)
         try:
             args = ["initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8",
