@@ -83,7 +83,7 @@ def test_incremental_equals_full_under_concurrent_writes(fresh, tmp_path):
     writer.start()
     try:
         before = writer.commits
-        base = snapshot.export(fresh.engine, parent)
+        base = snapshot.export(fresh.engine, parent, on_table=writer.during)
         assert late_xid in PgSnapshot.parse(snapshot.Manifest.read(base).pg_snapshot).xip  # in progress
         assert writer.commits > before
         late.commit()
@@ -101,7 +101,8 @@ def test_incremental_equals_full_under_concurrent_writes(fresh, tmp_path):
         before = writer.commits
         incremental, full = at_one_moment(
             fresh,
-            lambda sid: snapshot.export(fresh.engine, parent, incremental=True, transaction_snapshot=sid),
+            lambda sid: snapshot.export(fresh.engine, parent, incremental=True, transaction_snapshot=sid,
+                                        on_table=writer.during),
             lambda sid: snapshot.export(fresh.engine, tmp_path / "full", transaction_snapshot=sid))
         assert writer.commits > before, "the writer must commit while the exports run"
     finally:
