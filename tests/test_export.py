@@ -205,3 +205,19 @@ def test_formula_guard_touches_text_only():
     assert guarded["number"].to_list() == [-5, 5, None]
     enums = pl.DataFrame({"stage": pl.Series(["=x", "ok"], dtype=pl.Enum(["=x", "ok"]))})
     assert export_lib.guard_formulas(enums)["stage"].to_list() == ["'=x", "ok"]
+
+
+def test_an_open_snapshot_and_an_empty_result(query_engine, query_snapshot, tmp_path):
+    from crm_kernel import CRM
+
+    qcrm = CRM(query_engine)
+    spec = {"entity": "deals", "select": ["title", "value", "stage.name"], "order_by": [{"field": "value", "dir": "desc"}]}
+    path = tmp_path / "deals.parquet"
+    done = export_result(qcrm, spec, "parquet", path, backend="duckdb", snapshot=query_snapshot, page_size=4)
+    assert pl.read_parquet(path).equals(qcrm.query(spec, "duckdb", snapshot=query_snapshot)) and done.rows == 9
+    assert query_snapshot.sql("SELECT count(*) AS n FROM deals")["n"][0] == 9  # still open and usable
+    nothing = {**spec, "where": {"combinator": "and", "rules": [{"field": "title", "operator": "=", "value": "none"}]}}
+    for backend, snap in (("postgres", None), ("duckdb", query_snapshot)):
+        empty = tmp_path / f"empty-{backend}.csv"
+        assert export_result(qcrm, nothing, "csv", empty, backend=backend, snapshot=snap).rows == 0
+        assert empty.read_text() == "title,value,stage.name\n"

@@ -336,7 +336,7 @@ class Writer(threading.Thread):
 
     def stop(self) -> None:
         self.halt.set()
-        self.join(30)
+        self.join(600)  # a guard against a hang: a commit may be slow on a busy machine
         self.engine.dispose()
         assert self.error is None, self.error
 
