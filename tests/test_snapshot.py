@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from crm_kernel import CRM, ConfigError, DatabaseError, cli, snapshot
 from crm_kernel.db import connect_engine
 from crm_kernel.db.engine import libpq_url
 from crm_kernel.snapshot import SnapshotError, store
-from crm_kernel.snapshot.schema import read_tables
 
 # A table a user made in the public schema: every column type the export maps, arrays included.
 KINDS_SQL = """
@@ -46,6 +46,22 @@ INSERT INTO kinds VALUES
 CREATE TABLE "Odd name/with slash" (id int PRIMARY KEY, "Mixed Case" text);
 INSERT INTO "Odd name/with slash" VALUES (1, 'still a table');
 """
+
+# Row 1 of KINDS_SQL as DuckDB reads it back, written out from the INSERT by hand. Types that
+# Parquet cannot hold travel as PostgreSQL's text form (inet's text() keeps the mask, money
+# its symbol, numeric(5,-2) its rounding); char(3) keeps its padding.
+KINDS_ROW = {
+    "id": 1, "small": 7, "big": 9007199254740993, "real4": 1.5, "real8": 2.25, "name": "naïve 'quoted'",
+    "code": "ab ", "doc": '{"a": [1, 2.5, null]}', "blob": b"\x00\xff\x10",
+    "at_time": dt.time(12, 30, 15, 500000), "at_local": dt.datetime(2024, 2, 29, 23, 59, 59, 999999),
+    "span": "1 year 2 days 03:04:05", "address": "10.1.2.3/32", "amount": "$12.34",
+    "any_number": "3.14159265358979323846", "huge": "123456789012345678901234567890123456789012345678.91",
+    "rounded": "12300", "tiny": "0.0012", "priority": "urgent", "tags": ["a", "b c", None],
+    "scores": [1, None, 3], "prices": [Decimal("1.25"), None, Decimal("99999.99")],
+    "ids": [uuid.UUID("00000000-0000-0000-0000-000000000001")], "levels": ["low", "urgent"],
+    "days": [dt.date(2024, 2, 29), None], "stamps": [dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)],
+    "flags": [True, False, None], "docs": ['{"k": 1}'],
+}
 
 # PostgreSQL type -> the type of the DuckDB view column (sqlglot style: input -> expected).
 TYPES = [
@@ -157,24 +173,27 @@ def test_every_column_type_survives_the_round_trip(fresh, parent):
             assert recorded.pg_type == pg_type, f"{table}.{column}"
             assert described[(table, column)] == duckdb_type, f"{table}.{column}"
 
-        with fresh.engine.connect() as conn:
-            queries = {t.name: t.select() for t in read_tables(conn)}
+        # The user table, value by value, against what its INSERT says (written out by hand).
+        got = snap.con.execute("SELECT * FROM kinds ORDER BY id").fetchall()
+        names = [c.name for c in snap.manifest.tables["kinds"].columns]
+        assert dict(zip(names, got[0], strict=True)) == KINDS_ROW
+        assert got[1] == (2,) + (None,) * (len(names) - 1)
+        assert snap.con.execute('SELECT * FROM "Odd name/with slash"').fetchall() == [(1, "still a table")]
+
+        # The CRM's tables against PostgreSQL's own rows (read with a plain SELECT, not the
+        # export's query); DuckDB hands JSON over as text where psycopg parses it.
         for table, entry in snap.manifest.tables.items():
+            if table in ("kinds", "Odd name/with slash"):
+                continue
             names = ", ".join(f'"{c.name}"' for c in entry.columns)
-            # What psycopg reads from PostgreSQL with the export's own query (types Parquet
-            # cannot hold compare in their text form) against what DuckDB reads back; DuckDB
-            # hands JSON over as text where psycopg parses it.
-            # (psycopg cannot parse arrays of enums: it reads them as text[]).
-            wanted = ", ".join(f'"{c.name}"::text[]' if c.duckdb_type.removesuffix("[]") in snap.manifest.enums
-                               and c.duckdb_type.endswith("[]") else f'"{c.name}"' for c in entry.columns)
             order = f"ORDER BY {', '.join(str(i + 1) for i in range(min(3, len(entry.columns))))}"
-            expected = pg_rows(fresh.engine, f"SELECT {wanted} FROM ({queries[table]}) AS t {order}")
+            expected = pg_rows(fresh.engine, f'SELECT {names} FROM "{table}" {order}')
             got = snap.con.execute(f'SELECT {names} FROM "{table}" {order}').fetchall()
             assert len(got) == len(expected) == entry.rows, table
             for want_row, got_row in zip(expected, got, strict=True):
                 for c, want, value in zip(entry.columns, want_row, got_row, strict=True):
                     if c.duckdb_type.startswith("JSON") and value is not None:
-                        value = json.loads(value) if isinstance(value, str) else [json.loads(v) for v in value]
+                        value = json.loads(value)
                     assert value == want, f"{table}.{c.name}: {value!r} != {want!r}"
 
 
@@ -277,7 +296,9 @@ def test_duckdb_session_uses_crm_timezone(crm, parent, monkeypatch):
 
 
 class Writer(threading.Thread):
-    """Keeps committing pipeline moves and new deals until stopped."""
+    """Keeps committing pipeline moves and new deals until stopped. ``during()`` is an
+    ``on_table`` hook for ``export``: it returns only once the writer has committed again, so
+    commits land while the export runs, whatever the machine's speed."""
 
     def __init__(self, url: str, company_ids: list):
         super().__init__(daemon=True)
@@ -287,6 +308,7 @@ class Writer(threading.Thread):
         self.commits = 0
         self.error: BaseException | None = None
         self.halt = threading.Event()
+        self.committed = threading.Condition()
 
     def run(self) -> None:
         stages = ["Qualified", "Proposal", "Negotiation", "Won"]
@@ -297,14 +319,24 @@ class Writer(threading.Thread):
                 deal = self.crm.deals.create(company_id=company, title=f"Live {i}", value=100 + i,
                                              expected_close_date=dt.date(2025, 6, 30))
                 self.crm.deals.move(deal["id"], stages[i % len(stages)])
-                self.commits += 2
+                with self.committed:
+                    self.commits += 2
+                    self.committed.notify_all()
                 i += 1
         except BaseException as exc:  # reported by stop()
             self.error = exc
+        finally:
+            with self.committed:
+                self.committed.notify_all()
+
+    def during(self, _table: str = "") -> None:
+        with self.committed:
+            target = self.commits + 2
+            self.committed.wait_for(lambda: self.commits >= target or self.error or not self.is_alive())
 
     def stop(self) -> None:
         self.halt.set()
-        self.join(30)
+        self.join(600)  # a guard against a hang: a commit may be slow on a busy machine
         self.engine.dispose()
         assert self.error is None, self.error
 
@@ -327,10 +359,10 @@ def test_snapshot_under_concurrent_writes_is_one_moment(fresh, parent, tmp_path)
             expected = dict(held.execute(
                 "SELECT stage_id::text, sum(value) FROM deals WHERE deleted_at IS NULL GROUP BY 1").fetchall())
             before = writer.commits
-            pinned = snapshot.export(fresh.engine, parent, transaction_snapshot=snapshot_id)
+            pinned = snapshot.export(fresh.engine, parent, transaction_snapshot=snapshot_id, on_table=writer.during)
             during_pinned = writer.commits - before
         before = writer.commits
-        own = snapshot.export(fresh.engine, tmp_path / "own")
+        own = snapshot.export(fresh.engine, tmp_path / "own", on_table=writer.during)
         during_own = writer.commits - before
     finally:
         writer.stop()
@@ -375,7 +407,7 @@ def test_killed_export_leaves_the_previous_snapshot_intact(fresh, parent):
             "export(connect_engine(sys.argv[1]), sys.argv[2])")
     proc = subprocess.Popen([sys.executable, "-c", code, url, str(parent)], env=os.environ.copy())
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 600  # a guard against a hang, not a bound: starting Python may be slow
         while time.monotonic() < deadline:  # until the export has written the tables it can reach
             staged = [p for p in parent.glob(".partial-*") if p.is_dir()]
             if staged and len(list(staged[0].glob("*.parquet"))) >= 3:
@@ -482,3 +514,114 @@ def test_cli_export_list_prune(fresh, tmp_path):
     assert run_cli("list", "--out", str(tmp_path / "none"), env=env).stdout.startswith("no snapshots in")
     refused = CliRunner().invoke(cli.main, ["snapshot", "prune", "--keep", "0"], env=env)
     assert refused.exit_code == 2
+
+
+# -- damaged and hostile snapshots ------------------------------------------------------------
+
+
+def corrupt(path: Path, footer: bool = True) -> None:
+    """Keep the file's size, overwrite its data pages (and footer): what a bad disk or a torn copy leaves."""
+    data = bytearray(path.read_bytes())
+    end = len(data) if footer else len(data) - int.from_bytes(data[-8:-4], "little") - 8
+    data[4:end] = b"\x17" * (end - 4)
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_file_is_a_snapshot_error_naming_it(crm, parent):
+    seed(crm, companies=2)
+    path = crm.snapshot(out=parent)
+    good = (path / "deals.parquet").read_bytes()
+    for damage in (corrupt, lambda p: p.write_bytes(good[: len(good) // 2]), lambda p: p.write_bytes(b"")):
+        damage(path / "deals.parquet")
+        with pytest.raises(SnapshotError, match=r"deals\.parquet is missing or damaged"):
+            snapshot.open(path)
+        (path / "deals.parquet").write_bytes(good)
+    (path / "deals.parquet").write_bytes((path / "companies.parquet").read_bytes())  # another table's file
+    with pytest.raises(SnapshotError, match=r"deals\.parquet does not hold what the manifest lists"):
+        snapshot.open(path)
+
+
+def edit_manifest(path: Path, change) -> None:
+    data = json.loads((path / "manifest.json").read_text())
+    change(data)
+    (path / "manifest.json").write_text(json.dumps(data))
+
+
+HOSTILE_TYPES = [
+    "INTEGER) AS id FROM read_csv('/etc/passwd') --",
+    "VARCHAR); COPY (SELECT 1) TO '/tmp/owned.csv'; --",
+    "DECIMAL(12,2) ",
+    "DECIMAL(40,2)",
+    "MAP(VARCHAR, VARCHAR)",
+    "priority_level[][]",
+]
+HOSTILE_FILES = ["../deals.parquet", "/etc/passwd", "sub/deals.parquet", "..", "deals.parquet/../x.parquet",
+                 "companies.parquet", "deals.PARQUET"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE_TYPES)
+def test_manifest_types_outside_the_type_map_are_refused(crm, parent, kind):
+    path = crm.snapshot(out=parent)
+    edit_manifest(path, lambda m: m["tables"]["deals"]["columns"][1].update(duckdb_type=kind))
+    with pytest.raises(SnapshotError, match=r"manifest.json: tables\.deals\.columns\[1\] \('\w+'\) has type"):
+        snapshot.open(path)
+    assert not Path("/tmp/owned.csv").exists()
+
+
+@pytest.mark.parametrize("name", HOSTILE_FILES)
+def test_manifest_file_names_outside_the_folder_are_refused(crm, parent, name):
+    path = crm.snapshot(out=parent)
+    edit_manifest(path, lambda m: m["tables"]["deals"].update(file=name))
+    with pytest.raises(SnapshotError, match=r"manifest.json: tables\.deals\.file is .*'deals\.parquet'"):
+        snapshot.open(path)
+
+
+def test_every_type_the_exporter_writes_passes_the_check(fresh, parent):
+    with fresh.engine.begin() as conn:
+        conn.connection.driver_connection.execute(KINDS_SQL)
+    with snapshot.open(fresh.snapshot(out=parent)) as snap:  # the check refuses none of its own
+        assert {c.duckdb_type for c in snap.manifest.tables["kinds"].columns} >= {"DECIMAL(8,2)[]", "priority_level[]"}
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_snapshots_are_private(crm, tmp_path):
+    old = os.umask(0o022)
+    try:
+        parent = tmp_path / "new" / "snapshots"
+        path = crm.snapshot(out=parent)
+        staging = store.Staging(parent)
+        with staging:
+            assert mode(staging.path) == 0o700 and mode(store._lock_path(staging.path)) == 0o600
+    finally:
+        os.umask(old)
+    assert mode(parent) == mode(parent.parent) == mode(path) == 0o700
+    assert {p.name: mode(p) for p in path.iterdir()} == {p.name: 0o600 for p in path.iterdir()}
+    incremental = snapshot.export(crm.engine, parent, incremental=True)
+    assert mode(incremental) == 0o700 and {mode(p) for p in incremental.iterdir()} == {0o600}
+
+
+def test_prune_racing_an_export_never_takes_its_staging_folder(crm, parent, monkeypatch):
+    """The export creates its lock file, then locks it; a prune that runs in between finds it
+    unheld. Without care it removes the lock file, and the next prune the live staging folder."""
+    crm.snapshot(out=parent)
+    real_flock, raced = store.fcntl.flock, []
+
+    class Interleaved:  # runs a prune exactly between the export's creating and locking its lock file
+        LOCK_EX, LOCK_NB = store.fcntl.LOCK_EX, store.fcntl.LOCK_NB
+
+        @staticmethod
+        def flock(fd, operation):
+            if not raced and operation == store.fcntl.LOCK_EX:
+                raced.append(snapshot.prune(parent, keep=1))
+            return real_flock(fd, operation)
+
+    monkeypatch.setattr(store, "fcntl", Interleaved)
+    with store.Staging(parent) as live:
+        assert raced == [[]]  # the first prune ran inside the window and removed nothing it needed
+        assert snapshot.prune(parent, keep=1) == []
+        assert live.path.is_dir() and store._lock_path(live.path).exists()
+        (live.path / "table.parquet").write_bytes(b"still being written")
+        assert live.publish("20990101T000000.000000Z").is_dir()

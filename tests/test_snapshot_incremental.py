@@ -3,6 +3,7 @@ result equals a full export of the same moment, row for row."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -13,9 +14,14 @@ import pytest
 from crm_kernel import CRM, snapshot
 from crm_kernel.db import connect_engine
 from crm_kernel.db.engine import libpq_url
+from crm_kernel.snapshot import SnapshotWarning
 from crm_kernel.snapshot.incremental import PgSnapshot
 
-from .test_snapshot import Writer, seed
+from .test_snapshot import Writer, corrupt, seed
+
+# An incremental export says when it copies something in full; where a test does not expect
+# that, the warning fails it.
+pytestmark = pytest.mark.filterwarnings("error::crm_kernel.snapshot.SnapshotWarning")
 
 
 @pytest.fixture
@@ -83,7 +89,7 @@ def test_incremental_equals_full_under_concurrent_writes(fresh, tmp_path):
     writer.start()
     try:
         before = writer.commits
-        base = snapshot.export(fresh.engine, parent)
+        base = snapshot.export(fresh.engine, parent, on_table=writer.during)
         assert late_xid in PgSnapshot.parse(snapshot.Manifest.read(base).pg_snapshot).xip  # in progress
         assert writer.commits > before
         late.commit()
@@ -101,7 +107,8 @@ def test_incremental_equals_full_under_concurrent_writes(fresh, tmp_path):
         before = writer.commits
         incremental, full = at_one_moment(
             fresh,
-            lambda sid: snapshot.export(fresh.engine, parent, incremental=True, transaction_snapshot=sid),
+            lambda sid: snapshot.export(fresh.engine, parent, incremental=True, transaction_snapshot=sid,
+                                        on_table=writer.during),
             lambda sid: snapshot.export(fresh.engine, tmp_path / "full", transaction_snapshot=sid))
         assert writer.commits > before, "the writer must commit while the exports run"
     finally:
@@ -196,3 +203,110 @@ PRECEDES = [
 @pytest.mark.parametrize(("earlier", "later", "precedes"), PRECEDES)
 def test_snapshot_order(earlier, later, precedes):
     assert PgSnapshot.parse(earlier).precedes(PgSnapshot.parse(later)) is precedes
+
+
+# -- when the recorded changes cannot be trusted ------------------------------------------------
+
+NOTES = """
+    CREATE TABLE tracked_notes (id int PRIMARY KEY, body text);
+    SELECT crm_track_changes('tracked_notes');
+    INSERT INTO tracked_notes SELECT g, 'note ' || g FROM generate_series(1, 20) g;
+    CREATE TABLE other_notes (id int PRIMARY KEY, body text);
+    SELECT crm_track_changes('other_notes');
+    INSERT INTO other_notes SELECT g, 'note ' || g FROM generate_series(1, 20) g;
+"""
+
+
+def run_sql(crm, sql: str) -> None:
+    with crm.engine.begin() as conn:
+        conn.connection.driver_connection.execute(sql)
+
+
+def both(crm, parent, full_parent):
+    return at_one_moment(
+        crm,
+        lambda sid: snapshot.export(crm.engine, parent, incremental=True, transaction_snapshot=sid),
+        lambda sid: snapshot.export(crm.engine, full_parent, transaction_snapshot=sid))
+
+
+def test_a_primary_key_update_leaves_no_ghost_row(fresh, tmp_path):
+    parent = tmp_path / "snapshots"
+    made = seed(fresh, companies=2)
+    run_sql(fresh, NOTES)
+    snapshot.export(fresh.engine, parent)
+    run_sql(fresh, """
+        UPDATE tracked_notes SET id = 100 WHERE id = 1;                      -- a new key
+        UPDATE tracked_notes SET id = -id WHERE id IN (2, 3);                -- two rows in one statement
+        UPDATE tracked_notes SET id = 2 WHERE id = -3;                       -- an old key taken by another row
+        UPDATE tracked_notes SET id = 4, body = 'back' WHERE id = 4;        -- the same key again
+        UPDATE other_notes SET id = id + 1000;                               -- every key at once
+    """)
+    new_id = "00000000-0000-0000-0000-0000000000aa"
+    with fresh.engine.begin() as conn:  # a uuid key too (no row refers to this stage)
+        conn.exec_driver_sql(f"UPDATE pipeline_stages SET id = '{new_id}' WHERE name = 'Lost'")
+    incremental, full = both(fresh, parent, tmp_path / "full")
+    assert_same_snapshot(incremental, full)
+    with snapshot.open(incremental) as snap:
+        assert snap.sql("SELECT count(*) AS n FROM tracked_notes WHERE id = 1")["n"][0] == 0
+        assert snap.sql("SELECT count(*) AS n FROM pipeline_stages WHERE name = 'Lost'")["n"][0] == 1
+    assert made  # the seed's rows are there too (compared above)
+
+
+def test_writes_with_triggers_bypassed_are_noticed(fresh, tmp_path):
+    parent = tmp_path / "snapshots"
+    seed(fresh, companies=2)
+    run_sql(fresh, NOTES)
+    snapshot.export(fresh.engine, parent)
+    with psycopg.connect(url_of(fresh), autocommit=True) as conn:  # as logical replication does
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("UPDATE tracked_notes SET body = 'changed unseen' WHERE id = 2")  # no new last_xact
+        conn.execute("DELETE FROM other_notes WHERE id = 3")  # no row_deletions row
+    with pytest.warns(SnapshotWarning) as warned:
+        incremental, full = both(fresh, parent, tmp_path / "full")
+    assert_same_snapshot(incremental, full)
+    said = " ".join(str(w.message) for w in warned)
+    assert "table tracked_notes: 1 rows were written without the change-tracking triggers" in said
+    assert "table other_notes: 19 rows in PostgreSQL, 20 after applying the recorded changes" in said
+    tables = snapshot.Manifest.read(incremental).tables
+    assert tables["tracked_notes"].from_base == tables["other_notes"].from_base == 0
+    assert tables["contacts"].from_base == tables["contacts"].rows  # the others still build on the base
+
+
+def test_a_damaged_base_file_is_copied_in_full_saying_so(fresh, tmp_path):
+    parent = tmp_path / "snapshots"
+    seed(fresh)
+    base = snapshot.export(fresh.engine, parent)
+    corrupt(base / "contacts.parquet", footer=False)  # readable footer, damaged data: linked unless read
+    corrupt(base / "deals.parquet", footer=False)
+    fresh.deals.create(title="After the base", company_id=fresh.companies.list(limit=1)[0]["id"])
+    with pytest.warns(SnapshotWarning) as warned:
+        incremental, full = both(fresh, parent, tmp_path / "full")
+    assert_same_snapshot(incremental, full)
+    said = " ".join(str(w.message) for w in warned)
+    assert f"{base / 'contacts.parquet'} cannot be read" in said and f"{base / 'deals.parquet'} cannot be read" in said
+    manifest = snapshot.Manifest.read(incremental)
+    assert manifest.base == base.name and manifest.tables["contacts"].from_base == 0
+    assert manifest.tables["companies"].from_base == manifest.tables["companies"].rows
+
+
+@pytest.mark.parametrize("damage", ["footer", "manifest", "hostile"])
+def test_an_unreadable_base_means_a_full_export_saying_why(fresh, tmp_path, damage):
+    parent = tmp_path / "snapshots"
+    seed(fresh, companies=2)
+    base = snapshot.export(fresh.engine, parent)
+    if damage == "footer":
+        corrupt(base / "deals.parquet")
+        reason = r"deals\.parquet is missing or damaged"
+    elif damage == "manifest":
+        (base / "manifest.json").write_text("{torn")
+        reason = "not a readable manifest"
+    else:  # a base that would have the export link a file from outside its folder
+        data = json.loads((base / "manifest.json").read_text())
+        data["tables"]["users"]["file"] = "../../secrets.parquet"
+        (base / "manifest.json").write_text(json.dumps(data))
+        reason = r"tables\.users\.file is '\.\./\.\./secrets\.parquet'"
+    with pytest.warns(SnapshotWarning, match=f"the newest snapshot cannot serve as a base .*{reason}.*exporting in full"):
+        incremental, full = both(fresh, parent, tmp_path / "full")
+    assert_same_snapshot(incremental, full)
+    manifest = snapshot.Manifest.read(incremental)
+    assert manifest.base is None and all(t.from_base == 0 for t in manifest.tables.values())

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from crm_kernel import CRM
+from crm_kernel import export as export_library
 from crm_kernel.widgets import FieldCatalog, ResultGrid, Source
 from crm_kernel.widgets import export as export_module
 from crm_kernel.widgets.download import DownloadLink
@@ -168,10 +169,10 @@ def shown(source):
 
 
 def test_csv_export_writes_the_full_result_in_pages(qcrm, shown, source, tmp_path):
-    panel = ExportPanel(shown, tmp_path, page_size=4)
-    before = len(source.log)
+    written = []
+    panel = ExportPanel(shown, tmp_path, page_size=4, on_page=written.append)
     panel.buttons["csv"].click()
-    assert [s["limit"] for s, _ in source.log[before:]] == [4, 4, 4]  # pages, never everything at once
+    assert written == [4, 8, 9]  # pages, never everything at once
     exported = panel.last
     assert exported.rows == 9 and exported.path.parent == tmp_path and exported.path.suffix == ".csv"
     expected = qcrm.query(SPEC)
@@ -201,6 +202,10 @@ def test_excel_refuses_more_rows_than_a_sheet_holds(shown, tmp_path, monkeypatch
     monkeypatch.setattr(export_module, "EXCEL_MAX_ROWS", 5)
     panel = ExportPanel(shown, tmp_path)
     assert panel.export("xlsx") is None and "CSV or Parquet" in panel.message.value
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(export_module, "EXCEL_MAX_ROWS", 50)  # the count passes; the writer finds out
+    monkeypatch.setattr(export_library, "EXCEL_MAX_ROWS", 5)
+    assert panel.export("xlsx") is None and "at most 5 rows" in panel.message.value
     assert list(tmp_path.iterdir()) == []
 
 

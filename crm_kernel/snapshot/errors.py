@@ -1,4 +1,4 @@
-"""The one error the snapshot package adds to the library's family."""
+"""The error the snapshot package adds to the library's family, and its warning."""
 
 from __future__ import annotations
 
@@ -7,3 +7,8 @@ from ..errors import CrmError
 
 class SnapshotError(CrmError):
     """A snapshot could not be written, found or read (the database itself raises DatabaseError)."""
+
+
+class SnapshotWarning(UserWarning):
+    """An export did less than asked but still produced a complete snapshot: an incremental
+    export copied a table, or everything, in full (the message names the file or table and why)."""

@@ -28,7 +28,7 @@ from ..db.engine import libpq_url
 from ..db.migrate import schema_version
 from ..errors import DatabaseError
 from . import manifest, store
-from .incremental import Base, carry_over, find_base, link
+from .incremental import Base, carry_over, fall_back, find_base, link, verify
 from .schema import ExportTable, read_enums, read_tables
 from .stream import ParquetSink, Worker
 from .typemap import literal
@@ -59,20 +59,22 @@ class Pin:
 
 
 def export(engine: sa.Engine, parent: Path | str | None = None, *, incremental: bool = False,
-           progress: bool = False, transaction_snapshot: str | None = None) -> Path:
+           progress: bool = False, transaction_snapshot: str | None = None,
+           on_table: Callable[[str], None] | None = None) -> Path:
     """Write a snapshot of every table into ``parent`` (default ``$CRM_HOME/snapshots``).
 
     ``incremental`` copies only rows changed since the newest snapshot in ``parent`` (a full
     export when there is none to build on); the result holds the same rows as a full export.
     ``transaction_snapshot``, an id from ``pg_export_snapshot()`` in a transaction the caller
     keeps open, exports exactly what that transaction sees (as ``pg_dump --snapshot``).
+    ``on_table(name)`` is called, from a copying thread, after each table's file is written.
     Returns the new snapshot's folder.
     """
     parent = Path(parent).expanduser() if parent is not None else store.default_parent()
     url = libpq_url(engine.url.render_as_string(hide_password=False))
     with store.Staging(parent) as staging, _pinned(engine, transaction_snapshot) as pin:
         base = find_base(parent, pin.database, pin.pg_snapshot) if incremental else None
-        tables = _copy_all(url, pin, base, staging.path, progress)
+        tables = _copy_all(url, pin, base, staging.path, progress, on_table)
         manifest.Manifest(
             schema_version=pin.schema_version,
             exported_at=pin.taken_at.astimezone(dt.UTC).isoformat(),
@@ -113,7 +115,8 @@ def _progress(enabled: bool) -> Progress:
     return Progress(*columns, console=Console(stderr=True), disable=not enabled)
 
 
-def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: bool) -> dict[str, manifest.Table]:
+def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: bool,
+              on_table: Callable[[str], None] | None) -> dict[str, manifest.Table]:
     """Copy every table, largest first, over ``WORKERS`` connections; the first error stops all."""
     todo = deque(pin.tables)
     done: dict[str, manifest.Table] = {}
@@ -130,10 +133,12 @@ def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: boo
                     except IndexError:
                         return
                     task = tasks[table.name]
-                    entry = _copy_table(worker, table, base, pin.enums, folder, stop,
+                    entry = _copy_table(worker, table, base, pin, folder, stop,
                                         lambda rows, task=task: bar.advance(task, rows))
                     bar.update(task, total=entry.rows, completed=entry.rows)
                     done[table.name] = entry
+                    if on_table is not None:
+                        on_table(table.name)
             finally:
                 worker.close()
 
@@ -149,19 +154,48 @@ def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: boo
     return dict(sorted(done.items()))
 
 
-def _copy_table(worker: Worker, table: ExportTable, base: Base | None, enums: dict[str, list[str]],
+def _copy_table(worker: Worker, table: ExportTable, base: Base | None, pin: Pin,
                 folder: Path, stop: threading.Event, advance: Callable[[int], None]) -> manifest.Table:
     try:
-        if base and base.covers(table, enums):
-            changed = table.select(base.changed_rows())
-            if worker.schema(changed, table.columns).equals(pq.read_schema(base.path / table.file)):
-                return _refresh(worker, table, base, changed, folder, stop, advance)
+        if base and base.covers(table, pin.enums):
+            entry = _incremental(worker, table, base, pin, folder, stop, advance)
+            if entry is not None:
+                return entry
         schema, batches = worker.batches(table.select(), table.columns)
         with ParquetSink(folder / table.file, schema) as sink:
             _drain(batches, sink, stop, advance)
         return table.entry(sink.rows)
     except DatabaseError as exc:
         raise DatabaseError(f"exporting table {table.name} failed: {exc}") from exc
+
+
+def _incremental(worker: Worker, table: ExportTable, base: Base, pin: Pin, folder: Path,
+                 stop: threading.Event, advance: Callable[[int], None]) -> manifest.Table | None:
+    """The table refreshed from the base snapshot, or None when it must be copied in full
+    (its base file is damaged, or its changes were made without the tracking triggers)."""
+    base_file = base.path / table.file
+    changed = table.select(base.changed_rows())
+    try:
+        if not worker.schema(changed, table.columns).equals(pq.read_schema(base_file)):
+            return None
+    except (OSError, pa.ArrowException) as exc:
+        fall_back(f"{base_file} cannot be read ({exc}); table {table.name} is copied in full")
+        return None
+    rows, unstamped = worker.one(base.audit(table, pin.pg_snapshot))
+    if unstamped:
+        fall_back(f"table {table.name}: {unstamped:,} rows were written without the change-tracking triggers "
+                  "(session_replication_role = replica?); it is copied in full")
+        return None
+    try:
+        entry = _refresh(worker, table, base, changed, folder, stop, advance)
+    except (OSError, pa.ArrowException) as exc:
+        fall_back(f"{base_file} cannot be read ({exc}); table {table.name} is copied in full")
+        return None
+    if entry.rows != rows and not stop.is_set():
+        fall_back(f"table {table.name}: {rows:,} rows in PostgreSQL, {entry.rows:,} after applying the recorded "
+                  "changes (rows deleted without the change-tracking triggers?); it is copied in full")
+        return None
+    return entry
 
 
 def _drain(batches: Iterator[pa.RecordBatch], sink: ParquetSink, stop: threading.Event,
@@ -183,6 +217,7 @@ def _refresh(worker: Worker, table: ExportTable, base: Base, changed: str, folde
     schema, batches = worker.batches(changed, table.columns)
     first = next(batches, None)
     if first is None and not any(len(keys) for keys in gone):
+        verify(base_file)  # a damaged file must not live on in the new snapshot
         link(base_file, folder / table.file)
         rows = base.manifest.tables[table.name].rows
         advance(rows)

@@ -8,12 +8,20 @@ export and committed after it); every other row is exactly as the previous snaps
 it. Rows deleted since are listed in ``row_deletions`` (a NULL key: the table was truncated).
 So each tracked table is: its changed rows, plus the previous file's rows minus the changed
 and deleted keys. A table with neither is linked from the previous snapshot unchanged.
+
+Triggers can be bypassed (``SET session_replication_role = replica``, as logical replication
+and some restore tools do): such writes are not stamped and their deletions not recorded. Each
+tracked table is therefore audited first: a row version written since the previous snapshot
+(its ``xmin``) but not stamped since, or a row count that the refreshed copy does not match,
+makes the exporter copy that table in full. A previous snapshot that cannot be read is no base:
+the table, or the whole export, is copied in full, with a ``SnapshotWarning`` naming the file.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import store
-from .errors import SnapshotError
+from .errors import SnapshotError, SnapshotWarning
 from .manifest import Database, Manifest
 from .schema import ExportTable
 from .typemap import TRACKING_COLUMN, literal, quote
@@ -91,13 +99,35 @@ class Base:
                    f" WHERE table_name = {literal(table.name)} AND {self._unseen('xact')}")
         return f"SELECT {key.expression} FROM ({deleted}) AS deleted"
 
+    def audit(self, table: ExportTable, now: str) -> str:
+        """Query: the table's row count, and how many of its rows were written since this
+        snapshot without being stamped (their triggers bypassed). ``now``: the exporting
+        transaction's ``pg_current_snapshot()``, whose xmax turns a row's 32-bit ``xmin`` into
+        a full transaction id (every visible row's xmin lies less than 2^31 below it)."""
+        xmax, wrap = PgSnapshot.parse(now).xmax, 1 << 32
+        full_xmin = f"({xmax} - (({xmax % wrap} - xmin::text::bigint + {wrap}) % {wrap}))"
+        written = (f"NOT pg_visible_in_snapshot({full_xmin}::text::xid8, "
+                   f"{literal(self.manifest.pg_snapshot)}::pg_snapshot)")
+        unstamped = f"{written} AND NOT ({self.changed_rows()})"
+        return f"SELECT count(*), count(*) FILTER (WHERE {unstamped}) FROM {quote(table.name)}"
+
+
+def fall_back(message: str) -> None:
+    """Say that an incremental export copies something in full, and why."""
+    warnings.warn(message, SnapshotWarning, stacklevel=3)
+
 
 def find_base(parent: Path, database: Database, pg_snapshot: str) -> Base | None:
     """The newest snapshot in ``parent`` if it was taken earlier from the same database."""
     path = store.newest(parent)
     if path is None:
         return None
-    manifest = Manifest.read(path)
+    try:
+        manifest = Manifest.read(path)
+        manifest.check_files(path)
+    except SnapshotError as exc:
+        fall_back(f"the newest snapshot cannot serve as a base ({exc}); exporting in full")
+        return None
     same_database = (manifest.database.system_identifier, manifest.database.name) == (
         database.system_identifier, database.name)
     if not same_database or not PgSnapshot.parse(manifest.pg_snapshot).precedes(PgSnapshot.parse(pg_snapshot)):
@@ -107,6 +137,12 @@ def find_base(parent: Path, database: Database, pg_snapshot: str) -> Base | None
 
 def _plain(array: pa.Array) -> pa.Array:
     return array.storage if isinstance(array, pa.ExtensionArray) else array
+
+
+def verify(path: Path) -> None:
+    """Decode every page of a Parquet file (a footer can be intact over damaged data)."""
+    for _ in pq.ParquetFile(path).iter_batches():
+        pass
 
 
 def carry_over(base_file: Path, key: str, gone: list[pa.Array], write) -> int:
@@ -128,5 +164,6 @@ def link(source: Path, target: Path) -> None:
     except OSError:
         try:
             shutil.copyfile(source, target)
+            os.chmod(target, store.FILE_MODE)
         except OSError as exc:
             raise SnapshotError(f"cannot copy {source} to {target}: {exc}") from exc

@@ -4,8 +4,6 @@ its one-column primary key and whether its changes are tracked for incremental e
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -26,21 +24,20 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname, a.attnum
 """
 
-# Per table: the row estimate, a one-column primary key, and whether all three change-tracking
-# triggers of sql/003 are in place and enabled.
+# Per table: the row estimate, a one-column primary key, and whether all four change-tracking
+# triggers of sql/003 and sql/007 are in place and enabled.
 _TABLES = """
 SELECT c.relname AS table_name, c.oid::bigint AS oid, greatest(c.reltuples, 0)::bigint AS estimated_rows,
        (SELECT a.attname FROM pg_constraint k
         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
         WHERE k.conrelid = c.oid AND k.contype = 'p' AND cardinality(k.conkey) = 1) AS key,
-       (SELECT count(*) = 3 FROM pg_trigger g
+       (SELECT count(*) = 4 FROM pg_trigger g
         WHERE g.tgrelid = c.oid AND g.tgenabled <> 'D'
-          AND g.tgname IN ('crm_stamp_last_xact', 'crm_record_deletions', 'crm_record_truncation')) AS triggers
+          AND g.tgname IN ('crm_stamp_last_xact', 'crm_record_deletions', 'crm_record_truncation',
+                           'crm_record_key_change')) AS triggers
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 """
-
-_PLAIN = re.compile(r"[a-z0-9_]+")  # mixed case too gets a hash: file systems may ignore case
 
 _ENUMS = """
 SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)
@@ -65,12 +62,7 @@ class ExportTable:
 
     @property
     def file(self) -> str:
-        """``deals.parquet``; a name that is not a plain identifier (PostgreSQL allows any) gets
-        a safe spelling and a hash, so that it stays one unique file inside the snapshot."""
-        if _PLAIN.fullmatch(self.name):
-            return f"{self.name}.parquet"
-        digest = hashlib.sha1(self.name.encode()).hexdigest()[:10]
-        return f"{re.sub(r'[^A-Za-z0-9_]+', '_', self.name)[:40]}-{digest}.parquet"
+        return manifest.table_file(self.name)
 
     def select(self, where: str | None = None) -> str:
         """The export query; ``where`` narrows it (incremental exports)."""

@@ -3,7 +3,11 @@
 An export writes into a hidden staging folder beside the snapshots and renames it into place
 only when every file is complete, so a failed or killed export never leaves a half snapshot
 where readers look. A staging folder is guarded by a lock file held while its export runs;
-``prune`` removes staging folders whose lock nobody holds (their export died).
+``prune`` removes staging folders whose lock nobody holds (their export died). A lock file is
+removed only by whoever holds its lock, and an export checks, once it holds the lock, that the
+file is still the one at the lock's path: so a prune can never take a live export's lock away.
+
+Snapshots hold the whole CRM: folders are created 0700 and files 0600, whatever the umask.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from ..config import Config
 from .errors import SnapshotError
@@ -22,6 +29,39 @@ from .errors import SnapshotError
 MANIFEST = "manifest.json"
 STAGING_PREFIX = ".partial-"
 _NAME = re.compile(r"\d{8}T\d{6}\.\d{6}Z")  # folder_name()
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_folder(path: Path) -> None:
+    """Create ``path`` and any missing parents readable by their owner only."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+        else:
+            os.chmod(folder, FOLDER_MODE)  # mkdir's mode passes through the umask
+
+
+def private_open(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
+    """``os.open`` of a file only its owner can read."""
+    fd = os.open(path, flags, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return fd
+
+
+@contextmanager
+def private_file(path: Path, mode: str = "wb") -> Iterator[IO]:
+    """A new file, written through ``open``'s file object, readable by its owner only."""
+    with os.fdopen(private_open(path), mode) as out:
+        yield out
 
 
 def default_parent(config: Config | None = None) -> Path:
@@ -78,10 +118,10 @@ class Staging:
         self._lock_path = _lock_path(self.path)
         self._lock = None
         try:
-            self.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = os.open(self._lock_path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
-            self.path.mkdir()
+            private_folder(self.parent)
+            self._lock = _take_lock(self._lock_path)
+            self.path.mkdir(mode=FOLDER_MODE)
+            os.chmod(self.path, FOLDER_MODE)
         except OSError as exc:
             self._release()
             raise SnapshotError(f"cannot write a snapshot into {self.parent}: {exc}") from exc
@@ -126,19 +166,47 @@ def _lock_path(staging: Path) -> Path:
     return staging.with_name(staging.name + ".lock")
 
 
-def _abandoned(lock_path: Path) -> bool:
-    """True when no live export holds this staging lock (or the lock is gone)."""
+def _still_at(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (nobody removed it meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _take_lock(path: Path) -> int:
+    """Create the lock file and hold its lock. Between creating and locking, a prune may find
+    it unheld and remove it: then the lock held is on a removed file, so make another."""
+    while True:
+        fd = private_open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            raise
+        if _still_at(fd, path):
+            return fd
+        os.close(fd)
+
+
+@contextmanager
+def _if_abandoned(lock_path: Path) -> Iterator[bool]:
+    """Whether no live export holds this staging lock (or the lock file is gone); while the
+    ``with`` block runs, the caller holds it, so no export can start on it meanwhile."""
     try:
         fd = os.open(lock_path, os.O_RDWR)
     except FileNotFoundError:
-        return True
+        yield True
+        return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield _still_at(fd, lock_path)  # else an export replaced it after we opened it: leave it
     finally:
         os.close(fd)
-    return True
 
 
 def prune(parent: Path, keep: int) -> list[Path]:
@@ -158,11 +226,13 @@ def prune(parent: Path, keep: int) -> list[Path]:
             raise SnapshotError(f"cannot remove {path}: {exc}") from exc
     leftovers = sorted(p for p in parent.glob(STAGING_PREFIX + "*") if not p.name.endswith(".lock"))
     for staging in leftovers:
-        if _abandoned(_lock_path(staging)):
-            shutil.rmtree(staging, ignore_errors=True)
-            _lock_path(staging).unlink(missing_ok=True)
-            removed.append(staging)
+        with _if_abandoned(_lock_path(staging)) as abandoned:
+            if abandoned:  # removed while holding its lock: the lock file goes last
+                shutil.rmtree(staging, ignore_errors=True)
+                _lock_path(staging).unlink(missing_ok=True)
+                removed.append(staging)
     for lock in parent.glob(STAGING_PREFIX + "*.lock"):  # an export killed before its folder existed
-        if not lock.with_suffix("").exists() and _abandoned(lock):
-            lock.unlink(missing_ok=True)
+        with _if_abandoned(lock) as abandoned:
+            if abandoned and not lock.with_suffix("").exists():
+                lock.unlink(missing_ok=True)
     return removed

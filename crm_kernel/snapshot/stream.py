@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DatabaseError
 from .errors import SnapshotError
+from .store import private_open
 from .typemap import ExportColumn, literal
 
 COMPRESSION = "zstd"
@@ -63,6 +64,14 @@ class Worker:
                 raise DatabaseError(str(exc).strip()) from exc
 
         return schema, convert()
+
+    def one(self, query: str) -> tuple:
+        """The first row of a small query."""
+        try:
+            self.cursor.execute(query)
+            return self.cursor.fetchone()
+        except adbc_driver_manager.Error as exc:
+            raise DatabaseError(str(exc).strip()) from exc
 
     def schema(self, query: str, columns: tuple[ExportColumn, ...]) -> pa.Schema:
         """The schema ``batches`` would write for ``query``, without running it."""
@@ -119,7 +128,7 @@ class ParquetSink:
         self.path = path
         self.rows = 0
         try:
-            self._file = open(path, "wb")
+            self._file = os.fdopen(private_open(path), "wb")
             self._writer = pq.ParquetWriter(self._file, schema, compression=COMPRESSION)
         except OSError as exc:
             raise SnapshotError(f"cannot write {path}: {exc}") from exc

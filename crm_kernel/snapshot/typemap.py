@@ -14,6 +14,7 @@ ranges, domains, composites, ...) are exported as their PostgreSQL text form.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .manifest import SkippedColumn
@@ -45,6 +46,10 @@ TRACKING_COLUMN = "last_xact"
 SKIPPED_NAMES = {TRACKING_COLUMN: "change-tracking bookkeeping for incremental exports"}
 
 MAX_DECIMAL_PRECISION = 38
+# Every type a view column can have besides enums (by name) and DECIMAL(p,s): a manifest's
+# types are checked against this before they go into DuckDB SQL.
+VIEW_TYPES = frozenset(NATIVE.values()) | {"VARCHAR"}
+_DECIMAL = re.compile(r"DECIMAL\((\d{1,2}),(\d{1,2})\)")
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,15 @@ def quote(identifier: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def is_view_type(duckdb_type: str, enums) -> bool:
+    """Whether an exporter writes this view column type (``enums``: the snapshot's enum names)."""
+    base = duckdb_type.removesuffix("[]")
+    if base in VIEW_TYPES or base in enums:
+        return True
+    decimal = _DECIMAL.fullmatch(base)
+    return bool(decimal) and 0 <= int(decimal[2]) <= int(decimal[1]) <= MAX_DECIMAL_PRECISION
 
 
 def numeric_precision(typmod: int) -> tuple[int, int] | None:

@@ -30,7 +30,8 @@ class Snapshot:
 
     def __init__(self, path: Path, *, include_deleted: bool = False, timezone: str = "UTC"):
         self.path = Path(path)
-        self.manifest = Manifest.read(self.path)
+        self.manifest = Manifest.read(self.path)  # refuses file names and types it never writes
+        self.manifest.check_files(self.path)  # names a missing or damaged file
         self.con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                           "autoload_known_extensions": False})
         try:
