@@ -245,6 +245,18 @@ def test_changes_from_another_connection_reach_the_board(crm, acme, boards, data
         other_engine.dispose()
 
 
+def test_a_notification_that_is_not_a_change_does_not_stop_the_next_one(crm, acme, boards, engine):
+    deal = crm.deals.create(**acme, title="Heard after the noise", value=100)
+    board = boards(crm)
+    assert board.wait_ready()
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_notify('crm_changes', 'not json')"))
+        conn.execute(sa.text("SELECT pg_notify('crm_changes', '{\"entity\": \"deals\"}')"))
+    crm.deals.move(deal["id"], "Qualified")
+    wait_for(lambda: (card_in(board, deal["id"]) or ("",))[0] == "Qualified", what="the move after the noise")
+    assert board.connection == "live" and board.listener.alive
+
+
 def test_in_a_kernel_changes_are_applied_on_its_event_loop(crm, acme):
     """In Jupyter the listener hands changes to the kernel's loop, which also runs the widget."""
     deal = crm.deals.create(**acme, title="Looped", value=100)

@@ -34,8 +34,10 @@ def test_every_way_a_page_can_fail_fails_the_test(page, browser_errors, offsite_
         for text in expected:
             assert text in message, f"{button}: {text!r} not in\n{message}"
 
-    page.evaluate("() => { setTimeout(() => { throw new Error('thrown in the page on purpose'); }); }")
-    page.wait_for_timeout(0)  # let the timer fire (the event is then delivered with the next call)
+    page.evaluate("""() => new Promise((resolve) => {
+        setTimeout(() => { throw new Error('thrown in the page on purpose'); });
+        setTimeout(resolve);  // timers run in order: the error is out before this resolves
+    })""")
     assert "uncaught in the page: thrown in the page on purpose" in caught(browser_errors)
 
     page.evaluate("() => console.error('logged in the console on purpose')")
