@@ -14,8 +14,10 @@ so that the widget shows errors as data instead of raising them.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -66,8 +68,8 @@ class Board:
     """A pipeline board's columns for one CRM, one filter and one sort. Thread-safe."""
 
     def __init__(self, crm: CRM, filters=None, *, page_size: int = PAGE_SIZE, sort: str = "-value",
-                 high_value: Decimal = HIGH_VALUE):
-        self.pipeline = Pipeline(crm, filters, page_size=page_size, sort=sort, high_value=high_value)
+                 high_value: Decimal = HIGH_VALUE, clock: Callable[[], dt.datetime] | None = None):
+        self.pipeline = Pipeline(crm, filters, page_size=page_size, sort=sort, high_value=high_value, clock=clock)
         self.lock = threading.RLock()
         self.columns: dict[str, Column] = {}
         self._own: dict[str, int] = {}  # deal id -> the version this board's own write produced

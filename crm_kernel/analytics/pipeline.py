@@ -9,6 +9,9 @@ of this module and the widget (``crm_kernel.widgets.pipeline_board``) only draws
     pipeline = Pipeline(crm, {"owner": "mine", "quick": ["closing_this_month"]})
     pipeline.totals()                       # {stage_id: Totals(count, value, weighted)}
     pipeline.cards(stage_id, limit=20)      # the column's first cards, in the board's sort
+
+"Now" (for "closing this month", "stale", overdue flags and days in stage) is the wall clock
+unless a ``clock`` is given, which tests use to pin the board to a fixed instant.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -169,13 +173,15 @@ def _money(value) -> str | None:
 
 @dataclass
 class Pipeline:
-    """The board's questions, as query specs, for one CRM and one filter."""
+    """The board's questions, as query specs, for one CRM and one filter; ``clock`` returns the
+    board's "now" (an aware datetime; default: the wall clock in the CRM's time zone)."""
 
     crm: CRM
     filters: BoardFilter | dict | None = None
     page_size: int = PAGE_SIZE
     sort: str = "-value"
     high_value: Decimal = HIGH_VALUE
+    clock: Callable[[], dt.datetime] | None = None
     stages: list[dict] = field(init=False)
     where: dict | None = field(init=False)
 
@@ -256,7 +262,7 @@ class Pipeline:
         """Totals of the given stages (default: every column); a stage without deals gets zeros."""
         ids = list(stage_ids) if stage_ids is not None else [s["id"] for s in self.stages]
         asked = [i for i in ids if self.possible(i)]
-        found = {row["stage_id"]: row for row in self.crm.query(self.totals_spec(asked)).to_dicts()} if asked else {}
+        found = {row["stage_id"]: row for row in self._query(self.totals_spec(asked))} if asked else {}
         result = {}
         for stage_id in ids:
             row = found.get(stage_id)
@@ -267,17 +273,21 @@ class Pipeline:
     def cards(self, stage_id: str, offset: int = 0, limit: int | None = None) -> list[dict]:
         if not self.possible(stage_id):
             return []
-        return [self.card(row) for row in self.crm.query(self.cards_spec(stage_id, offset, limit)).to_dicts()]
+        return [self.card(row) for row in self._query(self.cards_spec(stage_id, offset, limit))]
 
     def fetch(self, deal_ids) -> dict[str, dict]:
         """Current cards of these deals; a deal that is deleted or outside the board is missing."""
         ids = list(deal_ids)
         if not ids:
             return {}
-        return {row["id"]: self.card(row) for row in self.crm.query(self.fetch_spec(ids)).to_dicts()}
+        return {row["id"]: self.card(row) for row in self._query(self.fetch_spec(ids))}
+
+    def _query(self, spec: dict) -> list[dict]:
+        """Rows of a spec whose relative dates count from the board's "now"."""
+        return self.crm.query(spec, now=self.now()).to_dicts()
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(self.tz)
+        return dt.datetime.now(self.tz) if self.clock is None else self.clock().astimezone(self.tz)
 
     def card(self, row: dict) -> dict:
         """A card as the widget shows it (JSON-ready), with ``_key``, its place in the sort."""
@@ -321,7 +331,7 @@ class Pipeline:
             "order_by": ["-id"],
         }
         images = {}
-        for row in self.crm.query(spec).to_dicts():
+        for row in self.crm.query(spec).to_dicts():  # audit rows are stamped by the wall clock, whatever the board's
             after = json.loads(row["after"]) if row["after"] else {}
             before = json.loads(row["before"]) if row["before"] else {}
             images[(row["entity_id"], after.get("version"))] = (before.get("stage_id"), after.get("stage_id"))

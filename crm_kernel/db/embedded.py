@@ -78,6 +78,9 @@ def write_private(path: Path, text: str) -> None:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as s:
+        # As PostgreSQL binds: connections a stopped server closed (TIME_WAIT) do not take
+        # its port, so a restart keeps it (and every URL handed out stays right).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

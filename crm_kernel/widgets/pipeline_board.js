@@ -1,9 +1,16 @@
 // The pipeline board's front end: an anywidget ES module, no build step, no CDN.
 //
 // State comes from the synced traits (columns, filters, sort, options, notice, prompt, panel,
-// live); the user's actions go to Python as custom messages ({type, request, ...}), answered
-// by a {type: "reply", request, ok, kind, message} message once the traits are up to date.
-// Text from the database is only ever set as textContent.
+// connection); the user's actions go to Python as custom messages ({type, request, ...}),
+// answered by a {type: "reply", request, ok, kind, message} message once the traits are up to
+// date. Text from the database is only ever set as textContent.
+// connection: "live" | "reconnecting" | "offline" (PipelineBoard.connection).
+
+const CONNECTION = {
+  live: ["● live", "Updates live as others work"],
+  reconnecting: ["◌ reconnecting…", "Lost the connection to the database; retrying. The board reloads when it is back (↻ retries now)."],
+  offline: ["○ offline", "Not listening for changes: reload the page to see other people's work"],
+};
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -118,13 +125,23 @@ function render({ model, el }) {
     const sort = h("select", { class: "pb-sort", "aria-label": "Sort cards by", onchange: (e) => { model.set("sort", e.target.value); model.save_changes(); } },
       (options.sorts || []).map((s) => h("option", { value: s.id }, s.label)));
     sort.value = model.get("sort");
-    const live = model.get("live");
     toolbar.replaceChildren(
       h("label", {}, "Owner ", owner), h("span", { class: "pb-quicks" }, quick), h("label", {}, "View ", view), search,
       h("label", {}, "Sort ", sort),
       h("button", { type: "button", class: "pb-refresh", title: "Reload the board", onclick: () => request("refresh") }, "↻"),
-      h("span", { class: `pb-live${live ? " on" : ""}`, title: live ? "Updates live as others work" : "Not listening for changes" }, live ? "● live" : "○ offline"),
+      badge,
       h("span", { class: "pb-hint" }, "Drag cards between columns, or focus a card and press ← / →; Enter opens it."));
+  }
+
+  // The connection's state, redrawn on its own so that a change never disturbs the toolbar's inputs.
+  const badge = h("span", { role: "status" });
+  function drawConnection() {
+    const state = CONNECTION[model.get("connection")] ? model.get("connection") : "offline";
+    const [label, explained] = CONNECTION[state];
+    badge.className = `pb-connection pb-${state}`;
+    badge.dataset.state = state;
+    badge.title = explained;
+    badge.textContent = label;
   }
 
   // -- notice ----------------------------------------------------------------------------------
@@ -346,6 +363,7 @@ function render({ model, el }) {
       a.description ? h("div", { class: "pb-activity-notes" }, a.description) : null));
   }
 
+  drawConnection();
   drawToolbar();
   drawNotice();
   drawPrompt();
@@ -353,7 +371,7 @@ function render({ model, el }) {
   drawPanel();
   const listeners = [
     ["change:columns", () => { drawColumns(); if (model.get("panel")?.id) drawPanelStage(); }],
-    ["change:filters", drawToolbar], ["change:options", drawToolbar], ["change:sort", drawToolbar], ["change:live", drawToolbar],
+    ["change:filters", drawToolbar], ["change:options", drawToolbar], ["change:sort", drawToolbar], ["change:connection", drawConnection],
     ["change:notice", drawNotice], ["change:prompt", drawPrompt], ["change:panel", drawPanel],
   ];
   function drawPanelStage() {

@@ -8,11 +8,14 @@
     board.close()              # stops listening for changes
 
 The widget is thin: its state lives in synced traits (``columns``, ``filters``, ``sort``,
-``notice``, ``prompt``, ``panel``); the front end (``pipeline_board.js``, an ES module shipped
-in the package) sends the user's actions as custom messages, which call the methods below;
-all data work is :class:`crm_kernel.analytics.Board`'s. Other people's changes arrive through a
-:class:`~crm_kernel.services.changes.ChangeListener` on a daemon thread, handed to the kernel's
-loop when there is one, so the board is also usable (and closable) in a plain Python process.
+``notice``, ``prompt``, ``panel``, ``connection``); the front end (``pipeline_board.js``, an ES
+module shipped in the package) sends the user's actions as custom messages, which call the
+methods below; all data work is :class:`crm_kernel.analytics.Board`'s. Other people's changes
+arrive through a :class:`~crm_kernel.services.changes.ChangeListener` on a daemon thread,
+handed to the kernel's loop when there is one, so the board is also usable (and closable) in a
+plain Python process. ``connection`` is the listener's true state (``"live"``,
+``"reconnecting"``, ``"offline"``); after every reconnection the board reloads, since changes
+made while it was not listening were never announced to it.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import anywidget
+import sqlalchemy as sa
 import traitlets
 
 from ..analytics.board import Board, outcome
@@ -53,17 +58,20 @@ class PipelineBoard(anywidget.AnyWidget):
     prompt = traitlets.Dict().tag(sync=True)  # fields a stage needs before a move can go on
     panel = traitlets.Dict().tag(sync=True)  # the open deal's fields and timeline, or {}
     user = traitlets.Dict().tag(sync=True)
-    live = traitlets.Bool(False).tag(sync=True)  # listening for other people's changes
+    # Whether other people's changes reach this board: "live", "reconnecting" (lost the
+    # database; retrying, then reloading) or "offline" (not listening).
+    connection = traitlets.Enum(["live", "reconnecting", "offline"], "offline").tag(sync=True)
 
     def __init__(self, crm, filters=None, *, page_size: int | None = None, sort: str = "-value",
-                 live: bool = True, **kwargs):
+                 live: bool = True, clock: Callable[[], dt.datetime] | None = None, **kwargs):
         extra = {} if page_size is None else {"page_size": page_size}
-        self.board = Board(crm, filters, sort=sort, **extra)
+        self.board = Board(crm, filters, sort=sort, clock=clock, **extra)
         self.crm = crm
         self._pending: list[dict] = []
         self._pending_lock = threading.Lock()
         self._flush_scheduled = False
         self.listener: ChangeListener | None = None
+        self._listening = False  # until close(): the listener's callbacks may change the board
         self.applied = 0  # change notifications applied so far (tests wait on it)
         super().__init__(
             columns=self.board.state(), filters=self.board.pipeline.filters.as_dict(), sort=sort,
@@ -73,8 +81,10 @@ class PipelineBoard(anywidget.AnyWidget):
         self.on_msg(self._on_message)
         if live:
             url = libpq_url(crm.engine.url.render_as_string(hide_password=False))
-            self.listener = ChangeListener(url, self._on_change)
-            self.live = True
+            self._listening = True
+            self.connection = "reconnecting"  # until the first subscription, which reloads
+            self.listener = ChangeListener(url, self._on_change, on_state=self._on_state,
+                                           on_resync=self._on_resync)
 
     # -- the Python API (the front end's messages call these) --------------------------------
 
@@ -96,7 +106,10 @@ class PipelineBoard(anywidget.AnyWidget):
         return result
 
     def refresh(self) -> None:
-        """Reload the whole board (stages, totals, first pages)."""
+        """Reload the whole board (stages, totals, first pages); while the listener is
+        reconnecting, it tries again at once."""
+        if self.listener is not None and self.listener.state != "live":
+            self.listener.reconnect()
         self.board.load()
         self._publish()
 
@@ -135,10 +148,11 @@ class PipelineBoard(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop listening for changes and close the widget."""
+        self._listening = False  # the listener's last words ("offline") are not for this board
         if self.listener is not None:
             self.listener.close()
             self.listener = None
-        self.live = False
+        self.connection = "offline"
         super().close()
 
     # -- state out ------------------------------------------------------------------------------
@@ -155,7 +169,8 @@ class PipelineBoard(anywidget.AnyWidget):
         }
 
     def _publish(self) -> None:
-        self.columns = self.board.state()
+        with self.board.lock:  # without a loop the listener's thread publishes too: never an older state last
+            self.columns = self.board.state()
 
     def _after(self, result: dict) -> dict:
         """Show the board as it is now and the outcome's message."""
@@ -246,7 +261,7 @@ class PipelineBoard(anywidget.AnyWidget):
         with self._pending_lock:
             batch, self._pending = self._pending, []
             self._flush_scheduled = False
-        if not batch or self.listener is None:
+        if not batch or not self._listening:
             return
         try:
             touched = self.board.apply(batch)
@@ -255,8 +270,34 @@ class PipelineBoard(anywidget.AnyWidget):
             open_id = self.panel.get("id")
             if open_id and (open_id in touched["deals"] or touched["activities"]):
                 self._reopen(open_id, self.panel.get("message", ""))
-        except Exception:  # a failed refresh must not stop the next change from arriving
-            log.exception("pipeline board could not apply %s", batch)
+        except Exception as exc:  # a failed refresh must not stop the next change from arriving
+            self._resync_later(exc, f"could not apply {batch}")
+
+    def _on_state(self, state: str) -> None:
+        if self._listening:
+            self.connection = state
+
+    def _on_resync(self) -> None:
+        """After every subscription: reload, since changes made meanwhile were not heard."""
+        if not self._listening:
+            return
+        try:
+            self.board.load()
+            self._publish()
+            if self.panel.get("id"):
+                self._reopen(self.panel["id"], self.panel.get("message", ""))
+        except Exception as exc:
+            self._resync_later(exc, "could not reload after reconnecting")
+
+    def _resync_later(self, exc: Exception, what: str) -> None:
+        """The board may be out of date: subscribe again, which reloads it (the listener waits
+        between attempts, so a database that stays down is not hammered)."""
+        if isinstance(exc, CrmError | sa.exc.DBAPIError):  # the database went away: expected, no traceback
+            log.warning("pipeline board %s (%s); reloading when the database answers", what, exc)
+        else:
+            log.exception("pipeline board %s", what)
+        if self.listener is not None:
+            self.listener.reconnect()
 
     def wait_ready(self, timeout: float = 10) -> bool:
         """Block until the board listens for changes (tests and scripts)."""

@@ -17,6 +17,11 @@ suite (code that looks for a running loop, ``asyncio.run``) must not see.
   and listed in ``offsite_requests``; a screenshot of every test lands in
   ``test-artifacts/browser/<test>.png`` (``-failed`` added on failure, with the console log;
   the folder is emptied when the server starts).
+- ``browser_errors``: what went wrong while the test ran. A test that uses ``page`` fails when
+  any of its pages logged an uncaught exception or a console error, when a kernel sent a
+  traceback after its page was ready (a widget callback, a logged exception, a dying thread),
+  or when Voilà's log gained a traceback during the test; a test that provokes an error on
+  purpose checks it with ``browser_errors.check()`` and then ``forget()``s it.
 
 Helpers to drive the pages are in ``harness.py``.
 """
@@ -32,10 +37,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from crm_kernel.db import connect_engine
 from crm_kernel.db.embedded import free_port
@@ -44,9 +50,25 @@ from crm_kernel.services import demo_data
 from tests.conftest import _database_maker
 from tests.helpers import scratch_dir
 
-from .harness import ACTION_MS, APP_READY_MS, ARTIFACTS, ROOT, screenshot
+from .harness import (
+    ACTION_MS,
+    APP_READY_MS,
+    ARTIFACTS,
+    ROOT,
+    has_app,
+    kernel_errors,
+    problems_report,
+    screenshot,
+    settle,
+    tracebacks,
+    tree_noise,
+)
 
-collect_ignore = ["smoke.ipynb"]  # served to the browser, not run by nbval
+APPS = ["smoke.ipynb", "errors.ipynb"]  # test-only apps served beside the dashboards
+collect_ignore = APPS  # served to the browser, not run by nbval
+# Playwright's assertions wait 5 s by default, too little for a query on a busy two-core
+# machine: they wait as long as any other action.
+expect.set_options(timeout=ACTION_MS)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -90,7 +112,7 @@ class Dashboards:
 @pytest.fixture(scope="package")
 def dashboards(browser_database_url):
     folder = scratch_dir("crm-dashboards-")
-    for notebook in [*dashboards_dir().glob("*.ipynb"), Path(__file__).with_name("smoke.ipynb")]:
+    for notebook in [*dashboards_dir().glob("*.ipynb"), *(Path(__file__).with_name(app) for app in APPS)]:
         (folder / notebook.name).symlink_to(notebook)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # what an earlier run left would mislead
     ARTIFACTS.mkdir(parents=True)
@@ -164,9 +186,79 @@ def offsite_requests() -> list[str]:
     return []
 
 
+@dataclass
+class BrowserErrors:
+    """What went wrong while one test ran, in its pages, their kernels and Voilà's log."""
+
+    log: Path
+    start: int  # where the test's slice of Voilà's log begins
+    logged: list[str] = field(default_factory=list)  # uncaught exceptions and console errors of its pages
+    pages: list = field(default_factory=list)
+
+    def watch(self, context) -> None:
+        context.on("weberror", lambda error: self.logged.append(f"uncaught in the page: {error.error}"))
+        context.on("console", self._console)
+        context.on("page", lambda page: self.pages.append(page))
+
+    def _console(self, message) -> None:
+        if message.type != "error":
+            return
+        text = f"console error: {message.text} ({message.location.get('url', '')})"
+        if not (_is_tree(message.page) and tree_noise(text)):
+            self.logged.append(text)
+
+    def log_slice(self) -> str:
+        with open(self.log, "rb") as log:
+            log.seek(self.start)
+            return log.read().decode(errors="replace")
+
+    def problems(self, forget: bool = False) -> list[str]:
+        """Everything wrong so far; ``forget`` starts afresh after it."""
+        found = list(self.logged)
+        for page in self.pages:
+            if not page.is_closed() and has_app(page):
+                settle(page)  # the kernel has handled everything the page sent, and answered
+                found += [f"the kernel of {page.url} sent a traceback:\n{e}" for e in kernel_errors(page, forget)]
+        found += [f"Voilà's log gained a traceback:\n{e}" for e in tracebacks(self.log_slice())]
+        if forget:
+            self.logged.clear()
+            self.start = self.log.stat().st_size
+        return found
+
+    def check(self) -> None:
+        """Fail (AssertionError) if anything went wrong; what did stays for the next check."""
+        found = self.problems()
+        if found:
+            raise AssertionError(f"the browser test's pages or server reported errors:\n{problems_report(found)}")
+
+    def forget(self) -> list[str]:
+        """What went wrong so far, no longer held against the test (it was provoked on purpose)."""
+        return self.problems(forget=True)
+
+
+def _is_tree(page) -> bool:
+    return page is not None and "/voila/render/" not in page.url
+
+
 @pytest.fixture
-def page(request, browser, dashboards, offsite_requests):
+def browser_errors(dashboards) -> BrowserErrors:
+    return BrowserErrors(dashboards.log, dashboards.log.stat().st_size)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A browser test that passed still fails if its pages or the server reported an error."""
+    result = yield
+    errors = item.funcargs.get("browser_errors")
+    if errors is not None:
+        errors.check()
+    return result
+
+
+@pytest.fixture
+def page(request, browser, dashboards, offsite_requests, browser_errors):
     context = browser.new_context(base_url=dashboards.url, viewport={"width": 1280, "height": 900})
+    browser_errors.watch(context)
     context.set_default_timeout(ACTION_MS)
     context.set_default_navigation_timeout(APP_READY_MS)
 

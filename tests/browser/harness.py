@@ -4,12 +4,19 @@ read a grid, take screenshots. The fixtures that start the server and Chromium a
 
 Waits are for conditions, never for time: Playwright's locators wait for elements, and
 :func:`settle` waits until the kernel has handled every widget message the page sent.
+
+Errors after a page is ready are nowhere to be seen by default: a widget callback's traceback
+is an IOPub ``error`` message and a logged exception (or a thread's) a ``stream`` on stderr,
+which Voilà shows nowhere and which never reach its log. :func:`open_app` has the page keep
+them (:func:`kernel_errors`); ``conftest.py`` fails every test whose pages kept any, logged an
+uncaught exception or a console error, or whose slice of Voilà's log has a traceback
+(:func:`tracebacks`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page
@@ -39,8 +46,77 @@ def open_app(page: Page, name: str, ready: str, timeout_ms: int = APP_READY_MS) 
         arg=[ready, _STDERR], timeout=timeout_ms, polling=100).json_value()
     if found != "ready":
         raise AssertionError(f"{name} failed to render:\n{found}")
+    assert page.evaluate(_WATCH_KERNEL_JS), f"{name}: the page has no kernel to watch"
     settle(page)
     return page
+
+
+# What the kernel says on IOPub that no output area shows: tracebacks of widget callbacks
+# ("error" messages) and everything written to stderr (logged exceptions, dying threads).
+_WATCH_KERNEL_JS = """() => {
+    const manager = window.jupyterapp && window.jupyterapp.widgetManager;
+    if (!manager || !manager._kernel) return false;
+    if (window.__crmKernel) return true;
+    const kept = window.__crmKernel = {errors: [], stderr: ""};
+    manager._kernel.iopubMessage.connect((_, msg) => {
+        const c = msg.content || {};
+        if (msg.header.msg_type === "error") kept.errors.push([`${c.ename}: ${c.evalue}`, ...(c.traceback || [])].join("\\n"));
+        else if (msg.header.msg_type === "stream" && c.name === "stderr") kept.stderr += c.text;
+    });
+    return true;
+}"""
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def kernel_errors(page: Page, forget: bool = False) -> list[str]:
+    """Tracebacks the page's kernel sent since :func:`open_app` (or the last ``forget``)."""
+    kept = page.evaluate("""(forget) => {
+        const kept = window.__crmKernel;
+        if (!kept) return {errors: [], stderr: ""};
+        const copy = {errors: [...kept.errors], stderr: kept.stderr};
+        if (forget) { kept.errors = []; kept.stderr = ""; }
+        return copy;
+    }""", forget)
+    return [_ANSI.sub("", e) for e in kept["errors"]] + tracebacks(kept["stderr"])
+
+
+def has_app(page: Page) -> bool:
+    """Whether the page runs a Voilà app (has a kernel and widgets)."""
+    return bool(page.evaluate("() => !!(window.jupyterapp && window.jupyterapp.widgetManager"
+                              " && window.jupyterapp.widgetManager._kernel)"))
+
+
+def tracebacks(text: str) -> list[str]:
+    """Every Python traceback in ``text``: from its first line to the exception's."""
+    found = []
+    lines = text.splitlines()
+    for at, line in enumerate(lines):
+        if "Traceback (most recent call last)" not in line:
+            continue
+        end = at + 1
+        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+            end += 1
+        found.append("\n".join(lines[at:end + 1]))
+    return found
+
+
+# Errors Voilà's own tree page (the list of apps, which runs no kernel) logs on every load:
+# its widget plugins activate without a kernel, and it asks /api/kernels, which Voilà refuses.
+# They say nothing about crm_kernel; anything else a page logs fails its test.
+VOILA_TREE_NOISE = [
+    re.compile(r"^console error: Plugin '[^']+' failed to activate\. Error: The model for kernel id +does not exist"),
+    re.compile(r"^console error: Failed to load resource: the server responded with a status of 404 \(Not Found\)"
+               r" \(https?://[^/]+/api/kernels\?\d+\)$"),
+]
+
+
+def tree_noise(message: str) -> bool:
+    """Whether a page's error is one that Voilà's tree page always logs."""
+    return any(pattern.search(message) for pattern in VOILA_TREE_NOISE)
+
+
+def problems_report(problems: Iterable[str]) -> str:
+    return "\n\n".join(f"- {p}" for p in problems)
 
 
 # Every widget model's messages to the kernel are out (none pending or buffered), then one

@@ -47,6 +47,9 @@ def test_drag_a_card_and_a_second_page_sees_it(page, second_page, offsite_reques
     open_app(page, "pipeline.ipynb", BOARD)
     open_app(second_page, "pipeline.ipynb", BOARD)
     expect(page.locator(".pb-column")).to_have_count(6)
+    for shown in (page, second_page):  # listening, and saying so
+        expect(shown.locator(".pb-connection")).to_have_attribute("data-state", "live")
+        expect(shown.locator(".pb-connection")).to_have_text("● live")
     count = column(page, qualified).locator(".pb-count")
     before = int(count.inner_text().replace(",", ""))
 
