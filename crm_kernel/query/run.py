@@ -72,7 +72,7 @@ def schema_for(entity: str, custom: tuple, reflect) -> Schema:
 
 def _names_custom_fields(spec: QuerySpec) -> bool:
     """Whether the spec mentions a custom field (only then are their declarations read)."""
-    return "custom_fields." in json.dumps(spec.source)
+    return "custom_fields." in json.dumps(spec.source)  # parse() left only JSON in source
 
 
 def postgres_schema(conn: sa.Connection, spec: QuerySpec) -> Schema:

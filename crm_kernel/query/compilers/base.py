@@ -332,7 +332,11 @@ class Compiler:
                 value = values.pair(rule.value, column, path, self.tz)
             case "relative":
                 amount, unit = values.relative(rule.value, path)
-                value = relative_window(rule.operator, amount, unit, column.type, self.now)
+                try:
+                    value = relative_window(rule.operator, amount, unit, column.type, self.now)
+                except (OverflowError, ValueError):  # past the calendar's years 1 to 9999
+                    raise QuerySpecError(f"{path}.amount", f"a window of {amount} {unit}s reaches outside the years "
+                                                           "1 to 9999") from None
             case "period":
                 value = period_window(rule.operator, column.type, self.now)
         return op.build(expr, value)

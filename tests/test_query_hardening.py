@@ -1,0 +1,117 @@
+"""Specs a hostile or careless caller writes: each is refused with a QuerySpecError naming the
+part of the spec at fault, never a raw TypeError, ValueError or database error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from crm_kernel import CRM, QuerySpecError
+from crm_kernel.query import compile_spec, parse, run_duckdb, run_postgres
+
+from . import query_data
+
+
+def deals(*rules) -> dict:
+    return {"entity": "deals", "where": {"combinator": "and", "rules": list(rules)}}
+
+
+def rule(field, operator, value=None) -> dict:
+    return {"field": field, "operator": operator, "value": value}
+
+
+def nested(depth: int) -> dict:
+    group = {"combinator": "and", "rules": []}
+    for _ in range(depth):
+        group = {"combinator": "and", "rules": [group]}
+    return {"entity": "deals", "where": group}
+
+
+# spec, path of the refusal, words of the problem
+REFUSED = [
+    ("operator as a list", deals(rule("title", ["="], "x")), "where.rules[0].operator", "unknown operator"),
+    ("operator as an object", deals(rule("title", {"op": "="}, "x")), "where.rules[0].operator", "unknown operator"),
+    ("inLast 100000 years", deals(rule("last_activity_at", "inLast", {"amount": 100000, "unit": "year"})),
+     "where.rules[0].value.amount", "outside the years 1 to 9999"),
+    ("inNext a huge number of days", deals(rule("expected_close_date", "inNext", {"amount": 10**30, "unit": "day"})),
+     "where.rules[0].value.amount", "outside the years 1 to 9999"),
+    ("olderThan 3000 years", deals(rule("expected_close_date", "olderThan", {"amount": 3000, "unit": "year"})),
+     "where.rules[0].value.amount", "outside the years"),
+    ("a set as a value", deals(rule("value", ">", {1, 2})), "where.rules[0].value", "set is not a JSON value"),
+    ("a date object as a value", deals(rule("expected_close_date", "=", dt.date(2026, 1, 2))),
+     "where.rules[0].value", "write dates and times as text"),
+    ("a datetime inside a list", deals(rule("last_activity_at", "between", [dt.datetime(2026, 1, 2), "2026-02-01"])),
+     "where.rules[0].value[0]", "datetime is not a JSON value"),
+    ("a Decimal", deals(rule("value", "=", Decimal("1.5"))), "where.rules[0].value", "Decimal is not a JSON value"),
+    ("object() in a rule's id", deals({**rule("title", "=", "x"), "id": object()}), "where.rules[0].id",
+     "not a JSON value"),
+    ("object() as a top-level key", {"entity": "deals", object(): 1}, None, "keys must be text"),
+    ("a number as a key", {"entity": "deals", "where": {"rules": [{"field": "title", 1: 2}]}}, "where.rules[0].1",
+     "keys must be text"),
+    ("NUL in a value", deals(rule("title", "contains", "a\x00b")), "where.rules[0].value", "NUL"),
+    ("NUL in a list value", deals(rule("title", "in", ["a", "b\x00"])), "where.rules[0].value[1]", "NUL"),
+    ("NUL in an alias", {"entity": "deals", "select": [{"field": "title", "as": "t\x00"}]}, "select[0].as", "NUL"),
+    ("NUL in the entity", {"entity": "deals\x00"}, "entity", "NUL"),
+    ("a lone surrogate", deals(rule("title", "=", "\ud800")), "where.rules[0].value", "not valid Unicode"),
+    ("NaN as a limit", {"entity": "deals", "limit": float("nan")}, "limit", "finite number"),
+    ("NaN in JSON text", '{"entity": "deals", "limit": NaN}', "limit", "finite number"),
+    ("a limit beyond 64 bits", {"entity": "deals", "limit": 2**63}, "limit", "at most 9223372036854775807"),
+    ("an offset beyond 64 bits", {"entity": "deals", "offset": 10**30}, "offset", "at most"),
+    ("a related count beyond 64 bits", {"entity": "companies", "where": {"rules": [
+        {"related": "deals", "quantifier": "count", "operator": ">", "value": 2**64}]}}, "where.rules[0].value",
+     "between"),
+    ("an integer value beyond 64 bits", {"entity": "companies", "where": {"rules": [rule("employees", "=", 3 * 10**19)]}},
+     "where.rules[0].value", "whole number between"),
+    ("an integer value as a huge float", {"entity": "companies", "where": {"rules": [rule("employees", "<", 1e300)]}},
+     "where.rules[0].value", "whole number between"),
+    ("an integer value as a long digit string", {"entity": "companies", "where": {"rules": [
+        rule("employees", "=", "9" * 5000)]}}, "where.rules[0].value", "a whole number"),
+    ("a money value of 400 digits", deals(rule("value", "=", 10**400)), "where.rules[0].value", "at most 38 digits"),
+    ("a money value of 5000 digits", deals(rule("value", "=", 10**5000)), "where.rules[0].value", "at most 38 digits"),
+    ("a money value with a huge exponent", deals(rule("value", "<", "1e999999999")), "where.rules[0].value",
+     "at most 38 digits"),
+    ("a money value with 40 decimals", deals(rule("value", "<", "0." + "1" * 40)), "where.rules[0].value",
+     "at most 38 digits"),
+    ("a time beyond year 9999 in UTC", deals(rule("last_activity_at", ">", "9999-12-31T23:00:00-05:00")),
+     "where.rules[0].value", "between the years 1 and 9999"),
+    ("nesting 40 groups deep", nested(40), None, "nested more than 64 levels"),
+    ("nesting 5000 groups deep", nested(5000), None, "nested more than 64 levels"),
+    ("deeply nested JSON text", '{"entity": "deals", "where": ' + "[" * 100_000 + "]" * 100_000 + "}", "",
+     "nested more than"),
+    ("bytes that are not UTF-8", b"\xff\xfe{}", "", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize(("spec", "path", "words"), [pytest.param(s, p, w, id=i) for i, s, p, w in REFUSED])
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_bad_specs_are_refused_with_their_path(spec, path, words, backend):
+    with pytest.raises(QuerySpecError) as info:
+        compile_spec(spec, backend)
+    if path is not None:
+        assert info.value.path == path
+    else:
+        assert info.value.path.startswith(("where", "<object"))
+    assert words in info.value.problem
+
+
+def test_a_uuid_object_is_an_id_on_both_engines(query_engine, query_snapshot):
+    """Every API takes an id as a UUID: a spec may hold one (it is kept as its text), also in a
+    spec that names a custom field (whose declarations are looked up by the spec's text)."""
+    company = uuid.UUID(query_data.uid("company", 1))
+    spec = {"entity": "companies", "select": ["name"], "where": {"rules": [
+        rule("id", "in", [company]), rule("custom_fields.tier", "notNull")]}}
+    assert parse(spec).source["where"]["rules"][0]["value"] == [str(company)]
+    assert run_postgres(query_engine, spec).frame["name"].to_list() == ["Acme Software"]
+    assert run_duckdb(query_snapshot.con, spec).frame["name"].to_list() == ["Acme Software"]
+
+
+def test_crm_query_refuses_non_json_values_naming_the_path(query_engine):
+    crm = CRM(query_engine)
+    for value in (uuid.uuid4, object(), {1}, dt.datetime(2026, 1, 1)):
+        with pytest.raises(QuerySpecError) as info:
+            crm.query({"entity": "companies", "select": ["custom_fields.tier"], "where": {"rules": [
+                rule("name", "=", value)]}})
+        assert info.value.path == "where.rules[0].value"
