@@ -115,3 +115,89 @@ def test_crm_query_refuses_non_json_values_naming_the_path(query_engine):
             crm.query({"entity": "companies", "select": ["custom_fields.tier"], "where": {"rules": [
                 rule("name", "=", value)]}})
         assert info.value.path == "where.rules[0].value"
+
+
+# -- custom fields whose stored value does not fit their declared type -------------------------
+
+CUSTOM_TYPES = {"seats": "integer", "since": "date", "at": "timestamp", "ok": "boolean", "share": "number"}
+# Written straight into the table, as a bulk load or an old version could have: the query must
+# read what fits and null for the rest, on both engines.
+CUSTOM_VALUES = {
+    "A fits": '{"seats": 50, "since": "2024-02-29", "at": "2026-01-05T10:00:00Z", "ok": true, "share": 1.5}',
+    "B words": '{"seats": "gold", "since": "2023-02-29", "at": "yesterday", "ok": "yes", "share": "many"}',
+    "C near misses": '{"seats": 12.5, "since": "today", "at": "2026-13-01", "ok": 1, "share": 1e400}',
+    "D wrong JSON types": '{"seats": [1], "since": {"a": 1}, "at": "0001-01-01T00:00:00+14:00", "ok": null, '
+                          '"share": "1e5"}',
+    "E strings that fit": '{"seats": "-7", "since": "Jan 5 2026", "at": "2026-02-30T00:00:00Z", "ok": "true", '
+                          '"share": true}',
+    "F beyond 64 bits": '{"seats": 99999999999999999999, "since": "2026-04-31", "at": "2026-03-01 08:30:00+02:00"}',
+    "G empty": "{}",
+}
+UTC = dt.UTC
+CUSTOM_ROWS = [  # name, seats, since, at, ok, share: written by hand
+    ("A fits", 50, dt.date(2024, 2, 29), dt.datetime(2026, 1, 5, 10, tzinfo=UTC), True, 1.5),
+    ("B words", None, None, None, None, None),
+    ("C near misses", None, None, None, None, None),
+    ("D wrong JSON types", None, None, None, None, 100000.0),
+    ("E strings that fit", -7, None, None, True, None),
+    ("F beyond 64 bits", None, None, dt.datetime(2026, 3, 1, 6, 30, tzinfo=UTC), None, None),
+    ("G empty", None, None, None, None, None),
+]
+
+
+@pytest.fixture(scope="module")
+def misfits(make_database_module, tmp_path_factory):
+    """A database whose companies hold custom values of every wrong kind, and its snapshot."""
+    import sqlalchemy as sa
+
+    from crm_kernel import snapshot
+    from crm_kernel.db import connect_engine
+
+    engine = connect_engine(make_database_module("crm_custom_misfits"))
+    crm = CRM(engine)
+    for key, kind in CUSTOM_TYPES.items():
+        crm.custom_fields.define("companies", key, kind)
+    for name, values in CUSTOM_VALUES.items():
+        company = crm.companies.create(name=name)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE companies SET custom_fields = CAST(:v AS jsonb) WHERE id = :id"),
+                         {"v": values, "id": company["id"]})
+    folder = snapshot.export(engine, tmp_path_factory.mktemp("misfit-snapshots"))
+    with snapshot.open(folder) as snap:
+        yield crm, snap
+    engine.dispose()
+
+
+def _custom_spec(**extra) -> dict:
+    return {"entity": "companies", "select": ["name", *(f"custom_fields.{k}" for k in CUSTOM_TYPES)],
+            "order_by": ["name"], **extra}
+
+
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_custom_values_that_do_not_fit_their_type_read_as_null(misfits, backend):
+    crm, snap = misfits
+    frame = crm.query(_custom_spec(), backend, snapshot=snap if backend == "duckdb" else None)
+    assert [tuple(row) for row in frame.iter_rows()] == CUSTOM_ROWS
+
+
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_filters_groups_and_sums_on_misfit_custom_fields(misfits, backend):
+    crm, snap = misfits
+    on = {"snapshot": snap} if backend == "duckdb" else {}
+
+    def names(*rules):
+        spec = {"entity": "companies", "select": ["name"], "order_by": ["name"],
+                "where": {"combinator": "and", "rules": list(rules)}}
+        return crm.query(spec, backend, **on)["name"].to_list()
+
+    assert names(rule("custom_fields.seats", ">", 10)) == ["A fits"]
+    assert names(rule("custom_fields.seats", "notNull")) == ["A fits", "E strings that fit"]
+    assert names(rule("custom_fields.since", "<", "2030-01-01")) == ["A fits"]
+    assert names(rule("custom_fields.at", "inLast", {"amount": 100, "unit": "year"})) == [
+        "A fits", "F beyond 64 bits"]
+    assert names(rule("custom_fields.ok", "=", True)) == ["A fits", "E strings that fit"]
+    assert names(rule("custom_fields.share", "between", [1, 200000])) == ["A fits", "D wrong JSON types"]
+    grouped = crm.query({"entity": "companies", "group_by": ["custom_fields.ok"],
+                         "aggregates": [{"fn": "count", "as": "n"}, {"fn": "sum", "field": "custom_fields.seats"}],
+                         "order_by": ["custom_fields.ok"]}, backend, **on)
+    assert [tuple(r) for r in grouped.iter_rows()] == [(True, 2, 43), (None, 5, None)]

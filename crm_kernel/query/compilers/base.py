@@ -101,8 +101,8 @@ class Scope:
         if column is None:
             declared = ", ".join(sorted(info.custom)) or "none"
             raise QuerySpecError(where, f"custom field {key!r} of {info.name} is not declared; declared: {declared}")
-        text = alias.c.custom_fields.op("->>")(sa.literal(key, sa.Text))
-        return _cast_json_text(text, column.type), Column(path, column.type, column.label)
+        text = alias.c.custom_fields.op("->>", return_type=sa.Text())(sa.literal(key, sa.Text))
+        return self.compiler.read_custom(text, column.type), Column(path, column.type, column.label)
 
     def _join(self, key, parent_alias, relation, where) -> tuple[TableInfo, sa.FromClause]:
         if key not in self.joins:
@@ -120,10 +120,25 @@ class Scope:
         return clause
 
 
-def _cast_json_text(text: sa.ColumnElement, kind: str) -> sa.ColumnElement:
-    target = {"integer": sa.BigInteger(), "number": sa.Numeric(), "money": sa.Numeric(), "date": sa.Date(),
-              "timestamp": sa.DateTime(timezone=True), "boolean": sa.Boolean()}.get(kind)
-    return sa.cast(text, target) if target is not None else text
+# The form a custom field's text (``custom_fields->>key``) must have to be read as its declared
+# type: canonical JSON and ISO forms, tested alike on every engine, so both read the same rows.
+# Text of any other form (one record's {"seats": "many"}) reads as null instead of failing the
+# query; what a form cannot rule out (30 February) the dialect's checked cast turns into null.
+# Numbers read as doubles (at most 10^299, inside a double's range); timestamps keep a day's
+# margin from the years 1 and 9999 so that no time zone pushes them out of Python's range.
+_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_INNER_DATE = (r"(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+               r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
+_TIME = r"[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?"
+_NUMBER = r"^-?[0-9]{1,200}(\.[0-9]{1,200})?([eE][+-]?[0-9]{1,2})?$"
+CUSTOM_FORMS: dict[str, tuple[str, sa.types.TypeEngine]] = {
+    "integer": (r"^-?[0-9]{1,18}$", sa.BigInteger()),
+    "number": (_NUMBER, sa.Double()),
+    "money": (_NUMBER, sa.Double()),
+    "boolean": (r"^(true|false)$", sa.Boolean()),
+    "date": (f"^{_DATE}$", sa.Date()),
+    "timestamp": (f"^{_INNER_DATE}({_TIME})?$", sa.DateTime(timezone=True)),
+}
 
 
 class OutputScope:
@@ -383,6 +398,17 @@ class Compiler:
         return exists if rule.quantifier == "any" else sa.not_(exists)
 
     # -- what dialects may change ---------------------------------------------------------
+
+    def read_custom(self, text: sa.ColumnElement, kind: str) -> sa.ColumnElement:
+        """A custom field's text as its declared type; null where the text does not fit it."""
+        if kind not in CUSTOM_FORMS:
+            return text
+        form, target = CUSTOM_FORMS[kind]
+        return sa.case((text.regexp_match(form), self.checked_cast(text, target)))
+
+    def checked_cast(self, text: sa.ColumnElement, target: sa.types.TypeEngine) -> sa.ColumnElement:
+        """A cast of text whose form is right; null where its value is not (30 February)."""
+        return sa.try_cast(text, target)
 
     def truncate(self, expr, unit: str, field_type: str) -> sa.ColumnElement:
         """The date a value falls in when cut to ``unit`` (weeks start on Monday)."""
