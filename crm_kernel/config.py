@@ -23,6 +23,7 @@ SETTINGS = (
     Setting("CRM_HOME", ".crm", "folder for the embedded cluster and snapshots"),
     Setting("CRM_USER", None, "e-mail of the acting user; when unset the built-in system user acts"),
     Setting("CRM_TIMEZONE", "UTC", "time zone for relative dates and date truncation"),
+    Setting("CRM_STATEMENT_TIMEOUT", "300", "seconds a query may run before it is stopped; 0: no limit"),
 )
 
 
@@ -32,6 +33,7 @@ class Config:
     home: Path
     user: str | None
     timezone: str
+    statement_timeout: float = 300.0
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> Config:
@@ -42,4 +44,17 @@ class Config:
             home=Path(values["CRM_HOME"]).expanduser().absolute(),
             user=values["CRM_USER"],
             timezone=values["CRM_TIMEZONE"],
+            statement_timeout=_seconds("CRM_STATEMENT_TIMEOUT", values["CRM_STATEMENT_TIMEOUT"]),
         )
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        from .errors import ConfigError
+
+        raise ConfigError(f"{name} must be a number of seconds (0: no limit), not {text!r}")
+    return seconds

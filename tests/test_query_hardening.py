@@ -201,3 +201,131 @@ def test_filters_groups_and_sums_on_misfit_custom_fields(misfits, backend):
                          "aggregates": [{"fn": "count", "as": "n"}, {"fn": "sum", "field": "custom_fields.seats"}],
                          "order_by": ["custom_fields.ok"]}, backend, **on)
     assert [tuple(r) for r in grouped.iter_rows()] == [(True, 2, 43), (None, 5, None)]
+
+
+# -- time limits and cancelling -----------------------------------------------------------------
+
+SLOW_SPEC = {"entity": "slow_rows"}
+
+
+@pytest.fixture(scope="module")
+def slow_engine(make_database_module):
+    """A database with a view that takes ten minutes to answer (pg_sleep)."""
+    import sqlalchemy as sa
+
+    from crm_kernel.db import connect_engine
+
+    engine = connect_engine(make_database_module("crm_slow_queries"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE VIEW slow_rows AS SELECT 1 AS n FROM pg_sleep(600)"))
+    yield engine
+    engine.dispose()
+
+
+def slow_duckdb():
+    import duckdb
+
+    from crm_kernel.snapshot.views import ALL_ROWS
+
+    con = duckdb.connect()  # laid out as a snapshot is: all rows in one schema, views over them
+    con.execute(f"CREATE SCHEMA {ALL_ROWS}")
+    con.execute(f"CREATE VIEW {ALL_ROWS}.slow_rows AS SELECT sum(a.range % 7) AS n FROM range(10000000000000) a")
+    con.execute(f"CREATE VIEW slow_rows AS SELECT * FROM {ALL_ROWS}.slow_rows")
+    return con
+
+
+def in_thread(target):
+    """Run ``target`` in a thread; returns the thread and a dict that gets its result or error."""
+    import threading
+
+    outcome = {}
+
+    def work():
+        try:
+            outcome["result"] = target()
+        except BaseException as exc:  # handed to the test to assert on
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def wait_until_active(engine, words: str) -> None:
+    """Until PostgreSQL runs a statement containing ``words`` (a handshake, not a timing)."""
+    import time
+
+    import sqlalchemy as sa
+
+    for _ in range(600):
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                    "AND query LIKE :q AND pid <> pg_backend_pid()"), {"q": f"%{words}%"}).scalar():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"no statement with {words!r} started")
+
+
+def test_a_running_postgres_query_is_cancelled_from_another_thread(slow_engine):
+    from crm_kernel.query import QueryCancelled, RunHandle
+
+    crm, handle = CRM(slow_engine), RunHandle()
+    thread, outcome = in_thread(lambda: crm.execute(SLOW_SPEC, handle=handle))
+    wait_until_active(slow_engine, "slow_rows")
+    handle.cancel()
+    thread.join(120)  # far below the view's ten minutes: only a cancel ends it this soon
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("error"), QueryCancelled), outcome
+    assert outcome["error"].reason == "cancelled" and "cancelled" in str(outcome["error"])
+    with pytest.raises(QueryCancelled):  # a cancelled handle starts nothing more
+        crm.execute({"entity": "companies"}, handle=handle)
+    assert crm.query({"entity": "companies", "aggregates": [{"fn": "count", "as": "n"}]})["n"].to_list() == [0]
+
+
+def test_a_postgres_query_past_the_statement_timeout_is_stopped(slow_engine):
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from crm_kernel.config import Config
+    from crm_kernel.query import QueryCancelled
+
+    crm = CRM(slow_engine, config=dataclasses.replace(Config.from_env(), statement_timeout=0.2))
+    with pytest.raises(QueryCancelled) as info:
+        crm.query(SLOW_SPEC)
+    assert info.value.reason == "timeout" and "CRM_STATEMENT_TIMEOUT" in str(info.value)
+    with slow_engine.connect() as conn:  # the limit was the run's own: pooled connections keep none
+        assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "0"
+
+
+def test_a_running_duckdb_query_is_interrupted_from_another_thread():
+    from crm_kernel.query import QueryCancelled, RunHandle
+
+    con, handle = slow_duckdb(), RunHandle()
+    thread, outcome = in_thread(lambda: run_duckdb(con, SLOW_SPEC, handle=handle))
+    assert handle.running.wait(120)
+    handle.cancel()
+    thread.join(120)
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("error"), QueryCancelled) and outcome["error"].reason == "cancelled", outcome
+    assert run_duckdb(con, {"entity": "slow_rows", "limit": 0}).row_count == 0  # the connection still works
+
+
+def test_a_duckdb_query_past_its_timeout_is_stopped():
+    from crm_kernel.query import QueryCancelled
+
+    with pytest.raises(QueryCancelled) as info:
+        run_duckdb(slow_duckdb(), SLOW_SPEC, timeout=0.2)
+    assert info.value.reason == "timeout"
+
+
+def test_statement_timeout_setting_is_read_and_checked():
+    from crm_kernel.config import Config
+    from crm_kernel.errors import ConfigError
+
+    assert Config.from_env({}).statement_timeout == 300
+    assert Config.from_env({"CRM_STATEMENT_TIMEOUT": "0"}).statement_timeout == 0
+    assert Config.from_env({"CRM_STATEMENT_TIMEOUT": "2.5"}).statement_timeout == 2.5
+    for bad in ("soon", "-1", "inf", "nan"):
+        with pytest.raises(ConfigError, match="CRM_STATEMENT_TIMEOUT must be a number of seconds"):
+            Config.from_env({"CRM_STATEMENT_TIMEOUT": bad})
