@@ -70,7 +70,12 @@ REFUSED = [
     ("an integer value as a long digit string", {"entity": "companies", "where": {"rules": [
         rule("employees", "=", "9" * 5000)]}}, "where.rules[0].value", "a whole number"),
     ("a money value of 400 digits", deals(rule("value", "=", 10**400)), "where.rules[0].value", "at most 38 digits"),
-    ("a money value of 5000 digits", deals(rule("value", "=", 10**5000)), "where.rules[0].value", "at most 38 digits"),
+    ("a money value of 5000 digits", deals(rule("value", "=", 10**5000)), "where.rules[0].value",
+     "a number of about 5000 digits is too long for a number"),
+    ("a 5000-digit number in a list", deals(rule("title", "in", ["a", -(10**5000)])), "where.rules[0].value[1]",
+     "too long for a number"),
+    ("a 5000-digit number as a combinator", deals() | {"where": {"combinator": [10**5000]}},
+     "where.combinator[0]", "too long"),
     ("a money value with a huge exponent", deals(rule("value", "<", "1e999999999")), "where.rules[0].value",
      "at most 38 digits"),
     ("a money value with 40 decimals", deals(rule("value", "<", "0." + "1" * 40)), "where.rules[0].value",

@@ -27,6 +27,7 @@ TRUNCATIONS = ("day", "week", "month", "quarter", "year")
 QUANTIFIERS = ("any", "none", "count")
 MAX_DEPTH = 64  # nested objects and lists; a group with its rules list is two levels
 BIGINT = 2**63 - 1  # the largest count, limit or offset both engines take
+MAX_BITS = 13_000  # whole numbers up to about 3,900 digits: Python prints at most 4,300
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,11 @@ def json_document(value: Any, path: str, depth: int = 0) -> Any:
     first part that is not JSON, named by its path."""
     if depth > MAX_DEPTH:
         raise QuerySpecError(path, f"nested more than {MAX_DEPTH} levels deep")
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > MAX_BITS:  # Python cannot even print it (nor json.dumps)
+            raise QuerySpecError(path, f"{show(value)} is too long for a number")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -198,7 +203,10 @@ def show(value, spell=repr) -> str:
     has no repr)."""
     if isinstance(value, int) and value.bit_length() > 192:
         return f"a number of about {int(value.bit_length() * 0.30103)} digits"
-    text = spell(value)
+    try:
+        text = spell(value)
+    except (ValueError, TypeError, RecursionError):  # e.g. a list holding a 5,000-digit number
+        return f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
