@@ -10,6 +10,7 @@ explores more.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from decimal import Decimal
@@ -156,9 +157,13 @@ def assert_names_its_path(spec: dict, exc: CrmError) -> None:
     assert isinstance(exc, QuerySpecError), f"{type(exc).__name__}: {exc}"
     assert exc.problem and str(exc).startswith(f"{exc.path}: " if exc.path else exc.problem)
     if exc.path not in ("", "backend"):
-        top = _FIRST.match(exc.path).group(0)
-        assert top in spec or top in [repr(key) for key in spec] or any(
-            not isinstance(key, str) for key in spec), f"{exc.path!r} is not a part of the spec"
+        if exc.path.startswith('["'):  # a key quoted because it is empty or holds punctuation
+            top = json.JSONDecoder().raw_decode(exc.path[1:])[0]
+        elif exc.path.startswith("["):  # a key that is not text
+            top = next(key for key in spec if not isinstance(key, str))
+        else:
+            top = _FIRST.match(exc.path).group(0)
+        assert top in spec, f"{exc.path!r} is not a part of the spec"
 
 
 def outcome(call):

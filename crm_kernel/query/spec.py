@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ TRUNCATIONS = ("day", "week", "month", "quarter", "year")
 QUANTIFIERS = ("any", "none", "count")
 MAX_DEPTH = 64  # nested objects and lists; a group with its rules list is two levels
 BIGINT = 2**63 - 1  # the largest count, limit or offset both engines take
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_BITS = 13_000  # whole numbers up to about 3,900 digits: Python prints at most 4,300
 
 
@@ -127,7 +129,7 @@ def parse(spec: dict | str | QuerySpec) -> QuerySpec:
     _expect(spec, dict, "", "a query spec object")
     unknown = sorted(set(spec) - TOP_LEVEL_KEYS)
     if unknown:
-        raise QuerySpecError(unknown[0], f"unknown key; a spec has {', '.join(sorted(TOP_LEVEL_KEYS))}")
+        raise QuerySpecError(_join("", unknown[0]), f"unknown key; a spec has {', '.join(sorted(TOP_LEVEL_KEYS))}")
     if "entity" not in spec:
         raise QuerySpecError("entity", "is required: the table or view to query, e.g. \"deals\"")
     entity = _name(spec["entity"], "entity")
@@ -168,7 +170,7 @@ def json_document(value: Any, path: str, depth: int = 0) -> Any:
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise QuerySpecError(_join(path, show(key)), f"keys must be text, not {type(key).__name__}")
+                raise QuerySpecError(f"{path}[{show(key)}]", f"keys must be text, not {type(key).__name__}")
             key = _json_text(key, _join(path, key))
             out[key] = json_document(item, _join(path, key), depth + 1)
         return out
@@ -190,6 +192,9 @@ def _json_text(text: str, path: str) -> str:
 
 
 def _join(path: str, key: str) -> str:
+    """``where.rules``; a key that is empty or holds punctuation is quoted: ``where["a.b"]``."""
+    if not _PLAIN_KEY.match(key):
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
 
 
@@ -239,7 +244,7 @@ def _count(value, path) -> int | None:
 def _keys(item: dict, path: str, allowed: set[str]) -> None:
     unknown = sorted(set(item) - allowed)
     if unknown:
-        raise QuerySpecError(f"{path}.{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+        raise QuerySpecError(_join(path, unknown[0]), f"unknown key; allowed here: {', '.join(sorted(allowed))}")
 
 
 def _select_item(item, path) -> SelectItem:
