@@ -113,22 +113,22 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, ti
                  handle: RunHandle | None = None) -> QueryResult:
     spec = parse(spec)
     started = time.perf_counter()
-    with engine.connect() as conn:
-        if timeout:  # for this transaction only: the pooled connection keeps no limit afterwards
-            conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"),
-                         {"ms": str(max(1, round(timeout * 1000)))})
-        schema = postgres_schema(conn, spec)
-        compiled = compile_spec(spec, "postgres", schema=schema, timezone=timezone, now=now)
-        compiled_at = time.perf_counter()
-        driver = conn.connection.driver_connection
-        try:
+    try:
+        with engine.connect() as conn:
+            if timeout:  # for this transaction only: the pooled connection keeps no limit afterwards
+                conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+                             {"ms": str(max(1, round(timeout * 1000)))})
+            schema = postgres_schema(conn, spec)
+            compiled = compile_spec(spec, "postgres", schema=schema, timezone=timezone, now=now)
+            compiled_at = time.perf_counter()
+            driver = conn.connection.driver_connection
             with statement(handle, getattr(driver, "cancel_safe", driver.cancel)):
                 rows = conn.execute(compiled.statement).all()
-        except Exception as exc:
-            canceled = _server_cancel(exc)
-            if canceled is None:
-                raise
-            raise _stopped(handle, timeout, "statement timeout" in str(canceled)) from None
+    except Exception as exc:  # the limit also covers the look-ups before the query
+        canceled = _server_cancel(exc)
+        if canceled is None:
+            raise
+        raise _stopped(handle, timeout, "statement timeout" in str(canceled)) from None
     frame = frames.from_rows(compiled.columns, rows, timezone)
     done = time.perf_counter()
     return QueryResult(frame, compiled, "postgres", compiled_at - started, done - compiled_at)
