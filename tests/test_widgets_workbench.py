@@ -232,11 +232,12 @@ def test_stop_cancels_a_running_query(slow_crm, tmp_path):
     run.click()
     wait_until_active(slow_crm.engine, "slow_rows")
     assert wb.running and run.disabled and not stop.disabled and "Running" in wb.status.value
+    assert wb.backend.disabled  # the engine of a running query stays put
     stop.click()
     wb.wait(120)  # far below the view's ten minutes: only the cancel ends it this soon
     assert not wb.running
     assert "Stopped: the query was cancelled" in wb.status.value
-    assert stop.disabled and not run.disabled and wb.history.runs == []
+    assert stop.disabled and not run.disabled and not wb.backend.disabled and wb.history.runs == []
     wb.builder.spec = {"entity": "companies"}
     run.click()
     wb.wait()

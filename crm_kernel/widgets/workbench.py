@@ -118,7 +118,8 @@ class Workbench(widgets.VBox):
             return None
         spec = self.builder.spec
         self.source.handle = RunHandle()
-        self.run_button.disabled, self.stop_button.disabled = True, False
+        # While it runs the engine stays put (a count and a page must come from the same one).
+        self.run_button.disabled, self.stop_button.disabled, self.backend.disabled = True, False, True
         self.status.value = "<i>Running…</i>"
         try:
             run = self.grid.show(spec, self.source)
@@ -130,7 +131,7 @@ class Workbench(widgets.VBox):
             return None
         finally:
             self.source.handle = None
-            self.run_button.disabled, self.stop_button.disabled = False, True
+            self.run_button.disabled, self.stop_button.disabled, self.backend.disabled = False, True, False
         self.last_run = run
         rows = f"{run.rows}" if run.rows is not None else f"{run.page_rows}+"
         self.status.value = (f"<b>{rows} rows</b> in {run.seconds * 1000:.1f} ms "
