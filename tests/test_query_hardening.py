@@ -40,6 +40,8 @@ REFUSED = [
      "where.rules[0].value.amount", "outside the years 1 to 9999"),
     ("olderThan 3000 years", deals(rule("expected_close_date", "olderThan", {"amount": 3000, "unit": "year"})),
      "where.rules[0].value.amount", "outside the years"),
+    ("a 5000-digit amount as text", deals(rule("last_activity_at", "inLast", {"amount": "9" * 5000, "unit": "day"})),
+     "where.rules[0].value.amount", "must be a whole number of units"),
     ("a set as a value", deals(rule("value", ">", {1, 2})), "where.rules[0].value", "set is not a JSON value"),
     ("a date object as a value", deals(rule("expected_close_date", "=", dt.date(2026, 1, 2))),
      "where.rules[0].value", "write dates and times as text"),

@@ -340,3 +340,9 @@ def test_error_always_reflects_the_current_spec(builder):
     with pytest.raises(QuerySpecError) as info:
         builder.spec = {"entity": "deals", "where": {"rules": [{"field": "title", "operator": ["="]}]}}
     assert info.value.path == "where.rules[0].operator"
+
+
+def test_parse_number_leaves_what_python_cannot_read_as_text():
+    assert parse_number("9" * 5000) == "9" * 5000  # int() refuses 4,300 digits and more
+    assert parse_number("1e999") == "1e999"
+    assert parse_number("-" + "9" * 40) == -int("9" * 40)

@@ -19,7 +19,7 @@ from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
 from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Column, Schema, TableInfo
-from ..spec import Aggregate, Group, QuerySpec, Related, Rule, SelectItem, parse
+from ..spec import Aggregate, Group, QuerySpec, Related, Rule, SelectItem, parse, show
 
 _COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
 _FAMILY = {t: "number" for t in NUMERIC_TYPES} | {"date": "temporal", "timestamp": "temporal"}
@@ -350,7 +350,7 @@ class Compiler:
                 try:
                     value = relative_window(rule.operator, amount, unit, column.type, self.now)
                 except (OverflowError, ValueError):  # past the calendar's years 1 to 9999
-                    raise QuerySpecError(f"{path}.amount", f"a window of {amount} {unit}s reaches outside the years "
+                    raise QuerySpecError(f"{path}.amount", f"a window of {show(amount)} {unit}s reaches outside the years "
                                                            "1 to 9999") from None
             case "period":
                 value = period_window(rule.operator, column.type, self.now)
