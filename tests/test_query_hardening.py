@@ -141,7 +141,7 @@ CUSTOM_VALUES = {
     "E strings that fit": '{"seats": "-7", "since": "Jan 5 2026", "at": "2026-02-30T00:00:00Z", "ok": "true", '
                           '"share": true}',
     "F beyond 64 bits": '{"seats": 99999999999999999999, "since": "2026-04-31", "at": "2026-03-01 08:30:00+02:00"}',
-    "G empty": "{}",
+    "G empty": '{"note": 1' + "0" * 5000 + "}",  # too long for Python's int(): must not break a query
 }
 UTC = dt.UTC
 CUSTOM_ROWS = [  # name, seats, since, at, ok, share: written by hand
@@ -188,6 +188,15 @@ def test_custom_values_that_do_not_fit_their_type_read_as_null(misfits, backend)
     crm, snap = misfits
     frame = crm.query(_custom_spec(), backend, snapshot=snap if backend == "duckdb" else None)
     assert [tuple(row) for row in frame.iter_rows()] == CUSTOM_ROWS
+
+
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_a_json_column_holding_a_huge_number_still_reads(misfits, backend):
+    crm, snap = misfits
+    frame = crm.query({"entity": "companies", "select": ["name", "custom_fields"],
+                       "where": {"rules": [rule("name", "=", "G empty")]}}, backend,
+                      snapshot=snap if backend == "duckdb" else None)
+    assert frame.rows() == [("G empty", '{"note":Infinity}')]
 
 
 @pytest.mark.parametrize("backend", ["postgres", "duckdb"])

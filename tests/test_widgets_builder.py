@@ -342,6 +342,11 @@ def test_error_always_reflects_the_current_spec(builder):
     assert info.value.path == "where.rules[0].operator"
 
 
+def test_a_limit_too_long_to_read_is_refused_by_the_check(builder):
+    builder.limit.value = "9" * 5000
+    assert builder.error.path == "limit" and "whole number" in builder._limit_spot.error.value
+
+
 def test_parse_number_leaves_what_python_cannot_read_as_text():
     assert parse_number("9" * 5000) == "9" * 5000  # int() refuses 4,300 digits and more
     assert parse_number("1e999") == "1e999"

@@ -237,7 +237,7 @@ class Compiler:
             expr, column = scope.resolve(item.field, item.path)
             labelled = expr.label(item.alias)
             self._add_output(outputs, item.alias, item.path, labelled, column)
-            stmt_columns.append(labelled)
+            stmt_columns.append(self.shown(expr, column).label(item.alias) if column.type == "json" else labelled)
             columns.append(OutputColumn(item.alias, column.type, column.scale))
         return columns, outputs, stmt_columns
 
@@ -256,7 +256,7 @@ class Compiler:
                 column = Column(key.alias, "date", column.label)
             self._add_output(outputs, key.alias, key.path, expr, column)
             group_exprs.append(expr)
-            stmt_columns.append(expr.label(key.alias))
+            stmt_columns.append(self.shown(expr, column).label(key.alias))
             columns.append(OutputColumn(key.alias, column.type, column.scale))
         for agg in spec.aggregates:
             expr, column = self.visit_aggregate(agg, scope)
@@ -398,6 +398,12 @@ class Compiler:
         return exists if rule.quantifier == "any" else sa.not_(exists)
 
     # -- what dialects may change ---------------------------------------------------------
+
+    @staticmethod
+    def shown(expr, column: Column) -> sa.ColumnElement:
+        """An output column as fetched: JSON as its text, which the result frame reads itself
+        (a driver's own JSON parsing fails on a number of 4,300 digits, for every row)."""
+        return sa.cast(expr, sa.Text()) if column.type == "json" else expr
 
     def read_custom(self, text: sa.ColumnElement, kind: str) -> sa.ColumnElement:
         """A custom field's text as its declared type; null where the text does not fit it."""
