@@ -95,7 +95,7 @@ class CRM:
         """
         from . import query
 
-        stop = {"timeout": self.config.statement_timeout, "handle": handle}
+        stop = {"timeout": query.control.timeout_seconds(self.config.statement_timeout), "handle": handle}
         if backend == "postgres":
             if snapshot is not None:
                 raise QuerySpecError("snapshot", "a snapshot is for backend=\"duckdb\"")

@@ -33,7 +33,7 @@ class Config:
     home: Path
     user: str | None
     timezone: str
-    statement_timeout: float = 300.0
+    statement_timeout: str = "300"  # read by crm_kernel.query.control.timeout_seconds
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> Config:
@@ -44,17 +44,5 @@ class Config:
             home=Path(values["CRM_HOME"]).expanduser().absolute(),
             user=values["CRM_USER"],
             timezone=values["CRM_TIMEZONE"],
-            statement_timeout=_seconds("CRM_STATEMENT_TIMEOUT", values["CRM_STATEMENT_TIMEOUT"]),
+            statement_timeout=values["CRM_STATEMENT_TIMEOUT"],
         )
-
-
-def _seconds(name: str, text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        from .errors import ConfigError
-
-        raise ConfigError(f"{name} must be a number of seconds (0: no limit), not {text!r}")
-    return seconds

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..errors import CrmError
+from ..errors import ConfigError, CrmError
 
 # A cancel request can reach the server just before the statement does, and is then lost:
 # while the run still holds its statement, the request is repeated this often (seconds).
@@ -34,6 +34,17 @@ class QueryCancelled(CrmError):
         else:
             message = "the query was cancelled before it finished"
         super().__init__(message)
+
+
+def timeout_seconds(setting: str | float | None) -> float | None:
+    """``CRM_STATEMENT_TIMEOUT`` as seconds; None for no limit (``0``)."""
+    try:
+        seconds = float(setting if setting is not None else 0)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(f"CRM_STATEMENT_TIMEOUT must be a number of seconds (0: no limit), not {setting!r}")
+    return seconds or None
 
 
 class RunHandle:
