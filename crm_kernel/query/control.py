@@ -29,8 +29,10 @@ class QueryCancelled(CrmError):
 
     def __init__(self, reason: str, seconds: float | None = None):
         self.reason = reason
-        if reason == "timeout":
+        if reason == "timeout" and seconds is not None:
             message = f"the query ran longer than {seconds:g} s (CRM_STATEMENT_TIMEOUT) and was stopped"
+        elif reason == "timeout":  # a limit the database sets itself (a role's statement_timeout)
+            message = "the query ran longer than the database's statement_timeout and was stopped"
         else:
             message = "the query was cancelled before it finished"
         super().__init__(message)
