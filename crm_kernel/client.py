@@ -84,24 +84,28 @@ class CRM:
 
     # -- queries ------------------------------------------------------------------------------
 
-    def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None):
+    def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None):
         """Run a query spec; returns a :class:`~crm_kernel.query.QueryResult` (frame, SQL, timings).
 
         ``backend="duckdb"`` runs on a snapshot: ``snapshot`` is an opened snapshot or a path
         (a snapshot folder or a parent of several); the newest under ``$CRM_HOME`` by default.
+        A query runs at most ``CRM_STATEMENT_TIMEOUT`` seconds; ``handle`` (a
+        :class:`~crm_kernel.query.RunHandle`) cancels it from another thread. Either raises
+        :class:`~crm_kernel.query.QueryCancelled`.
         """
         from . import query
 
+        stop = {"timeout": query.control.timeout_seconds(self.config.statement_timeout), "handle": handle}
         if backend == "postgres":
             if snapshot is not None:
                 raise QuerySpecError("snapshot", "a snapshot is for backend=\"duckdb\"")
-            result = query.run_postgres(self.engine, spec, timezone=self.config.timezone, now=now)
+            result = query.run_postgres(self.engine, spec, timezone=self.config.timezone, now=now, **stop)
         elif backend == "duckdb":
             from . import snapshot as snapshots
 
             opened = snapshot if isinstance(snapshot, snapshots.Snapshot) else snapshots.open(snapshot)
             try:
-                result = query.run_duckdb(opened.con, spec, timezone=self.config.timezone, now=now)
+                result = query.run_duckdb(opened.con, spec, timezone=self.config.timezone, now=now, **stop)
             finally:
                 if opened is not snapshot:
                     opened.close()
@@ -110,9 +114,9 @@ class CRM:
         self.last_query = result
         return result
 
-    def query(self, spec, backend: str = "postgres", snapshot=None, *, now=None) -> pl.DataFrame:
+    def query(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None) -> pl.DataFrame:
         """Run a query spec and return its rows as a polars DataFrame (``crm.last_query`` has the rest)."""
-        return self.execute(spec, backend, snapshot, now=now).frame
+        return self.execute(spec, backend, snapshot, now=now, handle=handle).frame
 
     def snapshot(self, out=None, incremental: bool = False, progress: bool = False) -> Path:
         """Copy every table to a Parquet snapshot for DuckDB; returns its folder.

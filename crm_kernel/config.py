@@ -30,6 +30,7 @@ SETTINGS = (
             "else ~/.crm"),
     Setting("CRM_USER", None, "e-mail of the acting user; when unset the built-in system user acts"),
     Setting("CRM_TIMEZONE", "UTC", "time zone for relative dates and date truncation"),
+    Setting("CRM_STATEMENT_TIMEOUT", "300", "seconds a query may run before it is stopped; 0: no limit"),
 )
 
 
@@ -39,6 +40,7 @@ class Config:
     home: Path
     user: str | None
     timezone: str
+    statement_timeout: str = "300"  # read by crm_kernel.query.control.timeout_seconds
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> Config:
@@ -49,6 +51,7 @@ class Config:
             home=Path(values["CRM_HOME"]).expanduser().absolute() if values["CRM_HOME"] else default_home(),
             user=values["CRM_USER"],
             timezone=values["CRM_TIMEZONE"],
+            statement_timeout=values["CRM_STATEMENT_TIMEOUT"],
         )
 
 

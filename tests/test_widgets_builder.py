@@ -316,3 +316,38 @@ def test_parse_number():
     assert parse_number(" 1_000.50 ") == 1000.5
     assert parse_number("") is None
     assert parse_number("abc") == "abc" and parse_number("nan") == "nan"
+
+
+def test_error_always_reflects_the_current_spec(builder):
+    """A window past the calendar is refused like any bad value, so the error shown is the
+    current one, never the one before it."""
+    rule = add_rule(builder)
+    rule.field.value = "value"
+    rule.operator.value = ">="
+    rule.editor.widget.value = "ten thousand"
+    assert builder.error.path == "where.rules[0].value"
+    rule.field.value = "last_activity_at"
+    rule.operator.value = "inLast"
+    rule.editor.amount.value = 100_000
+    rule.editor.unit.value = "year"
+    assert builder.error.path == "where.rules[0].value.amount"
+    assert "outside the years 1 to 9999" in rule.error.value
+    rule.editor.unit.value = "day"
+    assert builder.error is None and rule.error.value == ""
+    builder.spec = {"entity": "deals", "where": {"rules": [
+        {"field": "title", "operator": "=", "value": "x", "id": "r1"}]}, "name": "plain"}
+    assert builder.error is None
+    with pytest.raises(QuerySpecError) as info:
+        builder.spec = {"entity": "deals", "where": {"rules": [{"field": "title", "operator": ["="]}]}}
+    assert info.value.path == "where.rules[0].operator"
+
+
+def test_a_limit_too_long_to_read_is_refused_by_the_check(builder):
+    builder.limit.value = "9" * 5000
+    assert builder.error.path == "limit" and "whole number" in builder._limit_spot.error.value
+
+
+def test_parse_number_leaves_what_python_cannot_read_as_text():
+    assert parse_number("9" * 5000) == "9" * 5000  # int() refuses 4,300 digits and more
+    assert parse_number("1e999") == "1e999"
+    assert parse_number("-" + "9" * 40) == -int("9" * 40)

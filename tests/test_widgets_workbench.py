@@ -83,6 +83,7 @@ def test_build_preview_and_run(qcrm, bench):
     assert bench.sql.layout.display == ""
     assert "deals.value &gt;= 10000" in bench.sql.value and "stage.name = &#x27;Won&#x27;" in bench.sql.value
     one(bench, "crm-run").click()
+    bench.wait()  # Run works on a worker thread
     expected = qcrm.query(spec)
     assert expected.height == 1
     assert re.match(r"<b>1 rows</b> in \d+\.\d ms", bench.status.value)
@@ -101,6 +102,7 @@ def test_invalid_edit_shows_its_message_and_runs_nothing(bench):
     assert "not valid yet" in bench.sql.value
     bench.executed.clear()  # typing "Won" looked up suggestions; from here on nothing may run
     one(bench, "crm-run").click()
+    bench.wait()  # Run works on a worker thread
     assert bench.executed == [] and "Not run" in bench.status.value and bench.history.runs == []
 
 
@@ -204,3 +206,39 @@ def test_rename_to_a_name_in_use_is_refused(crm):
     with pytest.raises(ValidationError, match="name"):
         crm.saved_queries.rename("A", "b")
     assert crm.saved_queries.rename("A", "C")["name"] == "C"
+
+
+@pytest.fixture(scope="module")
+def slow_crm(make_database_module) -> CRM:
+    """A database with a view that takes ten minutes to answer (pg_sleep)."""
+    import sqlalchemy as sa
+
+    from crm_kernel.db import connect_engine
+
+    engine = connect_engine(make_database_module("crm_slow_workbench"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE VIEW slow_rows AS SELECT 1 AS n FROM pg_sleep(600)"))
+    yield CRM(engine)
+    engine.dispose()
+
+
+def test_stop_cancels_a_running_query(slow_crm, tmp_path):
+    from .test_query_hardening import wait_until_active
+
+    wb = Workbench(slow_crm, export_dir=tmp_path)
+    wb.builder.spec = {"entity": "slow_rows"}
+    stop, run = one(wb, "crm-stop"), one(wb, "crm-run")
+    assert stop.disabled and wb.builder.error is None
+    run.click()
+    wait_until_active(slow_crm.engine, "slow_rows")
+    assert wb.running and run.disabled and not stop.disabled and "Running" in wb.status.value
+    assert wb.backend.disabled  # the engine of a running query stays put
+    stop.click()
+    wb.wait(120)  # far below the view's ten minutes: only the cancel ends it this soon
+    assert not wb.running
+    assert "Stopped: the query was cancelled" in wb.status.value
+    assert stop.disabled and not run.disabled and not wb.backend.disabled and wb.history.runs == []
+    wb.builder.spec = {"entity": "companies"}
+    run.click()
+    wb.wait()
+    assert "0 rows" in wb.status.value  # the next run is not cancelled

@@ -6,6 +6,7 @@
 
 from ..errors import QuerySpecError
 from .compilers import CompiledQuery, Compiler, DuckDBCompiler, PostgresCompiler
+from .control import QueryCancelled, RunHandle
 from .operators import OPERATORS, Operator, operators_for
 from .run import BACKENDS, QueryResult, compile_spec, run_duckdb, run_postgres
 from .schema import Schema
@@ -13,6 +14,6 @@ from .spec import QuerySpec, parse
 
 __all__ = [
     "BACKENDS", "OPERATORS", "CompiledQuery", "Compiler", "DuckDBCompiler", "Operator", "PostgresCompiler",
-    "QueryResult", "QuerySpec", "QuerySpecError", "Schema", "compile_spec", "operators_for", "parse",
+    "QueryCancelled", "QueryResult", "QuerySpec", "QuerySpecError", "RunHandle", "Schema", "compile_spec", "operators_for", "parse",
     "run_duckdb", "run_postgres",
 ]

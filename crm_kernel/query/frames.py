@@ -36,8 +36,14 @@ def canonical_json(value) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = json.loads(value)
+        value = json.loads(value, parse_int=_whole)
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _whole(digits: str) -> int | float:
+    """A JSON whole number; one too long for Python's int() (4,300 digits) becomes a float
+    (infinity), so that one record holding it does not break every query that shows it."""
+    return int(digits) if len(digits) <= 4000 else float(digits)
 
 
 def from_rows(columns: list[OutputColumn], rows: list, timezone: str) -> pl.DataFrame:

@@ -1,19 +1,26 @@
-"""Run a spec on PostgreSQL or on DuckDB over a snapshot, and time it."""
+"""Run a spec on PostgreSQL or on DuckDB over a snapshot, and time it.
+
+``timeout`` (seconds; None or 0: no limit) bounds each statement of a run, ``handle`` lets
+another thread cancel it (see :mod:`.control`); either way the run raises QueryCancelled.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
+import psycopg
 import sqlalchemy as sa
 
 from ..errors import QuerySpecError
 from . import frames
 from .compilers import COMPILERS, CompiledQuery
+from .control import QueryCancelled, RunHandle, statement
 from .schema import Schema, reflect_duckdb, reflect_postgres
 from .spec import QuerySpec, parse
 
@@ -72,7 +79,7 @@ def schema_for(entity: str, custom: tuple, reflect) -> Schema:
 
 def _names_custom_fields(spec: QuerySpec) -> bool:
     """Whether the spec mentions a custom field (only then are their declarations read)."""
-    return "custom_fields." in json.dumps(spec.source)
+    return "custom_fields." in json.dumps(spec.source)  # parse() left only JSON in source
 
 
 def postgres_schema(conn: sa.Connection, spec: QuerySpec) -> Schema:
@@ -102,20 +109,33 @@ def compile_spec(spec, backend: str = "postgres", *, schema: Schema | None = Non
     return COMPILERS[backend](schema or _CATALOG_SCHEMA, timezone=timezone, now=now).compile(spec)
 
 
-def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None) -> QueryResult:
+def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
+                 handle: RunHandle | None = None) -> QueryResult:
     spec = parse(spec)
     started = time.perf_counter()
-    with engine.connect() as conn:
-        schema = postgres_schema(conn, spec)
-        compiled = compile_spec(spec, "postgres", schema=schema, timezone=timezone, now=now)
-        compiled_at = time.perf_counter()
-        rows = conn.execute(compiled.statement).all()
+    try:
+        with engine.connect() as conn:
+            if timeout:  # for this transaction only: the pooled connection keeps no limit afterwards
+                conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+                             {"ms": str(max(1, round(timeout * 1000)))})
+            schema = postgres_schema(conn, spec)
+            compiled = compile_spec(spec, "postgres", schema=schema, timezone=timezone, now=now)
+            compiled_at = time.perf_counter()
+            driver = conn.connection.driver_connection
+            with statement(handle, getattr(driver, "cancel_safe", driver.cancel)):
+                rows = conn.execute(compiled.statement).all()
+    except Exception as exc:  # the limit also covers the look-ups before the query
+        canceled = _server_cancel(exc)
+        if canceled is None:
+            raise
+        raise _stopped(handle, timeout, "statement timeout" in str(canceled)) from None
     frame = frames.from_rows(compiled.columns, rows, timezone)
     done = time.perf_counter()
     return QueryResult(frame, compiled, "postgres", compiled_at - started, done - compiled_at)
 
 
-def run_duckdb(con, spec, *, timezone: str = "UTC", now=None) -> QueryResult:
+def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
+               handle: RunHandle | None = None) -> QueryResult:
     """Run on a DuckDB connection whose views mirror the CRM tables (a snapshot)."""
     spec = parse(spec)
     started = time.perf_counter()
@@ -124,7 +144,60 @@ def run_duckdb(con, spec, *, timezone: str = "UTC", now=None) -> QueryResult:
     bound = compiled.bound()
     params = [bound.params[name] for name in bound.positiontup]
     compiled_at = time.perf_counter()
-    table = con.sql(str(bound), params=params).to_arrow_table()
+    timer = _Timer(timeout, con.interrupt)  # DuckDB has no statement timeout of its own
+    try:
+        with statement(handle, con.interrupt), timer:
+            table = con.sql(str(bound), params=params).to_arrow_table()
+    except duckdb.InterruptException:
+        raise _stopped(handle, timeout, timer.fired) from None
     frame = frames.from_arrow(compiled.columns, table, timezone)
     done = time.perf_counter()
     return QueryResult(frame, compiled, "duckdb", compiled_at - started, done - compiled_at)
+
+
+def _server_cancel(exc: BaseException) -> psycopg.errors.QueryCanceled | None:
+    """PostgreSQL's "canceling statement" error behind ``exc``, however it was wrapped."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return exc
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def _stopped(handle: RunHandle | None, timeout: float | None, timed_out: bool) -> QueryCancelled:
+    if timed_out and not (handle is not None and handle.cancelled):
+        return QueryCancelled("timeout", timeout)
+    return QueryCancelled("cancelled")
+
+
+class _Timer:
+    """Calls ``interrupt`` once ``seconds`` have passed inside the ``with`` block (never without
+    a limit); ``fired`` tells whether it did."""
+
+    def __init__(self, seconds: float | None, interrupt):
+        self.seconds, self.fired = seconds, False
+        self._lock = threading.Lock()
+        self._interrupt = interrupt
+        self._timer: threading.Timer | None = None
+        self._done = False
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.fired = True
+                self._interrupt()
+
+    def __enter__(self):
+        if self.seconds:
+            self._timer = threading.Timer(self.seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._done = True  # a timer firing from now on must not interrupt the next statement
+        if self._timer is not None:
+            self._timer.cancel()

@@ -3,11 +3,20 @@
 This module checks shape only (keys, JSON types, known operator names); whether fields
 exist and values suit their types is checked against a schema by the compiler. Every
 error names the path of the offending part, e.g. ``where.rules[2].rules[0].operator``.
+
+A spec is a JSON document, and that is checked first, everywhere in it: a Python object with
+no JSON form (a set, a date, ``object()``), a key that is not text, a non-finite number, text
+holding NUL or lone surrogates, or nesting deeper than :data:`MAX_DEPTH` is refused with its
+path before any other check, so nothing after it meets a value JSON cannot hold. A
+``uuid.UUID`` is the one exception (every API takes an id as a UUID): it becomes its text.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +26,10 @@ from .operators import OPERATORS
 AGGREGATE_FUNCTIONS = ("count", "count_distinct", "sum", "avg", "min", "max")
 TRUNCATIONS = ("day", "week", "month", "quarter", "year")
 QUANTIFIERS = ("any", "none", "count")
+MAX_DEPTH = 64  # nested objects and lists; a group with its rules list is two levels
+BIGINT = 2**63 - 1  # the largest count, limit or offset both engines take
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_BITS = 13_000  # whole numbers up to about 3,900 digits: Python prints at most 4,300
 
 
 @dataclass(frozen=True)
@@ -108,12 +121,15 @@ def parse(spec: dict | str | QuerySpec) -> QuerySpec:
     if isinstance(spec, (str, bytes)):
         try:
             spec = json.loads(spec)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise QuerySpecError("", f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise QuerySpecError("", f"nested more than {MAX_DEPTH} levels deep") from None
+    spec = json_document(spec, "")
     _expect(spec, dict, "", "a query spec object")
     unknown = sorted(set(spec) - TOP_LEVEL_KEYS)
     if unknown:
-        raise QuerySpecError(unknown[0], f"unknown key; a spec has {', '.join(sorted(TOP_LEVEL_KEYS))}")
+        raise QuerySpecError(_join("", unknown[0]), f"unknown key; a spec has {', '.join(sorted(TOP_LEVEL_KEYS))}")
     if "entity" not in spec:
         raise QuerySpecError("entity", "is required: the table or view to query, e.g. \"deals\"")
     entity = _name(spec["entity"], "entity")
@@ -131,9 +147,72 @@ def parse(spec: dict | str | QuerySpec) -> QuerySpec:
     )
 
 
+def json_document(value: Any, path: str, depth: int = 0) -> Any:
+    """A copy of ``value`` holding only what JSON can (UUIDs as text), or the refusal of the
+    first part that is not JSON, named by its path."""
+    if depth > MAX_DEPTH:
+        raise QuerySpecError(path, f"nested more than {MAX_DEPTH} levels deep")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > MAX_BITS:  # Python cannot even print it (nor json.dumps)
+            raise QuerySpecError(path, f"{show(value)} is too long for a number")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise QuerySpecError(path, f"must be a finite number, not {value}")
+        return value
+    if isinstance(value, str):
+        return _json_text(value, path)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise QuerySpecError(f"{path}[{show(key)}]", f"keys must be text, not {type(key).__name__}")
+            key = _json_text(key, _join(path, key))
+            out[key] = json_document(item, _join(path, key), depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [json_document(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    hint = "; write dates and times as text such as \"2026-01-31\"" if hasattr(value, "isoformat") else ""
+    raise QuerySpecError(path, f"{type(value).__name__} is not a JSON value (text, number, true/false, null, "
+                               f"list or object){hint}")
+
+
+def _json_text(text: str, path: str) -> str:
+    if "\x00" in text:
+        raise QuerySpecError(path, "text must not contain the NUL character (\\x00)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QuerySpecError(path, "text is not valid Unicode (a lone surrogate)") from None
+    return text
+
+
+def _join(path: str, key: str) -> str:
+    """``where.rules``; a key that is empty or holds punctuation is quoted: ``where["a.b"]``."""
+    if not _PLAIN_KEY.match(key):
+        return f"{path}[{json.dumps(key)}]"
+    return f"{path}.{key}" if path else key
+
+
 def _expect(value, kind, path, what):
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise QuerySpecError(path, f"must be {what}, not {json.dumps(value, default=str)[:60]}")
+        raise QuerySpecError(path, f"must be {what}, not {show(value, json.dumps)}")
+
+
+def show(value, spell=repr) -> str:
+    """A value as an error message quotes it: short, and never failing (a 5,000-digit number
+    has no repr)."""
+    if isinstance(value, int) and value.bit_length() > 192:
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = spell(value)
+    except (ValueError, TypeError, RecursionError):  # e.g. a list holding a 5,000-digit number
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _name(value, path) -> str:
@@ -157,13 +236,15 @@ def _count(value, path) -> int | None:
     _expect(value, int, path, "a whole number")
     if value < 0:
         raise QuerySpecError(path, "must not be negative")
+    if value > BIGINT:
+        raise QuerySpecError(path, f"must be at most {BIGINT}")
     return value
 
 
 def _keys(item: dict, path: str, allowed: set[str]) -> None:
     unknown = sorted(set(item) - allowed)
     if unknown:
-        raise QuerySpecError(f"{path}.{unknown[0]}", f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+        raise QuerySpecError(_join(path, unknown[0]), f"unknown key; allowed here: {', '.join(sorted(allowed))}")
 
 
 def _select_item(item, path) -> SelectItem:
@@ -183,7 +264,7 @@ def _group_key(item, path) -> GroupKey:
     name = _name(item.get("field"), f"{path}.field")
     trunc = item.get("trunc")
     if trunc is not None and trunc not in TRUNCATIONS:
-        raise QuerySpecError(f"{path}.trunc", f"unknown truncation {trunc!r}; use one of {', '.join(TRUNCATIONS)}")
+        raise QuerySpecError(f"{path}.trunc", f"unknown truncation {show(trunc)}; use one of {', '.join(TRUNCATIONS)}")
     default_alias = f"{name}_{trunc}" if trunc else name
     return GroupKey(path, name, trunc, _name(item.get("as", default_alias), f"{path}.as"))
 
@@ -193,7 +274,7 @@ def _aggregate(item, path) -> Aggregate:
     _keys(item, path, {"fn", "field", "as"})
     fn = item.get("fn")
     if fn not in AGGREGATE_FUNCTIONS:
-        raise QuerySpecError(f"{path}.fn", f"unknown function {fn!r}; use one of {', '.join(AGGREGATE_FUNCTIONS)}")
+        raise QuerySpecError(f"{path}.fn", f"unknown function {show(fn)}; use one of {', '.join(AGGREGATE_FUNCTIONS)}")
     name = item.get("field")
     if name is None and fn != "count":
         raise QuerySpecError(f"{path}.field", f"{fn} needs a field")
@@ -210,16 +291,17 @@ def _order_item(item, path) -> OrderItem:
     _keys(item, path, {"field", "dir"})
     direction = item.get("dir", "asc")
     if direction not in ("asc", "desc"):
-        raise QuerySpecError(f"{path}.dir", f"must be \"asc\" or \"desc\", not {direction!r}")
+        raise QuerySpecError(f"{path}.dir", f"must be \"asc\" or \"desc\", not {show(direction)}")
     return OrderItem(path, _name(item.get("field"), f"{path}.field"), direction == "desc")
 
 
 def _group(item, path) -> Group:
     _expect(item, dict, path, "a rule group {\"combinator\": \"and\", \"rules\": [...]}")
     _keys(item, path, {"combinator", "not", "rules", "id"})
-    combinator = str(item.get("combinator", "and")).lower()
+    combinator = item.get("combinator", "and")
+    combinator = combinator.lower() if isinstance(combinator, str) else combinator
     if combinator not in ("and", "or"):
-        raise QuerySpecError(f"{path}.combinator", f"must be \"and\" or \"or\", not {item.get('combinator')!r}")
+        raise QuerySpecError(f"{path}.combinator", f"must be \"and\" or \"or\", not {show(item.get('combinator'))}")
     negate = item.get("not", False)
     _expect(negate, bool, f"{path}.not", "true or false")
     rules = item.get("rules", [])
@@ -238,11 +320,11 @@ def _rule_or_group(item, path) -> Rule | Related | Group:
         raise QuerySpecError(path, "a rule needs a field (or is it a group without \"rules\"?)")
     name = _name(item["field"], f"{path}.field")
     operator = item.get("operator")
-    if operator not in OPERATORS:
-        raise QuerySpecError(f"{path}.operator", f"unknown operator {operator!r}")
+    if not isinstance(operator, str) or operator not in OPERATORS:  # a list is not a key of the table
+        raise QuerySpecError(f"{path}.operator", f"unknown operator {show(operator)}")
     source = item.get("valueSource", "value")
     if source not in ("value", "field"):
-        raise QuerySpecError(f"{path}.valueSource", f"must be \"value\" or \"field\", not {source!r}")
+        raise QuerySpecError(f"{path}.valueSource", f"must be \"value\" or \"field\", not {show(source)}")
     return Rule(path, name, operator, item.get("value"), source)
 
 
@@ -250,14 +332,16 @@ def _related(item, path) -> Related:
     _keys(item, path, {"related", "quantifier", "where", "via", "operator", "value", "id"})
     quantifier = item.get("quantifier", "any")
     if quantifier not in QUANTIFIERS:
-        raise QuerySpecError(f"{path}.quantifier", f"must be one of {', '.join(QUANTIFIERS)}, not {quantifier!r}")
+        raise QuerySpecError(f"{path}.quantifier", f"must be one of {', '.join(QUANTIFIERS)}, not {show(quantifier)}")
     operator, value = item.get("operator"), item.get("value")
     if quantifier == "count":
         if operator not in ("=", "!=", "<", ">", "<=", ">="):
             raise QuerySpecError(f"{path}.operator", "a count rule compares with = != < > <= >=")
         _expect(value, int, f"{path}.value", "a whole number")
+        if abs(value) > BIGINT:
+            raise QuerySpecError(f"{path}.value", f"must be between -{BIGINT} and {BIGINT}")
     elif operator is not None or value is not None:
-        raise QuerySpecError(path, f"operator and value belong to quantifier \"count\", not {quantifier!r}")
+        raise QuerySpecError(path, f"operator and value belong to quantifier \"count\", not {show(quantifier)}")
     where = _group(item["where"], f"{path}.where") if item.get("where") is not None else None
     via = _name(item["via"], f"{path}.via") if item.get("via") is not None else None
     return Related(path, _name(item["related"], f"{path}.related"), quantifier, where, via, operator, value)

@@ -2,7 +2,9 @@
 
 Values keep their JSON types in a spec; numeric and date strings are accepted for number
 and date fields and converted. Lists may also come as react-querybuilder's comma-separated
-strings (``"a,b"``).
+strings (``"a,b"``). A value must also fit what both engines can bind: whole numbers within
+64 bits, numbers with at most 38 digits (DuckDB's widest decimal), instants between the years
+1 and 9999 in UTC.
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ from typing import Any
 from ..errors import QuerySpecError
 from .dates import UNITS
 from .schema import Column
+from .spec import show
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-_INTEGER = re.compile(r"^[+-]?\d+$")
-
-
-def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+_INTEGER = re.compile(r"^[+-]?\d{1,40}$")  # longer digit strings are refused, not parsed (Python stops at 4,300)
+BIGINT = 2**63 - 1
+MAX_DIGITS = 38
 
 
 def scalar(value: Any, column: Column, path: str, tz: dt.tzinfo) -> Any:
@@ -31,7 +31,7 @@ def scalar(value: Any, column: Column, path: str, tz: dt.tzinfo) -> Any:
     kind = column.type
 
     def refuse(expected: str):
-        return QuerySpecError(path, f"{column.name} is a {kind} field and needs {expected}, not {_show(value)}")
+        return QuerySpecError(path, f"{column.name} is a {kind} field and needs {expected}, not {show(value)}")
 
     if value is None:
         raise QuerySpecError(path, f"needs a value (use operator \"null\" to find empty {column.name})")
@@ -42,22 +42,28 @@ def scalar(value: Any, column: Column, path: str, tz: dt.tzinfo) -> Any:
     if kind == "integer":
         if isinstance(value, bool):
             raise refuse("a whole number")
-        if isinstance(value, int):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and _INTEGER.match(value.strip()):
-            return int(value)
-        raise refuse("a whole number")
+            value = int(value)
+        elif isinstance(value, str) and _INTEGER.match(value.strip()):
+            value = int(value)
+        if not isinstance(value, int):
+            raise refuse("a whole number")
+        if abs(value) > BIGINT:
+            raise refuse(f"a whole number between -{BIGINT} and {BIGINT}")
+        return value
     if kind in ("number", "money"):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise refuse("a number")
+        if isinstance(value, int) and abs(value) >= 10**MAX_DIGITS:  # before str(): huge ints have none
+            raise refuse(f"a number of at most {MAX_DIGITS} digits")
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
             raise refuse("a number") from None
         if not number.is_finite():
             raise refuse("a finite number")
+        if digits(number) > MAX_DIGITS:
+            raise refuse(f"a number of at most {MAX_DIGITS} digits")
         return number
     if kind == "date":
         if isinstance(value, str):
@@ -72,11 +78,16 @@ def scalar(value: Any, column: Column, path: str, tz: dt.tzinfo) -> Any:
                 stamp = dt.datetime.fromisoformat(value.strip())
             except ValueError:
                 raise refuse("a date or time like \"2026-01-31\" or \"2026-01-31T09:30:00Z\"") from None
-            return stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)
+            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)
+            try:
+                stamp.astimezone(dt.UTC)
+            except OverflowError:
+                raise refuse("a time between the years 1 and 9999 in UTC") from None
+            return stamp
         raise refuse("a date or time like \"2026-01-31T09:30:00Z\"")
     if kind == "enum":
         if value not in column.values:
-            raise QuerySpecError(path, f"{_show(value)} is not a value of {column.name}; "
+            raise QuerySpecError(path, f"{show(value)} is not a value of {column.name}; "
                                        f"choose from {', '.join(column.values)}")
         return value
     if kind == "boolean":
@@ -97,6 +108,14 @@ def scalar(value: Any, column: Column, path: str, tz: dt.tzinfo) -> Any:
     raise TypeError(f"no value conversion for {kind} fields")  # the operator table allows none
 
 
+def digits(number: Decimal) -> int:
+    """Digits needed to write ``number`` without an exponent (``1E+3``: 4, ``0.05``: 2)."""
+    _, places, exponent = number.as_tuple()
+    if exponent >= 0:
+        return len(places) + exponent
+    return max(len(places), -exponent)
+
+
 def as_list(value: Any, path: str) -> list:
     """A list value, from a JSON list or a comma-separated string."""
     if isinstance(value, str):
@@ -104,7 +123,7 @@ def as_list(value: Any, path: str) -> list:
         return [item for item in items if item != ""]
     if isinstance(value, list):
         return value
-    raise QuerySpecError(path, f"needs a list of values (or \"a,b,c\"), not {_show(value)}")
+    raise QuerySpecError(path, f"needs a list of values (or \"a,b,c\"), not {show(value)}")
 
 
 def listed(value: Any, column: Column, path: str, tz: dt.tzinfo) -> list:
@@ -119,7 +138,7 @@ def pair(value: Any, column: Column, path: str, tz: dt.tzinfo) -> tuple:
     """Two bounds, put in order when given high to low."""
     items = as_list(value, path)
     if len(items) != 2:
-        raise QuerySpecError(path, f"needs two values, low and high, not {_show(value)}")
+        raise QuerySpecError(path, f"needs two values, low and high, not {show(value)}")
     low, high = (scalar(item, column, path, tz) for item in items)
     return (high, low) if high < low else (low, high)
 
@@ -127,12 +146,12 @@ def pair(value: Any, column: Column, path: str, tz: dt.tzinfo) -> tuple:
 def relative(value: Any, path: str) -> tuple[int, str]:
     """``{"amount": 30, "unit": "day"}`` -> ``(30, "day")``."""
     if not isinstance(value, dict) or set(value) - {"amount", "unit"}:
-        raise QuerySpecError(path, f"needs {{\"amount\": N, \"unit\": \"day\"}}, not {_show(value)}")
+        raise QuerySpecError(path, f"needs {{\"amount\": N, \"unit\": \"day\"}}, not {show(value)}")
     amount, unit = value.get("amount"), value.get("unit", "day")
     if isinstance(amount, str) and _INTEGER.match(amount.strip()):
         amount = int(amount)
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise QuerySpecError(f"{path}.amount", f"must be a whole number of units, 0 or more, not {_show(amount)}")
+        raise QuerySpecError(f"{path}.amount", f"must be a whole number of units, 0 or more, not {show(amount)}")
     if unit not in UNITS:
-        raise QuerySpecError(f"{path}.unit", f"must be one of {', '.join(UNITS)}, not {_show(unit)}")
+        raise QuerySpecError(f"{path}.unit", f"must be one of {', '.join(UNITS)}, not {show(unit)}")
     return amount, unit

@@ -27,7 +27,7 @@ from .source import Source
 
 DEFAULT_ENTITY = "deals"
 _KEPT = ("having", "offset", "name", "description")  # spec parts the builder keeps but does not edit
-_DIGITS = re.compile(r"^\d+$")
+_DIGITS = re.compile(r"^\d{1,40}$")  # longer stays text, for the spec's check to refuse
 
 
 class _Spot:

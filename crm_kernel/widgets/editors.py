@@ -22,7 +22,7 @@ from .fields import FieldChoice
 
 VALUE_CLASS = "crm-rule-value"
 _UNSET = object()
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_INTEGER = re.compile(r"^[+-]?\d{1,40}$")  # longer ones stay text: Python cannot parse 4,300 digits
 
 # A suggestion function: (text typed so far) -> (values, complete); complete means no value
 # beyond those exists, so typing more needs no new look-up.
@@ -43,7 +43,7 @@ def parse_number(text: str) -> int | float | str | None:
         return int(text)
     try:
         number = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         return text
     return number if math.isfinite(number) else text
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from ..model import ENTITIES
-from ..query import QueryResult, parse
+from ..query import QueryResult, RunHandle, parse
 from ..query.run import duckdb_schema, postgres_schema
 
 BACKENDS = {"postgres": "Live (PostgreSQL)", "duckdb": "Latest snapshot (DuckDB)"}
@@ -33,11 +33,12 @@ class Source:
         self.snapshot = snapshot
         self._opened = None  # (folder, Snapshot) we opened and must close
         self._tie_breakers: dict[tuple[str, str], list[str] | None] = {}
+        self.handle: RunHandle | None = None  # set during a run that a Stop button may cancel
 
     def execute(self, spec) -> QueryResult:
         if self.backend == "duckdb":
-            return self.crm.execute(spec, "duckdb", snapshot=self._snapshot())
-        return self.crm.execute(spec, self.backend)
+            return self.crm.execute(spec, "duckdb", snapshot=self._snapshot(), handle=self.handle)
+        return self.crm.execute(spec, self.backend, handle=self.handle)
 
     def _snapshot(self):
         if hasattr(self.snapshot, "con"):

@@ -1,19 +1,24 @@
-"""Workbench: the query builder, its SQL, a Run button, the result grid, export and saved views
-in one widget.
+"""Workbench: the query builder, its SQL, Run and Stop buttons, the result grid, export and saved
+views in one widget.
 
     from crm_kernel.widgets import Workbench
     wb = Workbench(crm)        # display it; wb.builder, wb.grid, wb.run()
+
+The Run button runs the query on a worker thread, so that the kernel stays free to receive a
+click on Stop, which cancels it through the query engine's RunHandle.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 
 import duckdb
 import ipywidgets as widgets
 import sqlalchemy as sa
 
 from ..errors import CrmError, QuerySpecError
+from ..query import QueryCancelled, RunHandle
 from .builder import DEFAULT_ENTITY, QueryBuilder
 from .export import ExportPanel
 from .fields import FieldCatalog
@@ -45,6 +50,10 @@ class Workbench(widgets.VBox):
         self.run_button = widgets.Button(description="Run", button_style="primary", tooltip="Run the query",
                                          layout=widgets.Layout(width="90px"))
         self.run_button.add_class("crm-run")
+        self.stop_button = widgets.Button(description="Stop", disabled=True, tooltip="Stop the running query",
+                                          layout=widgets.Layout(width="70px"))
+        self.stop_button.add_class("crm-stop")
+        self._worker: threading.Thread | None = None
         self.backend = widgets.ToggleButtons(options=[(label, name) for name, label in BACKENDS.items()],
                                              value="postgres", style={"button_width": "190px"})
         self.backend.add_class("crm-backend")
@@ -62,13 +71,14 @@ class Workbench(widgets.VBox):
                                         titles=("Saved views", "Recent runs"), selected_index=None)
         self.panels.add_class("crm-panels")
 
-        self.run_button.on_click(lambda _: self.run())
+        self.run_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
         self.sql_toggle.observe(lambda _: self._show_sql(), "value")
         self.backend.observe(self._backend_changed, "value")
         self.builder.on_change(lambda _: self._spec_changed())
         super().__init__([
             self.builder,
-            widgets.HBox([self.run_button, self.sql_toggle, self.backend, self.status],
+            widgets.HBox([self.run_button, self.stop_button, self.sql_toggle, self.backend, self.status],
                          layout=widgets.Layout(align_items="center")),
             self.sql,
             self.grid,
@@ -79,17 +89,49 @@ class Workbench(widgets.VBox):
 
     # -- actions -----------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """What Run does: :meth:`run` on a worker thread (one run at a time); :meth:`wait` joins it."""
+        if self.running:
+            return
+        self._worker = threading.Thread(target=self.run, name="crm-workbench-run", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        """What Stop does: cancel the running query (on PostgreSQL or DuckDB)."""
+        handle = self.source.handle
+        if handle is not None:
+            handle.cancel()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the run started by :meth:`start` has finished."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
     def run(self) -> GridRun | None:
         """Run the builder's spec and show its first page; nothing runs while it is invalid."""
         if self.builder.error is not None:
             show_error(self.status, "Not run: fix the query first")
             return None
         spec = self.builder.spec
+        self.source.handle = RunHandle()
+        # While it runs the engine stays put (a count and a page must come from the same one).
+        self.run_button.disabled, self.stop_button.disabled, self.backend.disabled = True, False, True
+        self.status.value = "<i>Running…</i>"
         try:
             run = self.grid.show(spec, self.source)
+        except QueryCancelled as exc:
+            show_error(self.status, f"Stopped: {_first_line(exc)}")
+            return None
         except _RUN_ERRORS as exc:
             show_error(self.status, f"Not run: {_first_line(exc)}")
             return None
+        finally:
+            self.source.handle = None
+            self.run_button.disabled, self.stop_button.disabled, self.backend.disabled = False, True, False
         self.last_run = run
         rows = f"{run.rows}" if run.rows is not None else f"{run.page_rows}+"
         self.status.value = (f"<b>{rows} rows</b> in {run.seconds * 1000:.1f} ms "

@@ -19,7 +19,7 @@ from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
 from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Column, Schema, TableInfo
-from ..spec import Aggregate, Group, QuerySpec, Related, Rule, SelectItem, parse
+from ..spec import Aggregate, Group, QuerySpec, Related, Rule, SelectItem, parse, show
 
 _COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
 _FAMILY = {t: "number" for t in NUMERIC_TYPES} | {"date": "temporal", "timestamp": "temporal"}
@@ -101,8 +101,8 @@ class Scope:
         if column is None:
             declared = ", ".join(sorted(info.custom)) or "none"
             raise QuerySpecError(where, f"custom field {key!r} of {info.name} is not declared; declared: {declared}")
-        text = alias.c.custom_fields.op("->>")(sa.literal(key, sa.Text))
-        return _cast_json_text(text, column.type), Column(path, column.type, column.label)
+        text = alias.c.custom_fields.op("->>", return_type=sa.Text())(sa.literal(key, sa.Text))
+        return self.compiler.read_custom(text, column.type), Column(path, column.type, column.label)
 
     def _join(self, key, parent_alias, relation, where) -> tuple[TableInfo, sa.FromClause]:
         if key not in self.joins:
@@ -120,10 +120,25 @@ class Scope:
         return clause
 
 
-def _cast_json_text(text: sa.ColumnElement, kind: str) -> sa.ColumnElement:
-    target = {"integer": sa.BigInteger(), "number": sa.Numeric(), "money": sa.Numeric(), "date": sa.Date(),
-              "timestamp": sa.DateTime(timezone=True), "boolean": sa.Boolean()}.get(kind)
-    return sa.cast(text, target) if target is not None else text
+# The form a custom field's text (``custom_fields->>key``) must have to be read as its declared
+# type: canonical JSON and ISO forms, tested alike on every engine, so both read the same rows.
+# Text of any other form (one record's {"seats": "many"}) reads as null instead of failing the
+# query; what a form cannot rule out (30 February) the dialect's checked cast turns into null.
+# Numbers read as doubles (at most 10^299, inside a double's range); timestamps keep a day's
+# margin from the years 1 and 9999 so that no time zone pushes them out of Python's range.
+_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_INNER_DATE = (r"(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+               r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
+_TIME = r"[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?"
+_NUMBER = r"^-?[0-9]{1,200}(\.[0-9]{1,200})?([eE][+-]?[0-9]{1,2})?$"
+CUSTOM_FORMS: dict[str, tuple[str, sa.types.TypeEngine]] = {
+    "integer": (r"^-?[0-9]{1,18}$", sa.BigInteger()),
+    "number": (_NUMBER, sa.Double()),
+    "money": (_NUMBER, sa.Double()),
+    "boolean": (r"^(true|false)$", sa.Boolean()),
+    "date": (f"^{_DATE}$", sa.Date()),
+    "timestamp": (f"^{_INNER_DATE}({_TIME})?$", sa.DateTime(timezone=True)),
+}
 
 
 class OutputScope:
@@ -222,7 +237,7 @@ class Compiler:
             expr, column = scope.resolve(item.field, item.path)
             labelled = expr.label(item.alias)
             self._add_output(outputs, item.alias, item.path, labelled, column)
-            stmt_columns.append(labelled)
+            stmt_columns.append(self.shown(expr, column).label(item.alias) if column.type == "json" else labelled)
             columns.append(OutputColumn(item.alias, column.type, column.scale))
         return columns, outputs, stmt_columns
 
@@ -241,7 +256,7 @@ class Compiler:
                 column = Column(key.alias, "date", column.label)
             self._add_output(outputs, key.alias, key.path, expr, column)
             group_exprs.append(expr)
-            stmt_columns.append(expr.label(key.alias))
+            stmt_columns.append(self.shown(expr, column).label(key.alias))
             columns.append(OutputColumn(key.alias, column.type, column.scale))
         for agg in spec.aggregates:
             expr, column = self.visit_aggregate(agg, scope)
@@ -332,7 +347,11 @@ class Compiler:
                 value = values.pair(rule.value, column, path, self.tz)
             case "relative":
                 amount, unit = values.relative(rule.value, path)
-                value = relative_window(rule.operator, amount, unit, column.type, self.now)
+                try:
+                    value = relative_window(rule.operator, amount, unit, column.type, self.now)
+                except (OverflowError, ValueError):  # past the calendar's years 1 to 9999
+                    raise QuerySpecError(f"{path}.amount", f"a window of {show(amount)} {unit}s reaches outside the years "
+                                                           "1 to 9999") from None
             case "period":
                 value = period_window(rule.operator, column.type, self.now)
         return op.build(expr, value)
@@ -379,6 +398,23 @@ class Compiler:
         return exists if rule.quantifier == "any" else sa.not_(exists)
 
     # -- what dialects may change ---------------------------------------------------------
+
+    @staticmethod
+    def shown(expr, column: Column) -> sa.ColumnElement:
+        """An output column as fetched: JSON as its text, which the result frame reads itself
+        (a driver's own JSON parsing fails on a number of 4,300 digits, for every row)."""
+        return sa.cast(expr, sa.Text()) if column.type == "json" else expr
+
+    def read_custom(self, text: sa.ColumnElement, kind: str) -> sa.ColumnElement:
+        """A custom field's text as its declared type; null where the text does not fit it."""
+        if kind not in CUSTOM_FORMS:
+            return text
+        form, target = CUSTOM_FORMS[kind]
+        return sa.case((text.regexp_match(form), self.checked_cast(text, target)))
+
+    def checked_cast(self, text: sa.ColumnElement, target: sa.types.TypeEngine) -> sa.ColumnElement:
+        """A cast of text whose form is right; null where its value is not (30 February)."""
+        return sa.try_cast(text, target)
 
     def truncate(self, expr, unit: str, field_type: str) -> sa.ColumnElement:
         """The date a value falls in when cut to ``unit`` (weeks start on Monday)."""
