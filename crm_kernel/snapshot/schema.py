@@ -25,7 +25,7 @@ ORDER BY c.relname, a.attnum
 """
 
 # Per table: the row estimate, a one-column primary key, and whether all four change-tracking
-# triggers of sql/003 and sql/007 are in place and enabled.
+# triggers of sql/003 and sql/006 are in place and enabled.
 _TABLES = """
 SELECT c.relname AS table_name, c.oid::bigint AS oid, greatest(c.reltuples, 0)::bigint AS estimated_rows,
        (SELECT a.attname FROM pg_constraint k

@@ -1,4 +1,4 @@
-"""PostgreSQL: the base compiler on psycopg 3, with checked casts from sql/008_custom_field_casts.sql."""
+"""PostgreSQL: the base compiler on psycopg 3, with checked casts from sql/007_custom_field_casts.sql."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import psycopg
