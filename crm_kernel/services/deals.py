@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from ..errors import ValidationError
 from ..model import tables
-from ..model.validation import clean_create, clean_update
+from ..model.validation import clean_create, clean_update, merged
 from .records import RecordService, as_uuid
 
 
@@ -43,19 +43,26 @@ class StageService(RecordService):
         return stages[0]
 
 
+def check_required(stage: dict, deal: dict, clean: dict, only_changed: bool = False) -> None:
+    """Raise ``ValidationError`` listing the stage's required fields that would be empty once
+    ``clean`` is applied to ``deal``; with ``only_changed``, only the fields ``clean`` sets
+    (an edit in place must not empty them, but need not fill ones that were already empty)."""
+    after = {**deal, **clean}
+    missing = {
+        name: f"is required in stage {stage['name']}"
+        for name in stage["required_fields"]
+        if _is_blank(after.get(name)) and (name in clean or not only_changed)
+    }
+    if missing:
+        raise ValidationError(missing, "deals")
+
+
 def stage_rules(stage: dict, deal: dict, clean: dict) -> dict:
     """Values a deal takes on entering ``stage``, given its current state and the changes asked for.
 
     Raises ``ValidationError`` listing the stage's required fields that would be empty.
     """
-    after = {**deal, **clean}
-    missing = {
-        name: f"is required in stage {stage['name']}"
-        for name in stage["required_fields"]
-        if _is_blank(after.get(name))
-    }
-    if missing:
-        raise ValidationError(missing, "deals")
+    check_required(stage, deal, clean)
     values = {**clean, "stage_id": stage["id"]}
     values.setdefault("probability", stage["probability"])
     if "actual_close_date" not in clean:
@@ -71,7 +78,7 @@ class DealService(RecordService):
         """Create a deal; without ``stage_id`` it starts in the first stage of the pipeline.
 
         It enters that stage now (``stage_entered_at`` defaults to the time of the insert)."""
-        data = {**(values or {}), **fields}
+        data = merged(values, fields)
         if data.get("stage_id") is None:
             data["stage_id"] = self.crm.stages.first()["id"]
         clean = clean_create(self.entity, data)
@@ -81,12 +88,20 @@ class DealService(RecordService):
 
     def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
                **fields) -> dict:
-        """Change fields; a new ``stage_id`` makes this a :meth:`move`."""
-        data = {**(changes or {}), **fields}
+        """Change fields; a new ``stage_id`` makes this a :meth:`move`.
+
+        The deal's stage keeps its rules: a field the stage requires cannot be emptied."""
+        data = merged(changes, fields)
         if "stage_id" in data:
             stage = data.pop("stage_id")
             return self.move(record_id, stage, expected_version=expected_version, changes=data)
-        return super().update(record_id, data, expected_version=expected_version)
+        clean = clean_update(self.entity, data)
+        with self.crm.transaction() as conn:
+            before = self._lock(conn, record_id, expected_version)
+            if not clean:
+                return self._public(before)
+            check_required(self._stage(conn, before["stage_id"]), before, clean, only_changed=True)
+            return self._update(conn, before, clean, "update")
 
     def move(self, deal_id, stage, *, expected_version: int | None = None, changes: dict | None = None) -> dict:
         """Move a deal to ``stage`` (id or name), setting ``changes`` in the same transaction.
@@ -103,19 +118,27 @@ class DealService(RecordService):
             target = self.crm.stages.resolve(stage, conn)
             if target["id"] == before["stage_id"] and not clean:
                 return self._public(before)
-            values = stage_rules(target, before, clean)
             if target["id"] == before["stage_id"]:
+                check_required(target, before, clean, only_changed=True)
                 return self._update(conn, before, clean, "update")
+            values = stage_rules(target, before, clean)
             values["last_activity_at"] = sa.func.now()
             values["stage_entered_at"] = sa.func.now()
             deal = self._update(conn, before, values, "move")
             self._log_stage_change(conn, deal, before["stage_id"], target)
             return deal
 
+    @staticmethod
+    def _stage(conn: sa.Connection, stage_id) -> dict:
+        """The deal's current stage, even when it has since been deactivated or deleted."""
+        stages = tables.table("pipeline_stages")
+        return dict(conn.execute(sa.select(stages).where(stages.c.id == stage_id)).mappings().one())
+
     def _log_stage_change(self, conn: sa.Connection, deal: dict, from_stage_id, target: dict) -> None:
+        """The stage-change activity; its references are the moved deal's own (locked) ones."""
         stages = tables.table("pipeline_stages")
         from_name = conn.execute(sa.select(stages.c.name).where(stages.c.id == from_stage_id)).scalar_one()
-        self.crm.activities._insert(conn, {
+        self.crm.activities.log(conn, {
             "deal_id": deal["id"],
             "company_id": deal["company_id"],
             "contact_id": deal["contact_id"],
@@ -125,4 +148,4 @@ class DealService(RecordService):
             "status": "completed",
             "completed_at": sa.func.now(),
             "external_data": {"from_stage_id": str(from_stage_id), "to_stage_id": str(target["id"])},
-        })
+        }, inherited=("deal_id", "company_id", "contact_id"))

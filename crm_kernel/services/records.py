@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..model import catalog, tables
-from ..model.validation import clean_create, clean_update
+from ..model.validation import clean_create, clean_update, custom_value_problem, merged
 from . import audit, changes
 
 if TYPE_CHECKING:
@@ -97,14 +97,14 @@ class RecordService:
 
     def create(self, values: dict | None = None, /, **fields) -> dict:
         """Create a record from a dict and/or keyword arguments; returns it as stored."""
-        clean = clean_create(self.entity, {**(values or {}), **fields})
+        clean = clean_create(self.entity, merged(values, fields))
         with self.crm.transaction() as conn:
             return self._insert(conn, clean)
 
     def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
                **fields) -> dict:
         """Change some fields. With ``expected_version`` a record changed meanwhile raises ``ConflictError``."""
-        clean = clean_update(self.entity, {**(changes or {}), **fields})
+        clean = clean_update(self.entity, merged(changes, fields))
         with self.crm.transaction() as conn:
             before = self._lock(conn, record_id, expected_version)
             if not clean:
@@ -144,8 +144,10 @@ class RecordService:
             )
         return dict(row)
 
-    def _insert(self, conn: sa.Connection, clean: dict) -> dict:
-        self._check_references(conn, clean)
+    def _insert(self, conn: sa.Connection, clean: dict, inherited: tuple[str, ...] = ()) -> dict:
+        """Insert ``clean``; references named in ``inherited`` were copied from a row this
+        transaction has locked and are not checked again (see :meth:`_check_references`)."""
+        self._check_references(conn, clean, inherited)
         actor = self.crm.user_id
         stmt = (
             sa.insert(self.table)
@@ -153,6 +155,7 @@ class RecordService:
             .returning(*self.columns, audit.row_image(self.table))
         )
         row = conn.execute(stmt).mappings().one()
+        self._after_write(conn, row, clean, None)
         self._record(conn, row, "create", before=None)
         return self._public(row)
 
@@ -166,6 +169,7 @@ class RecordService:
             .returning(*self.columns, audit.row_image(self.table))
         )
         row = conn.execute(stmt).mappings().one()
+        self._after_write(conn, row, values, before)
         self._record(conn, row, operation, before=before["_image"])
         return self._public(row)
 
@@ -174,12 +178,40 @@ class RecordService:
                      operation=operation, before=before, after=row["_image"])
         changes.publish(conn, self.entity.name, row["id"], operation, row["version"])
 
-    def _check_references(self, conn: sa.Connection, values: dict) -> None:
-        """Every id given for a relation must name a live record of the target entity."""
+    def _after_write(self, conn: sa.Connection, row, values: dict, before: dict | None) -> None:
+        """Checks that need the row as written, inside its transaction (a failure rolls it back)."""
+        if "custom_fields" in values:
+            self._check_custom_fields(conn, row["custom_fields"])
+
+    def _check_custom_fields(self, conn: sa.Connection, custom: dict) -> None:
+        """Declared custom fields must hold values of their type. The declarations are read after
+        the row is written, so a concurrent re-typing (which locks the table) is either seen here
+        or sees this row (services/custom_fields.py)."""
+        if not custom:
+            return
+        definitions = tables.table("custom_field_definitions")
+        declared = dict(conn.execute(
+            sa.select(definitions.c.key, definitions.c.type)
+            .where(definitions.c.entity == self.entity.name, definitions.c.deleted_at.is_(None),
+                   definitions.c.key.in_(list(custom)))
+        ).all())
+        errors = {}
+        for key, kind in declared.items():
+            problem = custom_value_problem(kind, custom.get(key))
+            if problem:
+                errors[f"custom_fields.{key}"] = problem
+        if errors:
+            raise ValidationError(errors, self.entity.name)
+
+    def _check_references(self, conn: sa.Connection, values: dict, inherited: tuple[str, ...] = ()) -> None:
+        """Every id given for a relation must name a live record of the target entity.
+
+        Ids in ``inherited`` were copied from a row the caller holds locked (a deal's company on
+        its stage-change activity): they stay valid even when their target is soft-deleted."""
         errors = {}
         for relation in self.entity.relations:
             value = values.get(relation.field)
-            if value is None or isinstance(value, sa.ColumnElement):
+            if value is None or isinstance(value, sa.ColumnElement) or relation.field in inherited:
                 continue
             target = tables.table(relation.target)
             stmt = sa.select(target.c.id).where(target.c.id == value)
