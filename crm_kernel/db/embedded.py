@@ -55,6 +55,9 @@ def free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as s:
+        # As PostgreSQL binds: connections it closed on stopping (TIME_WAIT) do not hold the port,
+        # so a restarted cluster keeps its port and open engines find it again.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
