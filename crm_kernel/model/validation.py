@@ -78,10 +78,11 @@ def _integer(f: Field):
     high = INTEGER_RANGE[1] if f.maximum is None else min(INTEGER_RANGE[1], int(f.maximum))
 
     def check(value: int) -> int:
+        shown = value if abs(value) < 10**30 else "the number"
         if value < low:
-            raise ValueError(f"{value} is out of range: it must be greater than or equal to {low}")
+            raise ValueError(f"{shown} is out of range: it must be greater than or equal to {low}")
         if value > high:
-            raise ValueError(f"{value} is out of range: it must be less than or equal to {high}")
+            raise ValueError(f"{shown} is out of range: it must be less than or equal to {high}")
         return value
 
     return check

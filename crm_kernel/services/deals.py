@@ -17,14 +17,18 @@ def _is_blank(value) -> bool:
 class StageService(RecordService):
     """``crm.stages``: the pipeline's stages, in board order."""
 
-    def resolve(self, stage, conn: sa.Connection | None = None) -> dict:
-        """A live, active stage by id, by ``uuid.UUID`` or by name (case-insensitive)."""
+    def resolve(self, stage, conn: sa.Connection | None = None, *, field: str = "stage") -> dict:
+        """A live, active stage by id, by ``uuid.UUID`` or by name (case-insensitive).
+
+        ``field`` is the name errors give the argument (``stage_id`` when it came as a field)."""
         t = self.table
         stmt = sa.select(*self.columns).where(t.c.deleted_at.is_(None), t.c.is_active)
         try:
-            stmt = stmt.where(t.c.id == as_uuid(stage, "stage"))
+            stmt = stmt.where(t.c.id == as_uuid(stage, field))
         except ValidationError:
-            stmt = stmt.where(sa.func.lower(t.c.name) == str(stage).strip().lower())
+            if not isinstance(stage, str) or "\x00" in stage:
+                raise ValidationError({field: f"{stage!r} is not a stage id or name"}, "deals") from None
+            stmt = stmt.where(sa.func.lower(t.c.name) == stage.strip().lower())
         if conn is None:
             with self.crm.engine.connect() as own:
                 row = own.execute(stmt).mappings().first()
@@ -32,7 +36,7 @@ class StageService(RecordService):
             row = conn.execute(stmt).mappings().first()
         if row is None:
             names = ", ".join(s["name"] for s in self.list(is_active=True))
-            raise ValidationError({"stage": f"unknown stage {stage!r}; the stages are {names}"}, "deals")
+            raise ValidationError({field: f"unknown stage {stage!r}; the stages are {names}"}, "deals")
         return dict(row)
 
     def first(self) -> dict:
@@ -83,7 +87,7 @@ class DealService(RecordService):
             data["stage_id"] = self.crm.stages.first()["id"]
         clean = clean_create(self.entity, data)
         with self.crm.transaction() as conn:
-            stage = self.crm.stages.resolve(clean["stage_id"], conn)
+            stage = self.crm.stages.resolve(clean["stage_id"], conn, field="stage_id")
             return self._insert(conn, stage_rules(stage, {}, clean))
 
     def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
@@ -94,7 +98,7 @@ class DealService(RecordService):
         data = merged(changes, fields)
         if "stage_id" in data:
             stage = data.pop("stage_id")
-            return self.move(record_id, stage, expected_version=expected_version, changes=data)
+            return self._move(record_id, stage, expected_version, data, stage_field="stage_id")
         clean = clean_update(self.entity, data)
         with self.crm.transaction() as conn:
             before = self._lock(conn, record_id, expected_version)
@@ -110,12 +114,15 @@ class DealService(RecordService):
         probability (unless ``changes`` sets one) and the actual close date on won/lost stages,
         and records a ``stage_change`` activity, an audit row and a change notification.
         """
-        clean = clean_update(self.entity, changes or {})
+        return self._move(deal_id, stage, expected_version, changes, stage_field="stage")
+
+    def _move(self, deal_id, stage, expected_version: int | None, changes: dict | None, stage_field: str) -> dict:
+        clean = clean_update(self.entity, merged(changes, {}))
         if "stage_id" in clean:
             raise ValidationError({"stage_id": "pass the stage as move()'s stage argument"}, "deals")
         with self.crm.transaction() as conn:
             before = self._lock(conn, deal_id, expected_version)
-            target = self.crm.stages.resolve(stage, conn)
+            target = self.crm.stages.resolve(stage, conn, field=stage_field)
             if target["id"] == before["stage_id"] and not clean:
                 return self._public(before)
             if target["id"] == before["stage_id"]:

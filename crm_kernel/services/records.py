@@ -74,6 +74,8 @@ class RecordService:
 
     def _filtered(self, stmt, include_deleted: bool, equals: dict):
         unknown = {k: f"unknown field of {self.entity.name}" for k in equals if not self.entity.has_field(k)}
+        unknown |= {k: "must not contain the NUL character (\\x00)" for k, v in equals.items()
+                    if isinstance(v, str) and "\x00" in v}
         if unknown:
             raise ValidationError(unknown, self.entity.name)
         for name, value in equals.items():
