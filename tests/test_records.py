@@ -334,3 +334,17 @@ def test_restoring_a_declaration_checks_the_values_written_meanwhile(crm):
         crm.custom_fields.restore(declaration["id"])
     with pytest.raises(ValidationError, match="entity: unknown entity 'invoices'"):
         crm.custom_fields.create(entity="invoices", key="x", type="text")
+
+
+def test_an_unchanged_reference_to_a_deleted_record_is_not_checked_again(crm, acme):
+    owner = crm.users.create(email="owner@example.com", full_name="Owner")
+    contact = crm.contacts.create(company_id=acme["id"], owner_id=owner["id"], first_name="Ann", last_name="Lee")
+    crm.companies.delete(acme["id"])
+    crm.users.delete(owner["id"])
+    # A form sends every field back: the references it did not change stay as they are.
+    edited = crm.contacts.update(contact["id"], company_id=acme["id"], owner_id=str(owner["id"]), job_title="CTO")
+    assert (edited["company_id"], edited["owner_id"], edited["job_title"]) == (acme["id"], owner["id"], "CTO")
+    other = crm.companies.create(name="Other")
+    crm.companies.delete(other["id"])
+    with pytest.raises(ValidationError, match="company_id: no company"):
+        crm.contacts.update(contact["id"], company_id=other["id"])

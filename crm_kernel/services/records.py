@@ -162,7 +162,11 @@ class RecordService:
         return self._public(row)
 
     def _update(self, conn: sa.Connection, before: dict, values: dict, operation: str) -> dict:
-        self._check_references(conn, values)
+        # A reference set to the value the locked row already holds is not a new one (a form
+        # sending every field back): it stays valid even if its target was soft-deleted since.
+        unchanged = tuple(r.field for r in self.entity.relations
+                          if r.field in values and values[r.field] == before[r.field])
+        self._check_references(conn, values, unchanged)
         stmt = (
             sa.update(self.table)
             .where(self.table.c.id == before["id"])
