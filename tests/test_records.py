@@ -348,3 +348,32 @@ def test_an_unchanged_reference_to_a_deleted_record_is_not_checked_again(crm, ac
     crm.companies.delete(other["id"])
     with pytest.raises(ValidationError, match="company_id: no company"):
         crm.contacts.update(contact["id"], company_id=other["id"])
+
+
+def test_retyping_waits_for_a_writer_in_flight_and_then_sees_its_value(crm, engine):
+    """A write checked against the old declaration cannot slip past a re-typing: the re-typing
+    locks the table, waits for the writer's transaction, then finds its value."""
+    import threading
+
+    crm.custom_fields.define("companies", "tier", "text")
+    outcome = {}
+
+    def retype():
+        try:
+            crm.custom_fields.define("companies", "tier", "integer")
+        except ValidationError as exc:
+            outcome["error"] = exc
+
+    with crm.transaction() as conn:
+        company = crm.companies._insert(conn, {"name": "Gold", "custom_fields": {"tier": "gold"}})
+        worker = threading.Thread(target=retype)
+        worker.start()
+        with engine.connect() as watcher:  # handshake: the re-typing is blocked on the table lock
+            while not watcher.exec_driver_sql(
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'companies'::regclass AND NOT granted").scalar():
+                watcher.rollback()
+                worker.join(0.05)
+                assert worker.is_alive(), outcome
+    worker.join()
+    assert str(company["id"]) in outcome["error"].errors["type"]
+    assert crm.custom_fields.declared("companies") == {"tier": "text"}
