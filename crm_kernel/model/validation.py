@@ -26,22 +26,32 @@ _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+def shown(value: Any) -> str:
+    """A value as messages show it: its repr, cut short (and never failing, even for a
+    5000-digit number)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ or an int beyond the repr limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
-        raise ValueError(f"{value!r} is not an e-mail address")
+        raise ValueError(f"{shown(value)} is not an e-mail address")
     return value
 
 
 def _currency(value: str) -> str:
     code = value.upper()
     if code not in ISO_4217:
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        raise ValueError(f"{shown(value)} is not an ISO 4217 currency code")
     return code
 
 
 def _colour(value: str) -> str:
     if not _COLOUR.match(value):
-        raise ValueError(f"{value!r} is not a colour like #1a2b3c")
+        raise ValueError(f"{shown(value)} is not a colour like #1a2b3c")
     return value
 
 
@@ -53,13 +63,13 @@ def _not_blank(value: str) -> str:
 
 def _identifier(value: str) -> str:
     if not _IDENTIFIER.match(value):
-        raise ValueError(f"{value!r} must be lower case letters, digits and _, starting with a letter")
+        raise ValueError(f"{shown(value)} must be lower case letters, digits and _, starting with a letter")
     return value
 
 
 def _custom_field_type(value: str) -> str:
     if value not in CUSTOM_FIELD_TYPES:
-        raise ValueError(f"{value!r} is not a custom field type; use one of {', '.join(CUSTOM_FIELD_TYPES)}")
+        raise ValueError(f"{shown(value)} is not a custom field type; use one of {', '.join(CUSTOM_FIELD_TYPES)}")
     return value
 
 
@@ -78,11 +88,10 @@ def _integer(f: Field):
     high = INTEGER_RANGE[1] if f.maximum is None else min(INTEGER_RANGE[1], int(f.maximum))
 
     def check(value: int) -> int:
-        shown = value if abs(value) < 10**30 else "the number"
         if value < low:
-            raise ValueError(f"{shown} is out of range: it must be greater than or equal to {low}")
+            raise ValueError(f"{shown(value)} is out of range: it must be greater than or equal to {low}")
         if value > high:
-            raise ValueError(f"{shown} is out of range: it must be less than or equal to {high}")
+            raise ValueError(f"{shown(value)} is out of range: it must be less than or equal to {high}")
         return value
 
     return check
@@ -91,13 +100,13 @@ def _integer(f: Field):
 def as_decimal(value: Any) -> Decimal:
     """A finite Decimal from a Decimal, int, float (by its shortest repr) or numeric string."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise ValueError(f"{value!r} is not a decimal number")
+        raise ValueError(f"{shown(value)} is not a decimal number")
     try:
         number = Decimal(repr(value) if isinstance(value, float) else value)
     except (InvalidOperation, ValueError):
-        raise ValueError(f"{value!r} is not a decimal number") from None
+        raise ValueError(f"{shown(value)} is not a decimal number") from None
     if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(f"{shown(value)} is not a finite number")
     return number
 
 
@@ -108,11 +117,11 @@ def _numeric(f: Field):
         number = as_decimal(value)
         places = max(0, -number.as_tuple().exponent)
         if f.scale is not None and places > f.scale:
-            raise ValueError(f"{value!r} has more than {f.scale} decimal places")
+            raise ValueError(f"{shown(value)} has more than {f.scale} decimal places")
         if f.precision is not None:
             whole = f.precision - (f.scale or 0)
             if abs(number) >= Decimal(10) ** whole:
-                raise ValueError(f"{value!r} is too large: at most {whole} digits before the decimal point")
+                raise ValueError(f"{shown(value)} is too large: at most {whole} digits before the decimal point")
         if f.minimum is not None and number < Decimal(str(f.minimum)):
             raise ValueError(f"must be greater than or equal to {f.minimum:g}")
         if f.maximum is not None and number > Decimal(str(f.maximum)):
@@ -153,7 +162,7 @@ def json_value(value: Any, depth: int = 0) -> Any:
                 raise ValueError("holds a number too large to store")
             return value
         case float() if not math.isfinite(value):
-            raise ValueError(f"holds {value!r}, which JSON cannot store")
+            raise ValueError(f"holds {shown(value)}, which JSON cannot store")
         case float():
             return value
         case Decimal():
@@ -172,7 +181,7 @@ def json_value(value: Any, depth: int = 0) -> Any:
             return {_no_nul(k): json_value(v, depth + 1) for k, v in value.items()}
         case list() | tuple():
             return [json_value(v, depth + 1) for v in value]
-    raise ValueError(f"holds {type(value).__name__} {value!r}, which is not a JSON value")
+    raise ValueError(f"holds {type(value).__name__} {shown(value)}, which is not a JSON value")
 
 
 def _json_document(value: Any) -> dict | list:
@@ -191,7 +200,7 @@ def _custom_fields(value: dict) -> dict:
 
 def _entity(value: str) -> str:
     if value not in ENTITIES:
-        raise ValueError(f"{value!r} is not an entity; use one of {', '.join(ENTITIES)}")
+        raise ValueError(f"{shown(value)} is not an entity; use one of {', '.join(ENTITIES)}")
     return value
 
 
@@ -355,5 +364,4 @@ def custom_value_problem(kind: str, value: Any) -> str | None:
     ``kind``, or None when it fits. JSON null fits every type."""
     if value is None or _fits(kind, value):
         return None
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    return f"{shown} is not {_EXPECTED[kind]} (declared {kind})"
+    return f"{shown(value)} is not {_EXPECTED[kind]} (declared {kind})"
