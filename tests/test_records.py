@@ -377,3 +377,19 @@ def test_retyping_waits_for_a_writer_in_flight_and_then_sees_its_value(crm, engi
     worker.join()
     assert str(company["id"]) in outcome["error"].errors["type"]
     assert crm.custom_fields.declared("companies") == {"tier": "text"}
+
+
+@pytest.mark.parametrize(("equals", "field"), [
+    ({"owner_id": "nope"}, "owner_id"),
+    ({"name": "A\x00"}, "name"),
+    ({"employees": 10**12}, "employees"),
+    ({"name": object()}, "name"),
+    ({"search_vector": "x"}, "search_vector"),
+])
+def test_list_filters_are_checked_like_the_fields_they_compare(crm, acme, equals, field):
+    for call in (crm.companies.list, crm.companies.count):
+        with pytest.raises(ValidationError) as info:
+            call(**equals)
+        assert list(info.value.errors) == [field]
+    assert crm.companies.list(email="not an e-mail", owner_id=None) == []  # formats do not apply
+    assert crm.companies.count(name="Acme", employees=None) == 1

@@ -6,6 +6,7 @@ database, or raise :class:`~crm_kernel.errors.ValidationError` naming every bad 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -308,6 +309,30 @@ def merged(values: Any, fields: dict) -> dict:
     if values is not None and not isinstance(values, dict):
         raise ValidationError({"values": f"must be a dict of field: value, not {type(values).__name__}"})
     return {**(values or {}), **fields}
+
+
+@cache
+def _filter_adapter(f: Field) -> pydantic.TypeAdapter:
+    """A field's type without its formats (filtering by a malformed e-mail simply matches nothing)."""
+    return pydantic.TypeAdapter(_python_type(dataclasses.replace(f, format=None, nullable=True)))
+
+
+def clean_filter(entity: Entity, equals: dict) -> dict:
+    """Values to compare fields with (``list(owner_id=...)``), converted to their field's type."""
+    errors, clean = {}, {}
+    for name, value in equals.items():
+        if not entity.has_field(name) or entity.field(name).type == "search":
+            errors[str(name)] = f"unknown field of {entity.name}"
+        elif value is None:
+            clean[name] = None
+        else:
+            try:
+                clean[name] = _filter_adapter(entity.field(name)).validate_python(value)
+            except pydantic.ValidationError as exc:
+                errors[name] = _pydantic_errors(exc).popitem()[1]
+    if errors:
+        raise ValidationError(errors, entity.name)
+    return clean
 
 
 def clean_create(entity: Entity, values: dict) -> dict:

@@ -14,7 +14,13 @@ import sqlalchemy as sa
 
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..model import catalog, tables
-from ..model.validation import clean_create, clean_update, custom_value_problem, merged
+from ..model.validation import (
+    clean_create,
+    clean_filter,
+    clean_update,
+    custom_value_problem,
+    merged,
+)
 from . import audit, changes
 
 if TYPE_CHECKING:
@@ -73,12 +79,7 @@ class RecordService:
             return conn.execute(stmt).scalar_one()
 
     def _filtered(self, stmt, include_deleted: bool, equals: dict):
-        unknown = {k: f"unknown field of {self.entity.name}" for k in equals if not self.entity.has_field(k)}
-        unknown |= {k: "must not contain the NUL character (\\x00)" for k, v in equals.items()
-                    if isinstance(v, str) and "\x00" in v}
-        if unknown:
-            raise ValidationError(unknown, self.entity.name)
-        for name, value in equals.items():
+        for name, value in clean_filter(self.entity, equals).items():
             column = self.table.c[name]
             stmt = stmt.where(column.is_(None) if value is None else column == value)
         if self.entity.soft_delete and not include_deleted:
