@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from .config import Config
 from .db import connect_engine, resolve_url
-from .errors import ConfigError, DatabaseError, QuerySpecError, ValidationError
+from .db.migrate import check_schema
+from .errors import ConfigError, QuerySpecError, ValidationError
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
 from .services.activities import ActivityService
@@ -69,8 +70,7 @@ class CRM:
 
     def _resolve_user(self, email: str | None) -> tuple[uuid.UUID, str]:
         with self.engine.connect() as conn:
-            if not conn.exec_driver_sql("SELECT to_regclass('public.users')").scalar():
-                raise DatabaseError("the CRM schema is missing; run `crm db migrate`")
+            check_schema(conn)
             if not email:
                 row = conn.execute(sa.text("SELECT id, email FROM users WHERE id = :id"), {"id": SYSTEM_USER_ID}).one()
                 return row.id, row.email
@@ -132,11 +132,12 @@ class CRM:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """One database transaction; integrity errors come out as ``ValidationError``."""
+        """One database transaction; integrity and data errors come out as ``ValidationError``
+        (an outage as ``DatabaseError``, from the engine)."""
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except sa.exc.IntegrityError as exc:
+        except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             raise _integrity_error(exc) from exc
 
 
@@ -149,7 +150,7 @@ _PROBLEMS = {
 }
 
 
-def _integrity_error(exc: sa.exc.IntegrityError) -> ValidationError:
+def _integrity_error(exc: sa.exc.IntegrityError | sa.exc.DataError) -> ValidationError:
     """Name the field a constraint protects (``deals_company_id_fkey`` -> ``company_id``)."""
     diag = exc.orig.diag
     table = diag.table_name or ""

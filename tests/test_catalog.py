@@ -115,3 +115,38 @@ def test_search_indexes_exist(engine):
     trigram = [name for name, d in indexes.items() if "gin_trgm_ops" in d]
     assert {"companies_name_trgm_idx", "contacts_name_trgm_idx", "contacts_email_trgm_idx"} <= set(trigram)
     assert "deals_stage_updated_idx" in indexes
+
+
+def _extremes(f, col):
+    """The largest value validation lets through for a numeric field, and the next one up."""
+    from decimal import Decimal
+
+    from crm_kernel.model.validation import INTEGER_RANGE
+
+    if f.type == "integer":
+        top = INTEGER_RANGE[1] if f.maximum is None else int(f.maximum)
+        return top, top + 1, "int4"
+    step = Decimal(1).scaleb(-col["numeric_scale"])
+    top = Decimal(10) ** (col["numeric_precision"] - col["numeric_scale"]) - step
+    if f.maximum is not None:
+        top = min(top, Decimal(str(f.maximum)))
+    return top, top + step, f"numeric({col['numeric_precision']}, {col['numeric_scale']})"
+
+
+@pytest.mark.parametrize("name", [e.name for e in ENTITIES.values() if e.business])
+def test_validation_accepts_what_the_column_holds_and_refuses_the_rest(engine, live_columns, name):
+    """Every writable number is checked against its column's range and precision: the largest
+    value validation accepts fits the live column; the next one is refused before the database."""
+    from crm_kernel.errors import ValidationError
+    from crm_kernel.model.validation import clean_update
+
+    e = entity(name)
+    numeric = [f for f in e.writable_fields if f.type in ("integer", "number", "money")]
+    for f in numeric:
+        top, beyond, sql_type = _extremes(f, live_columns[name][f.name])
+        assert clean_update(e, {f.name: top}) == {f.name: top}
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT CAST(:v AS {sql_type})"), {"v": top}).scalar() == top
+        with pytest.raises(ValidationError) as info:
+            clean_update(e, {f.name: beyond})
+        assert list(info.value.errors) == [f.name]

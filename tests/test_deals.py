@@ -203,3 +203,74 @@ def test_a_completed_activity_on_a_deal_marks_it_active(crm, deal):
     crm.activities.create(deal_id=deal["id"], type="note", subject="Older", status="completed",
                           completed_at="2025-01-01T00:00:00Z")
     assert crm.deals.get(deal["id"])["last_activity_at"] == dt.datetime(2026, 1, 10, 10, tzinfo=dt.UTC)
+
+
+# -- a deal whose company or contact was soft-deleted keeps working -------------------------------
+
+
+@pytest.mark.parametrize("gone", ["companies", "contacts", "both"])
+def test_a_deal_of_a_deleted_company_or_contact_can_still_move(crm, deal, gone):
+    if gone in ("companies", "both"):
+        crm.companies.delete(deal["company_id"])
+    if gone in ("contacts", "both"):
+        crm.contacts.delete(deal["contact_id"])
+    moved = crm.deals.move(deal["id"], "Qualified")
+    assert moved["stage_id"] == stage_id(crm, "Qualified")
+    assert (moved["company_id"], moved["contact_id"]) == (deal["company_id"], deal["contact_id"])
+    [activity] = crm.activities.list(deal_id=deal["id"])
+    assert activity["type"] == "stage_change"
+    assert (activity["company_id"], activity["contact_id"]) == (deal["company_id"], deal["contact_id"])
+
+
+def test_an_activity_on_a_deal_may_name_the_deals_own_deleted_company_and_contact(crm, deal):
+    crm.companies.delete(deal["company_id"])
+    crm.contacts.delete(deal["contact_id"])
+    call = crm.activities.create(deal_id=deal["id"], company_id=deal["company_id"], contact_id=deal["contact_id"],
+                                 type="call", subject="Still talking", status="completed")
+    assert call["company_id"] == deal["company_id"]
+    # A reference the caller chooses, not the deal's own, is still checked.
+    other = crm.companies.create(name="Other")
+    crm.companies.delete(other["id"])
+    with pytest.raises(ValidationError) as info:
+        crm.activities.create(deal_id=deal["id"], company_id=other["id"], type="call", subject="x")
+    assert info.value.errors == {"company_id": f"no company with id {other['id']}"}
+    with pytest.raises(ValidationError, match="company_id: no company"):
+        crm.deals.update(deal["id"], company_id=other["id"])
+    assert crm.activities.count() == 1
+
+
+def test_the_stage_change_is_logged_through_the_public_method(crm, deal):
+    with crm.transaction() as conn:
+        note = crm.activities.log(conn, {"deal_id": deal["id"], "type": "note", "subject": "n",
+                                         "status": "completed"})
+    assert crm.activities.get(note["id"])["subject"] == "n"
+    assert crm.deals.get(deal["id"])["last_activity_at"] == note["created_at"]
+
+
+# -- a stage's required fields hold on every write, not only on a move -----------------------------
+
+
+@pytest.mark.parametrize(("stage", "changes", "field"), [
+    ("Lost", {"close_reason": None}, "close_reason"),
+    ("Lost", {"close_reason": ""}, "close_reason"),
+    ("Won", {"value": None}, "value"),
+])
+def test_update_cannot_empty_a_field_the_stage_requires(crm, deal, audit_rows, stage, changes, field):
+    closed = crm.deals.move(deal["id"], stage, changes={"close_reason": "Chose a rival"})
+    audited = len(audit_rows())
+    with pytest.raises(ValidationError) as info:
+        crm.deals.update(deal["id"], changes)
+    assert info.value.errors == {field: f"is required in stage {stage}"}
+    assert crm.deals.get(deal["id"]) == closed
+    assert len(audit_rows()) == audited
+    with pytest.raises(ValidationError, match=f"{field}: is required in stage {stage}"):
+        crm.deals.move(deal["id"], stage, changes=changes)  # the same stage: an edit in place
+
+
+def test_update_need_not_fill_a_required_field_that_was_already_empty(crm, deal, engine):
+    import sqlalchemy as sa
+
+    lost = crm.deals.move(deal["id"], "Lost", changes={"close_reason": "x"})
+    with engine.begin() as conn:  # a deal from before the rule: its stage's field is empty
+        conn.execute(sa.text("UPDATE deals SET close_reason = NULL WHERE id = :id"), {"id": lost["id"]})
+    assert crm.deals.update(deal["id"], title="Renamed")["title"] == "Renamed"

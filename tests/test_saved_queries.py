@@ -61,7 +61,7 @@ def test_custom_fields_are_declared_then_queryable(crm):
     frame = crm.query({"entity": "companies", "select": ["name", "custom_fields.renewal"], "where": {"rules": [
         {"field": "custom_fields.renewal", "operator": "<", "value": "2026-12-31"}]}})
     assert frame.rows() == [("A", dt.date(2026, 5, 1))]
-    redefined = crm.custom_fields.define("companies", "tier", "integer")
+    redefined = crm.custom_fields.define("companies", "renewal", "text")  # every stored date is text too
     assert redefined["version"] == 2
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+import zoneinfo
+from decimal import Decimal
+
+import psycopg
 import sqlalchemy as sa
 
 from ..config import Config
-from ..errors import DatabaseError
+from ..errors import ConfigError, DatabaseError
 from . import embedded
 
 
@@ -37,23 +43,90 @@ def resolve_url(config: Config | None = None) -> str:
 
 
 def connect_engine(url: str, timezone: str = "UTC") -> sa.Engine:
-    """An engine whose sessions use ``timezone`` and fail fast when the server is down."""
+    """An engine whose sessions use ``timezone`` and fail fast when the server is down.
+
+    Every lost connection or unreachable server, on any path that uses the engine (services,
+    queries, widgets), comes out as :class:`DatabaseError`; the pool replaces dead connections,
+    so the same engine works again once the server is back.
+    """
     engine = sa.create_engine(
         sqlalchemy_url(url),
         # Query specs bind their values; a custom plan per execution keeps date ranges and
         # value filters as well planned as hand-written SQL with literals.
-        connect_args={"options": f"-c timezone={timezone} -c plan_cache_mode=force_custom_plan",
+        connect_args={"options": f"-c timezone={checked_timezone(timezone)} -c plan_cache_mode=force_custom_plan",
                       "connect_timeout": 10},
         pool_pre_ping=True,
+        json_serializer=dumps_json,
     )
+    sa.event.listen(engine, "handle_error", _database_errors(url))
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-    except sa.exc.OperationalError as exc:
+    except DatabaseError:
         engine.dispose()
-        hint = "" if "127.0.0.1" not in url else " (is the embedded cluster running? `crm db start`)"
-        raise DatabaseError(f"cannot connect to {safe_url(url)}{hint}: {exc.orig}") from exc
+        raise
     return engine
+
+
+# Zone names are letters, digits and _ + - /; anything else could smuggle other libpq options.
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$")
+
+
+def checked_timezone(name: str) -> str:
+    """``name`` when it is a known IANA time zone, else ``ConfigError`` naming CRM_TIMEZONE."""
+    problem = None
+    if not isinstance(name, str) or not _ZONE_NAME.match(name):
+        problem = "is not a time zone name"
+    else:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            problem = "is not a known time zone"
+    if problem:
+        raise ConfigError(f"CRM_TIMEZONE={name!r} {problem}; use an IANA name such as UTC or Europe/Paris")
+    return name
+
+
+# Connection failures (class 08), the server shutting down (57P01-57P03) and a dead socket.
+_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _database_errors(url: str):
+    """A ``handle_error`` listener turning driver-level failures into ``DatabaseError``."""
+    where = safe_url(url)
+    hint = " (is the embedded cluster running? `crm db start`)" if "127.0.0.1" in url else ""
+
+    def handle(ctx: sa.engine.ExceptionContext) -> None:
+        if ctx.is_pre_ping:  # the pool replaces the connection itself
+            return
+        orig = ctx.original_exception
+        if not isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+            return
+        state = getattr(orig, "sqlstate", None) or ""
+        detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        if state == "57014":
+            raise DatabaseError(f"the statement was cancelled: {detail}")
+        if ctx.connection is None:
+            raise DatabaseError(f"cannot connect to {where}{hint}: {detail}")
+        if ctx.is_disconnect or isinstance(orig, psycopg.InterfaceError) or state.startswith(_OUTAGE_STATES):
+            raise DatabaseError(f"lost the connection to {where}{hint}: {detail}")
+        raise DatabaseError(f"the database refused the operation: {detail}")
+
+    return handle
+
+
+def dumps_json(value) -> str:
+    """JSON text for jsonb parameters; Decimals keep their exact digits as JSON numbers."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} cannot be stored as JSON")
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{dumps_json(v)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps_json(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def safe_url(url: str) -> str:

@@ -112,3 +112,20 @@ def schema_version(conn: sa.Connection) -> str | None:
     if not exists:
         return None
     return conn.exec_driver_sql("SELECT max(version) FROM schema_migrations").scalar()
+
+
+def check_schema(conn: sa.Connection, folder: Path | None = None) -> None:
+    """Refuse a database whose schema is older than this installation's migrations (after an
+    upgrade, before `crm db migrate`): without this, the first query that names a new column
+    fails with a raw database error. Reads only; takes no lock."""
+    exists = conn.exec_driver_sql("SELECT to_regclass('public.schema_migrations')").scalar()
+    applied = set(conn.exec_driver_sql("SELECT version FROM schema_migrations").scalars()) if exists else set()
+    pending = [m for m in discover(folder) if m.version not in applied]
+    if not applied:
+        raise DatabaseError("the CRM schema is missing; run `crm db migrate`")
+    if pending:
+        names = ", ".join(m.path.name for m in pending)
+        raise DatabaseError(
+            f"the database schema is older than this version of crm_kernel ({len(pending)} migration(s) "
+            f"pending: {names}); run `crm db migrate`"
+        )

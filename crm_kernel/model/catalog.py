@@ -37,7 +37,8 @@ class Field:
     scale: int | None = None
     minimum: float | None = None
     maximum: float | None = None
-    format: str | None = None  # extra text checks: email, currency, colour, identifier, custom_field_type
+    format: str | None = None  # extra checks: email, currency, colour, identifier, custom_field_type, entity,
+    # deal_fields (a list of deal field names)
     references: str | None = None  # entity a uuid field points at
     relation: str | None = None  # name of that many-to-one relation (company_id -> company)
 
@@ -239,7 +240,7 @@ PIPELINE_STAGES = Entity("pipeline_stages", "Pipeline stages", "Stage", "name", 
     flag("is_active", label="Active"),
     flag("is_closed_won", label="Closed won"),
     flag("is_closed_lost", label="Closed lost"),
-    json("required_fields", nullable=False, has_default=True),
+    json("required_fields", nullable=False, has_default=True, format="deal_fields"),
     text("colour", format="colour"),
     *_bookkeeping(),
     _last_xact(),
@@ -302,7 +303,7 @@ SAVED_QUERIES = Entity("saved_queries", "Saved queries", "Saved query", "name", 
     _id(),
     text("name", nullable=False),
     text("description"),
-    text("entity", nullable=False),
+    text("entity", nullable=False, format="entity"),
     json("spec", nullable=False),
     ref("owner_id", "users"),
     flag("shared"),

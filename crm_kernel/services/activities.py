@@ -5,21 +5,49 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ..model import tables
-from ..model.validation import clean_create
+from ..model.validation import clean_create, merged
 from . import changes
-from .records import RecordService
+from .records import RecordService, as_uuid
+
+# An activity on a deal may name the deal's own company and contact: they are the deal's,
+# copied from its row, and stay valid after either is soft-deleted.
+_FROM_DEAL = ("company_id", "contact_id")
 
 
 class ActivityService(RecordService):
     """``crm.activities``: logging a completed activity on a deal marks the deal as active."""
 
     def create(self, values: dict | None = None, /, **fields) -> dict:
-        clean = clean_create(self.entity, {**(values or {}), **fields})
+        clean = clean_create(self.entity, merged(values, fields))
         with self.crm.transaction() as conn:
-            activity = self._insert(conn, clean)
-            if activity["deal_id"] is not None and activity["status"] == "completed":
-                self._touch_deal(conn, activity)
-            return activity
+            return self.log(conn, clean, inherited=self._deals_own(conn, clean))
+
+    def log(self, conn: sa.Connection, clean: dict, *, inherited: tuple[str, ...] = ()) -> dict:
+        """Insert an activity inside the caller's transaction ``conn`` (as a deal's move does).
+
+        ``clean`` holds validated values; the references named in ``inherited`` were copied
+        from a row the caller has locked and are not checked again, all others are.
+        """
+        activity = self._insert(conn, clean, inherited)
+        if activity["deal_id"] is not None and activity["status"] == "completed":
+            self._touch_deal(conn, activity)
+        return activity
+
+    @staticmethod
+    def _deals_own(conn: sa.Connection, clean: dict) -> tuple[str, ...]:
+        """The references in ``clean`` that equal its deal's own, with the deal locked so that
+        they cannot change before the insert commits (the lock ``_touch_deal`` takes anyway)."""
+        if clean.get("deal_id") is None:
+            return ()
+        deals = tables.table("deals")
+        deal = conn.execute(
+            sa.select(deals.c.company_id, deals.c.contact_id)
+            .where(deals.c.id == as_uuid(clean["deal_id"], "deal_id"), deals.c.deleted_at.is_(None))
+            .with_for_update(key_share=True)
+        ).mappings().first()
+        if deal is None:
+            return ()  # the reference check names the missing deal
+        return tuple(name for name in _FROM_DEAL if clean.get(name) is not None and clean[name] == deal[name])
 
     @staticmethod
     def _touch_deal(conn: sa.Connection, activity: dict) -> None:

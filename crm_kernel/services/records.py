@@ -14,7 +14,13 @@ import sqlalchemy as sa
 
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..model import catalog, tables
-from ..model.validation import clean_create, clean_update
+from ..model.validation import (
+    clean_create,
+    clean_filter,
+    clean_update,
+    custom_value_problem,
+    merged,
+)
 from . import audit, changes
 
 if TYPE_CHECKING:
@@ -73,10 +79,7 @@ class RecordService:
             return conn.execute(stmt).scalar_one()
 
     def _filtered(self, stmt, include_deleted: bool, equals: dict):
-        unknown = {k: f"unknown field of {self.entity.name}" for k in equals if not self.entity.has_field(k)}
-        if unknown:
-            raise ValidationError(unknown, self.entity.name)
-        for name, value in equals.items():
+        for name, value in clean_filter(self.entity, equals).items():
             column = self.table.c[name]
             stmt = stmt.where(column.is_(None) if value is None else column == value)
         if self.entity.soft_delete and not include_deleted:
@@ -97,14 +100,14 @@ class RecordService:
 
     def create(self, values: dict | None = None, /, **fields) -> dict:
         """Create a record from a dict and/or keyword arguments; returns it as stored."""
-        clean = clean_create(self.entity, {**(values or {}), **fields})
+        clean = clean_create(self.entity, merged(values, fields))
         with self.crm.transaction() as conn:
             return self._insert(conn, clean)
 
     def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
                **fields) -> dict:
         """Change some fields. With ``expected_version`` a record changed meanwhile raises ``ConflictError``."""
-        clean = clean_update(self.entity, {**(changes or {}), **fields})
+        clean = clean_update(self.entity, merged(changes, fields))
         with self.crm.transaction() as conn:
             before = self._lock(conn, record_id, expected_version)
             if not clean:
@@ -144,8 +147,10 @@ class RecordService:
             )
         return dict(row)
 
-    def _insert(self, conn: sa.Connection, clean: dict) -> dict:
-        self._check_references(conn, clean)
+    def _insert(self, conn: sa.Connection, clean: dict, inherited: tuple[str, ...] = ()) -> dict:
+        """Insert ``clean``; references named in ``inherited`` were copied from a row this
+        transaction has locked and are not checked again (see :meth:`_check_references`)."""
+        self._check_references(conn, clean, inherited)
         actor = self.crm.user_id
         stmt = (
             sa.insert(self.table)
@@ -153,11 +158,16 @@ class RecordService:
             .returning(*self.columns, audit.row_image(self.table))
         )
         row = conn.execute(stmt).mappings().one()
+        self._after_write(conn, row, clean, None)
         self._record(conn, row, "create", before=None)
         return self._public(row)
 
     def _update(self, conn: sa.Connection, before: dict, values: dict, operation: str) -> dict:
-        self._check_references(conn, values)
+        # A reference set to the value the locked row already holds is not a new one (a form
+        # sending every field back): it stays valid even if its target was soft-deleted since.
+        unchanged = tuple(r.field for r in self.entity.relations
+                          if r.field in values and values[r.field] == before[r.field])
+        self._check_references(conn, values, unchanged)
         stmt = (
             sa.update(self.table)
             .where(self.table.c.id == before["id"])
@@ -166,6 +176,7 @@ class RecordService:
             .returning(*self.columns, audit.row_image(self.table))
         )
         row = conn.execute(stmt).mappings().one()
+        self._after_write(conn, row, values, before)
         self._record(conn, row, operation, before=before["_image"])
         return self._public(row)
 
@@ -174,12 +185,40 @@ class RecordService:
                      operation=operation, before=before, after=row["_image"])
         changes.publish(conn, self.entity.name, row["id"], operation, row["version"])
 
-    def _check_references(self, conn: sa.Connection, values: dict) -> None:
-        """Every id given for a relation must name a live record of the target entity."""
+    def _after_write(self, conn: sa.Connection, row, values: dict, before: dict | None) -> None:
+        """Checks that need the row as written, inside its transaction (a failure rolls it back)."""
+        if "custom_fields" in values:
+            self._check_custom_fields(conn, row["custom_fields"])
+
+    def _check_custom_fields(self, conn: sa.Connection, custom: dict) -> None:
+        """Declared custom fields must hold values of their type. The declarations are read after
+        the row is written, so a concurrent re-typing (which locks the table) is either seen here
+        or sees this row (services/custom_fields.py)."""
+        if not custom:
+            return
+        definitions = tables.table("custom_field_definitions")
+        declared = dict(conn.execute(
+            sa.select(definitions.c.key, definitions.c.type)
+            .where(definitions.c.entity == self.entity.name, definitions.c.deleted_at.is_(None),
+                   definitions.c.key.in_(list(custom)))
+        ).all())
+        errors = {}
+        for key, kind in declared.items():
+            problem = custom_value_problem(kind, custom.get(key))
+            if problem:
+                errors[f"custom_fields.{key}"] = problem
+        if errors:
+            raise ValidationError(errors, self.entity.name)
+
+    def _check_references(self, conn: sa.Connection, values: dict, inherited: tuple[str, ...] = ()) -> None:
+        """Every id given for a relation must name a live record of the target entity.
+
+        Ids in ``inherited`` were copied from a row the caller holds locked (a deal's company on
+        its stage-change activity): they stay valid even when their target is soft-deleted."""
         errors = {}
         for relation in self.entity.relations:
             value = values.get(relation.field)
-            if value is None or isinstance(value, sa.ColumnElement):
+            if value is None or isinstance(value, sa.ColumnElement) or relation.field in inherited:
                 continue
             target = tables.table(relation.target)
             stmt = sa.select(target.c.id).where(target.c.id == value)

@@ -61,7 +61,9 @@ class SavedQueryService(RecordService):
         try:
             stmt = stmt.where(t.c.id == as_uuid(name_or_id))
         except ValidationError:
-            stmt = stmt.where(sa.func.lower(t.c.name) == str(name_or_id).strip().lower())
+            # A name PostgreSQL could not hold (not text, or with NUL) names no saved query.
+            usable = isinstance(name_or_id, str) and "\x00" not in name_or_id
+            stmt = stmt.where(sa.func.lower(t.c.name) == name_or_id.strip().lower() if usable else sa.false())
         mine = t.c.owner_id == self.crm.user_id
         stmt = stmt.where(mine if own_only else sa.or_(mine, t.c.shared)).order_by(mine.desc())
         with self.crm.engine.connect() as conn:
