@@ -18,7 +18,7 @@ from pydantic import AfterValidator
 
 from ..errors import ValidationError
 from .catalog import CUSTOM_FIELD_TYPES, Entity, Field
-from .currencies import ISO_4217
+from .currencies import is_currency
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -33,7 +33,7 @@ def _email(value: str) -> str:
 
 def _currency(value: str) -> str:
     code = value.upper()
-    if code not in ISO_4217:
+    if not is_currency(code):
         raise ValueError(f"{value!r} is not an ISO 4217 currency code")
     return code
 
