@@ -170,3 +170,33 @@ def test_a_total_names_what_it_left_out():
     assert str(Total(Decimal("5"), "EUR", {"NOK": 1, "SEK": 2})) == \
         "€5.00 (1 deal in NOK, 2 deals in SEK without a rate are not included)"
     assert Total(Decimal("5"), "USD").format("de_DE") == "5,00\xa0$"
+
+
+def test_value_reporting_in_the_query_engine_on_both_engines(crm, money, tmp_path):
+    money.set_rate("EUR", "2026-01-01", "1.10")
+    money.set_rate("EUR", "2026-03-01", "1.20")
+    money.set_rate("GBP", "2026-01-01", "1.50")
+    acme = crm.companies.create(name="Acme")
+    _deal(crm, acme, "open eur", "100.00", "EUR")                                # 120.00
+    _deal(crm, acme, "won eur", "100.00", "EUR", "Won", dt.date(2026, 2, 15))     # 110.00
+    _deal(crm, acme, "won gbp", "10.00", "GBP", "Won", dt.date(2026, 2, 15))      # 15.00
+    _deal(crm, acme, "open usd", "70.00", "USD")                                 # 70.00
+    _deal(crm, acme, "open nok", "999.00", "NOK")                                # no rate
+    listing = {"entity": "deals", "select": ["title", "value_reporting"],
+               "where": {"combinator": "and", "rules": [
+                   {"field": "value_reporting", "operator": ">=", "value": 70}]},
+               "order_by": ["-value_reporting"]}
+    totals = {"entity": "deals", "group_by": ["stage.name"],
+              "aggregates": [{"fn": "sum", "field": "value_reporting", "as": "total"},
+                             {"fn": "count", "field": "value_reporting", "as": "converted"},
+                             {"fn": "count", "as": "deals"}],
+              "order_by": ["stage.name"]}
+    expected_listing = [("open eur", Decimal("120.00")), ("won eur", Decimal("110.00")),
+                        ("open usd", Decimal("70.00"))]
+    expected_totals = [("Lead", Decimal("190.00"), 2, 3), ("Won", Decimal("125.00"), 2, 2)]
+    folder = crm.snapshot(out=tmp_path / "snaps")
+    for backend, snap in (("postgres", None), ("duckdb", folder)):
+        got = crm.query(listing, backend=backend, snapshot=snap)
+        assert got.rows() == expected_listing, backend
+        got = crm.query(totals, backend=backend, snapshot=snap)
+        assert got.rows() == expected_totals, backend
