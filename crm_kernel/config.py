@@ -23,6 +23,7 @@ SETTINGS = (
     Setting("CRM_HOME", ".crm", "folder for the embedded cluster and snapshots"),
     Setting("CRM_USER", None, "e-mail of the acting user; when unset the built-in system user acts"),
     Setting("CRM_TIMEZONE", "UTC", "time zone for relative dates and date truncation"),
+    Setting("CRM_SMTP_URL", None, "SMTP server that mails reports: smtp://[user:password@]host[:port]"),
 )
 
 
@@ -32,6 +33,7 @@ class Config:
     home: Path
     user: str | None
     timezone: str
+    smtp_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> Config:
@@ -42,4 +44,5 @@ class Config:
             home=Path(values["CRM_HOME"]).expanduser().absolute(),
             user=values["CRM_USER"],
             timezone=values["CRM_TIMEZONE"],
+            smtp_url=values["CRM_SMTP_URL"],
         )
