@@ -110,3 +110,22 @@ def test_mail_without_a_server_says_what_to_set(folder, tmp_path, monkeypatch):
     monkeypatch.delenv("CRM_SMTP_URL", raising=False)
     with pytest.raises(ConfigError, match="CRM_SMTP_URL is not set"):
         reports.send_report(tmp_path / "x.html", "a@example.com", "x")
+
+
+def test_weekly_pipeline_report_on_a_fresh_snapshot(crm, engine, tmp_path):
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM exchange_rates WHERE currency <> 'USD'")
+    crm.money.set_rate("EUR", "2026-01-01", "1.10")
+    crm.money.set_rate("EUR", "2026-03-01", "1.20")
+    acme = crm.companies.create(name="Acme")
+    for title, value, currency in (("a", "1000.00", "EUR"), ("b", "500.00", "USD"), ("c", "700.00", "NOK")):
+        crm.deals.create(company_id=acme["id"], title=title, value=value, currency=currency)
+    won = crm.deals.create(company_id=acme["id"], title="w", value="100.00", currency="EUR")
+    crm.deals.move(won["id"], "Won", changes={"actual_close_date": dt.date(2026, 3, 30)})
+    run = reports.run("weekly_pipeline", {"period_end": "2026-03-31"}, out=tmp_path / "out", today=TODAY)
+    assert run.snapshot is not None and run.parameters["snapshot"] == str(run.snapshot)
+    html = run.html.read_text()
+    # 1000 EUR at the latest rate (1.20) + 500 USD; the NOK deal has no rate and is named.
+    assert "Open pipeline: $1,700.00 (1 deal in NOK without a rate is not included) in 3 deals" in html
+    assert "Won: $120.00 in 1 deals" in html  # closed 30 March: the 1 March rate
+    assert "data:image/svg+xml;base64," in html
