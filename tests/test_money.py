@@ -182,7 +182,7 @@ def test_value_reporting_in_the_query_engine_on_both_engines(crm, money, tmp_pat
     _deal(crm, acme, "won gbp", "10.00", "GBP", "Won", dt.date(2026, 2, 15))      # 15.00
     _deal(crm, acme, "open usd", "70.00", "USD")                                 # 70.00
     _deal(crm, acme, "open nok", "999.00", "NOK")                                # no rate
-    listing = {"entity": "deals", "select": ["title", "value_reporting"],
+    listing = {"entity": "deals", "select": ["title", "value_reporting", "weighted_reporting"],
                "where": {"combinator": "and", "rules": [
                    {"field": "value_reporting", "operator": ">=", "value": 70}]},
                "order_by": ["-value_reporting"]}
@@ -191,8 +191,10 @@ def test_value_reporting_in_the_query_engine_on_both_engines(crm, money, tmp_pat
                              {"fn": "count", "field": "value_reporting", "as": "converted"},
                              {"fn": "count", "as": "deals"}],
               "order_by": ["stage.name"]}
-    expected_listing = [("open eur", Decimal("120.00")), ("won eur", Decimal("110.00")),
-                        ("open usd", Decimal("70.00"))]
+    # Lead's probability is 0.1000, Won's 1.0000 (sql/001_core_schema.sql).
+    expected_listing = [("open eur", Decimal("120.00"), Decimal("12.00")),
+                        ("won eur", Decimal("110.00"), Decimal("110.00")),
+                        ("open usd", Decimal("70.00"), Decimal("7.00"))]
     expected_totals = [("Lead", Decimal("190.00"), 2, 3), ("Won", Decimal("125.00"), 2, 2)]
     folder = crm.snapshot(out=tmp_path / "snaps")
     for backend, snap in (("postgres", None), ("duckdb", folder)):

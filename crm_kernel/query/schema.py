@@ -97,6 +97,9 @@ COMPUTED: dict[str, dict[str, Column]] = {
         # else at the latest rate; empty when its currency has no rate (services/money.py).
         "value_reporting": Column("value_reporting", "money", "Value (reporting currency)", scale=2,
                                   computed="reporting_value"),
+        # That value times the deal's probability, as weighted_value is in the deal's currency.
+        "weighted_reporting": Column("weighted_reporting", "money", "Weighted value (reporting currency)",
+                                     scale=2, computed="reporting_weighted"),
     },
 }
 

@@ -219,12 +219,16 @@ class Compiler:
 
     def computed(self, kind: str, alias: sa.FromClause) -> sa.ColumnElement:
         """The SQL of a computed field (``schema.COMPUTED``) on a row of ``alias``."""
-        if kind == "reporting_value":
+        if kind in ("reporting_value", "reporting_weighted"):
             from ...services.money import converted_value
 
             rates = self.schema.table("exchange_rates")
-            return converted_value(alias.c.value, alias.c.currency, alias.c.actual_close_date,
-                                   self.source(rates).alias())
+            value = converted_value(alias.c.value, alias.c.currency, alias.c.actual_close_date,
+                                    self.source(rates).alias())
+            if kind == "reporting_weighted":
+                weighted = sa.func.round(value * sa.func.coalesce(alias.c.probability, 0), 2)
+                value = sa.cast(weighted, sa.Numeric(18, 2))
+            return value
         raise QuerySpecError("", f"no computed field {kind!r} on the {self.name} engine")
 
     def _plain(self, spec: QuerySpec, scope: Scope):
