@@ -399,5 +399,99 @@ def snapshot_prune(out, keep):
     click.echo(f"{len(removed)} removed")
 
 
+# -- money ---------------------------------------------------------------------------------
+
+
+@main.group()
+def currency():
+    """The reporting currency and exchange rates into it."""
+
+
+@currency.command("reporting")
+@click.argument("code", required=False)
+@_friendly
+def currency_reporting(code):
+    """Show the reporting currency, or make CODE it (every stored rate is re-based)."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        click.echo(crm.money.set_reporting_currency(code) if code else crm.money.reporting_currency())
+
+
+@currency.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--layout", type=click.Choice(["auto", "plain", "ecb"]), default="auto", show_default=True,
+              help="plain: currency,date,rate; ecb: the European Central Bank's Date,USD,JPY,... per euro.")
+@_friendly
+def currency_import(file, layout):
+    """Load exchange rates from a CSV file (all rows or, when one is wrong, none)."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        counts = crm.money.import_rates(file, layout=layout)
+        reporting = crm.money.reporting_currency()
+    for code, n in sorted(counts.items()):
+        click.echo(f"{code}  {n:>7,} rates")
+    click.echo(f"{sum(counts.values()):,} rates into {reporting}")
+
+
+@currency.command("rates")
+@click.argument("code", required=False)
+@_friendly
+def currency_rates(code):
+    """List the stored rates (of one currency with CODE)."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        frame = crm.money.rates(code)
+    for row in frame.iter_rows(named=True):
+        click.echo(f"{row['currency']}  {row['rate_date']}  {row['rate']:>20}  {row['source'] or ''}")
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+@main.group()
+def report():
+    """Parameterised report notebooks run with papermill (for cron or a systemd timer)."""
+
+
+@report.command("list")
+@_friendly
+def report_list():
+    """List the reports and their parameters."""
+    from . import reports
+
+    for r in reports.available():
+        params = ", ".join(f"{name}={p['default']}" for name, p in r.parameters.items())
+        click.echo(f"{r.name:<22} {r.title}")
+        if params:
+            click.echo(f"{'':<22} parameters: {params}")
+
+
+@report.command("run")
+@click.argument("name")
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="KEY VALUE",
+              help="A parameter of the report (repeatable); numbers and true/false are typed as such.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for NAME-YYYY-MM-DD.ipynb and .html [default: $CRM_HOME/reports].")
+@click.option("--mail-to", "mail_to", multiple=True, metavar="ADDR",
+              help="Mail the HTML to ADDR through CRM_SMTP_URL (repeatable).")
+@click.option("--no-snapshot", is_flag=True, help="Do not take a fresh snapshot first.")
+@_friendly
+def report_run(name, parameters, out, mail_to, no_snapshot):
+    """Run report NAME on a fresh snapshot; prints the HTML file written."""
+    from papermill.cli import _resolve_type
+
+    from . import reports
+
+    result = reports.run(name, {k: _resolve_type(v) for k, v in parameters}, out=out,
+                         snapshot=not no_snapshot, mail_to=list(mail_to) or None, progress=False)
+    click.echo(f"{result.notebook}", err=True)
+    if result.mailed_to:
+        click.echo(f"mailed to {', '.join(result.mailed_to)}", err=True)
+    click.echo(result.html)
+
+
 if __name__ == "__main__":
     main()

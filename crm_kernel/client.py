@@ -24,6 +24,7 @@ from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
 from .services.activities import ActivityService
 from .services.custom_fields import CustomFieldService
+from .services.money import MoneyService
 from .services.saved_queries import SavedQueryService
 
 
@@ -42,6 +43,7 @@ class CRM:
         self.activities = ActivityService(self, "activities")
         self.saved_queries = SavedQueryService(self, "saved_queries")
         self.custom_fields = CustomFieldService(self, "custom_field_definitions")
+        self.money = MoneyService(self)  # the reporting currency and exchange rates
         self.last_query = None  # the QueryResult of the latest query(): SQL, timings, row count
 
     @classmethod

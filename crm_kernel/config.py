@@ -31,6 +31,7 @@ SETTINGS = (
     Setting("CRM_USER", None, "e-mail of the acting user; when unset the built-in system user acts"),
     Setting("CRM_TIMEZONE", "UTC", "time zone for relative dates and date truncation"),
     Setting("CRM_STATEMENT_TIMEOUT", "300", "seconds a query may run before it is stopped; 0: no limit"),
+    Setting("CRM_SMTP_URL", None, "SMTP server that mails reports: smtp://[user:password@]host[:port]"),
 )
 
 
@@ -41,6 +42,7 @@ class Config:
     user: str | None
     timezone: str
     statement_timeout: str = "300"  # read by crm_kernel.query.control.timeout_seconds
+    smtp_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> Config:
@@ -52,6 +54,7 @@ class Config:
             user=values["CRM_USER"],
             timezone=values["CRM_TIMEZONE"],
             statement_timeout=values["CRM_STATEMENT_TIMEOUT"],
+            smtp_url=values["CRM_SMTP_URL"],
         )
 
 

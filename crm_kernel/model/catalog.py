@@ -346,9 +346,25 @@ ROW_DELETIONS = Entity("row_deletions", "Row deletions", "Row deletion", "table_
     Field("at", "timestamp", label="When", nullable=False, has_default=True, readonly=True),
 ), business=False, default_order=("id",))
 
+# Money (sql/010_money.sql): settings of the database, and rates into its reporting currency.
+CRM_SETTINGS = Entity("crm_settings", "Settings", "Setting", "key", (
+    text("key", nullable=False, readonly=True),
+    json("value", nullable=False, readonly=True),
+    Field("updated_at", "timestamp", label="Updated", nullable=False, has_default=True, readonly=True),
+    ref("updated_by", "users", relation="updater", label="Updated by", readonly=True),
+), business=False, default_order=("key",))
+
+EXCHANGE_RATES = Entity("exchange_rates", "Exchange rates", "Exchange rate", "currency", (
+    text("currency", nullable=False, readonly=True),
+    Field("rate_date", "date", label="Date", nullable=False, readonly=True),
+    Field("rate", "number", label="Rate to the reporting currency", precision=24, scale=12,
+          nullable=False, readonly=True),
+    text("source", readonly=True),
+), business=False, default_order=("currency", "rate_date"))
+
 ENTITIES: dict[str, Entity] = {
     e.name: e for e in (USERS, COMPANIES, CONTACTS, PIPELINE_STAGES, DEALS, ACTIVITIES, SAVED_QUERIES,
-                        CUSTOM_FIELD_DEFINITIONS, AUDIT_LOG, ROW_DELETIONS)
+                        CUSTOM_FIELD_DEFINITIONS, AUDIT_LOG, ROW_DELETIONS, CRM_SETTINGS, EXCHANGE_RATES)
 }
 
 

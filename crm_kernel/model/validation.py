@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from ..errors import ValidationError
 from .catalog import CUSTOM_FIELD_TYPES, DEALS, ENTITIES, Entity, Field
-from .currencies import ISO_4217
+from .currencies import is_currency
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -45,7 +45,7 @@ def _email(value: str) -> str:
 
 def _currency(value: str) -> str:
     code = value.upper()
-    if code not in ISO_4217:
+    if not is_currency(code):
         raise ValueError(f"{shown(value)} is not an ISO 4217 currency code")
     return code
 

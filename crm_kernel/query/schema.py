@@ -27,6 +27,7 @@ class Column:
     values: tuple[str, ...] = ()  # enum values
     scale: int | None = None
     json_key: str | None = None  # a custom field: this key inside ``custom_fields``
+    computed: str | None = None  # derived from other columns by the compiler (see COMPUTED)
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,26 @@ class Schema:
                 key: Column(f"custom_fields.{key}", kind, key.replace("_", " ").capitalize(), json_key=key)
                 for key, kind in (custom_fields or {}).get(e.name, {}).items()
             }
+            columns.update(COMPUTED.get(e.name, {}))
             infos[e.name] = TableInfo(e.name, e.label, _light_table(e), columns, relations, custom)
         for name, info in (extra or {}).items():
             infos.setdefault(name, info)
         return cls(infos)
+
+
+# Fields that are no column but SQL over columns, the same on every engine. They are
+# selectable, filterable, groupable and sortable by name, but not among the default columns.
+COMPUTED: dict[str, dict[str, Column]] = {
+    "deals": {
+        # The deal's value in the reporting currency: at its close date's rate when closed,
+        # else at the latest rate; empty when its currency has no rate (services/money.py).
+        "value_reporting": Column("value_reporting", "money", "Value (reporting currency)", scale=2,
+                                  computed="reporting_value"),
+        # That value times the deal's probability, as weighted_value is in the deal's currency.
+        "weighted_reporting": Column("weighted_reporting", "money", "Weighted value (reporting currency)",
+                                     scale=2, computed="reporting_weighted"),
+    },
+}
 
 
 def _light_table(entity) -> sa.TableClause:

@@ -94,6 +94,8 @@ class Scope:
             if name in info.relations:
                 raise QuerySpecError(where, f"{name!r} is a relation; pick one of its fields, e.g. {name}.id")
             raise QuerySpecError(where, f"{info.name} has no field {name!r}; fields: {', '.join(info.columns)}")
+        if column.computed:
+            return self.compiler.computed(column.computed, alias), column
         return alias.c[name], column
 
     def _custom(self, info, alias, key, path, where):
@@ -230,8 +232,23 @@ class Compiler:
 
     # -- shape ----------------------------------------------------------------------------
 
+    def computed(self, kind: str, alias: sa.FromClause) -> sa.ColumnElement:
+        """The SQL of a computed field (``schema.COMPUTED``) on a row of ``alias``."""
+        if kind in ("reporting_value", "reporting_weighted"):
+            from ...services.money import converted_value
+
+            rates = self.schema.table("exchange_rates")
+            value = converted_value(alias.c.value, alias.c.currency, alias.c.actual_close_date,
+                                    self.source(rates).alias())
+            if kind == "reporting_weighted":
+                weighted = sa.func.round(value * sa.func.coalesce(alias.c.probability, 0), 2)
+                value = sa.cast(weighted, sa.Numeric(18, 2))
+            return value
+        raise QuerySpecError("", f"no computed field {kind!r} on the {self.name} engine")
+
     def _plain(self, spec: QuerySpec, scope: Scope):
-        items = spec.select or [SelectItem("select", name, name) for name in scope.info.columns]
+        items = spec.select or [SelectItem("select", name, name) for name, column in scope.info.columns.items()
+                                if not column.computed]
         columns, outputs, stmt_columns = [], {}, []
         for item in items:
             expr, column = scope.resolve(item.field, item.path)
