@@ -346,7 +346,7 @@ ROW_DELETIONS = Entity("row_deletions", "Row deletions", "Row deletion", "table_
     Field("at", "timestamp", label="When", nullable=False, has_default=True, readonly=True),
 ), business=False, default_order=("id",))
 
-# Money (sql/010_money.sql): settings of the database, and rates into its reporting currency.
+# Money (sql/008_money.sql): settings of the database, and rates into its reporting currency.
 CRM_SETTINGS = Entity("crm_settings", "Settings", "Setting", "key", (
     text("key", nullable=False, readonly=True),
     json("value", nullable=False, readonly=True),
