@@ -52,12 +52,18 @@ def headers(board: PipelineBoard) -> dict[str, tuple]:
 
 
 def sql_headers(engine: sa.Engine, condition: str = "true", params: dict | None = None) -> dict[str, tuple]:
-    """The column headers, written by hand in SQL over the filtered deals."""
+    """The column headers, written by hand in SQL over the filtered deals: values in the
+    reporting currency at the close date's rate (else the latest), deals without a rate left out."""
     stmt = sa.text(f"""
-        SELECT s.name, count(d.id), coalesce(sum(d.value), 0), coalesce(sum(d.weighted_value), 0)
+        SELECT s.name, count(d.id), coalesce(sum(round(d.value * r.rate, 2)), 0),
+               coalesce(sum(round(round(d.value * r.rate, 2) * coalesce(d.probability, 0), 2)), 0)
         FROM pipeline_stages s
         LEFT JOIN (deals d JOIN companies c ON c.id = d.company_id
-                   JOIN pipeline_stages ds ON ds.id = d.stage_id)
+                   JOIN pipeline_stages ds ON ds.id = d.stage_id
+                   LEFT JOIN LATERAL (
+                       SELECT x.rate FROM exchange_rates x
+                       WHERE x.currency = d.currency AND x.rate_date <= coalesce(d.actual_close_date, 'infinity')
+                       ORDER BY x.rate_date DESC LIMIT 1) r ON true)
           ON d.stage_id = s.id AND d.deleted_at IS NULL AND ({condition})
         WHERE s.is_active AND s.deleted_at IS NULL
         GROUP BY s.name, s.position ORDER BY s.position
@@ -456,3 +462,19 @@ def test_the_board_reconnects_by_itself_after_a_restart(cluster):
         assert headers(board) == sql_headers(engine)
     finally:
         board.close()
+
+
+def test_totals_are_in_the_reporting_currency_and_name_what_they_leave_out(crm, boards):
+    crm.money.set_rate("EUR", "2026-01-01", "1.10")
+    acme = crm.companies.create(name="Acme")
+    crm.deals.create(company_id=acme["id"], title="euros", value="1000.00", currency="EUR")
+    crm.deals.create(company_id=acme["id"], title="dollars", value="500.00", currency="USD")
+    crm.deals.create(company_id=acme["id"], title="kroner", value="900.00", currency="NOK")
+    crm.deals.create(company_id=acme["id"], title="kroner too", value="100.00", currency="NOK")
+    board = boards(crm, live=False, clock=lambda: NOW)
+    lead = next(c for c in board.columns if c["name"] == "Lead")
+    assert (lead["count"], Decimal(lead["value"]), Decimal(lead["weighted"])) == (4, Decimal("1600.00"),
+                                                                                   Decimal("160.00"))
+    assert lead["missing"] == "2 deals in NOK without a rate are not included"
+    assert board.options["currency"] == "USD"
+    assert all(c["missing"] == "" for c in board.columns if c["name"] != "Lead")

@@ -46,6 +46,7 @@ class Column:
             "count": self.totals.count,
             "value": str(self.totals.value),
             "weighted": str(self.totals.weighted),
+            "missing": self.totals.note(),
             "cards": [{k: v for k, v in card.items() if not k.startswith("_")} for card in self.cards],
             "more": max(self.totals.count - len(self.cards), 0) if not self.complete else 0,
         }

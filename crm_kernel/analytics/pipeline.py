@@ -156,11 +156,21 @@ def saved_view(crm: CRM, name_or_id: str) -> dict:
 
 @dataclass
 class Totals:
-    """A column's header: over every deal of the stage that matches the filter."""
+    """A column's header: over every deal of the stage that matches the filter.
+
+    ``value`` and ``weighted`` are in the reporting currency; ``missing`` counts, per currency,
+    the deals with a value that has no rate to convert it, left out of both sums."""
 
     count: int = 0
     value: Decimal = Decimal(0)
     weighted: Decimal = Decimal(0)
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def note(self) -> str:
+        """``"2 deals in NOK without a rate are not included"``, or nothing."""
+        from ..services.money import Total
+
+        return Total(self.value, "XXX", self.missing).note()
 
 
 def _iso(value) -> str | None:
@@ -224,15 +234,19 @@ class Pipeline:
         return _all(*rules, self.where)
 
     def totals_spec(self, stage_ids=None) -> dict:
-        """Count, value and weighted value per stage over every deal matching the filter."""
+        """Count, value and weighted value in the reporting currency per stage and deal
+        currency, over every deal matching the filter; ``valued - converted`` deals of a
+        currency had a value but no rate (never added in, but counted)."""
         ids = list(stage_ids) if stage_ids is not None else [s["id"] for s in self.stages]
         return {
             "entity": "deals",
             "where": self._where({"field": "stage_id", "operator": "in", "value": ids}),
-            "group_by": ["stage_id"],
+            "group_by": ["stage_id", "currency"],
             "aggregates": [{"fn": "count", "as": "deals"},
-                           {"fn": "sum", "field": "value", "as": "total"},
-                           {"fn": "sum", "field": "weighted_value", "as": "weighted"}],
+                           {"fn": "sum", "field": "value_reporting", "as": "total"},
+                           {"fn": "sum", "field": "weighted_reporting", "as": "weighted"},
+                           {"fn": "count", "field": "value", "as": "valued"},
+                           {"fn": "count", "field": "value_reporting", "as": "converted"}],
         }
 
     def cards_spec(self, stage_id: str, offset: int = 0, limit: int | None = None) -> dict:
@@ -262,12 +276,14 @@ class Pipeline:
         """Totals of the given stages (default: every column); a stage without deals gets zeros."""
         ids = list(stage_ids) if stage_ids is not None else [s["id"] for s in self.stages]
         asked = [i for i in ids if self.possible(i)]
-        found = {row["stage_id"]: row for row in self._query(self.totals_spec(asked))} if asked else {}
-        result = {}
-        for stage_id in ids:
-            row = found.get(stage_id)
-            result[stage_id] = Totals() if row is None else Totals(
-                row["deals"], row["total"] or Decimal(0), row["weighted"] or Decimal(0))
+        result = {stage_id: Totals() for stage_id in ids}
+        for row in self._query(self.totals_spec(asked)) if asked else []:
+            totals = result[row["stage_id"]]
+            totals.count += row["deals"]
+            totals.value += row["total"] or Decimal(0)
+            totals.weighted += row["weighted"] or Decimal(0)
+            if row["valued"] > row["converted"]:
+                totals.missing[row["currency"]] = row["valued"] - row["converted"]
         return result
 
     def cards(self, stage_id: str, offset: int = 0, limit: int | None = None) -> list[dict]:

@@ -263,6 +263,7 @@ function render({ model, el }) {
     deferred = false;
     const focused = root.querySelector(".pb-card:focus");
     const focusId = focused ? focused.dataset.id : null;
+    const currency = (model.get("options") || {}).currency || "USD";  // totals are in the reporting currency
     const columns = (model.get("columns") || []).map((stage) => {
       const list = h("div", { class: "pb-cards", role: "list" }, stage.cards.map((card) => drawCard(card, stage)));
       const column = h("section", {
@@ -280,8 +281,9 @@ function render({ model, el }) {
       h("header", { class: "pb-column-header" },
         h("div", { class: "pb-column-title" }, h("span", { class: "pb-column-name" }, stage.name), h("span", { class: "pb-count", title: "Deals" }, whole.format(stage.count))),
         h("div", { class: "pb-totals" },
-          h("span", { class: "pb-total", title: "Total value" }, whole.format(amount(stage.value))),
-          h("span", { class: "pb-weighted", title: "Weighted value" }, ` · weighted ${whole.format(amount(stage.weighted))}`))),
+          h("span", { class: "pb-total", title: `Total value in ${currency}` }, money(stage.value, currency)),
+          h("span", { class: "pb-weighted", title: `Weighted value in ${currency}` }, ` · weighted ${money(stage.weighted, currency)}`)),
+        stage.missing ? h("div", { class: "pb-missing", title: "Deals in a currency without an exchange rate are left out of the totals" }, `⚠ ${stage.missing}`) : null),
       list,
       stage.more > 0 ? h("button", { type: "button", class: "pb-more", onclick: () => request("more", { stage_id: stage.id }) }, `Show more (${whole.format(stage.more)} left)`) : null);
       return column;

@@ -50,7 +50,7 @@ class PipelineBoard(anywidget.AnyWidget):
     _esm = _HERE / "pipeline_board.js"
     _css = _HERE / "pipeline_board.css"
 
-    columns = traitlets.List().tag(sync=True)  # [{id, name, count, value, weighted, cards, more, ...}]
+    columns = traitlets.List().tag(sync=True)  # [{id, name, count, value, weighted, missing, cards, more, ...}]
     filters = traitlets.Dict().tag(sync=True)
     sort = traitlets.Unicode("-value").tag(sync=True)
     options = traitlets.Dict().tag(sync=True)  # owners, views, quick filters, sorts, fields, activity kinds
@@ -166,6 +166,7 @@ class PipelineBoard(anywidget.AnyWidget):
             "sorts": [{"id": k, "label": v} for k, v in SORTS.items()],
             "fields": field_specs(),
             "activity_kinds": [{"id": k, "label": v} for k, v in ACTIVITY_KINDS.items()],
+            "currency": self.crm.money.reporting_currency(),  # the column totals' currency
         }
 
     def _publish(self) -> None:
