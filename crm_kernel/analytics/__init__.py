@@ -1,9 +1,3 @@
-"""Analytics over the CRM: the pipeline board's data (more to come: forecast, funnel, velocity).
+"""Analytics over the CRM (the pipeline board's data lives in ``crm_kernel.board``)."""
 
-    from crm_kernel.analytics import Board, Pipeline
-"""
-
-from .board import Board
-from .pipeline import BoardFilter, Pipeline, Totals
-
-__all__ = ["Board", "BoardFilter", "Pipeline", "Totals"]
+__all__: list[str] = []

@@ -30,8 +30,8 @@ import anywidget
 import sqlalchemy as sa
 import traitlets
 
-from ..analytics.board import Board, outcome
-from ..analytics.pipeline import ACTIVITY_KINDS, QUICK_FILTERS, SORTS, field_specs
+from ..board.state import Board, outcome
+from ..board.pipeline import ACTIVITY_KINDS, QUICK_FILTERS, SORTS, field_specs
 from ..db.engine import libpq_url
 from ..errors import CrmError
 from ..services.changes import ChangeListener

@@ -3,7 +3,7 @@ deal, card pages, and the deal side panel's reads and writes.
 
 Every read is a query spec run by the query engine (``crm.query``), so the board asks the same
 questions an analyst can type; every write goes through the services (``crm.deals``,
-``crm.activities``). :class:`~crm_kernel.analytics.board.Board` keeps the board's state on top
+``crm.activities``). :class:`~crm_kernel.board.state.Board` keeps the board's state on top
 of this module and the widget (``crm_kernel.widgets.pipeline_board``) only draws it.
 
     pipeline = Pipeline(crm, {"owner": "mine", "quick": ["closing_this_month"]})
