@@ -30,8 +30,8 @@ import anywidget
 import sqlalchemy as sa
 import traitlets
 
-from ..board.state import Board, outcome
 from ..board.pipeline import ACTIVITY_KINDS, QUICK_FILTERS, SORTS, field_specs
+from ..board.state import Board, outcome
 from ..db.engine import libpq_url
 from ..errors import CrmError
 from ..services.changes import ChangeListener
