@@ -382,6 +382,19 @@ def test_images_use_the_loading_sessions_time_zone(loaded):
     assert same == (False, True)
 
 
+def test_images_equal_the_stored_rows_in_a_session_of_another_time_zone(make_database):
+    """Loaded from a New York session, the images carry New York offsets, as the services'
+    images written in that session do, and equal the rows seen from such a session."""
+    engine = connect_engine(make_database("demo_new_york"), timezone="America/New_York")
+    try:
+        demo.load(engine, scale=0.02, today=TODAY)
+        offsets = scalar(engine, "SELECT string_agg(DISTINCT right(after->>'created_at', 6), ',') FROM audit_log")
+        differing = scalar(engine, HISTORY_RULES["last after-image is not the stored row, as text"])
+    finally:
+        engine.dispose()
+    assert set(offsets.split(",")) <= {"-05:00", "-04:00"} and differing == 0
+
+
 # -- exchange rates ----------------------------------------------------------------------------
 
 

@@ -382,17 +382,16 @@ class Generator:
         # company), or a company alone. Deals that ran longer saw more activity; deals
         # without a day between their first and last change see none.
         about = self._pick(n, (0.6, 0.3, 0.1))
-        if not span.any():
+        weight = np.where(span >= 1, span + 10, 0)
+        if not weight.any():
             about[about == 0] = 1
         cases = [about == 0, about == 1]  # a deal, a contact; else a company
-        weight = np.where(span >= 1, span + 10, 0)
         chosen = rng.choice(self.n["deals"], n, p=weight / weight.sum()) if weight.any() else np.zeros(n, np.int64)
         deal = np.where(cases[0], chosen, -1)
         contact = rng.integers(self.n["contacts"], size=n)
         company = rng.integers(self.n["companies"], size=n)
         deal_contact = np.where(deals.blank["contact_id"], -1, deals.contact)
-        start = np.select(cases, [deal_start[deal], contacts.created[contact]], companies.created[company] + 300)
-        start = np.where(cases[1], start + 300, start)
+        start = np.select(cases, [deal_start[deal], contacts.created[contact] + 300], companies.created[company] + 300)
         end = np.where(cases[0], deal_end[deal], yesterday_evening)
         preferred = np.select(cases, [deals.owner[deal], contacts.owner[contact]], companies.owner[company])
 
