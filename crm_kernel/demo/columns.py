@@ -95,7 +95,7 @@ def json_object(frame: pl.DataFrame, timezone: str = "UTC") -> pl.Series:
     writes them: numbers and decimals bare, dates as ``"2026-01-15"``, timestamps with
     ``timezone``'s offset (``"2026-01-15T09:05:00+00:00"``), text escaped, nulls as null.
 
-    String columns are text unless their name is in ``raw``-JSON form (see :func:`json_raw`).
+    A column named ``<key>__json`` holds JSON text already and becomes key ``<key>`` as it is.
     """
     parts: list = ["{"]
     for i, (name, dtype) in enumerate(frame.schema.items()):
