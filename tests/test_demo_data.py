@@ -1,8 +1,10 @@
-"""Demo data: counts, determinism, consistency between tables, and an all-or-nothing load."""
+"""Demo data: counts, determinism, consistency between tables, an exact history, exchange rates
+that cover it, and an all-or-nothing load."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from contextlib import contextmanager
 
 import polars as pl
@@ -10,15 +12,15 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from crm_kernel import CRM, CrmError, DatabaseError
+from crm_kernel import CRM, CrmError, DatabaseError, demo
 from crm_kernel.cli import main
 from crm_kernel.db import connect_engine
+from crm_kernel.demo import loading
 from crm_kernel.model import SYSTEM_USER_ID
-from crm_kernel.services import demo_data as demo
 
 TODAY = dt.date(2026, 1, 15)
 SCALE = 0.2  # 2 users, 200 companies, 1,000 contacts, 400 deals, 4,000 activities
-CRM_TABLES = (*demo.TABLES, "saved_queries", "audit_log")
+CRM_TABLES = (*demo.TABLES, "saved_queries", "audit_log", "exchange_rates")
 
 
 @contextmanager
@@ -59,7 +61,8 @@ def rows(engine: sa.Engine, tables=CRM_TABLES) -> dict[str, list[tuple]]:
     contents = {}
     with engine.connect() as conn:
         for table in tables:
-            result = conn.exec_driver_sql(f"SELECT * FROM {table} {where.get(table, '')} ORDER BY id")
+            key = "currency, rate_date" if table == "exchange_rates" else "id"
+            result = conn.exec_driver_sql(f"SELECT * FROM {table} {where.get(table, '')} ORDER BY {key}")
             keep = [i for i, column in enumerate(result.keys()) if column != "last_xact"]
             contents[table] = [tuple(row[i] for i in keep) for row in result]
     return contents
@@ -91,9 +94,15 @@ def scalar(engine: sa.Engine, query: str):
 def test_loads_the_rows_the_scale_asks_for(fresh, capsys):
     engine = fresh("demo_counts")
     counts = demo.load(engine, scale=SCALE, today=TODAY)
-    assert counts == demo.row_counts(SCALE) == {
+    assert demo.row_counts(SCALE) == {
         "users": 2, "companies": 200, "contacts": 1_000, "deals": 400, "activities": 4_000}
-    assert {t: len(r) for t, r in rows(engine, demo.TABLES).items()} == counts
+    assert {t: counts[t] for t in ("users", "companies", "contacts", "deals")} == {
+        "users": 2, "companies": 200, "contacts": 1_000, "deals": 400}
+    moves = scalar(engine, "SELECT count(*) FROM audit_log WHERE operation = 'move'")
+    assert counts["activities"] == 4_000 + moves
+    assert counts["audit_log"] > 400 + moves  # a create per deal, its moves, and edits
+    loaded = {t: len(r) for t, r in rows(engine, demo.LOADED).items()}
+    assert loaded == {**counts, "exchange_rates": counts["exchange_rates"] + 1}  # + the reporting currency's
     assert scalar(engine, f"SELECT count(*) FROM users WHERE id = '{SYSTEM_USER_ID}'") == 1
     assert capsys.readouterr().out == ""
 
@@ -124,6 +133,8 @@ def test_another_seed_or_day_gives_other_rows(loaded):
     assert base["contacts"]["email"].to_list() != other_seed["contacts"]["email"].to_list()
     assert base["activities"]["id"].equals(other_day["activities"]["id"])
     shift = other_day["activities"]["created_at"] - base["activities"]["created_at"]
+    assert shift.unique().to_list() == [dt.timedelta(days=1)]
+    shift = other_day["audit_log"]["at"] - base["audit_log"]["at"]
     assert shift.unique().to_list() == [dt.timedelta(days=1)]
 
 
@@ -188,8 +199,9 @@ def test_records_link_up_consistently(loaded):
             " WHEN 'large' THEN employees BETWEEN 501 AND 5000 ELSE employees > 5000 END",
         "owner is not a demo user":
             f"SELECT count(*) FROM deals WHERE owner_id = '{SYSTEM_USER_ID}' OR owner_id IS NULL",
-        "bookkeeping not from the system user":
-            f"SELECT count(*) FROM activities WHERE created_by <> '{SYSTEM_USER_ID}' OR version <> 1",
+        "bookkeeping not from the system user or the user who moved the deal":
+            f"SELECT count(*) FROM activities WHERE version <> 1 OR created_by IS DISTINCT FROM"
+            f" CASE type WHEN 'stage_change' THEN owner_id ELSE '{SYSTEM_USER_ID}' END",
         "company without a primary contact":
             "SELECT count(*) FROM companies c WHERE EXISTS (SELECT FROM contacts k WHERE k.company_id = c.id)"
             " AND (SELECT count(*) FILTER (WHERE is_primary) FROM contacts k WHERE k.company_id = c.id) <> 1",
@@ -200,6 +212,252 @@ def test_records_link_up_consistently(loaded):
     assert mix["email"] > mix["call"] > mix["meeting"] and mix["linkedin_message"] > 0
     stages = scalar(loaded, "SELECT count(DISTINCT lifecycle_stage) FROM contacts")
     assert stages == 5
+
+
+# -- history ---------------------------------------------------------------------------------
+
+# Each query counts the rows that break one rule of an exact history; all must be 0.
+HISTORY_RULES = {
+    "deal without a create row first":
+        "SELECT count(*) FROM deals d WHERE (SELECT a.operation FROM audit_log a WHERE a.entity_id = d.id"
+        " ORDER BY a.at, a.id LIMIT 1) IS DISTINCT FROM 'create'",
+    "more than one create row":
+        "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE operation = 'create'"
+        " GROUP BY entity_id HAVING count(*) > 1) x",
+    "created_at is not the create row's time":
+        "SELECT count(*) FROM deals d JOIN audit_log a ON a.entity_id = d.id AND a.operation = 'create'"
+        " WHERE a.at <> d.created_at",
+    "last after-image is not the stored row":
+        "SELECT count(*) FROM deals d JOIN LATERAL (SELECT a.after FROM audit_log a WHERE a.entity_id = d.id"
+        " ORDER BY a.at DESC, a.id DESC LIMIT 1) last ON true"
+        " WHERE last.after <> to_jsonb(d) - ARRAY['search_vector', 'last_xact']",
+    "last after-image is not the stored row, as text":
+        "SELECT count(*) FROM deals d JOIN LATERAL (SELECT a.after FROM audit_log a WHERE a.entity_id = d.id"
+        " ORDER BY a.at DESC, a.id DESC LIMIT 1) last ON true"
+        " WHERE last.after::text <> (to_jsonb(d) - ARRAY['search_vector', 'last_xact'])::text",
+    "before is not the previous after":
+        "SELECT count(*) FROM (SELECT before, lag(after) OVER (PARTITION BY entity_id ORDER BY at, id) AS previous"
+        " FROM audit_log) x WHERE before IS DISTINCT FROM previous",
+    "two rows of a deal at one time":
+        "SELECT count(*) FROM (SELECT entity_id, at FROM audit_log GROUP BY 1, 2 HAVING count(*) > 1) x",
+    "row time is not the image's updated_at":
+        "SELECT count(*) FROM audit_log WHERE (after->>'updated_at')::timestamptz <> at",
+    "version does not count the rows":
+        "SELECT count(*) FROM (SELECT (after->>'version')::int AS version,"
+        " row_number() OVER (PARTITION BY entity_id ORDER BY at, id) AS n FROM audit_log) x WHERE version <> n",
+    "audit row by someone other than the image's updated_by":
+        "SELECT count(*) FROM audit_log WHERE user_id::text <> after->>'updated_by'",
+    "a move that does not change the stage":
+        "SELECT count(*) FROM audit_log WHERE operation = 'move' AND before->>'stage_id' = after->>'stage_id'",
+    "an update that changes the stage, or nothing":
+        "SELECT count(*) FROM audit_log WHERE operation = 'update' AND (before->>'stage_id' <> after->>'stage_id'"
+        " OR before - ARRAY['updated_at', 'version', 'last_activity_at'] = after - ARRAY['updated_at', 'version',"
+        " 'last_activity_at'])",
+    "stage_entered_at is not the last move's time (or the creation)":
+        "SELECT count(*) FROM deals d WHERE d.stage_entered_at <> coalesce((SELECT max(a.at) FROM audit_log a"
+        " WHERE a.entity_id = d.id AND a.operation = 'move'), d.created_at)",
+    "move without its stage_change activity":
+        "SELECT count(*) FROM audit_log a WHERE a.operation = 'move' AND NOT EXISTS (SELECT FROM activities s"
+        " WHERE s.type = 'stage_change' AND s.deal_id = a.entity_id AND s.completed_at = a.at"
+        " AND s.created_at = a.at AND s.owner_id = a.user_id AND s.status = 'completed'"
+        " AND s.external_data = jsonb_build_object('from_stage_id', a.before->>'stage_id',"
+        "                                          'to_stage_id', a.after->>'stage_id'))",
+    "stage_change activity without its move":
+        "SELECT count(*) FROM activities s WHERE s.type = 'stage_change' AND NOT EXISTS (SELECT FROM audit_log a"
+        " WHERE a.operation = 'move' AND a.entity_id = s.deal_id AND a.at = s.completed_at)",
+    "stage_change subject not naming its stages":
+        "SELECT count(*) FROM activities s JOIN pipeline_stages f ON f.id = (s.external_data->>'from_stage_id')::uuid"
+        " JOIN pipeline_stages t ON t.id = (s.external_data->>'to_stage_id')::uuid"
+        " WHERE s.subject <> 'Stage: ' || f.name || ' \u2192 ' || t.name",
+    "stage_change activity not on the deal's company and contact":
+        "SELECT count(*) FROM activities s JOIN deals d ON d.id = s.deal_id WHERE s.type = 'stage_change'"
+        " AND (s.company_id <> d.company_id OR s.contact_id IS DISTINCT FROM d.contact_id)",
+    "closed deal whose close date is not its closing move's day":
+        "SELECT count(*) FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"
+        " WHERE (s.is_closed_won OR s.is_closed_lost) AND d.actual_close_date IS DISTINCT FROM"
+        " (SELECT (max(a.at) AT TIME ZONE 'UTC')::date FROM audit_log a WHERE a.entity_id = d.id AND a.operation = 'move')",
+    "image breaking its stage's rules":
+        "SELECT count(*) FROM audit_log a JOIN pipeline_stages s ON s.id = (a.after->>'stage_id')::uuid"
+        " WHERE (a.after->>'probability')::numeric <> s.probability"
+        " OR ((s.is_closed_won OR s.is_closed_lost) <> (a.after->>'actual_close_date' IS NOT NULL))"
+        " OR EXISTS (SELECT FROM jsonb_array_elements_text(s.required_fields) f(name)"
+        "            WHERE a.after->>f.name IS NULL)",
+    "a closing move's close date is not its day":
+        "SELECT count(*) FROM audit_log a WHERE a.operation = 'move' AND a.after->>'actual_close_date' IS NOT NULL"
+        " AND a.before->>'actual_close_date' IS NULL"
+        " AND (a.after->>'actual_close_date')::date <> (a.at AT TIME ZONE 'UTC')::date",
+    "history in the future":
+        f"SELECT count(*) FROM audit_log WHERE at >= '{TODAY}'",
+    "an image's last activity is not its newest completed activity then":
+        "SELECT count(*) FROM audit_log a WHERE (a.after->>'last_activity_at')::timestamptz IS DISTINCT FROM"
+        " (SELECT max(completed_at) FROM activities x WHERE x.deal_id = a.entity_id AND x.status = 'completed'"
+        "  AND x.completed_at <= a.at)",
+}
+
+
+def test_every_deal_has_an_exact_history(loaded):
+    broken = {name: scalar(loaded, query) for name, query in HISTORY_RULES.items()}
+    assert broken == dict.fromkeys(HISTORY_RULES, 0)
+
+
+def test_history_moves_edits_pushes_reopens_and_reassigns(loaded):
+    kinds = {
+        "moves": "SELECT count(*) FROM audit_log WHERE operation = 'move'",
+        "value edits": "SELECT count(*) FROM audit_log WHERE operation = 'update'"
+                       " AND before->'value' <> after->'value'",
+        "close dates pushed out": "SELECT count(*) FROM audit_log WHERE operation = 'update'"
+                                  " AND (after->>'expected_close_date')::date > (before->>'expected_close_date')::date",
+        "won deals reopened": "SELECT count(*) FROM audit_log a JOIN pipeline_stages s"
+                              " ON s.id = (a.before->>'stage_id')::uuid AND s.is_closed_won"
+                              " JOIN pipeline_stages t ON t.id = (a.after->>'stage_id')::uuid"
+                              " AND NOT (t.is_closed_won OR t.is_closed_lost)",
+        "lost deals reopened": "SELECT count(*) FROM audit_log a JOIN pipeline_stages s"
+                               " ON s.id = (a.before->>'stage_id')::uuid AND s.is_closed_lost"
+                               " JOIN pipeline_stages t ON t.id = (a.after->>'stage_id')::uuid"
+                               " AND NOT (t.is_closed_won OR t.is_closed_lost)",
+        "reopened deals that closed again": "SELECT count(DISTINCT d.id) FROM deals d"
+                                           " WHERE d.actual_close_date IS NOT NULL AND (SELECT count(*) FROM audit_log a"
+                                           " WHERE a.entity_id = d.id AND a.after->>'actual_close_date' IS NOT NULL"
+                                           " AND a.before->>'actual_close_date' IS NULL) > 1",
+        "deals moved more than once": "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE operation = 'move'"
+                                      " GROUP BY 1 HAVING count(*) > 1) x",
+    }
+    found = {name: scalar(loaded, query) for name, query in kinds.items()}
+    assert all(n > 0 for n in found.values()), found
+    # With more than one seller (SCALE has one), some deals change hands.
+    with loaded.connect() as conn:
+        stages = demo.read_stages(conn)
+    audit = demo.generate(stages, scale=0.5, today=TODAY)["audit_log"]
+    owner = {side: pl.col(side).str.json_path_match("$.owner_id") for side in ("before", "after")}
+    handed_over = audit.filter(pl.col("operation") == "update", owner["before"] != owner["after"])
+    assert handed_over.height > 0
+    reopened = scalar(loaded, "SELECT count(*) FROM audit_log WHERE operation = 'move'"
+                              " AND before->>'close_reason' IS NOT NULL AND after->>'close_reason' IS NULL")
+    assert reopened > 0
+    # Reopening clears the close date and reason.
+    assert scalar(loaded, "SELECT count(*) FROM audit_log a JOIN pipeline_stages t"
+                          " ON t.id = (a.after->>'stage_id')::uuid AND NOT (t.is_closed_won OR t.is_closed_lost)"
+                          " WHERE a.after->>'actual_close_date' IS NOT NULL OR a.after->>'close_reason' IS NOT NULL") == 0
+
+
+def test_the_pipeline_as_of_a_past_day_follows_from_the_audit_log(loaded):
+    """The open pipeline 90 days ago, rebuilt from the latest image at or before then, holds
+    only deals that existed then, in stages and at values they had, different from today's."""
+    then = TODAY - dt.timedelta(days=90)
+    with loaded.connect() as conn:
+        past = conn.exec_driver_sql(
+            "SELECT DISTINCT ON (entity_id) entity_id, after FROM audit_log WHERE at <= %(then)s"
+            " ORDER BY entity_id, at DESC, id DESC", {"then": then}).all()
+        created = dict(conn.exec_driver_sql("SELECT id, created_at FROM deals").all())
+        today = {str(r.id): r for r in conn.exec_driver_sql("SELECT id, stage_id, value FROM deals")}
+    assert past and all(created[deal_id].date() <= then for deal_id, _ in past)
+    open_then = [after for _, after in past if after["actual_close_date"] is None]
+    assert open_then
+    changed = [a for a in open_then if (a["stage_id"], a["value"]) != (
+        str(today[a["id"]].stage_id), None if today[a["id"]].value is None else float(today[a["id"]].value))]
+    assert len(changed) > len(open_then) / 2
+
+
+def test_same_seed_and_day_give_identical_history(loaded):
+    with loaded.connect() as conn:
+        stages = demo.read_stages(conn)
+    first, second = (demo.generate(stages, scale=SCALE, seed=5, today=TODAY) for _ in range(2))
+    for table in ("audit_log", "activities", "deals", "exchange_rates"):
+        assert first[table].equals(second[table]), table
+    other = demo.generate(stages, scale=SCALE, seed=6, today=TODAY)
+    assert not first["audit_log"]["after"].equals(other["audit_log"]["after"])
+
+
+def test_images_use_the_loading_sessions_time_zone(loaded):
+    with loaded.connect() as conn:
+        stages = demo.read_stages(conn)
+    utc, tokyo = (demo.generate(stages, scale=0.01, today=TODAY, timezone=zone)["audit_log"]
+                  for zone in ("UTC", "Asia/Tokyo"))
+    assert "+00:00" in utc["after"][0] and "+09:00" in tokyo["after"][0]
+    with loaded.connect() as conn:
+        same = conn.execute(sa.text("SELECT CAST(:a AS jsonb)->>'created_at' = CAST(:b AS jsonb)->>'created_at',"
+                                    " (CAST(:a AS jsonb)->>'created_at')::timestamptz"
+                                    " = (CAST(:b AS jsonb)->>'created_at')::timestamptz"),
+                            {"a": utc["after"][0], "b": tokyo["after"][0]}).one()
+    assert same == (False, True)
+
+
+def test_images_equal_the_stored_rows_in_a_session_of_another_time_zone(make_database):
+    """Loaded from a New York session, the images carry New York offsets, as the services'
+    images written in that session do, and equal the rows seen from such a session."""
+    engine = connect_engine(make_database("demo_new_york"), timezone="America/New_York")
+    try:
+        demo.load(engine, scale=0.02, today=TODAY)
+        offsets = scalar(engine, "SELECT string_agg(DISTINCT right(after->>'created_at', 6), ',') FROM audit_log")
+        differing = scalar(engine, HISTORY_RULES["last after-image is not the stored row, as text"])
+    finally:
+        engine.dispose()
+    assert set(offsets.split(",")) <= {"-05:00", "-04:00"} and differing == 0
+
+
+# -- exchange rates ----------------------------------------------------------------------------
+
+
+def test_rates_cover_every_deal_in_every_demo_currency(loaded):
+    with loaded.connect() as conn:
+        rates = conn.exec_driver_sql(
+            "SELECT currency, min(rate_date), max(rate_date), count(*), min(rate), max(rate)"
+            " FROM exchange_rates GROUP BY currency ORDER BY currency").all()
+        span = conn.exec_driver_sql("SELECT min(created_at)::date, max(actual_close_date) FROM deals").one()
+        currencies = set(conn.exec_driver_sql("SELECT DISTINCT currency FROM deals").scalars())
+    by_currency = {r[0]: r[1:] for r in rates}
+    assert set(by_currency) == {"USD", "EUR", "GBP", "CAD", "AUD"} >= currencies
+    assert by_currency["USD"] == (dt.date(1900, 1, 1), dt.date(1900, 1, 1), 1, 1, 1)
+    for code in ("EUR", "GBP", "CAD", "AUD"):
+        first, last, count, low, high = by_currency[code]
+        assert first < span[0] and span[1] < last <= TODAY, code
+        assert count > 0.6 * (last - first).days  # business-daily
+        assert 0.4 < low < high < 1.6 and high / low < 1.5, code  # near real levels, no drift
+    crm = CRM(loaded)
+    missing = crm.query({"entity": "deals", "select": ["id"], "where": {"combinator": "and", "rules": [
+        {"field": "value", "operator": "notNull"}, {"field": "value_reporting", "operator": "null"}]}})
+    assert missing.height == 0
+    assert scalar(loaded, "SELECT count(*) FROM deals WHERE value IS NOT NULL") > 0
+
+
+def test_replace_replaces_rates_and_keeps_the_reporting_currency(fresh):
+    engine = fresh("demo_rates_replace")
+    demo.load(engine, scale=0.02, seed=1, today=TODAY)
+    crm = CRM(engine)
+    crm.money.set_reporting_currency("EUR")
+    crm.money.set_rate("NOK", TODAY, "0.085")
+    demo.load(engine, scale=0.02, seed=2, today=TODAY + dt.timedelta(days=3), replace=True)
+    assert crm.money.reporting_currency() == "EUR"
+    with engine.connect() as conn:
+        rates = conn.exec_driver_sql("SELECT currency, count(*), max(rate_date) FROM exchange_rates"
+                                     " GROUP BY 1 ORDER BY 1").all()
+        eur = conn.exec_driver_sql("SELECT rate_date, rate FROM exchange_rates WHERE currency = 'EUR'").all()
+    assert [r[0] for r in rates] == ["AUD", "CAD", "EUR", "GBP", "USD"]  # NOK went with the old data
+    assert eur == [(dt.date(1900, 1, 1), 1)]
+    assert {r[2] for r in rates if r[0] != "EUR"} == {TODAY + dt.timedelta(days=1)}  # the Friday before that Sunday
+    usd_per_eur = crm.money.rate("USD", TODAY)
+    assert 0.8 < usd_per_eur < 1.1
+
+
+def test_loading_keeps_rates_already_there(fresh):
+    engine = fresh("demo_rates_kept")
+    CRM(engine).money.set_rate("GBP", dt.date(2025, 1, 2), "1.25")
+    demo.load(engine, scale=0.02, today=TODAY)
+    with engine.connect() as conn:
+        gbp = conn.exec_driver_sql("SELECT rate_date, rate FROM exchange_rates WHERE currency = 'GBP'").all()
+        eur = scalar(engine, "SELECT count(*) FROM exchange_rates WHERE currency = 'EUR'")
+    assert gbp == [(dt.date(2025, 1, 2), 1.25)] and eur > 100
+
+
+def test_a_reporting_currency_without_demo_rates_is_refused(fresh):
+    engine = fresh("demo_rates_refused")
+    crm = CRM(engine)
+    crm.money.set_rate("JPY", TODAY, "0.0064")
+    crm.money.set_reporting_currency("JPY")
+    before = everything(engine)
+    with pytest.raises(CrmError, match="reporting currency is JPY.*USD, AUD|reporting currency is JPY"):
+        demo.load(engine, scale=0.02, today=TODAY)
+    assert everything(engine) == before
 
 
 def test_refuses_a_database_that_holds_companies(loaded):
@@ -216,8 +474,7 @@ def test_replace_leaves_only_the_new_demo_data(fresh):
     crm.users.create(email="someone@example.com", full_name="Some One")
     crm.companies.create(name="Kept nowhere")  # writes an audit row too
     counts = demo.load(engine, scale=SCALE, seed=3, today=TODAY, replace=True)
-    assert counts == demo.row_counts(SCALE)
-    demo.load(reference, scale=SCALE, seed=3, today=TODAY)
+    assert counts == demo.load(reference, scale=SCALE, seed=3, today=TODAY)
     assert rows(engine) == rows(reference)
 
 
@@ -250,7 +507,7 @@ def test_a_failure_midway_changes_nothing(fresh, monkeypatch):
     engine = fresh("demo_failure")
     demo.load(engine, scale=SCALE, seed=1, today=TODAY)
     before, before_schema = everything(engine), schema(engine)
-    copy = demo.copy_frame
+    copy = loading.copy_frame
     calls = []
 
     def copy_then_fail(cursor, table, frame, advance):
@@ -259,7 +516,7 @@ def test_a_failure_midway_changes_nothing(fresh, monkeypatch):
         if len(calls) == 2:
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(demo, "copy_frame", copy_then_fail)
+    monkeypatch.setattr(loading, "copy_frame", copy_then_fail)
     with pytest.raises(RuntimeError, match="boom"):
         demo.load(engine, scale=SCALE, seed=2, today=TODAY, replace=True)
     assert calls == ["users", "companies"]
@@ -270,14 +527,14 @@ def test_a_failure_midway_changes_nothing(fresh, monkeypatch):
 def test_a_database_error_midway_is_reported_and_changes_nothing(fresh, monkeypatch):
     engine = fresh("demo_db_error")
     before, before_schema = everything(engine), schema(engine)
-    generate = demo.generate
+    generate = loading.generate
 
     def bad_currency(*args, **kwargs):
         frames = generate(*args, **kwargs)
         frames["deals"] = frames["deals"].with_columns(currency=pl.lit("usd"))
         return frames
 
-    monkeypatch.setattr(demo, "generate", bad_currency)
+    monkeypatch.setattr(loading, "generate", bad_currency)
     with pytest.raises(DatabaseError, match="deals_currency_check"):
         demo.load(engine, scale=SCALE, today=TODAY)
     assert everything(engine) == before
@@ -289,7 +546,8 @@ def test_cli_loads_and_prints_the_counts(make_database):
     args = ["demo-data", "--scale", "0.02", "--seed", "1", "--today", "2026-01-15", "--replace"]
     result = CliRunner().invoke(main, args, env={"CRM_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
-    assert "1 users, 20 companies, 100 contacts, 40 deals, 400 activities" in result.output
+    assert re.search(r"1 users, 20 companies, 100 contacts, 40 deals, [\d,]+ activities, [\d,]+ audit_log",
+                     result.output), result.output
 
 
 def test_cli_without_replace_says_how_to_replace(make_database):
