@@ -30,9 +30,9 @@ import time
 from harness import best, database
 
 from crm_kernel import CRM
+from crm_kernel import demo as demo_data
 from crm_kernel.db import connect_engine
 from crm_kernel.db.engine import libpq_url
-from crm_kernel.services import demo_data
 from crm_kernel.services.changes import ChangeListener
 from crm_kernel.widgets.pipeline_board import PipelineBoard
 

@@ -34,9 +34,9 @@ import sqlalchemy as sa
 from harness import database
 
 from crm_kernel import CrmError
+from crm_kernel import demo as demo_data
 from crm_kernel.db import connect_engine
 from crm_kernel.model import entity, table
-from crm_kernel.services import demo_data
 
 SEED, TODAY = 42, dt.date(2026, 1, 15)
 
@@ -101,7 +101,7 @@ def fastest(repeat: int, run: Callable[[], float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=10, help="demo data scale (1 = 28,010 rows)")
+    parser.add_argument("--scale", type=float, default=10, help="demo data scale (1 = 42,740 rows)")
     parser.add_argument("--url", help="database URL [default: a throwaway cluster]")
     parser.add_argument("--sample", type=int, default=3_000, help="rows for the INSERT comparison (about)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per sample timing; the best counts")

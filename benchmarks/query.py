@@ -27,11 +27,11 @@ import pandas as pd
 import sqlalchemy as sa
 from harness import best, database
 
+from crm_kernel import demo as demo_data
 from crm_kernel import snapshot
 from crm_kernel.db import connect_engine
 from crm_kernel.query import frames, run_duckdb, run_postgres
 from crm_kernel.query.run import compile_spec, parse, postgres_schema
-from crm_kernel.services import demo_data
 
 TODAY = dt.date(2026, 1, 15)
 NOW = dt.datetime(2026, 1, 15, 12, tzinfo=dt.UTC)

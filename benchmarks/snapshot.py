@@ -34,9 +34,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from harness import best, database
 
+from crm_kernel import demo as demo_data
 from crm_kernel.db import connect_engine
 from crm_kernel.db.engine import libpq_url
-from crm_kernel.services import demo_data
 from crm_kernel.snapshot import exporter
 from crm_kernel.snapshot.schema import ExportTable, read_tables
 from crm_kernel.snapshot.typemap import quote

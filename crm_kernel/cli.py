@@ -153,12 +153,12 @@ def url(show_password):
               help="The date the data is centred on [default: today].")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the CRM already holds companies.")
 @click.option("--replace", is_flag=True,
-              help="Delete the CRM's records first (keeps pipeline stages, custom field definitions and their authors).")
+              help="Delete the CRM's records and exchange rates first (keeps pipeline stages, custom field "
+                   "definitions and their authors, and the reporting currency).")
 @_friendly
 def demo_data(scale, seed, today, if_empty, replace):
     """Load realistic demo data with COPY."""
-    from . import CRM
-    from .services import demo_data as demo
+    from . import CRM, demo
 
     crm = CRM.connect()
     if if_empty and crm.companies.count(include_deleted=True):

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from crm_kernel import CRM
+from crm_kernel import demo as demo_data
 from crm_kernel.db import connect_engine, migrate
 from crm_kernel.db.embedded import EmbeddedPostgres
-from crm_kernel.services import demo_data
 from crm_kernel.widgets.pipeline_board import PipelineBoard
 from tests.helpers import scratch_dir
 

@@ -43,10 +43,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from crm_kernel import demo as demo_data
 from crm_kernel.db import connect_engine
 from crm_kernel.db.embedded import free_port
 from crm_kernel.serve import dashboards_dir
-from crm_kernel.services import demo_data
 from tests.conftest import _database_maker
 from tests.helpers import scratch_dir
 
