@@ -7,3 +7,7 @@ from .board import Board
 from .pipeline import BoardFilter, Pipeline, Totals
 
 __all__ = ["Board", "BoardFilter", "Pipeline", "Totals"]
+
+from .core import Analytics  # noqa: E402  (the analytics layer; the board's code above moves to board/)
+
+__all__ += ["Analytics"]
