@@ -73,7 +73,8 @@ def weigh(history: History, states: pl.DataFrame, moment: dt.datetime, method: s
                 .sort("days"))
     aged = states.with_columns(age=days_between(pl.lit(moment, pl.Datetime("us", "UTC")), pl.col("entered_at")),
                                _row=pl.int_range(pl.len()))
-    aged = (aged.sort("age").join_asof(at_least, left_on="age", right_on="days", by="stage_id", strategy="forward")
+    aged = (aged.sort("age").join_asof(at_least, left_on="age", right_on="days", by="stage_id", strategy="forward",
+                       check_sortedness=False)
             .join(per_stage, on="stage_id", how="left").sort("_row"))
     p = (pl.when(pl.col("n_ge").fill_null(0) >= max(min_history, 1)).then(pl.col("won_ge") / pl.col("n_ge"))
          .when(pl.col("n_stage").fill_null(0) >= max(min_history, 1)).then(pl.col("won_stage") / pl.col("n_stage"))

@@ -170,6 +170,7 @@ class Source:
             if self._snapshot is None:
                 raise RuntimeError("Source used outside its with-block")
             frame = self._snapshot.con.sql(re.sub(r"(?<!:):(\w+)", r"$\1", sql), params=params).pl()
+            frame.columns = list(schema)
         return _conform(frame, schema)
 
 
@@ -301,7 +302,8 @@ class History:
             days = pl.lit(day or FAR_FUTURE, dtype=pl.Date)
         keyed = frame.with_row_index("_row").with_columns(_day=days, _currency=pl.col(currency))
         rates = self.rates().rename({"currency": "_currency", "rate_date": "_day"}).sort("_day")
-        joined = (keyed.sort("_day").join_asof(rates, on="_day", by="_currency", strategy="backward")
+        joined = (keyed.sort("_day").join_asof(rates, on="_day", by="_currency", strategy="backward",
+                                             check_sortedness=False)
                   .sort("_row"))
         cents = ((pl.col(value).cast(pl.Decimal(38, 12)) * pl.col("rate") * 100 + pl.lit(Decimal("0.5")))
                  .floor().cast(pl.Int64))
