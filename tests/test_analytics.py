@@ -400,3 +400,49 @@ def test_forecast_with_learned_probabilities(analytics):
     assert rows(analytics.forecast(method="stage", as_of=as_of)) == expected
     with pytest.raises(QuerySpecError, match="unknown forecast method"):
         analytics.forecast(method="gut")
+
+
+# -- charts --------------------------------------------------------------------------------------
+
+def _layers(spec: dict) -> list[dict]:
+    return spec.get("layer", [spec])
+
+
+@pytest.mark.parametrize("name, call", [
+    ("pipeline", lambda a: a.pipeline(as_of="2026-02-28T10:00:00+00:00")),
+    ("pipeline", lambda a: a.pipeline(by="month", as_of="2026-02-28T10:00:00+00:00")),
+    ("waterfall", lambda a: a.waterfall("2026-02-02", "2026-03-10")),
+    ("funnel", lambda a: a.funnel("2026-01-01", "2026-02-28")),
+    ("velocity", lambda a: a.velocity()),
+    ("slippage", lambda a: a.slippage()),
+    ("win_rate", lambda a: a.win_rate(by="industry")),
+    ("cycle_time", lambda a: a.cycle_time()),
+    ("forecast", lambda a: a.forecast()),
+    ("backtest", lambda a: a.backtest(periods=2)),
+])
+def test_each_analytic_has_a_chart_with_tooltips_and_its_rows_inline(history_crm, name, call):
+    from crm_kernel.analytics import charts
+
+    crm, _ = history_crm
+    frame = call(crm.analytics(now=NOW))
+    spec = getattr(charts, name)(frame).to_dict()
+    assert "url" not in str(spec.get("data", {}))  # nothing to fetch
+    values = spec["data"]["values"] if "values" in spec.get("data", {}) else spec["datasets"][spec["data"]["name"]]
+    assert len(values) == frame.height
+    for layer in _layers(spec):
+        assert layer["encoding"]["tooltip"], layer
+
+
+def test_the_waterfall_chart_steps_from_start_to_end(history_crm):
+    from crm_kernel.analytics import charts
+
+    crm, _ = history_crm
+    spec = charts.waterfall(crm.analytics(now=NOW).waterfall("2026-02-02", "2026-03-10")).to_dict()
+    values = spec["datasets"][spec["data"]["name"]] if "name" in spec["data"] else spec["data"]["values"]
+    bars = {v["category"]: (v["_from"], v["_to"]) for v in values}
+    assert bars["open_at_start"] == (0.0, 1000.0)
+    assert bars["new"] == (1000.0, 2200.0)
+    assert bars["reopened"] == (2200.0, 4600.0)
+    assert bars["increased"] == (4600.0, 5100.0)
+    assert bars["deleted"] == (5100.0, 4600.0)
+    assert bars["open_at_end"] == (0.0, 4600.0)

@@ -8,6 +8,8 @@ from .pipeline import BoardFilter, Pipeline, Totals
 
 __all__ = ["Board", "BoardFilter", "Pipeline", "Totals"]
 
-from .core import Analytics  # noqa: E402  (the analytics layer; the board's code above moves to board/)
+# The analytics layer (crm.analytics) and its charts.
+from . import charts  # noqa: E402
+from .core import Analytics  # noqa: E402
 
-__all__ += ["Analytics"]
+__all__ += ["Analytics", "charts"]
