@@ -446,3 +446,30 @@ def test_the_waterfall_chart_steps_from_start_to_end(history_crm):
     assert bars["increased"] == (4600.0, 5100.0)
     assert bars["deleted"] == (5100.0, 4600.0)
     assert bars["open_at_end"] == (0.0, 4600.0)
+
+
+# -- time zones ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_a_zone_east_of_utc_changes_day_boundaries_not_moments(history_crm, monkeypatch, backend):
+    """Both engines hand timestamps back in the session's zone; the answers must not move. A
+    date means the end of that day in CRM_TIMEZONE: in Tokyo, Jan 19 ends at 14:59 UTC."""
+    crm, folder = history_crm
+    monkeypatch.setenv("CRM_TIMEZONE", "Asia/Tokyo")
+    engine = connect_engine(crm.engine.url.render_as_string(hide_password=False), timezone="Asia/Tokyo")
+    try:
+        tokyo = CRM(engine)
+        analytics = tokyo.analytics(backend, snapshot=folder if backend == "duckdb" else None, now=NOW)
+        assert rows(analytics.pipeline(as_of="2026-02-28T10:00:00+00:00")) == [
+            ("Lead", 1, 500.0, 50.0, 500.0, 23.0, 0, None),
+            ("Qualified", 0, 0.0, 0.0, None, None, 0, None),
+            ("Proposal", 2, 1500.0, 750.0, 1500.0, 32.5, 1, NOK_NOTE),
+            ("Negotiation", 1, 800.0, 600.0, 800.0, 13.0, 0, None),
+        ]
+        # Jan 19 ends at 2026-01-19 14:59:59.999999 UTC: A (Lead since Jan 5 10:00) 14.2083 days.
+        jan19 = analytics.pipeline(as_of=dt.date(2026, 1, 19))
+        assert rows(jan19.filter(pl.col("stage") == "Lead")) == [("Lead", 1, 1000.0, 100.0, 1000.0, 14.2083, 0, None)]
+        # Created at 19:00 in Tokyo, won on Mar 15: still 69 days.
+        assert rows(analytics.cycle_time(by="owner"))[0] == ("Ann", 1, 69.0, 69.0, 69.0)
+    finally:
+        engine.dispose()

@@ -115,7 +115,7 @@ def cycle_time(frame: pl.DataFrame, title: str = "Days to win") -> alt.LayerChar
 
 def forecast(frame: pl.DataFrame, title: str = "Forecast") -> alt.LayerChart:
     """Pipeline value per expected close period, the forecast (weighted) inside it."""
-    tooltip = [alt.Tooltip("period:T", format="%Y-%m"), "deals:Q", alt.Tooltip("value:Q", format=MONEY),
+    tooltip = ["period:N", "deals:Q", alt.Tooltip("value:Q", format=MONEY),
                alt.Tooltip("forecast:Q", format=MONEY), "left_out_note:N"]
     base = alt.Chart(_data(frame)).encode(x=alt.X("period:O", title="expected close"), tooltip=tooltip)
     return (base.mark_bar(color="#90caf9").encode(y=alt.Y("value:Q", title="value"))
@@ -124,10 +124,15 @@ def forecast(frame: pl.DataFrame, title: str = "Forecast") -> alt.LayerChart:
 
 def backtest(frame: pl.DataFrame, title: str = "Forecast against actual") -> alt.LayerChart:
     """Each method's forecast per period as lines, the actual as bars."""
-    tooltip = [alt.Tooltip("period:T", format="%Y-%m-%d"), "method:N", "deals:Q",
+    tooltip = ["period:N", "method:N", "deals:Q",
                alt.Tooltip("forecast:Q", format=MONEY), alt.Tooltip("actual:Q", format=MONEY),
                alt.Tooltip("ape:Q", format=",.1f", title="error %"), alt.Tooltip("mape:Q", format=",.1f", title="MAPE")]
-    base = alt.Chart(_data(frame)).encode(x=alt.X("period:O"), tooltip=tooltip)
-    actual = base.mark_bar(color="#cfd8dc").encode(y=alt.Y("actual:Q", title="value"))
-    lines = base.mark_line(point=True).encode(y="forecast:Q", color="method:N")
+    data = _data(frame)
+    # one bar per period: every method's row repeats the same actual
+    actual = (alt.Chart(data).transform_aggregate(actual="max(actual)", groupby=["period"])
+              .mark_bar(color="#cfd8dc")
+              .encode(x=alt.X("period:O"), y=alt.Y("actual:Q", title="value"),
+                      tooltip=["period:N", alt.Tooltip("actual:Q", format=MONEY)]))
+    lines = alt.Chart(data).mark_line(point=True).encode(x=alt.X("period:O"), y="forecast:Q", color="method:N",
+                                                         tooltip=tooltip)
     return (actual + lines).properties(title=title)
