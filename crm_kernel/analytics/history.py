@@ -45,11 +45,11 @@ STATE_SCHEMA = {
     "actual_close_date": pl.Date,
     "owner_id": pl.String,
     "probability": pl.Decimal(5, 4),
+    "deleted": pl.Boolean,
     "company_id": pl.String,
     "lead_source": pl.String,
     "created_at": pl.Datetime("us", "UTC"),
     "entered_at": pl.Datetime("us", "UTC"),
-    "deleted": pl.Boolean,
 }
 
 # One row per audit row of a deal: its state after the write, and what changed.
@@ -75,52 +75,58 @@ STAGE_SCHEMA = {"stage_id": pl.String, "stage": pl.String, "position": pl.Int64,
                 "is_active": pl.Boolean}
 RATE_SCHEMA = {"currency": pl.String, "rate_date": pl.Date, "rate": pl.Decimal(24, 12)}
 
-# The deal fields of an audit image, cast alike on both engines (JSON ->> gives text on both;
-# DuckDB re-prints numbers, 100.10 as 100.1, which the cast to the column's numeric undoes).
-_IMAGE_FIELDS = """
-    CAST(a.entity_id AS text) AS deal_id,
-    a."after"->>'stage_id' AS stage_id,
-    CAST(a."after"->>'value' AS numeric(12, 2)) AS value,
-    a."after"->>'currency' AS currency,
-    CAST(a."after"->>'expected_close_date' AS date) AS expected_close_date,
-    CAST(a."after"->>'actual_close_date' AS date) AS actual_close_date,
-    a."after"->>'owner_id' AS owner_id,
-    CAST(a."after"->>'probability' AS numeric(5, 4)) AS probability,
-    (a."after" IS NULL OR a."after"->>'deleted_at' IS NOT NULL) AS deleted"""
+# The deal fields an audit image holds, in the order of the text array each engine extracts
+# them into (one parse per image: DuckDB re-parses its JSON text for every ->>), then cast
+# alike on both engines. DuckDB re-prints numbers (100.10 as 100.1); the casts undo that.
+IMAGE_KEYS = ("stage_id", "value", "currency", "expected_close_date", "actual_close_date", "owner_id",
+              "probability", "deleted_at", "company_id", "lead_source")
+_FIELDS = """
+    CAST(s.entity_id AS text) AS deal_id,
+    s.img[1] AS stage_id,
+    CAST(s.img[2] AS numeric(12, 2)) AS value,
+    s.img[3] AS currency,
+    CAST(s.img[4] AS date) AS expected_close_date,
+    CAST(s.img[5] AS date) AS actual_close_date,
+    s.img[6] AS owner_id,
+    CAST(s.img[7] AS numeric(5, 4)) AS probability,
+    (s.img IS NULL OR s.img[8] IS NOT NULL) AS deleted"""
 
 # A deal enters a stage when it is created in it or when a write changes its stage.
 _ENTERS = """(a.operation = 'create' OR (a."before"->>'stage_id') IS DISTINCT FROM (a."after"->>'stage_id'))"""
 
-_EVENTS = f"""
-SELECT a.id AS audit_id, a.at, a.operation, {_IMAGE_FIELDS},
-    {_ENTERS} AS stage_changed,
-    CAST(a."before"->>'expected_close_date' AS date) AS before_close_date
-FROM audit_log a
-WHERE a.entity = 'deals' AND a.at <= :upto AND a.at > :since
-ORDER BY a.at, a.id
+_EVENTS = """
+SELECT s.audit_id, s.at, s.operation, {fields}, s.stage_changed, CAST(s.prev[1] AS date) AS before_close_date
+FROM (
+    SELECT a.id AS audit_id, a.at, a.operation, a.entity_id, {image} AS img, {enters} AS stage_changed,
+        {previous} AS prev
+    FROM audit_log a
+    WHERE a.entity = 'deals' AND a.at <= :upto AND a.at > :since
+) s
+ORDER BY s.at, s.audit_id
 """
 
-_STATES = f"""
-SELECT deal_id, stage_id, value, currency, expected_close_date, actual_close_date, owner_id, probability,
-    company_id, lead_source, created_at, entered_at, deleted
+# The latest image at or before the moment, parsed only for that one row per deal.
+_STATES = """
+SELECT {fields}, s.img[9] AS company_id, s.img[10] AS lead_source, s.created_at, s.entered_at
 FROM (
-    SELECT {_IMAGE_FIELDS},
-        a."after"->>'company_id' AS company_id,
-        a."after"->>'lead_source' AS lead_source,
-        min(a.at) OVER (PARTITION BY a.entity_id) AS created_at,
-        max(CASE WHEN {_ENTERS} THEN a.at END) OVER (PARTITION BY a.entity_id) AS entered_at,
-        row_number() OVER (PARTITION BY a.entity_id ORDER BY a.at DESC, a.id DESC) AS latest
-    FROM audit_log a
-    WHERE a.entity = 'deals' AND a.at <= :upto
+    SELECT a.entity_id, a.created_at, a.entered_at, {image} AS img
+    FROM (
+        SELECT a.entity_id, a."after",
+            min(a.at) OVER (PARTITION BY a.entity_id) AS created_at,
+            max(CASE WHEN {enters} THEN a.at END) OVER (PARTITION BY a.entity_id) AS entered_at,
+            row_number() OVER (PARTITION BY a.entity_id ORDER BY a.at DESC, a.id DESC) AS latest
+        FROM audit_log a
+        WHERE a.entity = 'deals' AND a.at <= :upto
+    ) a
+    WHERE a.latest = 1
 ) s
-WHERE latest = 1
 """
 
 _CURRENT = """
 SELECT CAST(d.id AS text) AS deal_id, CAST(d.stage_id AS text) AS stage_id, d.value, d.currency,
     d.expected_close_date, d.actual_close_date, CAST(d.owner_id AS text) AS owner_id, d.probability,
-    CAST(d.company_id AS text) AS company_id, d.lead_source, d.created_at,
-    d.stage_entered_at AS entered_at, false AS deleted
+    false AS deleted, CAST(d.company_id AS text) AS company_id, d.lead_source, d.created_at,
+    d.stage_entered_at AS entered_at
 FROM {deals} d
 WHERE d.deleted_at IS NULL
 """
@@ -155,6 +161,18 @@ class Source:
         if self._snapshot is not None and self._snapshot is not self._snapshot_arg:
             self._snapshot.close()
         self._snapshot = None
+
+    def texts(self, column: str, keys) -> str:
+        """The values of ``keys`` in a JSON column, as a text array (1-based on both engines)."""
+        if self.backend == "duckdb":
+            paths = ", ".join(f"'$.{key}'" for key in keys)
+            return f"{column}->>[{paths}]"
+        return "ARRAY[" + ", ".join(f"{column}->>'{key}'" for key in keys) + "]"
+
+    def deal_sql(self, template: str) -> str:
+        """An audit-log query for this engine: images parsed once, into text arrays."""
+        return template.format(fields=_FIELDS, enters=_ENTERS, image=self.texts('a."after"', IMAGE_KEYS),
+                               previous=self.texts('a."before"', ["expected_close_date"]))
 
     def table(self, name: str, *, with_deleted: bool = False) -> str:
         """A table's name in this engine; DuckDB's views hide soft-deleted rows unless asked."""
@@ -233,7 +251,7 @@ class History:
         if as_of is None:
             frame = self.source.frame(_CURRENT.format(deals=self.source.table("deals")), STATE_SCHEMA)
         else:
-            frame = self.source.frame(_STATES, STATE_SCHEMA, {"upto": self.moment(as_of)})
+            frame = self.source.frame(self.source.deal_sql(_STATES), STATE_SCHEMA, {"upto": self.moment(as_of)})
         return self._details(frame if with_deleted else frame.filter(~pl.col("deleted")))
 
     def events(self, upto=None, since=None) -> pl.DataFrame:
@@ -242,7 +260,7 @@ class History:
                   else dt.datetime(1, 1, 2, tzinfo=UTC)}
         key = ("events", params["upto"], params["since"])
         if key not in self._cache:
-            self._cache[key] = self.source.frame(_EVENTS, EVENT_SCHEMA, params)
+            self._cache[key] = self.source.frame(self.source.deal_sql(_EVENTS), EVENT_SCHEMA, params)
         return self._cache[key]
 
     def stages(self) -> pl.DataFrame:
