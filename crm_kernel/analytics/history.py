@@ -75,27 +75,28 @@ STAGE_SCHEMA = {"stage_id": pl.String, "stage": pl.String, "position": pl.Int64,
                 "is_active": pl.Boolean}
 RATE_SCHEMA = {"currency": pl.String, "rate_date": pl.Date, "rate": pl.Decimal(24, 12)}
 
-# The deal fields an audit image holds, in the order of the text array each engine extracts
-# them into (one parse per image: DuckDB re-parses its JSON text for every ->>), then cast
-# alike on both engines. DuckDB re-prints numbers (100.10 as 100.1); the casts undo that.
+# The deal fields an audit image holds, read alike on both engines and cast to one type each.
+# Each engine reads them its fastest way (Source.deal_sql): PostgreSQL's jsonb ->> is cheap,
+# while DuckDB re-parses its JSON text for every ->>, so there an image is parsed once into
+# a text array. DuckDB re-prints numbers (100.10 as 100.1); the casts undo that.
 IMAGE_KEYS = ("stage_id", "value", "currency", "expected_close_date", "actual_close_date", "owner_id",
               "probability", "deleted_at", "company_id", "lead_source")
 _FIELDS = """
     CAST(s.entity_id AS text) AS deal_id,
-    s.img[1] AS stage_id,
-    CAST(s.img[2] AS numeric(12, 2)) AS value,
-    s.img[3] AS currency,
-    CAST(s.img[4] AS date) AS expected_close_date,
-    CAST(s.img[5] AS date) AS actual_close_date,
-    s.img[6] AS owner_id,
-    CAST(s.img[7] AS numeric(5, 4)) AS probability,
-    (s.img IS NULL OR s.img[8] IS NOT NULL) AS deleted"""
+    {stage_id} AS stage_id,
+    CAST({value} AS numeric(12, 2)) AS value,
+    {currency} AS currency,
+    CAST({expected_close_date} AS date) AS expected_close_date,
+    CAST({actual_close_date} AS date) AS actual_close_date,
+    {owner_id} AS owner_id,
+    CAST({probability} AS numeric(5, 4)) AS probability,
+    (s.img IS NULL OR {deleted_at} IS NOT NULL) AS deleted"""
 
 # A deal enters a stage when it is created in it or when a write changes its stage.
 _ENTERS = """(a.operation = 'create' OR (a."before"->>'stage_id') IS DISTINCT FROM (a."after"->>'stage_id'))"""
 
 _EVENTS = """
-SELECT s.audit_id, s.at, s.operation, {fields}, s.stage_changed, CAST(s.prev[1] AS date) AS before_close_date
+SELECT s.audit_id, s.at, s.operation, {fields}, s.stage_changed, CAST({previous_close} AS date) AS before_close_date
 FROM (
     SELECT a.id AS audit_id, a.at, a.operation, a.entity_id, {image} AS img, {enters} AS stage_changed,
         {previous} AS prev
@@ -107,7 +108,7 @@ ORDER BY s.at, s.audit_id
 
 # The latest image at or before the moment, parsed only for that one row per deal.
 _STATES = """
-SELECT {fields}, s.img[9] AS company_id, s.img[10] AS lead_source, s.created_at, s.entered_at
+SELECT {fields}, {company_id} AS company_id, {lead_source} AS lead_source, s.created_at, s.entered_at
 FROM (
     SELECT a.entity_id, a.created_at, a.entered_at, {image} AS img
     FROM (
@@ -162,17 +163,19 @@ class Source:
             self._snapshot.close()
         self._snapshot = None
 
-    def texts(self, column: str, keys) -> str:
-        """The values of ``keys`` in a JSON column, as a text array (1-based on both engines)."""
-        if self.backend == "duckdb":
-            paths = ", ".join(f"'$.{key}'" for key in keys)
-            return f"{column}->>[{paths}]"
-        return "ARRAY[" + ", ".join(f"{column}->>'{key}'" for key in keys) + "]"
-
     def deal_sql(self, template: str) -> str:
-        """An audit-log query for this engine: images parsed once, into text arrays."""
-        return template.format(fields=_FIELDS, enters=_ENTERS, image=self.texts('a."after"', IMAGE_KEYS),
-                               previous=self.texts('a."before"', ["expected_close_date"]))
+        """An audit-log query in this engine's way of reading the images' fields."""
+        if self.backend == "duckdb":
+            paths = ", ".join(f"'$.{key}'" for key in IMAGE_KEYS)
+            image, previous = f'a."after"->>[{paths}]', """a."before"->>['$.expected_close_date']"""
+            get = {key: f"s.img[{i}]" for i, key in enumerate(IMAGE_KEYS, start=1)}
+            previous_close = "s.prev[1]"
+        else:
+            image, previous = 'a."after"', 'a."before"'
+            get = {key: f"(s.img->>'{key}')" for key in IMAGE_KEYS}
+            previous_close = "(s.prev->>'expected_close_date')"
+        return template.format(fields=_FIELDS.format(**get), enters=_ENTERS, image=image, previous=previous,
+                               previous_close=previous_close, **get)
 
     def table(self, name: str, *, with_deleted: bool = False) -> str:
         """A table's name in this engine; DuckDB's views hide soft-deleted rows unless asked."""
