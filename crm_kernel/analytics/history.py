@@ -92,35 +92,46 @@ _FIELDS = """
     CAST({probability} AS numeric(5, 4)) AS probability,
     (s.img IS NULL OR {deleted_at} IS NOT NULL) AS deleted"""
 
-# A deal enters a stage when it is created in it or when a write changes its stage.
-_ENTERS = """(a.operation = 'create' OR (a."before"->>'stage_id') IS DISTINCT FROM (a."after"->>'stage_id'))"""
-
+# Each image is parsed once: the window functions compare a deal's stage and close date with
+# those of its previous audit row (the same as its ``before`` image when the chain is whole,
+# without parsing that too). A deal enters a stage when created or when its stage changes.
 _EVENTS = """
-SELECT s.audit_id, s.at, s.operation, {fields}, s.stage_changed, CAST({previous_close} AS date) AS before_close_date
+SELECT s.audit_id, s.at, s.operation, {fields}, s.stage_changed, s.before_close_date
 FROM (
-    SELECT a.id AS audit_id, a.at, a.operation, a.entity_id, {image} AS img, {enters} AS stage_changed,
-        {previous} AS prev
-    FROM audit_log a
-    WHERE a.entity = 'deals' AND a.at <= :upto AND a.at > :since
-) s
-ORDER BY s.at, s.audit_id
-"""
-
-# The latest image at or before the moment, parsed only for that one row per deal.
-_STATES = """
-SELECT {fields}, {company_id} AS company_id, {lead_source} AS lead_source, s.created_at, s.entered_at
-FROM (
-    SELECT a.entity_id, a.created_at, a.entered_at, {image} AS img
+    SELECT a.audit_id, a.at, a.operation, a.entity_id, a.img,
+        {a_stage_id} IS DISTINCT FROM lag({a_stage_id}) OVER w AS stage_changed,
+        CAST(lag({a_expected_close_date}) OVER w AS date) AS before_close_date
     FROM (
-        SELECT a.entity_id, a."after",
-            min(a.at) OVER (PARTITION BY a.entity_id) AS created_at,
-            max(CASE WHEN {enters} THEN a.at END) OVER (PARTITION BY a.entity_id) AS entered_at,
-            row_number() OVER (PARTITION BY a.entity_id ORDER BY a.at DESC, a.id DESC) AS latest
+        SELECT a.id AS audit_id, a.at, a.operation, a.entity_id, {image} AS img
         FROM audit_log a
         WHERE a.entity = 'deals' AND a.at <= :upto
     ) a
-    WHERE a.latest = 1
+    WINDOW w AS (PARTITION BY a.entity_id ORDER BY a.at, a.audit_id)
 ) s
+WHERE s.at > :since
+ORDER BY s.at, s.audit_id
+"""
+
+# The latest image at or before the moment, with when the deal was created and entered its stage.
+_STATES = """
+SELECT {fields}, {company_id} AS company_id, {lead_source} AS lead_source, s.created_at, s.entered_at
+FROM (
+    SELECT a.entity_id, a.img,
+        min(a.at) OVER (PARTITION BY a.entity_id) AS created_at,
+        max(CASE WHEN a.enters THEN a.at END) OVER (PARTITION BY a.entity_id) AS entered_at,
+        row_number() OVER (PARTITION BY a.entity_id ORDER BY a.at DESC, a.audit_id DESC) AS latest
+    FROM (
+        SELECT a.entity_id, a.at, a.audit_id, a.img,
+            {a_stage_id} IS DISTINCT FROM lag({a_stage_id}) OVER (PARTITION BY a.entity_id ORDER BY a.at, a.audit_id)
+                AS enters
+        FROM (
+            SELECT a.id AS audit_id, a.at, a.entity_id, {image} AS img
+            FROM audit_log a
+            WHERE a.entity = 'deals' AND a.at <= :upto
+        ) a
+    ) a
+) s
+WHERE s.latest = 1
 """
 
 _CURRENT = """
@@ -164,18 +175,23 @@ class Source:
         self._snapshot = None
 
     def deal_sql(self, template: str) -> str:
-        """An audit-log query in this engine's way of reading the images' fields."""
+        """An audit-log query in this engine's way of reading the images' fields: ``img`` is
+        the image (PostgreSQL: jsonb, read with ->>) or its fields parsed once (DuckDB: a text
+        array, as DuckDB parses its JSON text again for every ->>)."""
         if self.backend == "duckdb":
             paths = ", ".join(f"'$.{key}'" for key in IMAGE_KEYS)
-            image, previous = f'a."after"->>[{paths}]', """a."before"->>['$.expected_close_date']"""
-            get = {key: f"s.img[{i}]" for i, key in enumerate(IMAGE_KEYS, start=1)}
-            previous_close = "s.prev[1]"
+            image = f'a."after"->>[{paths}]'
+
+            def field(alias: str, key: str) -> str:
+                return f"{alias}.img[{IMAGE_KEYS.index(key) + 1}]"
         else:
-            image, previous = 'a."after"', 'a."before"'
-            get = {key: f"(s.img->>'{key}')" for key in IMAGE_KEYS}
-            previous_close = "(s.prev->>'expected_close_date')"
-        return template.format(fields=_FIELDS.format(**get), enters=_ENTERS, image=image, previous=previous,
-                               previous_close=previous_close, **get)
+            image = 'a."after"'
+
+            def field(alias: str, key: str) -> str:
+                return f"({alias}.img->>'{key}')"
+        fields = {key: field("s", key) for key in IMAGE_KEYS}
+        fields.update({f"a_{key}": field("a", key) for key in IMAGE_KEYS})
+        return template.format(fields=_FIELDS.format(**fields), image=image, **fields)
 
     def table(self, name: str, *, with_deleted: bool = False) -> str:
         """A table's name in this engine; DuckDB's views hide soft-deleted rows unless asked."""
