@@ -309,20 +309,31 @@ class History:
     def states(self, as_of=None, *, with_deleted: bool = False) -> pl.DataFrame:
         """One row per deal as it stood at ``as_of`` (None: now, from the deals table), with its
         stage, owner and company details joined; deleted deals only ``with_deleted``."""
-        if as_of is None:
-            frame = self.source.frame(_CURRENT.format(deals=self.source.table("deals")), STATE_SCHEMA)
-        else:
-            frame = self.source.frame(self.source.deal_sql(_STATES), STATE_SCHEMA, {"upto": self.moment(as_of)})
-        return self._details(frame if with_deleted else frame.filter(~pl.col("deleted")))
+        key = ("states", None if as_of is None else self.moment(as_of))
+        if key not in self._cache:  # a backtest asks for the same moment more than once
+            if as_of is None:
+                frame = self.source.frame(_CURRENT.format(deals=self.source.table("deals")), STATE_SCHEMA)
+            else:
+                frame = self.source.frame(self.source.deal_sql(_STATES), STATE_SCHEMA, {"upto": key[1]})
+            self._cache[key] = self._details(frame)
+        frame = self._cache[key]
+        return frame if with_deleted else frame.filter(~pl.col("deleted"))
 
     def events(self, upto=None, since=None) -> pl.DataFrame:
         """Every audit row of a deal in (``since``, ``upto``], oldest first."""
-        params = {"upto": self.moment(upto), "since": self.moment(since) if since is not None
-                  else dt.datetime(1, 1, 2, tzinfo=UTC)}
-        key = ("events", params["upto"], params["since"])
+        last = self.moment(upto)
+        if since is not None:
+            params = {"upto": last, "since": self.moment(since)}
+            return self.source.frame(self.source.deal_sql(_EVENTS), EVENT_SCHEMA, params)
+        # The whole history up to now is read once and cut in memory: replaying the past (a
+        # backtest) asks for it as of several moments.
+        reach = max(last, self.now)
+        key = ("events", reach)
         if key not in self._cache:
+            params = {"upto": reach, "since": dt.datetime(1, 1, 2, tzinfo=UTC)}
             self._cache[key] = self.source.frame(self.source.deal_sql(_EVENTS), EVENT_SCHEMA, params)
-        return self._cache[key]
+        events = self._cache[key]
+        return events if last == reach else events.filter(pl.col("at") <= last)
 
     def stages(self) -> pl.DataFrame:
         if "stages" not in self._cache:
