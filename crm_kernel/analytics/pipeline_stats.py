@@ -83,8 +83,10 @@ def waterfall(history: History, start, end, close_from: dt.date | None = None,
 
     In scope: open deals, and when ``close_from``/``close_to`` are given, only those expected to
     close within them. ``value`` is signed: what the category adds to the pipeline, so the
-    rows before ``open_at_end`` sum to it exactly; ``deals`` reconcile the same way, except
-    ``increased``/``decreased``, which count deals whose value changed while in scope.
+    rows before ``open_at_end`` sum to it exactly. ``deals`` counts deals: those arriving
+    (``new``, ``reopened``, ``pulled_in``) less those leaving (``pushed_out``, ``won``, ``lost``,
+    ``deleted``) take ``open_at_start`` to ``open_at_end``; ``increased``/``decreased`` count
+    deals whose value changed while in scope.
 
     Each deal converts at one rate for the whole waterfall: its close date's when it is won
     or lost at ``end``, else the rate of ``end``'s day. So exchange-rate moves never show as
