@@ -8,8 +8,8 @@ from .pipeline import BoardFilter, Pipeline, Totals
 
 __all__ = ["Board", "BoardFilter", "Pipeline", "Totals"]
 
-# The analytics layer (crm.analytics) and its charts.
-from . import charts  # noqa: E402
+# The analytics layer (crm.analytics); its charts are `crm_kernel.analytics.charts`, imported
+# on demand so that connecting does not load altair.
 from .core import Analytics  # noqa: E402
 
-__all__ += ["Analytics", "charts"]
+__all__ += ["Analytics"]
