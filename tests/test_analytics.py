@@ -473,3 +473,30 @@ def test_a_zone_east_of_utc_changes_day_boundaries_not_moments(history_crm, monk
         assert rows(analytics.cycle_time(by="owner"))[0] == ("Ann", 1, 69.0, 69.0, 69.0)
     finally:
         engine.dispose()
+
+
+# -- the services' own audit rows ------------------------------------------------------------------
+
+def test_history_written_by_the_services_reads_back_on_both_engines(crm, tmp_path):
+    """Images as the services write them (to_jsonb of the row: numbers, dates, timestamps in
+    PostgreSQL's own format) give the same pipeline now and as of now, on both engines."""
+    crm.money.set_rate("EUR", "2026-01-01", "1.25")
+    acme = crm.companies.create(name="Acme", industry="Software")
+    kept = crm.deals.create(company_id=acme["id"], title="kept", value="1234.50", currency="EUR",
+                            expected_close_date="2026-06-30")
+    crm.deals.move(kept["id"], "Proposal")
+    crm.deals.update(kept["id"], value="1000.10")
+    gone = crm.deals.create(company_id=acme["id"], title="gone", value=10)
+    crm.deals.delete(gone["id"])
+    won = crm.deals.create(company_id=acme["id"], title="won", value=99)
+    crm.deals.move(won["id"], "Won")
+    folder = crm.snapshot(out=tmp_path)
+    now = dt.datetime.now(UTC) + dt.timedelta(seconds=1)
+    for backend, snap in (("postgres", None), ("duckdb", folder)):
+        analytics = crm.analytics(backend, snapshot=snap, now=now)
+        proposal = analytics.pipeline(as_of=now).filter(pl.col("stage") == "Proposal")
+        assert proposal.select("deals", "value", "weighted").rows() == [(1, 1250.13, 625.07)], backend
+        assert analytics.pipeline(as_of=now).drop("avg_days_in_stage").equals(
+            analytics.pipeline().drop("avg_days_in_stage")), backend
+        assert analytics.win_rate(by="industry").select("industry", "won", "won_value").rows() == \
+            [("Software", 1, 99.0)], backend
