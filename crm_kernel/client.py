@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
+from .analytics.core import Analytics
 from .config import Config
 from .db import connect_engine, resolve_url
 from .db.migrate import check_schema
@@ -44,6 +45,7 @@ class CRM:
         self.saved_queries = SavedQueryService(self, "saved_queries")
         self.custom_fields = CustomFieldService(self, "custom_field_definitions")
         self.money = MoneyService(self)  # the reporting currency and exchange rates
+        self.analytics = Analytics(self)  # pipeline history, waterfall, funnel, forecast (polars)
         self.last_query = None  # the QueryResult of the latest query(): SQL, timings, row count
 
     @classmethod
