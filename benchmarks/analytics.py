@@ -5,8 +5,8 @@ pandas over ``read_sql``, in one run.
     .venv/bin/python benchmarks/analytics.py --url postgresql://...   # an existing CRM: only read
 
 Without --url it starts a throwaway PostgreSQL cluster (never CRM_DATABASE_URL), loads demo
-data at --scale and, when the demo data has no deal history of its own, writes one into the
-audit log: every deal walks the open stages to where it is now, a week or more apart, some with
+data at --scale (whose deals come with their history) and, for any deal without a history of
+its own (data loaded by other means), writes one into the audit log: every deal walks the open stages to where it is now, a week or more apart, some with
 their value edited and their close date pushed on the way. Then it exports a snapshot and
 times (best of --repeat) each analytic on both engines and, for those with a pandas baseline,
 pandas reading the same rows with ``pandas.read_sql`` and computing the same answer, which it
@@ -28,6 +28,7 @@ from harness import best, database
 
 from crm_kernel import CRM, snapshot
 from crm_kernel.db import connect_engine
+from crm_kernel.demo import load as load_demo
 
 # A past for every deal that has none: create in the first stage, move through the open stages
 # to the deal's current one (won and lost deals through some of them first), 7-20 days apart,
@@ -69,10 +70,6 @@ FROM images
 
 
 def load(engine: sa.Engine, scale: float) -> None:
-    try:  # the demo data's home after it moves out of services/
-        from crm_kernel.demo import load as load_demo
-    except ImportError:
-        from crm_kernel.services.demo_data import load as load_demo
     load_demo(engine, scale=scale, seed=42, today=dt.date(2026, 6, 30), replace=True)
     with engine.begin() as conn:
         written = conn.execute(sa.text(SYNTHETIC_HISTORY)).rowcount
