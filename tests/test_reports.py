@@ -17,6 +17,7 @@ from crm_kernel.errors import ConfigError, ValidationError
 from crm_kernel.reports.runner import ReportError
 
 TODAY = dt.date(2026, 3, 31)
+CHART = re.compile(r'<img[^>]*src="data:image/svg\+xml;base64,')  # a chart drawn into the page
 
 
 def _report(folder: Path, name: str, body: str, params: str = "owner = None\nlimit = 3\n") -> Path:
@@ -58,7 +59,7 @@ def test_a_run_writes_the_notebook_and_an_offline_html_page(folder, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["figures-2026-03-31.html", "figures-2026-03-31.ipynb"]
     html = run.html.read_text()
     assert "FIGURE owner=ana@example.com limit=42" in html
-    assert "data:image/svg+xml;base64," in html  # the chart is embedded, not a script that would fetch vega
+    assert len(CHART.findall(html)) == 1  # the chart is embedded, not a script that would fetch vega
     assert "print(f" not in html  # code hidden
     assert re.findall(r"""(?:src|href)=["']https?://""", html) == []
     assert "import(\"http" not in html
@@ -128,4 +129,27 @@ def test_weekly_pipeline_report_on_a_fresh_snapshot(crm, engine, tmp_path):
     # 1000 EUR at the latest rate (1.20) + 500 USD; the NOK deal has no rate and is named.
     assert "Open pipeline: $1,700.00 (1 deal in NOK without a rate is not included) in 3 deals" in html
     assert "Won: $120.00 in 1 deals" in html  # closed 30 March: the 1 March rate
-    assert "data:image/svg+xml;base64," in html
+    assert len(CHART.findall(html)) == 1
+
+
+def test_quarterly_forecast_report_agrees_with_the_analytics(make_database, tmp_path, monkeypatch):
+    from crm_kernel import CRM, demo
+    from crm_kernel.db import connect_engine
+
+    url = make_database("crm_report_forecast")
+    engine = connect_engine(url)
+    demo.load(engine, scale=0.05, seed=3, today=dt.date(2026, 9, 30))
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    monkeypatch.setenv("CRM_HOME", str(tmp_path / "home"))
+    run = reports.run("quarterly_forecast", {"period_end": "2026-09-30"}, out=tmp_path / "out", today=TODAY)
+    html = run.html.read_text()
+    now = dt.datetime(2026, 9, 30, 23, 59, tzinfo=dt.UTC)
+    analytics = CRM(engine).analytics("duckdb", snapshot=run.snapshot, now=now)
+    stage, learned = analytics.forecast(method="stage"), analytics.forecast(method="learned")
+    nxt = stage.filter(stage["period"] > dt.date(2026, 7, 1)).row(0, named=True)
+    nxt_learned = learned.filter(learned["period"] == nxt["period"])["forecast"][0]
+    assert "Quarter 2026-07-01 to 2026-09-30, everyone, amounts in USD" in html
+    assert (f"Next quarter ({nxt['period']}): {nxt['forecast']:,.2f} USD by stage, {nxt_learned:,.2f} learned, "
+            f"from {nxt['deals']} deals") in html
+    assert len(CHART.findall(html)) == 2  # the forecast and the waterfall
+    engine.dispose()
