@@ -14,6 +14,7 @@ when nbval starts the notebook's kernel (in the setup of its first cell), and on
 from __future__ import annotations
 
 import os
+from unittest.mock import patch
 
 import pytest
 import sqlalchemy as sa
@@ -62,17 +63,8 @@ def pytest_configure(config):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item):
     """A notebook's cells set up with its own database and CRM_HOME in the environment."""
-    environment = _notebook_environment(item)
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    try:
+    with patch.dict(os.environ, _notebook_environment(item)):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _notebook_environment(item) -> dict[str, str]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 from crm_kernel.db import connect_engine, migrate
 from crm_kernel.db.embedded import EmbeddedPostgres
@@ -23,7 +24,7 @@ def database(url: str | None, prefix: str = "crm-bench-") -> Iterator[str]:
     left set in a shell must not turn a benchmark loose on a real CRM. While the benchmark runs,
     the variable names its own database, so that nothing in the library can reach another."""
     if url:
-        with _environment(CRM_DATABASE_URL=url):
+        with patch.dict(os.environ, CRM_DATABASE_URL=url):
             yield url
         return
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
@@ -34,25 +35,11 @@ def database(url: str | None, prefix: str = "crm-bench-") -> Iterator[str]:
         engine = connect_engine(url)
         migrate(engine)
         engine.dispose()
-        with _environment(CRM_DATABASE_URL=url):
+        with patch.dict(os.environ, CRM_DATABASE_URL=url):
             yield url
     finally:
         cluster.destroy()
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def timings(repeat: int, run: Callable[[], object]) -> list[float]:
