@@ -27,7 +27,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from ..errors import DatabaseError, QuerySpecError
-from ..services.money import FAR_FUTURE, Total
+from ..services.money import FAR_FUTURE, missing_note
 
 if TYPE_CHECKING:
     from ..client import CRM
@@ -424,7 +424,7 @@ def left_out(frame: pl.DataFrame, keys: list[str], cents: str = "cents") -> pl.D
     rows = []
     for group, part in counts.group_by(keys, maintain_order=True):
         per = {code: int(n) for code, n in zip(part["currency"], part["len"], strict=True)}
-        rows.append((*group, sum(per.values()), Total(Decimal(0), "", per).note()))
+        rows.append((*group, sum(per.values()), missing_note(per)))
     return pl.DataFrame(rows, schema={**schema, "left_out": pl.Int64, "left_out_note": pl.String}, orient="row")
 
 

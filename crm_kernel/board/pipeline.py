@@ -168,9 +168,9 @@ class Totals:
 
     def note(self) -> str:
         """``"2 deals in NOK without a rate are not included"``, or nothing."""
-        from ..services.money import Total
+        from ..services.money import missing_note
 
-        return Total(self.value, "XXX", self.missing).note()
+        return missing_note(self.missing)
 
 
 def _iso(value) -> str | None:

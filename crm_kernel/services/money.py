@@ -58,6 +58,15 @@ def converted_value(value: sa.ColumnElement, currency: sa.ColumnElement, close_d
     return sa.cast(sa.func.round(value * rate, 2), sa.Numeric(18, 2))
 
 
+def missing_note(missing: dict[str, int], noun: str = "deals") -> str:
+    """``"1 deal in NOK, 2 deals in SEK without a rate are not included"``; empty when none is."""
+    parts = [f"{n} {noun if n != 1 else noun.rstrip('s')} in {code}" for code, n in sorted(missing.items())]
+    if not parts:
+        return ""
+    verb = "is" if len(parts) == 1 and sum(missing.values()) == 1 else "are"
+    return f"{', '.join(parts)} without a rate {verb} not included"
+
+
 @dataclass(frozen=True)
 class Total:
     """A sum in the reporting currency, and what could not be converted into it.
@@ -76,12 +85,7 @@ class Total:
         return not self.missing
 
     def note(self) -> str:
-        parts = [f"{n} {self.noun if n != 1 else self.noun.rstrip('s')} in {code}"
-                 for code, n in sorted(self.missing.items())]
-        if not parts:
-            return ""
-        verb = "is" if len(parts) == 1 and sum(self.missing.values()) == 1 else "are"
-        return f"{', '.join(parts)} without a rate {verb} not included"
+        return missing_note(self.missing, self.noun)
 
     def format(self, locale: str = "en_US") -> str:
         text = format_money(self.amount, self.currency, locale)
