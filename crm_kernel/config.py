@@ -106,6 +106,8 @@ def make_private_dir(path: Path, *, traversable: bool = False) -> Path:
         try:
             folder.mkdir(mode=0o700)  # never wider than asked, whatever the umask, even briefly
         except FileExistsError:
+            if not folder.is_dir():
+                raise
             continue  # made meanwhile by someone else: theirs to set
         folder.chmod(mode)
     return path

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from ..config import Config
+from ..config import Config, make_private_dir
 from .errors import SnapshotError
 
 MANIFEST = "manifest.json"
@@ -31,23 +31,6 @@ STAGING_PREFIX = ".partial-"
 _NAME = re.compile(r"\d{8}T\d{6}\.\d{6}Z")  # folder_name()
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
-
-
-def private_folder(path: Path) -> None:
-    """Create ``path`` and any missing parents readable by their owner only."""
-    missing = []
-    for folder in (path, *path.parents):
-        if folder.is_dir():
-            break
-        missing.append(folder)
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=FOLDER_MODE)
-        except FileExistsError:
-            if not folder.is_dir():
-                raise
-        else:
-            os.chmod(folder, FOLDER_MODE)  # mkdir's mode passes through the umask
 
 
 def private_open(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
@@ -118,7 +101,7 @@ class Staging:
         self._lock_path = _lock_path(self.path)
         self._lock = None
         try:
-            private_folder(self.parent)
+            make_private_dir(self.parent)
             self._lock = _take_lock(self._lock_path)
             self.path.mkdir(mode=FOLDER_MODE)
             os.chmod(self.path, FOLDER_MODE)
