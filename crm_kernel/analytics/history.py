@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 UTC = dt.UTC
 DAY = 86_400.0
 
-# The frame every deal state comes in, from the audit log or from the deals table.
-STATE_SCHEMA = {
+# What a deal is at one moment, from an audit image or the deals table.
+DEAL_FIELDS = {
     "deal_id": pl.String,
     "stage_id": pl.String,
     "value": pl.Decimal(12, 2),
@@ -46,6 +46,11 @@ STATE_SCHEMA = {
     "owner_id": pl.String,
     "probability": pl.Decimal(5, 4),
     "deleted": pl.Boolean,
+}
+
+# The frame every deal state comes in, from the audit log or from the deals table.
+STATE_SCHEMA = {
+    **DEAL_FIELDS,
     "company_id": pl.String,
     "lead_source": pl.String,
     "created_at": pl.Datetime("us", "UTC"),
@@ -57,15 +62,7 @@ EVENT_SCHEMA = {
     "audit_id": pl.Int64,
     "at": pl.Datetime("us", "UTC"),
     "operation": pl.String,
-    "deal_id": pl.String,
-    "stage_id": pl.String,
-    "value": pl.Decimal(12, 2),
-    "currency": pl.String,
-    "expected_close_date": pl.Date,
-    "actual_close_date": pl.Date,
-    "owner_id": pl.String,
-    "probability": pl.Decimal(5, 4),
-    "deleted": pl.Boolean,
+    **DEAL_FIELDS,
     "stage_changed": pl.Boolean,
     "before_close_date": pl.Date,
 }
