@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -150,23 +152,30 @@ def build(conn: sa.Connection) -> None:
     book.finish()
 
 
+def history_database(make_database, tmp_path_factory, name: str, write) -> Iterator[tuple[CRM, Path]]:
+    """A database named ``name`` holding the history ``write(conn)`` makes, and a snapshot of it."""
+    engine = connect_engine(make_database(name))
+    with engine.begin() as conn:
+        write(conn)
+    crm = CRM(engine)
+    yield crm, crm.snapshot(out=tmp_path_factory.mktemp(f"{name}-snapshots"))
+    engine.dispose()
+
+
+def on_engine(backend: str, history: tuple[CRM, Path], now: dt.datetime):
+    """``crm.analytics`` on PostgreSQL, or on DuckDB over the history's snapshot."""
+    crm, folder = history
+    return crm.analytics(now=now) if backend == "postgres" else crm.analytics("duckdb", snapshot=folder, now=now)
+
+
 @pytest.fixture(scope="module")
 def history_crm(make_database_module, tmp_path_factory):
-    engine = connect_engine(make_database_module("crm_analytics"))
-    with engine.begin() as conn:
-        build(conn)
-    crm = CRM(engine)
-    folder = crm.snapshot(out=tmp_path_factory.mktemp("analytics-snapshots"))
-    yield crm, folder
-    engine.dispose()
+    yield from history_database(make_database_module, tmp_path_factory, "crm_analytics", build)
 
 
 @pytest.fixture(params=["postgres", "duckdb"])
 def analytics(request, history_crm):
-    crm, folder = history_crm
-    if request.param == "postgres":
-        return crm.analytics(now=NOW)
-    return crm.analytics(backend="duckdb", snapshot=folder, now=NOW)
+    return on_engine(request.param, history_crm, NOW)
 
 
 def rows(frame: pl.DataFrame) -> list[tuple]:

@@ -13,10 +13,8 @@ import datetime as dt
 
 import pytest
 
-from crm_kernel import CRM
-from crm_kernel.db import connect_engine
 from crm_kernel.errors import QuerySpecError
-from tests.test_analytics import Book, at, rows
+from tests.test_analytics import Book, at, history_database, on_engine, rows
 
 NOW = at("2026-07-15 10:00")
 QUARTERS = [dt.date(2025, 10, 1), dt.date(2026, 1, 1), dt.date(2026, 4, 1), dt.date(2026, 7, 1)]
@@ -46,20 +44,12 @@ def build(conn) -> None:
 
 @pytest.fixture(scope="module")
 def history_crm(make_database_module, tmp_path_factory):
-    engine = connect_engine(make_database_module("crm_backtest"))
-    with engine.begin() as conn:
-        build(conn)
-    crm = CRM(engine)
-    yield crm, crm.snapshot(out=tmp_path_factory.mktemp("backtest-snapshots"))
-    engine.dispose()
+    yield from history_database(make_database_module, tmp_path_factory, "crm_backtest", build)
 
 
 @pytest.fixture(params=["postgres", "duckdb"])
 def analytics(request, history_crm):
-    crm, folder = history_crm
-    if request.param == "postgres":
-        return crm.analytics(now=NOW)
-    return crm.analytics(backend="duckdb", snapshot=folder, now=NOW)
+    return on_engine(request.param, history_crm, NOW)
 
 
 def test_backtest_knows_the_right_answer(analytics):
