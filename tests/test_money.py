@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from crm_kernel.errors import ValidationError
 from crm_kernel.model import tables
 from crm_kernel.model.currencies import format_money, is_currency, iso_4217
-from crm_kernel.services.money import Total, converted_value
+from crm_kernel.model.money import Total, converted_value
 
 RESET = """
 DELETE FROM exchange_rates;

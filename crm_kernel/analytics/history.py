@@ -27,7 +27,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from ..errors import DatabaseError, QuerySpecError
-from ..services.money import FAR_FUTURE, missing_note
+from ..model.money import FAR_FUTURE, missing_note
 
 if TYPE_CHECKING:
     from ..client import CRM

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, ValidationError
 from ..model import catalog
+from ..model.money import missing_note
 
 if TYPE_CHECKING:
     from ..client import CRM
@@ -168,8 +169,6 @@ class Totals:
 
     def note(self) -> str:
         """``"2 deals in NOK without a rate are not included"``, or nothing."""
-        from ..services.money import missing_note
-
         return missing_note(self.missing)
 
 

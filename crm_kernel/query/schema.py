@@ -94,7 +94,7 @@ class Schema:
 COMPUTED: dict[str, dict[str, Column]] = {
     "deals": {
         # The deal's value in the reporting currency: at its close date's rate when closed,
-        # else at the latest rate; empty when its currency has no rate (services/money.py).
+        # else at the latest rate; empty when its currency has no rate (model/money.py).
         "value_reporting": Column("value_reporting", "money", "Value (reporting currency)", scale=2,
                                   computed="reporting_value"),
         # That value times the deal's probability, as weighted_value is in the deal's currency.

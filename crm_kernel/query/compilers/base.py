@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ...errors import QuerySpecError
+from ...model.money import converted_value
 from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
@@ -235,8 +236,6 @@ class Compiler:
     def computed(self, kind: str, alias: sa.FromClause) -> sa.ColumnElement:
         """The SQL of a computed field (``schema.COMPUTED``) on a row of ``alias``."""
         if kind in ("reporting_value", "reporting_weighted"):
-            from ...services.money import converted_value
-
             rates = self.schema.table("exchange_rates")
             value = converted_value(alias.c.value, alias.c.currency, alias.c.actual_close_date,
                                     self.source(rates).alias())
