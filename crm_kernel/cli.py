@@ -142,6 +142,32 @@ def url(show_password):
     click.echo(libpq_url(url if show_password else safe_url(url)))
 
 
+@db.command()
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="The backup file, or a folder for the default name crm-DATE-TIME-vVERSION.dump [default: here].")
+@_friendly
+def backup(out):
+    """Back the whole database up into one pg_dump file (custom format, private to you)."""
+    from .db import resolve_url
+    from .db.backup import backup as dump
+
+    done = dump(resolve_url(), out)
+    click.echo(f"backed up schema version {done.schema_version} to {done.path} ({done.size:,} bytes)")
+
+
+@db.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--replace", is_flag=True, help="Overwrite a database that already holds a CRM.")
+@_friendly
+def restore(file, replace):
+    """Restore a backup into an empty database, all of it or nothing."""
+    from .db import resolve_url
+    from .db.backup import restore as load
+
+    version = load(resolve_url(), file, replace=replace)
+    click.echo(f"restored schema version {version} from {file}; run `crm db migrate` if this crm_kernel is newer")
+
+
 # -- data ----------------------------------------------------------------------------------
 
 
@@ -200,8 +226,10 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out):
 
         with open_snapshot(snapshot_dir) as snap:
             result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone)
+        crm = None
     else:
-        result = CRM.connect().execute(spec)
+        crm = CRM.connect()
+        result = crm.execute(spec)
     frame = result.frame
     if fmt == "parquet" and not out:
         raise click.UsageError("--format parquet needs --out FILE")
@@ -219,6 +247,10 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out):
         _emit(frame.write_json(), out)
     else:
         frame.write_parquet(out, compression="zstd")
+    if crm is not None and (out or fmt != "table"):  # rows taken out of the live CRM: audited
+        from .export import record_export
+
+        record_export(crm, spec, frame.height, fmt, out or "stdout")
     if out:
         click.echo(f"{frame.height:,} rows written to {out}", err=True)
 

@@ -40,6 +40,7 @@ from xlsxwriter.exceptions import XlsxWriterException
 from .errors import CrmError, DatabaseError
 from .query import compile_spec, frames, parse
 from .query.run import duckdb_schema, postgres_schema
+from .services import audit
 
 FORMATS = {  # name -> (file suffix, media type, label)
     "csv": (".csv", "text/csv", "CSV"),
@@ -151,7 +152,16 @@ def export_result(crm, spec, fmt: str, path: Path | str, *, backend: str = "post
         rows = write(pages, fmt, path)
     finally:
         pages.close()
+    record_export(crm, spec, rows, fmt, path)
     return Exported(path, rows, path.stat().st_size, time.perf_counter() - started)
+
+
+def record_export(crm, spec, rows: int, fmt: str, target: Path | str) -> None:
+    """The audit row of a finished export: who, which query, how many rows, where to."""
+    parsed = parse(spec)
+    with crm.engine.begin() as conn:
+        audit.exported(conn, user_id=crm.user_id, entity=parsed.entity, spec=parsed.source, rows=rows,
+                       fmt=fmt, target=str(target))
 
 
 def _counted(pages: Iterator[pl.DataFrame], on_page) -> Iterator[pl.DataFrame]:

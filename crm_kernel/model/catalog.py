@@ -330,7 +330,7 @@ AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (
     ref("user_id", "users", nullable=False, readonly=True),
     Field("at", "timestamp", label="When", nullable=False, has_default=True, readonly=True),
     text("entity", nullable=False, readonly=True),
-    Field("entity_id", "uuid", label="Record ID", nullable=False, readonly=True),
+    Field("entity_id", "uuid", label="Record ID", readonly=True),  # None: an event such as an export
     text("operation", nullable=False, readonly=True),
     json("before", readonly=True),
     json("after", readonly=True),
