@@ -41,8 +41,25 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def escape_like_sql(expr: sa.ColumnElement) -> sa.ColumnElement:
+    """:func:`escape_like` in SQL, for a pattern taken from another field of the row."""
+    for char in ("\\", "%", "_"):  # the backslash first, or the others' escapes would double
+        expr = sa.func.replace(expr, sa.literal(char, sa.Text), sa.literal("\\" + char, sa.Text))
+    return expr
+
+
 def _like(prefix: str, suffix: str) -> Callable:
-    return lambda col, v: col.ilike(f"{prefix}{escape_like(v)}{suffix}", escape="\\")
+    def build(col, v):
+        if isinstance(v, sa.ColumnElement):  # another field: its wildcards are literal too
+            pattern = escape_like_sql(v)
+            if prefix:
+                pattern = sa.literal(prefix, sa.Text) + pattern
+            if suffix:
+                pattern = pattern + sa.literal(suffix, sa.Text)
+            return col.ilike(pattern, escape="\\")
+        return col.ilike(f"{prefix}{escape_like(v)}{suffix}", escape="\\")
+
+    return build
 
 
 def _not(build: Callable) -> Callable:
@@ -61,7 +78,12 @@ def _window(col, window) -> sa.ColumnElement:
 
 
 _contains, _begins, _ends = _like("%", "%"), _like("", "%"), _like("%", "")
-_between = lambda col, v: col.between(v[0], v[1])  # noqa: E731
+def _between(col, v) -> sa.ColumnElement:
+    low, high = v
+    if isinstance(low, sa.ColumnElement) or isinstance(high, sa.ColumnElement):
+        # Bounds from other fields: which is lower is known only per row.
+        return sa.case((low <= high, col.between(low, high)), else_=col.between(high, low))
+    return col.between(low, high)
 
 _ROWS = [
     # name, label, types, arity, build
