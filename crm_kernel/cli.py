@@ -214,8 +214,10 @@ _TABLE_ROWS = 100
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
               show_default=True, help="json is a list of row objects.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", callback=lambda ctx, p, v: _params(v),
+              help="A parameter's value (repeatable); JSON values such as '{\"amount\": 30, \"unit\": \"day\"}' too.")
 @_friendly
-def query_run(spec_file, backend, snapshot_dir, fmt, out):
+def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
     """Run the query in SPEC.json (`-` reads stdin) and print or save its rows."""
     from . import CRM
 
@@ -225,11 +227,11 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out):
         from .snapshot import open as open_snapshot
 
         with open_snapshot(snapshot_dir) as snap:
-            result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone)
+            result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone, params=params)
         crm = None
     else:
         crm = CRM.connect()
-        result = crm.execute(spec)
+        result = crm.execute(spec, params=params)
     frame = result.frame
     if fmt == "parquet" and not out:
         raise click.UsageError("--format parquet needs --out FILE")
@@ -253,6 +255,25 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out):
         record_export(crm, spec, frame.height, fmt, out or "stdout")
     if out:
         click.echo(f"{frame.height:,} rows written to {out}", err=True)
+
+
+def _params(pairs: tuple[str, ...]) -> dict:
+    """``--param min_value=10000`` -> ``{"min_value": "10000"}``; a value that is a JSON object or
+    list is read as JSON (a relative-date window, a list for ``in``)."""
+    import json
+
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
+        if value.strip()[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise click.BadParameter(f"{name}: not valid JSON ({exc})", param_hint="--param") from None
+        params[name.strip()] = value
+    return params
 
 
 def _emit(text: str, out: str | None) -> None:

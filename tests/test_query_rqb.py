@@ -2,8 +2,8 @@
 field-to-field comparison and parameters, each giving the rows of its plain equivalent on
 PostgreSQL and on DuckDB."""
 
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -102,12 +102,15 @@ def duckdb_schema(con, spec: QuerySpec) -> Schema:
 
 
 def compile_spec(spec, backend: str = "postgres", *, schema: Schema | None = None, timezone: str = "UTC",
-                 now=None, params: dict | None = None) -> CompiledQuery:
+                 now=None, params: dict | None = None, check_only: bool = False) -> CompiledQuery:
     """Parse, check and compile without touching a database (catalog entities only, unless a
-    schema is given). ``params`` gives the values of rules with ``valueSource: "parameter"``."""
+    schema is given). ``params`` gives the values of rules with ``valueSource: "parameter"``;
+    ``check_only`` lets parameters without a value pass (a spec checked before it is saved)."""
     if backend not in COMPILERS:
         raise QuerySpecError("backend", f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    return COMPILERS[backend](schema or _CATALOG_SCHEMA, timezone=timezone, now=now, params=params).compile(spec)
+    compiler = COMPILERS[backend](schema or _CATALOG_SCHEMA, timezone=timezone, now=now, params=params,
+                                  check_only=check_only)
+    return compiler.compile(spec)
 
 
 def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,

@@ -471,3 +471,71 @@ def _related(item, path) -> Related:
     where = _group(item["where"], f"{path}.where") if item.get("where") is not None else None
     via = _name(item["via"], f"{path}.via") if item.get("via") is not None else None
     return Related(path, _name(item["related"], f"{path}.related"), quantifier, where, via, operator, value)
+
+
+def spec_parameters(spec: QuerySpec) -> dict[str, dict]:
+    """The parameters a spec names, in order of appearance, each with its declaration (type,
+    label, default) when it has one: what a form asks for before the query runs."""
+    declared = spec.source.get("parameters") or {}
+    found: dict[str, dict] = {}
+
+    def walk(group: Group | None) -> None:
+        for rule in group.rules if group is not None else ():
+            if isinstance(rule, Group):
+                walk(rule)
+            elif isinstance(rule, Related):
+                walk(rule.where)
+            elif rule.value_source == "parameter":
+                for name in parameter_names(rule.value):
+                    found.setdefault(name, dict(declared.get(name, {})) | {"field": rule.field})
+
+    walk(spec.where)
+    walk(spec.having)
+    for name, declaration in declared.items():
+        found.setdefault(name, dict(declaration))
+    return found
+
+
+def plain_form(spec) -> dict:
+    """The spec as JSON in its plainest form: react-querybuilder's independent combinators
+    turned into nested groups, disabled rules and groups left out, ids dropped. The builder
+    widget edits this form; it selects the same rows."""
+    parsed = parse(spec)
+    source = dict(parsed.source)
+    for key, group in (("where", parsed.where), ("having", parsed.having)):
+        source.pop(key, None)
+        if group is not None:
+            source[key] = _plain_group(group)
+    return source
+
+
+def _plain_group(group: Group) -> dict:
+    plain: dict[str, Any] = {"combinator": group.combinator}
+    if group.negate:
+        plain["not"] = True
+    plain["rules"] = [_plain_group(r) if isinstance(r, Group) else
+                      _plain_related(r) if isinstance(r, Related) else _plain_rule(r) for r in group.rules]
+    return plain
+
+
+def _plain_rule(rule: Rule) -> dict:
+    plain: dict[str, Any] = {"field": rule.field, "operator": rule.operator}
+    if rule.match is not None:
+        plain["value"] = _plain_group(rule.value)
+        plain["match"] = {"mode": rule.match.mode} | (
+            {"threshold": rule.match.threshold} if rule.match.threshold is not None else {})
+    elif rule.value is not None:
+        plain["value"] = rule.value
+    if rule.value_source != "value":
+        plain["valueSource"] = rule.value_source
+    return plain
+
+
+def _plain_related(rule: Related) -> dict:
+    plain: dict[str, Any] = {"related": rule.related, "quantifier": rule.quantifier}
+    if rule.where is not None:
+        plain["where"] = _plain_group(rule.where)
+    for key, value in (("via", rule.via), ("operator", rule.operator), ("value", rule.value)):
+        if value is not None:
+            plain[key] = value
+    return plain

@@ -16,6 +16,7 @@ import polars as pl
 from ..model import ENTITIES
 from ..query import QueryResult, RunHandle, parse
 from ..query.run import duckdb_schema, postgres_schema
+from ..query.spec import spec_parameters
 
 BACKENDS = {"postgres": "Live (PostgreSQL)", "duckdb": "Latest snapshot (DuckDB)"}
 COUNT_ALIAS = "rows"
@@ -34,11 +35,17 @@ class Source:
         self._opened = None  # (folder, Snapshot) we opened and must close
         self._tie_breakers: dict[tuple[str, str], list[str] | None] = {}
         self.handle: RunHandle | None = None  # set during a run that a Stop button may cancel
+        self.params: dict = {}  # values of the specs' parameters (the workbench's parameter form)
 
     def execute(self, spec) -> QueryResult:
+        parsed = parse(spec)
+        # Only the parameters this spec names: the counting and suggestion specs made from a
+        # query keep some of its rules, and a parameter nothing uses is refused as a typo.
+        named = spec_parameters(parsed)
+        params = {name: value for name, value in self.params.items() if name in named}
         if self.backend == "duckdb":
-            return self.crm.execute(spec, "duckdb", snapshot=self._snapshot(), handle=self.handle)
-        return self.crm.execute(spec, self.backend, handle=self.handle)
+            return self.crm.execute(parsed, "duckdb", snapshot=self._snapshot(), handle=self.handle, params=params)
+        return self.crm.execute(parsed, self.backend, handle=self.handle, params=params)
 
     def _snapshot(self):
         if hasattr(self.snapshot, "con"):
