@@ -244,7 +244,9 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
         text += f"\n{frame.height:,} rows in {result.execute_seconds * 1000:.1f} ms on {backend}{shown}\n"
         _emit(text, out)
     elif fmt == "csv":
-        _emit(frame.write_csv(), out)
+        from .export import flat_lists
+
+        _emit(flat_lists(frame).write_csv(), out)
     elif fmt == "json":
         _emit(frame.write_json(), out)
     else:

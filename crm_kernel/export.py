@@ -223,10 +223,18 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(guarded(name) for name in texts)
 
 
+def flat_lists(frame: pl.DataFrame) -> pl.DataFrame:
+    """List cells (tags) as one text, ``"vip, partner"``: CSV and spreadsheets have no lists."""
+    lists = [name for name, kind in frame.schema.items() if isinstance(kind, pl.List)]
+    if not lists:
+        return frame
+    return frame.with_columns(pl.col(name).cast(pl.List(pl.String)).list.join(", ").alias(name) for name in lists)
+
+
 def _csv(pages, out) -> int:
     rows = 0
     for i, frame in enumerate(pages):
-        guard_formulas(frame).write_csv(out, include_header=i == 0)
+        guard_formulas(flat_lists(frame)).write_csv(out, include_header=i == 0)
         rows += frame.height
     return rows
 
@@ -261,6 +269,7 @@ def _excel(pages, out) -> int:
         }
         rows = 0
         for i, frame in enumerate(pages):
+            frame = flat_lists(frame)
             if i == 0:
                 sheet.write_row(0, 0, frame.columns, header)
             if rows + frame.height > EXCEL_MAX_ROWS:

@@ -8,7 +8,7 @@ by the compiler; they are always bound parameters, never SQL text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -33,7 +33,7 @@ class Operator:
     build: Callable[[sa.ColumnElement, Any], sa.ColumnElement]
 
     def applies_to(self, field_type: str) -> bool:
-        return field_type in self.types
+        return field_type in self.types or (field_type == "tags" and self.name in TAG_LABELS)
 
 
 def escape_like(text: str) -> str:
@@ -128,6 +128,14 @@ RQB_OPERATORS = ("=", "!=", "<", ">", "<=", ">=", "contains", "beginsWith", "end
                  "doesNotBeginWith", "doesNotEndWith", "null", "notNull", "in", "notIn", "between", "notBetween")
 
 
+# What the operators mean on a multi-valued field (tags), and how they read there. Tags compare
+# without regard to case; "=" takes a nested group over the elements and a match mode.
+TAG_LABELS = {"contains": "has tag", "doesNotContain": "does not have tag", "in": "has any of",
+              "notIn": "has none of", "null": "has no tags", "notNull": "has tags", "=": "matches"}
+
+
 def operators_for(field_type: str) -> list[Operator]:
     """The operators a field of this type offers, in menu order."""
+    if field_type == "tags":
+        return [replace(OPERATORS[name], label=label) for name, label in TAG_LABELS.items()]
     return [op for op in OPERATORS.values() if op.applies_to(field_type)]

@@ -327,7 +327,7 @@ def _disabled(item, path) -> bool:
     return item["disabled"]
 
 
-def _group(item, path) -> Group:
+def _group(item, path, element: bool = False) -> Group:
     _expect(item, dict, path, "a rule group {\"combinator\": \"and\", \"rules\": [...]}")
     _keys(item, path, {"combinator", "not", "rules", "id", "disabled"})
     negate = item.get("not", False)
@@ -338,16 +338,17 @@ def _group(item, path) -> Group:
         if "combinator" in item:
             raise QuerySpecError(f"{path}.combinator", "a group whose combinators stand between its rules "
                                                        "has no combinator of its own")
-        return _independent(rules, path, negate)
+        return _independent(rules, path, negate, element)
     combinator = item.get("combinator", "and")
     combinator = combinator.lower() if isinstance(combinator, str) else combinator
     if combinator not in ("and", "or"):
         raise QuerySpecError(f"{path}.combinator", f"must be \"and\" or \"or\", not {show(item.get('combinator'))}")
-    parsed = (_rule_or_group(r, f"{path}.rules[{i}]") for i, r in enumerate(rules) if not _disabled(r, f"{path}.rules[{i}]"))
+    parsed = (_rule_or_group(r, f"{path}.rules[{i}]", element) for i, r in enumerate(rules)
+              if not _disabled(r, f"{path}.rules[{i}]"))
     return Group(path, combinator, negate, tuple(parsed))
 
 
-def _independent(items: list, path: str, negate: bool) -> Group:
+def _independent(items: list, path: str, negate: bool, element: bool = False) -> Group:
     """react-querybuilder's independent combinators, ``[rule, "and", rule, "or", rule]``, read as
     it reads them: "and" binds tighter than "or". A disabled rule leaves with the combinator
     that joined it to the rest."""
@@ -363,7 +364,7 @@ def _independent(items: list, path: str, negate: bool) -> Group:
             raise QuerySpecError(where, "a rule or group belongs here; combinators stand between rules")
         if not _disabled(item, where):
             joined = items[i - 1].lower() if i else None
-            terms.append((joined, _rule_or_group(item, where)))
+            terms.append((joined, _rule_or_group(item, where, element)))
     if len(items) % 2 == 0 and items:
         raise QuerySpecError(f"{path}.rules[{len(items) - 1}]", "a combinator must stand between two rules, not last")
     segments: list[list] = []
@@ -378,16 +379,18 @@ def _independent(items: list, path: str, negate: bool) -> Group:
     return Group(path, "or", negate, parts)
 
 
-def _rule_or_group(item, path) -> Rule | Related | Group:
+def _rule_or_group(item, path, element: bool = False) -> Rule | Related | Group:
+    """A rule, a related-record rule or a nested group. Inside a match group (``element``) a
+    rule's field may be ``""``: the element itself, as react-querybuilder writes it."""
     _expect(item, dict, path, "a rule or a rule group")
     if "rules" in item or "combinator" in item:
-        return _group(item, path)
+        return _group(item, path, element)
     if "related" in item:
         return _related(item, path)
     _keys(item, path, {"field", "operator", "value", "valueSource", "id", "disabled", "match"})
     if "field" not in item:
         raise QuerySpecError(path, "a rule needs a field (or is it a group without \"rules\"?)")
-    name = _name(item["field"], f"{path}.field")
+    name = "" if element and item["field"] == "" else _name(item["field"], f"{path}.field")
     operator = item.get("operator")
     if not isinstance(operator, str) or operator not in OPERATORS:  # a list is not a key of the table
         raise QuerySpecError(f"{path}.operator", f"unknown operator {show(operator)}")
@@ -402,7 +405,7 @@ def _rule_or_group(item, path) -> Rule | Related | Group:
         if source != "value":
             raise QuerySpecError(f"{path}.valueSource", "a rule with match takes a group of rules as its value")
         _expect(value, dict, f"{path}.value", "a rule group over the field's elements (field \"\")")
-        value = _group(value, f"{path}.value")
+        value = _group(value, f"{path}.value", element=True)
     return Rule(path, name, operator, value, source, match)
 
 

@@ -117,6 +117,7 @@ class RuleRow(Row):
             self.operator.value = rule.get("operator")
             self.compare.value = rule.get("valueSource") == "field"
             self.parameter.value = rule.get("valueSource") == "parameter"
+            self.match = rule.get("match")  # a match mode (tags): edited as part of the JSON group
             self._new_editor()
             if "value" in rule:
                 self.editor.set(rule["value"])
@@ -131,6 +132,8 @@ class RuleRow(Row):
             rule["valueSource"] = "field"
         elif self.parameter.value:
             rule["valueSource"] = "parameter"
+        if self.choice.type == "tags" and self.operator.value == "=":
+            rule["match"] = self.match or {"mode": "some"}
         return rule
 
     # -- the pieces ----------------------------------------------------------------------------

@@ -113,7 +113,7 @@ class Source:
         info = schema.table(parsed.entity)
         if info is None or "id" in info.columns:
             return None
-        return [name for name, column in info.columns.items() if column.type != "json"]
+        return [name for name, column in info.columns.items() if column.type not in ("json", "tags")]
 
     def pages(self, spec: dict, size: int) -> Iterator[pl.DataFrame]:
         """The whole result, one page at a time (never all of it at once)."""

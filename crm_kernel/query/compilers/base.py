@@ -154,6 +154,18 @@ CUSTOM_FORMS: dict[str, tuple[str, sa.types.TypeEngine]] = {
 }
 
 
+class ElementScope:
+    """Where the fields of a match group resolve: ``""`` is the element itself."""
+
+    def __init__(self, element: sa.ColumnElement):
+        self.element = element
+
+    def resolve(self, path: str, where: str):
+        if path != "":
+            raise QuerySpecError(where, f"inside a match group the field is \"\" (each element), not {path!r}")
+        return self.element, Column("", "text", "Element")
+
+
 class OutputScope:
     """Resolves names in ``having`` and ``order_by``: group keys and aggregates by alias."""
 
@@ -375,10 +387,15 @@ class Compiler:
             raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} does not apply to {column.type} field "
                                                           f"{rule.field}; use one of {valid}")
         path = f"{rule.path}.value"
-        if rule.value_source == "field":
-            return op.build(expr, self._other_fields(rule, op, column, scope))
         if rule.value_source == "parameter":
             return self._with_parameters(rule, op, column, scope)
+        if column.type == "tags":
+            return self._tags_rule(rule, expr)
+        if rule.match is not None:
+            raise QuerySpecError(f"{rule.path}.match", f"match is for multi-valued fields; {rule.field} is a "
+                                                       f"{column.type} field")
+        if rule.value_source == "field":
+            return op.build(expr, self._other_fields(rule, op, column, scope))
         match op.arity:
             case "none":
                 value = None
@@ -457,6 +474,60 @@ class Compiler:
             label = ", ".join(names)
             raise QuerySpecError(f"params.{names[0]}", f"parameter {label!r} for {rule.field} {rule.operator}: "
                                                        f"{exc.problem}") from None
+
+    def _tags_rule(self, rule: Rule, tags: sa.ColumnElement) -> sa.ColumnElement:
+        """A rule on a multi-valued field, as conditions on its elements (``unnest``, the same
+        SQL on both engines). Tags compare without regard to case."""
+        if rule.value_source == "field":
+            raise QuerySpecError(f"{rule.path}.valueSource", f"{rule.field} holds several values; compare it with "
+                                                             "values, not with another field")
+        elements = sa.func.unnest(tags).table_valued("value").render_derived("element")
+        element = elements.c.value
+        tag = Column("tag", "text", "Tag")
+
+        def having(condition=None) -> sa.ColumnElement:
+            inner = sa.select(sa.literal(1)).select_from(elements)
+            return sa.exists(inner.where(condition) if condition is not None else inner)
+
+        def same(value) -> sa.ColumnElement:
+            return sa.func.lower(element) == sa.func.lower(sa.literal(value, sa.Text))
+
+        path = f"{rule.path}.value"
+        match rule.operator:
+            case "null" | "notNull":
+                return sa.not_(having()) if rule.operator == "null" else having()
+            case "contains" | "doesNotContain":
+                found = having(same(values.scalar(rule.value, tag, path, self.tz)))
+                return found if rule.operator == "contains" else sa.not_(found)
+            case "in" | "notIn":
+                found = having(sa.or_(*(same(v) for v in values.listed(rule.value, tag, path, self.tz))))
+                return found if rule.operator == "in" else sa.not_(found)
+            case "=" if rule.match is not None:
+                return self._match(rule, elements, element)
+            case "=":
+                raise QuerySpecError(f"{rule.path}.match", f"\"=\" on {rule.field} compares its elements: give "
+                                                           "\"match\": {\"mode\": \"some\"} and a group as the value")
+        raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} does not apply to {rule.field}")
+
+    def _match(self, rule: Rule, elements, element) -> sa.ColumnElement:
+        """react-querybuilder's match modes: how many elements pass the nested group."""
+        condition = self.visit_group(rule.value, ElementScope(element), allow_related=False)
+        counted = sa.select(sa.func.count()).select_from(elements)
+        matched = (counted.where(condition) if condition is not None else counted).scalar_subquery()
+        total = sa.select(sa.func.count()).select_from(elements).scalar_subquery()
+        mode, threshold = rule.match.mode, rule.match.threshold
+        if mode == "all":
+            return sa.and_(total > 0, matched == total)
+        if mode == "none":
+            return matched == 0
+        if mode == "some":
+            return matched >= 1
+        compare = {"atLeast": lambda a, b: a >= b, "atMost": lambda a, b: a <= b, "exactly": lambda a, b: a == b}[mode]
+        if isinstance(threshold, int):
+            return compare(matched, sa.literal(threshold, sa.BigInteger))
+        # A share of the array: of an empty array no share can be told.
+        share = sa.cast(matched, sa.Double) / sa.func.nullif(sa.cast(total, sa.Double), 0)
+        return compare(share, sa.literal(float(threshold), sa.Double))
 
     def visit_related(self, rule: Related, scope: Scope) -> sa.ColumnElement:
         parent = scope.info
