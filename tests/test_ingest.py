@@ -519,6 +519,19 @@ def test_floating_times_and_all_day_dates_are_read_in_crm_timezone(engine, peopl
     assert got["Globex offsite"]["scheduled_at"] == dt.datetime(2026, 3, 20, tzinfo=ZoneInfo("America/New_York"))
 
 
+def test_an_event_without_organizer_is_about_its_attendees(crm, people, tmp_path):
+    path = tmp_path / "one.ics"
+    path.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:lunch@x\r\n"
+                    "DTSTART:20200305T120000Z\r\nSUMMARY:Lunch\r\nATTENDEE:mailto:sam@ourco.com\r\n"
+                    "ATTENDEE:mailto:BOB@globex.io\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert crm.ingest.ics(path).created == 1
+    lunch = activities(crm)[0]
+    assert lunch["contact_id"] == people["bob"]["id"] and lunch["owner_id"] == people["sam"]["id"]
+    # No DTEND: it ends as it starts (RFC 5545), and it is over.
+    assert lunch["duration_minutes"] == 0 and lunch["status"] == "completed"
+    assert lunch["completed_at"] == dt.datetime(2020, 3, 5, 12, 0, tzinfo=UTC)
+
+
 def test_ingesting_a_calendar_again_adds_nothing(crm, people, engine, ics_file):
     crm.ingest.ics(ics_file)
     count, audits = crm.activities.count(), audit_count(engine)

@@ -1,8 +1,8 @@
 """Parsing calendars: the VEVENTs of an iCalendar (.ics) file into items, with ``icalendar``.
 
 Times keep their zone: a DTSTART with a TZID or in UTC is that instant; a floating time (no
-zone) and an all-day date are read in ``CRM_TIMEZONE``. An all-day event without DTEND lasts
-one day (RFC 5545).
+zone) and an all-day date are read in ``CRM_TIMEZONE``. Without DTEND or DURATION an all-day
+event lasts one day and a timed one ends when it starts (RFC 5545).
 
 Recurring events are not expanded: an RRULE can be endless, and every run would have to
 decide how far to go. The series is stored as its first instance (its DTSTART; the rule is
@@ -67,8 +67,8 @@ def _item(event: icalendar.Event, uid: str, label: str, zone: dt.tzinfo) -> Pars
         end = _instant(event.decoded("DTEND"), zone)
     elif "DURATION" in event:
         end = start + event.decoded("DURATION")
-    else:
-        end = start + dt.timedelta(days=1) if all_day else None
+    else:  # RFC 5545: a day without DTEND lasts the day, a time without one ends as it starts
+        end = start + dt.timedelta(days=1) if all_day else start
     if end is not None and end < start:
         return Malformed(label, f"it ends ({end.isoformat()}) before it starts ({start.isoformat()})")
     derived = not uid

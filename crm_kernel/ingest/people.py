@@ -7,7 +7,8 @@ its parents down to two labels (``eu.mail.acme.com``, ``mail.acme.com``, ``acme.
 several live companies share a domain the oldest is taken.
 
 Direction: a message (or event) sent by a CRM user is outbound and is about its recipients
-(attendees); anything else is inbound and is about its sender (organizer).
+(attendees); anything else is inbound and is about its sender (organizer; an event without
+one is about its attendees).
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ class Directory:
         owner = self.user(item.sender.email) if item.sender else None
         if owner is not None:
             direction, people = "outbound", item.recipients
-        else:
-            direction, people = "inbound", [item.sender] if item.sender else []
+        else:  # an event may have no organizer: then it is about its attendees
+            direction, people = "inbound", [item.sender] if item.sender else item.recipients
             owner = next((u for u in (self.user(p.email) for p in item.recipients) if u is not None), None)
         people = [p for p in people if self.user(p.email) is None]  # colleagues are not counterparts
         for person in people:
