@@ -55,7 +55,7 @@ class FakeImap:
             raw = rfile.readline()
             if not raw:
                 return
-            line = raw.decode().rstrip("\r\n")
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")  # a TLS hello is not text
             tag, _, rest = line.partition(" ")
             verb, _, args = rest.partition(" ")
             verb = verb.upper()

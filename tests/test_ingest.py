@@ -15,6 +15,7 @@ from crm_kernel import cli
 from crm_kernel.errors import IngestError, ValidationError
 from crm_kernel.ingest import Address
 from crm_kernel.ingest.html_text import html_to_text
+from crm_kernel.ingest.mail import parse_message
 from crm_kernel.ingest.people import mail_domain, normalise_address
 from crm_kernel.ingest.writing import person_name
 
@@ -233,6 +234,28 @@ def test_html_becomes_text():
 ])
 def test_lead_names_come_from_the_display_name_or_the_address(address, name):
     assert person_name(address) == name
+
+
+RAW_8BIT = (b"From: J\xc3\xb6rg <joerg@acme.com>\nTo: sam@ourco.com\nSubject: Gr\xc3\xbc\xc3\x9fe,\n folded\n"
+            b"Date: Mon, 09 Mar 2026 10:00:00 -0000\nMessage-ID: <8bit@acme.com>\nMIME-Version: 1.0\n"
+            b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=iso-8859-1\n"
+            b"Content-Transfer-Encoding: quoted-printable\n\nS=FC=DF\n--b\nContent-Type: message/rfc822\n\n"
+            b"From: x@y.z\nSubject: forwarded\n\nThe forwarded text.\n--b--\n")
+
+
+def test_raw_utf8_headers_charsets_and_attached_messages():
+    item = parse_message(RAW_8BIT, "m")
+    assert item.subject == "Grüße, folded"
+    assert item.sender == Address("joerg@acme.com", "Jörg")
+    assert item.body == "Süß"  # the attached message is not the body
+    assert item.details["attachments"] == ["message/rfc822"]
+    assert item.start == dt.datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # -0000: the zone is unknown, UTC
+
+
+def test_the_derived_id_is_the_same_for_the_same_message_only():
+    first = parse_message(NO_MESSAGE_ID, "a").external_id
+    assert parse_message(NO_MESSAGE_ID.replace(b"\n", b"\r\n"), "b").external_id == first
+    assert parse_message(NO_MESSAGE_ID.replace(b"12:00:00", b"12:00:01"), "c").external_id != first
 
 
 # -- mbox ---------------------------------------------------------------------------------
