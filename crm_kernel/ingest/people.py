@@ -65,9 +65,10 @@ class Directory:
     security sees what the acting user may see)."""
 
     def __init__(self, conn: sa.Connection):
-        self.conn = conn
+        self.conn = conn  # the writer points it at each of its transactions in turn
         self._users: dict[str, uuid.UUID] | None = None
         self._companies: dict[str, uuid.UUID | None] = {}
+        self._contacts: dict[str, tuple[uuid.UUID, uuid.UUID | None] | None] = {}
 
     def user(self, address: str) -> uuid.UUID | None:
         if self._users is None:  # a handful of rows, read once a run
@@ -79,13 +80,22 @@ class Directory:
         return self._users.get(normalise_address(address))
 
     def contact(self, address: str) -> tuple[uuid.UUID, uuid.UUID | None] | None:
-        """A live contact with this address (as written, or without its +tag)."""
-        wanted = sorted({address.strip().lower(), normalise_address(address)})
-        row = self.conn.execute(sa.text(
-            "SELECT id, company_id FROM contacts WHERE lower(email) = ANY(:wanted) AND deleted_at IS NULL "
-            "ORDER BY lower(email) = :exact DESC, created_at, id LIMIT 1"),
-            {"wanted": wanted, "exact": normalise_address(address)}).first()
-        return (row.id, row.company_id) if row else None
+        """A live contact with this address (as written, or without its +tag). Remembered for
+        the run: a mailbox holds many messages from the same people."""
+        key = address.strip().lower()
+        if key not in self._contacts:
+            wanted = sorted({key, normalise_address(address)})
+            row = self.conn.execute(sa.text(
+                "SELECT id, company_id FROM contacts WHERE lower(email) = ANY(:wanted) AND deleted_at IS NULL "
+                "ORDER BY lower(email) = :exact DESC, created_at, id LIMIT 1"),
+                {"wanted": wanted, "exact": normalise_address(address)}).first()
+            self._contacts[key] = (row.id, row.company_id) if row else None
+        return self._contacts[key]
+
+    def added_contact(self, address: str, contact_id: uuid.UUID, company_id: uuid.UUID | None) -> None:
+        """A contact the writer created (and kept) for ``address``."""
+        for key in {address.strip().lower(), normalise_address(address)}:
+            self._contacts[key] = (contact_id, company_id)
 
     def company(self, address: str) -> uuid.UUID | None:
         """The company whose domain is the address's (or a parent of it)."""

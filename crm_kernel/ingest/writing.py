@@ -41,23 +41,28 @@ def write(crm: CRM, total: int, items: Iterable[Parsed], summary: IngestSummary,
     """Write ``items`` (``total`` of them, for the progress bar) and count what happened in
     ``summary``."""
     items = iter(items)
+    directory = None
     with _progress(progress, total, summary.source) as advance:
         while chunk := list(islice(items, CHUNK)):
             with crm.transaction() as conn:
-                directory = Directory(conn)
+                if directory is None:
+                    directory = Directory(conn)
+                directory.conn = conn  # its lookups so far hold: this run made every change since
+                stored = _stored(conn, [p for p in chunk if isinstance(p, Item)])
                 for parsed in chunk:
-                    _one(crm, conn, directory, parsed, summary, create_contacts)
+                    _one(crm, conn, directory, parsed, summary, create_contacts, stored)
                     advance()
     return summary
 
 
 def _one(crm: CRM, conn: sa.Connection, directory: Directory, parsed: Parsed, summary: IngestSummary,
-         create_contacts: bool) -> None:
+         create_contacts: bool, stored: set[tuple[str, str]]) -> None:
     if isinstance(parsed, Malformed):
         summary.errors.append(parsed)
         return
     item = parsed
-    if _exists(conn, item):
+    key = (item.source, item.external_id)
+    if key in stored:
         summary.duplicates += 1
         return
     match = directory.match(item)
@@ -77,23 +82,32 @@ def _one(crm: CRM, conn: sa.Connection, directory: Directory, parsed: Parsed, su
     except sa.exc.IntegrityError as exc:
         if getattr(exc.orig.diag, "constraint_name", None) == _DUPLICATE:
             summary.duplicates += 1
+            stored.add(key)
         else:
             summary.errors.append(Malformed(item.label, f"refused by the database: {exc.orig.diag.message_primary}"))
         return
     except (ValidationError, sa.exc.DataError) as exc:
         summary.errors.append(Malformed(item.label, str(exc.orig if isinstance(exc, sa.exc.DataError) else exc)))
         return
+    stored.add(key)
     summary.created += 1
-    summary.contacts_created += match.contact_id is None
+    if match.contact_id is None:
+        summary.contacts_created += 1
+        directory.added_contact(match.person.email, contact_id, match.company_id)
     if item.derived_id:
         summary.derived_ids.append(item.label)
 
 
-def _exists(conn: sa.Connection, item: Item) -> bool:
-    return conn.execute(
-        sa.text("SELECT 1 FROM activities WHERE external_source = :source AND external_id = :id"),
-        {"source": item.source, "id": item.external_id},
-    ).first() is not None
+def _stored(conn: sa.Connection, items: list[Item]) -> set[tuple[str, str]]:
+    """Which of ``items`` are activities already: one query a chunk, not one an item."""
+    found = set()
+    for source in {item.source for item in items}:
+        ids = [item.external_id for item in items if item.source == source]
+        rows = conn.execute(
+            sa.text("SELECT external_id FROM activities WHERE external_source = :source AND external_id = ANY(:ids)"),
+            {"source": source, "ids": ids})
+        found |= {(source, external_id) for external_id in rows.scalars()}
+    return found
 
 
 def _activity(item: Item, match: Match, contact_id) -> dict:
