@@ -1,8 +1,8 @@
 """A small IMAP4rev1 responder on loopback for the ingest tests: real sockets, real imaplib.
 
-It speaks just enough of RFC 3501 for ``imaplib``: CAPABILITY, LOGIN, SELECT/EXAMINE, SEARCH
-and UID SEARCH (ALL), FETCH and UID FETCH (BODY[] / BODY.PEEK[] / RFC822, with UID), NOOP,
-LOGOUT. Every command it hears is kept in ``commands`` so a test can see what the client did.
+It speaks just enough of RFC 3501 for ``imaplib``: CAPABILITY, STARTTLS, LOGIN, SELECT/EXAMINE,
+SEARCH and UID SEARCH (ALL), FETCH and UID FETCH (BODY[] / BODY.PEEK[] / RFC822, with UID),
+NOOP, LOGOUT; in plain text, TLS from the start, or upgraded with STARTTLS. Every command it hears is kept in ``commands`` so a test can see what the client did.
 
     with FakeImap({"INBOX": [raw1, raw2]}, user="sam", password="s3cret") as server:
         crm.ingest.imap("127.0.0.1", "sam", "s3cret", port=server.port, security="plain")
@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import re
 import socketserver
+import ssl
+import subprocess
 import threading
+from pathlib import Path
 
 
 class FakeImap:
-    def __init__(self, folders: dict[str, list[bytes]], *, user: str, password: str):
+    def __init__(self, folders: dict[str, list[bytes]], *, user: str, password: str,
+                 tls: ssl.SSLContext | None = None, starttls: ssl.SSLContext | None = None):
+        """``tls``: speak TLS from the first byte (port 993 style); ``starttls``: offer STARTTLS."""
         self.folders = folders
+        self.tls = tls
+        self.starttls = starttls
         self.user = user
         self.password = password
         self.commands: list[str] = []
@@ -26,7 +33,10 @@ class FakeImap:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
-                outer._session(self.rfile, self.wfile)
+                if outer.tls is not None:
+                    self.request = outer.tls.wrap_socket(self.request, server_side=True)
+                    self.rfile, self.wfile = self.request.makefile("rb"), self.request.makefile("wb")
+                outer._session(self)
 
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -43,16 +53,20 @@ class FakeImap:
 
     # -- one client's session ---------------------------------------------------------------
 
-    def _session(self, rfile, wfile) -> None:
+    def _session(self, handler) -> None:
         def send(line: bytes | str) -> None:
-            wfile.write(line.encode() if isinstance(line, str) else line)
-            wfile.write(b"\r\n")
-            wfile.flush()
+            handler.wfile.write(line.encode() if isinstance(line, str) else line)
+            handler.wfile.write(b"\r\n")
+            handler.wfile.flush()
 
-        send("* OK [CAPABILITY IMAP4rev1] fake server ready")
+        capabilities = "IMAP4rev1 AUTH=PLAIN" + (" STARTTLS" if self.starttls else "")
+        send(f"* OK [CAPABILITY {capabilities}] fake server ready")
         authenticated, selected = False, None
         while True:
-            raw = rfile.readline()
+            try:
+                raw = handler.rfile.readline()
+            except (OSError, ssl.SSLError):  # a client that gave up on our certificate
+                return
             if not raw:
                 return
             line = raw.decode("utf-8", "replace").rstrip("\r\n")  # a TLS hello is not text
@@ -65,8 +79,16 @@ class FakeImap:
                 verb = verb.upper()
             self.commands.append(f"{'UID ' if uid else ''}{verb}")
             if verb == "CAPABILITY":
-                send("* CAPABILITY IMAP4rev1 AUTH=PLAIN")
+                send(f"* CAPABILITY {capabilities}")
                 send(f"{tag} OK CAPABILITY completed")
+            elif verb == "STARTTLS" and self.starttls:
+                send(f"{tag} OK begin TLS now")
+                try:
+                    handler.request = self.starttls.wrap_socket(handler.request, server_side=True)
+                except (OSError, ssl.SSLError):
+                    return
+                handler.rfile, handler.wfile = handler.request.makefile("rb"), handler.request.makefile("wb")
+                capabilities = "IMAP4rev1 AUTH=PLAIN"
             elif verb == "NOOP":
                 send(f"{tag} OK NOOP completed")
             elif verb == "LOGOUT":
@@ -107,8 +129,8 @@ class FakeImap:
                 messages = self.folders[selected]
                 for n in _numbers(wanted, len(messages), by_uid=uid):
                     body = messages[n - 1]
-                    wfile.write(f"* {n} FETCH (UID {_uid(n)} BODY[] {{{len(body)}}}\r\n".encode())
-                    wfile.write(body)
+                    handler.wfile.write(f"* {n} FETCH (UID {_uid(n)} BODY[] {{{len(body)}}}\r\n".encode())
+                    handler.wfile.write(body)
                     send(")")
                 send(f"{tag} OK FETCH completed")
             else:
@@ -138,3 +160,15 @@ def _strings(args: str) -> list[str]:
     """IMAP atoms and quoted strings (``sam "pa ss\\"word"``)."""
     return [q.replace('\\"', '"').replace("\\\\", "\\") if q or not a else a
             for q, a in re.findall(r'"((?:[^"\\]|\\.)*)"|(\S+)', args)]
+
+
+def self_signed(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 made with the openssl command: its file (for the client to
+    trust) and a server context holding it."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return cert, context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mailbox
+import ssl
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from crm_kernel.ingest.mail import parse_message
 from crm_kernel.ingest.people import mail_domain, normalise_address
 from crm_kernel.ingest.writing import person_name
 
-from .imap_server import FakeImap
+from .imap_server import FakeImap, self_signed
 
 UTC = dt.UTC
 
@@ -606,6 +607,28 @@ def test_imap_refusals_are_clear_errors(crm, imap_server):
                         folder="Archive")
     with pytest.raises(IngestError, match="cannot reach"):
         crm.ingest.imap("127.0.0.1", "sam", "x", port=imap_server.port, security="ssl")  # not TLS
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_imap_over_tls_checks_the_servers_certificate(crm, people, certificate, security):
+    cert, server_context = certificate
+    folders = {"INBOX": [MULTIPART]}
+    tls = {"tls": server_context} if security == "ssl" else {"starttls": server_context}
+    with FakeImap(folders, user="sam", password="pw", **tls) as server:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        summary = crm.ingest.imap("127.0.0.1", "sam", "pw", port=server.port, security=security,
+                                  ssl_context=trusting)
+        assert summary.created == 1
+        assert ("STARTTLS" in server.commands) == (security == "starttls")
+        # The machine's own trust store does not know this certificate: refused, nothing sent.
+        with pytest.raises(IngestError, match="certificate verify failed"):
+            crm.ingest.imap("127.0.0.1", "sam", "pw", port=server.port, security=security)
+        assert server.logins == 1
 
 
 # -- the command --------------------------------------------------------------------------
