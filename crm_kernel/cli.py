@@ -525,6 +525,8 @@ def ingest_imap(host, user, folder, port, security, create_contacts):
 
     from . import CRM
 
+    if security == "plain" and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: --plain sends the password to {host} unencrypted.", err=True)
     password = os.environ.get("CRM_IMAP_PASSWORD") or click.prompt(f"Password for {user}@{host}", hide_input=True)
     with CRM.connect() as crm:
         _report(crm.ingest.imap(host, user, password, folder=folder, port=port, security=security,

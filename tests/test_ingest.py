@@ -607,6 +607,16 @@ def test_imap_refusals_are_clear_errors(crm, imap_server):
                         folder="Archive")
     with pytest.raises(IngestError, match="cannot reach"):
         crm.ingest.imap("127.0.0.1", "sam", "x", port=imap_server.port, security="ssl")  # not TLS
+    with pytest.raises(IngestError, match="unknown IMAP security"):
+        crm.ingest.imap("127.0.0.1", "sam", "x", port=imap_server.port, security="tls1.0")
+
+
+def test_imap_password_from_the_environment(crm, people, imap_server, monkeypatch):
+    monkeypatch.delenv("CRM_IMAP_PASSWORD", raising=False)
+    with pytest.raises(IngestError, match="no IMAP password"):
+        crm.ingest.imap("127.0.0.1", "sam", port=imap_server.port, security="plain")
+    monkeypatch.setenv("CRM_IMAP_PASSWORD", 'pa ss"word')
+    assert crm.ingest.imap("127.0.0.1", "sam", port=imap_server.port, security="plain").created == 2
 
 
 @pytest.fixture(scope="module")

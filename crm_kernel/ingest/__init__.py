@@ -62,12 +62,19 @@ class Ingest:
         total, items = ics_events(Path(path), self.crm.config.timezone)
         return self._write(f"ics {Path(path).name}", total, items, create_contacts, progress)
 
-    def imap(self, host: str, user: str, password: str, *, folder: str = "INBOX", port: int | None = None,
-             security: str = "ssl", ssl_context: ssl.SSLContext | None = None, create_contacts: bool = False,
-             progress: bool = False) -> IngestSummary:
-        """Every message of an IMAP folder, opened read-only. ``security`` is ``ssl``
-        (port 993), ``starttls`` (143) or ``plain`` (143, unencrypted: a server on this machine)."""
+    def imap(self, host: str, user: str, password: str | None = None, *, folder: str = "INBOX",
+             port: int | None = None, security: str = "ssl", ssl_context: ssl.SSLContext | None = None,
+             create_contacts: bool = False, progress: bool = False) -> IngestSummary:
+        """Every message of an IMAP folder, opened read-only. ``password`` defaults to
+        ``CRM_IMAP_PASSWORD``. ``security`` is ``ssl`` (port 993), ``starttls`` (143) or
+        ``plain`` (143, unencrypted: a server on this machine); ``ssl_context`` replaces the
+        machine's trust store."""
+        from ..errors import IngestError
         from .imap import imap_messages
+
+        password = password if password is not None else os.environ.get("CRM_IMAP_PASSWORD")
+        if not password:
+            raise IngestError("no IMAP password: pass password= or set CRM_IMAP_PASSWORD")
 
         total, items = imap_messages(host, user, password, folder=folder, port=port, security=security,
                                      ssl_context=ssl_context)
