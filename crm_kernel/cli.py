@@ -503,6 +503,91 @@ def currency_rates(code):
         click.echo(f"{row['currency']}  {row['rate_date']}  {row['rate']:>20}  {row['source'] or ''}")
 
 
+# -- mail and calendar -------------------------------------------------------------------
+
+
+@main.group()
+def ingest():
+    """Mail and calendar into activities: mbox, .eml files, .ics calendars and IMAP folders.
+
+    Messages become e-mail activities, events meetings, linked to the contact by address and
+    the company by domain. Running again adds nothing (Message-ID / UID identify them).
+    """
+
+
+_create_contacts = click.option(
+    "--create-contacts", is_flag=True,
+    help="Add an unknown sender from a known company's domain as a lead contact (default: skip and count).")
+
+
+def _report(summary) -> None:
+    click.echo(str(summary))
+
+
+@ingest.command("mbox")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_create_contacts
+@_friendly
+def ingest_mbox(file, create_contacts):
+    """Ingest every message of an mbox FILE."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        _report(crm.ingest.mbox(file, create_contacts=create_contacts, progress=True))
+
+
+@ingest.command("eml")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_create_contacts
+@_friendly
+def ingest_eml(folder, create_contacts):
+    """Ingest every *.eml file in FOLDER and its subfolders."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        _report(crm.ingest.eml(folder, create_contacts=create_contacts, progress=True))
+
+
+@ingest.command("ics")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_create_contacts
+@_friendly
+def ingest_ics(file, create_contacts):
+    """Ingest the events of an iCalendar FILE as meetings (a recurring series as its first
+    instance plus the instances the file holds)."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        _report(crm.ingest.ics(file, create_contacts=create_contacts, progress=True))
+
+
+@ingest.command("imap")
+@click.option("--host", required=True, help="The IMAP server.")
+@click.option("--user", required=True, help="The login name.")
+@click.option("--folder", default="INBOX", show_default=True, help="The folder (opened read-only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="[default: 993 with --ssl, 143 with --starttls or --plain]")
+@click.option("--ssl", "security", flag_value="ssl", default=True, help="TLS from the start (the default).")
+@click.option("--starttls", "security", flag_value="starttls", help="Plain connection upgraded with STARTTLS.")
+@click.option("--plain", "security", flag_value="plain",
+              help="No encryption: the password travels in clear (a server on this machine only).")
+@_create_contacts
+@_friendly
+def ingest_imap(host, user, folder, port, security, create_contacts):
+    """Ingest the messages of an IMAP folder. The password comes from CRM_IMAP_PASSWORD, else
+    a prompt; never from the command line."""
+    import os
+
+    from . import CRM
+
+    if security == "plain" and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: --plain sends the password to {host} unencrypted.", err=True)
+    password = os.environ.get("CRM_IMAP_PASSWORD") or click.prompt(f"Password for {user}@{host}", hide_input=True)
+    with CRM.connect() as crm:
+        _report(crm.ingest.imap(host, user, password, folder=folder, port=port, security=security,
+                                create_contacts=create_contacts, progress=True))
+
+
 # -- reports -------------------------------------------------------------------------------
 
 

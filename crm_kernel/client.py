@@ -21,6 +21,7 @@ from .config import Config
 from .db import connect_engine, resolve_url
 from .db.migrate import check_schema
 from .errors import ConfigError, QuerySpecError, ValidationError
+from .ingest import Ingest
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
 from .services.activities import ActivityService
@@ -46,6 +47,7 @@ class CRM:
         self.custom_fields = CustomFieldService(self, "custom_field_definitions")
         self.money = MoneyService(self)  # the reporting currency and exchange rates
         self.analytics = Analytics(self)  # pipeline history, waterfall, funnel, forecast (polars)
+        self.ingest = Ingest(self)  # mail and calendar into activities: mbox, eml, ics, IMAP
         self.last_query = None  # the QueryResult of the latest query(): SQL, timings, row count
 
     @classmethod
