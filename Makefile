@@ -61,6 +61,8 @@ db-stop: venv
 
 demo: db
 	$(BIN)/crm demo-data --scale $(DEMO_SCALE) --seed $(DEMO_SEED) --if-empty
+	$(BIN)/crm snapshot export           # the workbench's DuckDB choice works from the start
+	$(BIN)/crm snapshot prune --keep 3
 	@echo
 	@echo "The CRM is up: $$($(BIN)/crm db url)  (the password: $(BIN)/crm db url --show-password)"
 	@echo "Notebooks: $(BIN)/jupyter lab notebooks/getting_started.ipynb"

@@ -287,3 +287,26 @@ def test_a_react_querybuilder_export_loads_in_plain_form(bench):
     assert bench.builder.spec["where"] == {"combinator": "or", "rules": [
         {"field": "value", "operator": ">=", "value": 10000}, {"field": "stage.name", "operator": "=", "value": "Won"}]}
     assert len(by_class(bench, "crm-rule")) == 2 and bench.builder.error is None
+
+
+def test_the_workbench_opens_on_the_first_rows(qcrm, query_snapshot, tmp_path):
+    wb = Workbench(qcrm, snapshot=query_snapshot, export_dir=tmp_path, page_size=5)
+    assert wb.last_run is not None and wb.grid.frame.height == 5
+    assert wb.grid.frame.columns == qcrm.query({"entity": "deals", "limit": 1}).columns
+    assert "first rows of deals" in wb.status.value and wb.history.runs == []
+    quiet = Workbench(qcrm, snapshot=query_snapshot, export_dir=tmp_path, show_first_rows=False)
+    assert quiet.last_run is None and quiet.grid.frame is None
+
+
+def test_without_a_snapshot_the_workbench_offers_to_take_one(qcrm, tmp_path):
+    parent = tmp_path / "snaps"
+    wb = Workbench(qcrm, snapshot=parent, export_dir=tmp_path)
+    take = one(wb, "crm-take-snapshot")
+    assert take.layout.display == "none"
+    wb.backend.value = "duckdb"
+    wb.builder.spec = {"entity": "deals", "select": ["title"], "order_by": ["title"]}
+    assert wb.run() is None and "no snapshot" in wb.status.value and take.layout.display == ""
+    take.click()
+    assert take.layout.display == "none" and wb.last_run.rows == 9
+    assert [p.name for p in parent.iterdir() if not p.name.startswith(".")] and "snapshot" in wb.status.value
+    assert wb.grid.frame["title"].to_list() == qcrm.query(wb.builder.spec)["title"].to_list()

@@ -60,6 +60,18 @@ class Source:
             self._opened = (folder, snapshots.open(folder))
         return self._opened[1]
 
+    def snapshot_parent(self) -> Path:
+        """Where a new snapshot goes so that this source finds it: the folder given (or its
+        parent, when a snapshot folder itself was given), else ``$CRM_HOME/snapshots``."""
+        from ..snapshot import store
+
+        if hasattr(self.snapshot, "path"):
+            return self.snapshot.path.parent
+        if self.snapshot is None:
+            return store.default_parent(self.crm.config)
+        folder = Path(self.snapshot)
+        return folder.parent if (folder / "manifest.json").exists() else folder
+
     def describe(self) -> str:
         if self.backend != "duckdb":
             return BACKENDS[self.backend]

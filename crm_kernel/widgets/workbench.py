@@ -40,7 +40,7 @@ class Workbench(widgets.VBox):
     written (default: a temporary folder)."""
 
     def __init__(self, crm, snapshot=None, *, entity: str = DEFAULT_ENTITY, page_size: int = PAGE_SIZE,
-                 export_dir=None):
+                 export_dir=None, show_first_rows: bool = True):
         self.crm = crm
         self.source = Source(crm, "postgres", snapshot)
         catalog = FieldCatalog.load(crm)
@@ -64,6 +64,10 @@ class Workbench(widgets.VBox):
         self.sql_toggle.add_class("crm-sql-toggle")
         self.status = widgets.HTML("")
         self.status.add_class("crm-row-count")
+        self.take_snapshot = widgets.Button(description="Take a snapshot", icon="camera",
+                                            tooltip="Copy the CRM into a DuckDB snapshot now, then run on it",
+                                            layout=widgets.Layout(width="160px", display="none"))
+        self.take_snapshot.add_class("crm-take-snapshot")
         self.sql = widgets.HTML("", layout=widgets.Layout(display="none"))
         self.sql.add_class("crm-sql")
         self.history = RunHistory(self._reload)
@@ -74,6 +78,7 @@ class Workbench(widgets.VBox):
         self.panels.add_class("crm-panels")
 
         self.run_button.on_click(lambda _: self.start())
+        self.take_snapshot.on_click(lambda _: self.snapshot_and_run())
         self.stop_button.on_click(lambda _: self.stop())
         self.sql_toggle.observe(lambda _: self._show_sql(), "value")
         self.backend.observe(self._backend_changed, "value")
@@ -81,14 +86,27 @@ class Workbench(widgets.VBox):
         super().__init__([
             self.builder,
             self.parameters,
-            widgets.HBox([self.run_button, self.stop_button, self.sql_toggle, self.backend, self.status],
-                         layout=widgets.Layout(align_items="center")),
+            widgets.HBox([self.run_button, self.stop_button, self.sql_toggle, self.backend, self.status,
+                          self.take_snapshot], layout=widgets.Layout(align_items="center")),
             self.sql,
             self.grid,
             self.exports.widget,
             self.panels,
         ])
         self.add_class("crm-workbench")
+        if show_first_rows:
+            self.show_first_rows()
+
+    def show_first_rows(self) -> None:
+        """What the workbench opens with: the entity's first page, not an empty grid. It is not
+        a run of the user's, so it stays out of the recent runs."""
+        try:
+            self.last_run = self.grid.show(self.builder.spec, self.source)
+        except _RUN_ERRORS as exc:
+            show_error(self.status, f"Not run: {_first_line(exc)}")
+            return
+        self.status.value = f"<span style='color:#666'>The first rows of {html.escape(self.builder.spec['entity'])}: " \
+                            "add rules and press Run</span>"
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -131,6 +149,8 @@ class Workbench(widgets.VBox):
             return None
         except _RUN_ERRORS as exc:
             show_error(self.status, f"Not run: {_first_line(exc)}")
+            if _no_snapshot(exc):
+                self.take_snapshot.layout.display = ""  # offer the way out
             return None
         finally:
             self.source.handle = None
@@ -143,6 +163,20 @@ class Workbench(widgets.VBox):
         self.exports.link.clear()
         self.exports.message.value = ""
         return run
+
+    def snapshot_and_run(self) -> GridRun | None:
+        """What "Take a snapshot" does: export one where the workbench looks for them, then run."""
+        self.take_snapshot.disabled = True
+        self.status.value = "<i>Taking a snapshot…</i>"
+        try:
+            self.crm.snapshot(self.source.snapshot_parent())
+        except _RUN_ERRORS as exc:
+            show_error(self.status, f"No snapshot taken: {_first_line(exc)}")
+            return None
+        finally:
+            self.take_snapshot.disabled = False
+        self.take_snapshot.layout.display = "none"
+        return self.run()
 
     @property
     def sql_preview(self) -> str:
@@ -172,6 +206,13 @@ class Workbench(widgets.VBox):
             text = f"-- not valid yet: {exc}"
         self.sql.value = (f"<pre style='white-space:pre-wrap;font-family:monospace;font-size:12px;background:#f6f8fa;padding:6px;margin:0'>"
                           f"{html.escape(text)}</pre>")
+
+
+def _no_snapshot(exc: Exception) -> bool:
+    """Whether a run failed for want of a snapshot (imported only then: snapshots are heavy)."""
+    from ..snapshot.errors import SnapshotError
+
+    return isinstance(exc, SnapshotError) and "no snapshot" in str(exc)
 
 
 def _first_line(exc: Exception) -> str:
