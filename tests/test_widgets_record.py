@@ -201,3 +201,30 @@ def test_a_wrong_address_says_what_is_wrong(crm, query, says):
 
 def test_record_url():
     assert record_url("deals", "abc") == "record.ipynb?entity=deals&id=abc"
+
+
+def test_the_result_grid_opens_the_selected_rows_record(crm, acme):
+    from crm_kernel.widgets import ResultGrid
+
+    grid = ResultGrid(crm)
+    grid.show({"entity": "deals", "select": ["id", "title", "value"]})
+    assert grid.open_link.value == ""
+    grid.datagrid.selections = [{"r1": 0, "r2": 0, "c1": 1, "c2": 1}]
+    assert grid.selected_record() == ("deals", str(acme["deal"]["id"]))
+    assert record_url("deals", acme["deal"]["id"]).replace("&", "&amp;") in grid.open_link.value
+    assert "Open deal “Acme renewal”" in grid.open_link.value
+    grid.show({"entity": "deals", "select": ["title"]})  # no ids shown: nothing to open
+    grid.datagrid.selections = [{"r1": 0, "r2": 0, "c1": 0, "c2": 0}]
+    assert grid.selected_record() is None and grid.open_link.value == ""
+
+
+def test_the_board_links_each_card_to_its_deal_page(crm, acme):
+    from crm_kernel.widgets import PipelineBoard
+
+    board = PipelineBoard(crm, live=False)
+    try:
+        assert board.options["record_app"] == "record.ipynb"
+        js = board._esm if isinstance(board._esm, str) else board._esm.read_text()
+        assert "pb-card-open" in js and 'recordUrl((model.get("options") || {}).record_app, "deals", card.id)' in js
+    finally:
+        board.close()

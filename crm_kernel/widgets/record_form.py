@@ -82,8 +82,8 @@ class ReferencePicker(widgets.HBox):
     def __init__(self, crm, target: str, *, nullable: bool = True, description: str = ""):
         self.crm, self.target, self.nullable = crm, target, nullable
         self.entity = catalog.entity(target)
-        self.dropdown = widgets.Dropdown(options=[], description=description,
-                                         layout=widgets.Layout(width="320px"))
+        self.dropdown = widgets.Dropdown(options=[], description=description, style={"description_width": "150px"},
+                                         layout=widgets.Layout(width="330px"))
         self.search = widgets.Text(placeholder="Search…", continuous_update=False,
                                    layout=widgets.Layout(width="140px"))
         self.search.add_class("crm-picker-search")
@@ -149,9 +149,10 @@ class FieldEditor(widgets.VBox):
         self.crm, self.name, self.kind, self.field = crm, name, kind, field
         self.nullable = nullable
         self.input = self._make_input(label, readonly)
-        self.note = widgets.HTML("")
+        # Under the input, not under its label.
+        self.note = widgets.HTML("", layout=widgets.Layout(margin="0 0 0 158px"))
         self.note.add_class("crm-field-note")
-        self.error = widgets.HTML("")
+        self.error = widgets.HTML("", layout=widgets.Layout(margin="0 0 0 158px"))
         self.error.add_class("crm-field-error")
         super().__init__([self.input, self.note, self.error], layout=widgets.Layout(margin="0 0 4px 0"))
         self.add_class("crm-field")
@@ -251,7 +252,8 @@ class RecordForm(widgets.VBox):
         for f in self.entity.writable_fields:
             if f.type in ("json", "search"):
                 continue  # custom fields get an editor each below; other JSON is not edited here
-            self.editors[f.name] = FieldEditor(crm, f.name, f.label, f.type, field=f, nullable=f.nullable)
+            label = f.relation.replace("_", " ").capitalize() if f.references else f.label  # "Owner", not "Owner id"
+            self.editors[f.name] = FieldEditor(crm, f.name, label, f.type, field=f, nullable=f.nullable)
         self.custom_types: dict[str, str] = {}
         for definition in crm.custom_fields.list(entity=entity, limit=None, order_by="key"):
             key = definition["key"]

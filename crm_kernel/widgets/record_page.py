@@ -32,7 +32,8 @@ def record_url(entity: str, record_id, app: str = RECORD_APP) -> str:
 
 
 def _link(entity: str, record_id, text: str) -> str:
-    return (f"<a class='crm-record-link' data-entity='{entity}' data-id='{html.escape(str(record_id))}' "
+    return (f"<a class='crm-record-link' style='color:#1565c0' data-entity='{entity}' "
+            f"data-id='{html.escape(str(record_id))}' "
             f"href='{html.escape(record_url(entity, record_id))}'>{html.escape(text)}</a>")
 
 
