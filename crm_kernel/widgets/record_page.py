@@ -70,7 +70,7 @@ class RecordPage(widgets.VBox):
     """A record's page: its name, its fields to edit, its related records and, for companies,
     contacts and deals, buttons to log activities and its timeline."""
 
-    def __init__(self, crm, entity: str, record_id):
+    def __init__(self, crm, entity: str, record_id, *, page_size: int | None = None):
         self.crm, self.entity = crm, catalog.entity(entity)
         self.form = RecordForm(crm, entity, record_id, on_saved=self._saved)
         self.heading = widgets.HTML("")
@@ -80,7 +80,7 @@ class RecordPage(widgets.VBox):
         self.timeline: Timeline | None = None
         self.log_activity: LogActivity | None = None
         if entity in TIMELINE_KEYS:
-            self.timeline = Timeline(crm, entity, record_id)
+            self.timeline = Timeline(crm, entity, record_id, **({"page_size": page_size} if page_size else {}))
             self.log_activity = LogActivity(crm, entity, record_id, on_logged=lambda _: self._logged())
             side += [widgets.HTML("<h3 style='margin:12px 0 4px'>Activity</h3>"), self.log_activity, self.timeline]
         body = widgets.HBox([self.form, widgets.VBox(side, layout=widgets.Layout(margin="0 0 0 24px",

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from crm_kernel import CRM
 
-from .harness import ROOT, open_app, screenshot, settle
+from .harness import APP_READY_MS, ROOT, open_app, screenshot, settle
 
 PAGE = ".crm-record-page"
 
@@ -59,13 +59,11 @@ def save(page) -> None:
     settle(page)
 
 
-def test_edit_save_reload_conflict_note_and_a_related_deal(page, offsite_requests, crm, company):
+def test_edit_save_and_reload(page, offsite_requests, crm, company):
     cid = company["id"]
     open_record(page, "companies", cid)
     expect(page.locator(".crm-record-title")).to_have_text(company["name"])
     expect(field(page, "name")).to_have_value(company["name"])
-
-    # Edit a field, save, reload: it persisted.
     field(page, "industry").fill("Space logistics")
     settle(page)
     save(page)
@@ -75,9 +73,14 @@ def test_edit_save_reload_conflict_note_and_a_related_deal(page, offsite_request
     if os.environ.get("CRM_DOCS_SCREENSHOTS"):
         shutil.copyfile(ROOT / "test-artifacts" / "browser" / "record-page.png", ROOT / "docs" / "record.png")
     leaving(page)
-    open_record(page, "companies", cid)
+    open_record(page, "companies", cid)  # a reload: the page shows what was stored
     expect(field(page, "industry")).to_have_value("Space logistics")
+    assert offsite_requests == []
 
+
+def test_a_stale_save_is_refused_a_note_is_logged_and_a_deal_opens(page, offsite_requests, crm, company):
+    cid = company["id"]
+    open_record(page, "companies", cid)
     # Someone else saves first: the page's save is refused and shows what holds now.
     field(page, "industry").fill("Orbital freight")
     field(page, "phone").fill("+1 555 0100")
@@ -116,8 +119,8 @@ def test_edit_save_reload_conflict_note_and_a_related_deal(page, offsite_request
     assert deal["company_id"] == cid
     leaving(page)
     link.click()
-    page.wait_for_url(re.compile(rf"record\.ipynb\?entity=deals&id={deal['id']}"))
-    page.locator(PAGE).wait_for(state="visible")
+    page.wait_for_url(re.compile(rf"record\.ipynb\?entity=deals&id={deal['id']}"), timeout=APP_READY_MS)
+    page.locator(PAGE).wait_for(state="visible", timeout=APP_READY_MS)
     expect(page.locator(".crm-record-title")).to_have_text(deal["title"])
     expect(page.locator(".crm-related-company a.crm-record-link")).to_have_text(stored["name"])
     screenshot(page, "record-page-deal")
@@ -127,4 +130,19 @@ def test_edit_save_reload_conflict_note_and_a_related_deal(page, offsite_request
 def test_a_wrong_address_is_a_sentence_not_a_traceback(page, offsite_requests):
     open_app(page, "record.ipynb?entity=companies&id=00000000-0000-0000-0000-0000000000ff", ".crm-record-missing")
     expect(page.locator(".crm-record-missing")).to_contain_text("Not found: no company with id")
+    assert offsite_requests == []
+
+
+def test_a_board_card_opens_its_deal_page(page, offsite_requests, crm):
+    open_app(page, "pipeline.ipynb", ".crm-board .pb-card")
+    card = page.locator(".crm-board .pb-card").first
+    deal = crm.deals.get(card.get_attribute("data-id"))
+    link = card.locator("a.pb-card-open")
+    expect(link).to_have_attribute("href", f"record.ipynb?entity=deals&id={deal['id']}")
+    leaving(page)
+    link.click()
+    page.wait_for_url(re.compile(rf"/voila/render/record\.ipynb\?entity=deals&id={deal['id']}$"), timeout=APP_READY_MS)
+    page.locator(PAGE).wait_for(state="visible", timeout=APP_READY_MS)
+    expect(page.locator(".crm-record-title")).to_have_text(deal["title"])
+    expect(page.locator(".crm-field-title input").first).to_have_value(deal["title"])
     assert offsite_requests == []
