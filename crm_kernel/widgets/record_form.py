@@ -276,8 +276,11 @@ class RecordForm(widgets.VBox):
         if custom:
             heading = widgets.HTML("<h4 style='margin:8px 0 4px'>Custom fields</h4>")
             parts += [heading, *custom]
+        # A fixed width: a long message wraps under Save instead of pushing the page's side column away.
+        self.message.layout = widgets.Layout(width="400px")
         super().__init__([*parts, widgets.HBox([self.save_button, self.message],
-                                               layout=widgets.Layout(align_items="center"))])
+                                               layout=widgets.Layout(align_items="center"))],
+                         layout=widgets.Layout(width="560px", flex="0 0 auto"))
         self.add_class("crm-record-form")
         if "value" in self.editors:
             self.editors["value"].input.observe(lambda _: self._show_money(), "value")
