@@ -1,11 +1,11 @@
-"""The record page of the busiest company: opening it as built (a timeline page of 10, reference
-pickers listing 50 records) against a page that shows every activity and lists every record.
+"""The record pages of the busiest company and deal: opening them as built (a timeline page of 10,
+reference pickers listing 50 records) against pages that show every activity and list every record.
 
     .venv/bin/python benchmarks/record.py                 # demo scales 0.5 and 5
     .venv/bin/python benchmarks/record.py --scales 0.5    # fewer
 
-For each size it prints, in one run: the time to build ``RecordPage`` for the company with the
-most activities (record, custom fields, related records, timeline, pickers) and the size of
+For each size it prints, in one run: the time to build ``RecordPage`` for the company and the
+deal with the most activities (record, related records, timeline, pickers) and the size of
 the widgets' state the kernel sends to the browser, both against the baseline; then the time
 of a save (one field, with its version). Times are the best of --repeat runs. Without --url it
 starts a throwaway PostgreSQL cluster and loads demo data into it (CRM_DATABASE_URL is ignored:
@@ -31,11 +31,12 @@ from crm_kernel.widgets.record_page import RecordPage
 EVERYTHING = 10**9  # a page size and picker length that show every row: the baseline
 
 
-def busiest_company(engine) -> str:
+def busiest(engine, key: str) -> str:
+    """The record with the most activities, by the activities' column ``key`` (company_id, deal_id)."""
     with engine.connect() as conn:
         return str(conn.execute(sa.text(
-            "SELECT company_id FROM activities WHERE company_id IS NOT NULL "
-            "GROUP BY company_id ORDER BY count(*) DESC LIMIT 1")).scalar_one())
+            f"SELECT {key} FROM activities WHERE {key} IS NOT NULL "
+            f"GROUP BY {key} ORDER BY count(*) DESC LIMIT 1")).scalar_one())
 
 
 def state_bytes(widget: widgets.Widget) -> int:
@@ -55,26 +56,27 @@ def state_bytes(widget: widgets.Widget) -> int:
     return size
 
 
-def open_page(crm: CRM, company_id: str, everything: bool) -> RecordPage:
+def open_page(crm: CRM, entity: str, record_id: str, everything: bool) -> RecordPage:
     record_form.PICKER_OPTIONS = EVERYTHING if everything else 50
-    return RecordPage(crm, "companies", company_id, page_size=EVERYTHING if everything else None)
+    return RecordPage(crm, entity, record_id, page_size=EVERYTHING if everything else None)
 
 
-def measure(crm: CRM, company: str, repeat: int) -> dict:
-    open_page(crm, company, False)  # warm up: imports, catalog, connections
-    shown = open_page(crm, company, False)
+def measure(crm: CRM, entity: str, record_id: str, repeat: int) -> dict:
+    open_page(crm, entity, record_id, False)  # warm up: imports, catalog, connections
+    shown = open_page(crm, entity, record_id, False)
+    field = {"companies": "industry", "deals": "description"}[entity]
     flip = iter(["Logistics", "Freight"] * repeat)
 
     def save() -> None:
-        shown.form.editors["industry"].input.value = next(flip)
+        shown.form.editors[field].input.value = next(flip)
         assert shown.form.save(), shown.form.message.value
 
     return {
         "activities": shown.timeline.total,
-        "page": best(repeat, lambda: open_page(crm, company, False)),
-        "all": best(repeat, lambda: open_page(crm, company, True)),
+        "page": best(repeat, lambda: open_page(crm, entity, record_id, False)),
+        "all": best(repeat, lambda: open_page(crm, entity, record_id, True)),
         "page_bytes": state_bytes(shown),
-        "all_bytes": state_bytes(open_page(crm, company, True)),
+        "all_bytes": state_bytes(open_page(crm, entity, record_id, True)),
         "save": best(repeat, save),
     }
 
@@ -89,18 +91,19 @@ def main() -> None:
 
     with database(args.url, prefix="crm-bench-record-") as url:
         engine = connect_engine(url)
-        print(f"{'companies':>9} {'activities':>10} | {'open page':>9} {'show all':>9} {'ratio':>6} "
+        print(f"{'page':>9} {'companies':>9} {'activities':>10} | {'open page':>9} {'show all':>9} {'ratio':>6} "
               f"| {'state sent':>10} {'show all':>9} | {'save':>6}")
         for scale in args.scales:
             counts = demo_data.load(engine, scale=scale, today=dt.date.today(), replace=True)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
             crm = CRM(engine)
-            company = busiest_company(engine)
-            row = measure(crm, company, args.repeat)
-            print(f"{counts['companies']:>9,} {row['activities']:>10,} | {row['page'] * 1000:>7.0f}ms "
-                  f"{row['all'] * 1000:>7.0f}ms {row['all'] / row['page']:>5.1f}x | {row['page_bytes'] / 1024:>8.0f}kB "
-                  f"{row['all_bytes'] / 1024:>7.0f}kB | {row['save'] * 1000:>4.0f}ms", flush=True)
+            for entity, key in (("companies", "company_id"), ("deals", "deal_id")):
+                row = measure(crm, entity, busiest(engine, key), args.repeat)
+                print(f"{entity:>9} {counts['companies']:>9,} {row['activities']:>10,} | {row['page'] * 1000:>7.0f}ms "
+                      f"{row['all'] * 1000:>7.0f}ms {row['all'] / row['page']:>5.1f}x "
+                      f"| {row['page_bytes'] / 1024:>8.0f}kB {row['all_bytes'] / 1024:>7.0f}kB "
+                      f"| {row['save'] * 1000:>4.0f}ms", flush=True)
         engine.dispose()
 
 

@@ -99,8 +99,8 @@ class ReferencePicker(widgets.HBox):
     @value.setter
     def value(self, record_id) -> None:
         wanted = "" if record_id is None else str(record_id)
-        if wanted not in [v for _, v in self.dropdown.options]:
-            self._options(self._choices(""), keep=wanted or None)
+        if wanted not in [v for _, v in self.dropdown.options]:  # add it to the choices on offer
+            self._options([c for c in self.dropdown.options if c[1]], keep=wanted or None)
         self.dropdown.value = wanted if wanted in [v for _, v in self.dropdown.options] else None
 
     def observe_value(self, handler: Callable) -> None:
