@@ -43,6 +43,16 @@ def test_form_fields_reflect_the_record(crm, acme):
     assert deal.changes() == {}
 
 
+def test_an_untouched_form_has_nothing_to_save(crm, acme):
+    crm.activities.create(deal_id=acme["deal"]["id"], type="call", subject="Hello", status="completed",
+                          completed_at=dt.datetime(2026, 1, 5, 9, 30, 15, 123456, tzinfo=dt.UTC))
+    form = RecordForm(crm, "deals", acme["deal"]["id"])
+    assert form.record["last_activity_at"].microsecond == 123456  # shown to the second
+    assert form.changes() == {}
+    assert form.save() and "Nothing to save" in form.message.value
+    assert crm.deals.get(acme["deal"]["id"])["version"] == acme["deal"]["version"]
+
+
 def test_money_is_shown_converted_when_there_is_a_rate(crm, acme):
     crm.money.set_rate("EUR", "2020-01-01", "1.10")
     form = RecordForm(crm, "deals", acme["deal"]["id"])

@@ -66,8 +66,8 @@ def _same(kind: str, before: Any, after: Any) -> bool:
         except InvalidOperation:
             return False
     if kind == "timestamp" and isinstance(before, dt.datetime):
-        try:
-            return dt.datetime.fromisoformat(str(after)) == before
+        try:  # the input shows whole seconds
+            return dt.datetime.fromisoformat(str(after)) == before.replace(microsecond=0)
         except ValueError:
             return False
     if kind == "uuid":
