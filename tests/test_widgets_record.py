@@ -120,6 +120,17 @@ def test_a_custom_field_is_shown_and_edited_by_its_type(crm, acme):
     assert form.save()
     assert crm.companies.get(acme["company"]["id"])["custom_fields"] == {
         "seats": 25, "renews": "2027-01-01", "other": "kept"}
+    assert form.changes() == {}  # as stored: the date (JSON text) and the number read back the same
+
+
+def test_an_unset_custom_flag_is_not_a_change(crm, acme):
+    crm.custom_fields.define("companies", "partner", "boolean")
+    form = RecordForm(crm, "companies", acme["company"]["id"])
+    assert form.editors["custom_fields.partner"].input.value is False
+    assert form.changes() == {}
+    form.editors["custom_fields.partner"].input.value = True
+    assert form.save()
+    assert crm.companies.get(acme["company"]["id"])["custom_fields"] == {"partner": True}
 
 
 def test_a_stale_edit_is_refused_with_the_current_values_shown(crm, acme):

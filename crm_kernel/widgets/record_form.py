@@ -58,6 +58,10 @@ def shown_value(value: Any) -> str:
 
 def _same(kind: str, before: Any, after: Any) -> bool:
     """Whether a form value says the same as the stored one (``"1200"`` is ``Decimal("1200.00")``)."""
+    if kind == "boolean":  # an unset custom flag shows as an unticked box
+        return bool(before) == bool(after)
+    if kind == "date":  # a custom field's date is stored as JSON text
+        before, after = (dt.date.fromisoformat(v) if isinstance(v, str) else v for v in (before, after))
     if before is None or after is None:
         return before is None and after is None
     if kind in ("number", "money", "integer"):
