@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from ..errors import NotFoundError
 from ..model import tables
 from .records import as_uuid
 
@@ -67,7 +68,7 @@ def _one(crm: CRM, entity: str, record_id) -> Link | None:
     service = getattr(crm, "stages" if entity == "pipeline_stages" else entity)
     try:
         record = service.get(record_id, include_deleted=True)
-    except Exception:  # noqa: BLE001 - a dangling reference is shown as missing, never raised
+    except NotFoundError:  # a dangling reference is shown as missing, never raised
         return Link(entity, str(record_id), "(missing)")
     detail = "deleted" if record.get("deleted_at") is not None else ""
     return Link(entity, str(record["id"]), title_of(entity, record), detail)
