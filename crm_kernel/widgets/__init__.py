@@ -3,6 +3,8 @@
     from crm_kernel.widgets import PipelineBoard, Workbench
     Workbench(crm)            # builder, SQL preview, run, result grid, export, saved views
     PipelineBoard(crm)        # drag deals across stages, live
+    RecordForm(crm, "companies", company_id)   # one record's fields, saved with its version
+    Timeline(crm, "deals", deal_id); LogActivity(crm, "deals", deal_id)
 
 ``QueryBuilder`` edits a query spec, ``ResultGrid`` shows a spec's result a page at a time.
 They are thin: every query goes through ``crm_kernel.query`` (via ``crm.execute``), saved views
@@ -13,7 +15,10 @@ from .builder import QueryBuilder
 from .fields import FieldCatalog
 from .grid import ResultGrid
 from .pipeline_board import PipelineBoard
+from .record_form import RecordForm
 from .source import Source
+from .timeline import LogActivity, Timeline
 from .workbench import Workbench
 
-__all__ = ["FieldCatalog", "PipelineBoard", "QueryBuilder", "ResultGrid", "Source", "Workbench"]
+__all__ = ["FieldCatalog", "LogActivity", "PipelineBoard", "QueryBuilder", "RecordForm", "ResultGrid", "Source",
+           "Timeline", "Workbench"]

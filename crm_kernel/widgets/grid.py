@@ -8,11 +8,15 @@ stably, by the spec's sort and then by id). The total comes from a count spec.
 Sorting and filtering a column in the grid's header menu re-run the query with that sort or
 filter, so they apply to the whole result, not only to the page on screen. Money shows with two
 decimals, dates as ``2026-01-31``, timestamps in the CRM's time zone, enum values as words.
+
+When the rows are records that have a page (companies, contacts, deals, activities, with their
+``id`` among the columns), selecting a cell offers "Open" for its row's record page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +27,8 @@ from ipydatagrid import DataGrid, TextRenderer, VegaExpr
 
 from ..errors import CrmError, QuerySpecError
 from ..model import ENTITIES
+from ..services.related import PAGE_ENTITIES, title_of
+from .record_page import record_url
 from .rules import show_error
 from .source import Source, narrowed
 
@@ -130,12 +136,16 @@ class ResultGrid(widgets.VBox):
         self.page_label.add_class("crm-page-label")
         self.message = widgets.HTML("")
         self.message.add_class("crm-grid-message")
+        self.open_link = widgets.HTML("")  # the selected row's record page
+        self.open_link.add_class("crm-open-record")
         self.previous_button.on_click(lambda _: self.previous_page())
         self.next_button.on_click(lambda _: self.next_page())
-        super().__init__([widgets.HBox([self.previous_button, self.page_label, self.next_button]), self.message,
+        super().__init__([widgets.HBox([self.previous_button, self.page_label, self.next_button, self.open_link],
+                                       layout=widgets.Layout(align_items="center")), self.message,
                           self.datagrid])
         self.add_class("crm-result-grid")
         self.datagrid.observe(self._transforms_changed, "_transforms")
+        self.datagrid.observe(lambda _: self._show_open_link(), "selections")
 
     # -- what callers do ---------------------------------------------------------------------
 
@@ -190,6 +200,7 @@ class ResultGrid(widgets.VBox):
         else:
             self._has_more = start + frame.height < self.total
         self.start, self.frame, self.columns = start, frame, result.compiled.columns
+        self.open_link.value = ""  # a new page: nothing on it is selected yet
         data, renderers, widths = display_frame(frame, self.columns, start)
         self._quiet = True
         try:
@@ -260,5 +271,31 @@ class ResultGrid(widgets.VBox):
 
     def describe(self) -> str:
         return self.page_label.value
+
+    def selected_record(self) -> tuple[str, str] | None:
+        """``(entity, id)`` of the row holding the latest selected cell, when the rows are
+        records with a page and their ids are shown; else None."""
+        entity = (self.view_spec or {}).get("entity")
+        if entity not in PAGE_ENTITIES or self.frame is None or "id" not in self.frame.columns:
+            return None
+        selections = self.datagrid.selections or []
+        if not selections:
+            return None
+        row = selections[-1].get("r1")
+        if not isinstance(row, int) or not 0 <= row < self.frame.height or self.frame["id"][row] is None:
+            return None
+        return entity, str(self.frame["id"][row])
+
+    def _show_open_link(self) -> None:
+        chosen = self.selected_record()
+        if chosen is None:
+            self.open_link.value = ""
+            return
+        entity, record_id = chosen
+        row = self.frame.row(self.datagrid.selections[-1]["r1"], named=True)
+        name = title_of(entity, row)
+        self.open_link.value = (f"<a class='crm-open-record-link' href='{html.escape(record_url(entity, record_id))}' "
+                                f"target='_blank' title='Open this row on its record page'>Open "
+                                f"{html.escape(ENTITIES[entity].singular.lower())} “{html.escape(name)}” ↗</a>")
 
 

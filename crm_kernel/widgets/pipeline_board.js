@@ -47,6 +47,11 @@ function money(text, currency) {
   }
 }
 
+// A record's page (dashboards/record.ipynb), relative to the page the board is on.
+function recordUrl(app, entity, id) {
+  return `${app || "record.ipynb"}?${new URLSearchParams({ entity, id })}`;
+}
+
 function when(iso) {
   if (!iso) return "";
   const date = new Date(iso);
@@ -253,7 +258,10 @@ function render({ model, el }) {
     h("div", { class: "pb-card-row" }, h("span", { class: "pb-card-value" }, money(card.value, card.currency)), h("span", { class: "pb-card-owner" }, card.owner || "unassigned")),
     h("div", { class: "pb-card-row pb-card-meta" },
       h("span", { class: "pb-card-close", title: "Expected close date" }, card.expected_close_date ? `closes ${when(card.expected_close_date)}` : "no close date"),
-      h("span", { class: "pb-card-age", title: "Days in this stage" }, `${card.days_in_stage} d in stage`)),
+      h("span", { class: "pb-card-age", title: "Days in this stage" }, `${card.days_in_stage} d in stage`),
+      h("a", { class: "pb-card-open", href: recordUrl((model.get("options") || {}).record_app, "deals", card.id),
+        draggable: "false", title: "Open the deal's page", "aria-label": `Open ${card.title}`,
+        onclick: (e) => e.stopPropagation(), onkeydown: (e) => e.stopPropagation() }, "Open ↗")),
     flags.some(Boolean) ? h("div", { class: "pb-flags" }, flags) : null);
     return element;
   }
@@ -343,6 +351,7 @@ function render({ model, el }) {
     panel.replaceChildren(
       h("header", { class: "pb-panel-header" },
         h("h3", {}, p.values.title),
+        h("a", { class: "pb-panel-open", href: recordUrl(options.record_app, "deals", p.id), title: "The deal's page: every field, people, timeline" }, "Open page ↗"),
         h("button", { type: "button", class: "pb-close", "aria-label": "Close", onclick: () => request("close_panel") }, "×")),
       h("div", { class: "pb-facts" },
         [["Company", p.company], ["Contact", p.contact], ["Owner", p.owner], ["Weighted", money(p.weighted_value, p.values.currency)]]

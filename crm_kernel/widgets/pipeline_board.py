@@ -35,6 +35,7 @@ from ..board.state import Board, outcome
 from ..db.engine import libpq_url
 from ..errors import CrmError
 from ..services.changes import ChangeListener
+from .record_page import RECORD_APP
 
 log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
@@ -167,6 +168,7 @@ class PipelineBoard(anywidget.AnyWidget):
             "fields": field_specs(),
             "activity_kinds": [{"id": k, "label": v} for k, v in ACTIVITY_KINDS.items()],
             "currency": self.crm.money.reporting_currency(),  # the column totals' currency
+            "record_app": RECORD_APP,  # each card links to its deal's page
         }
 
     def _publish(self) -> None:
