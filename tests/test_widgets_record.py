@@ -249,3 +249,13 @@ def test_the_board_links_each_card_to_its_deal_page(crm, acme):
         assert "pb-card-open" in js and 'recordUrl((model.get("options") || {}).record_app, "deals", card.id)' in js
     finally:
         board.close()
+
+
+def test_tags_are_edited_as_tags(crm, acme):
+    crm.companies.update(acme["company"]["id"], {"tags": ["vip"]})
+    form = RecordForm(crm, "companies", acme["company"]["id"])
+    assert form.editors["tags"].value == ["vip"] and form.changes() == {}
+    form.editors["tags"].input.children[1].value = ["vip", "partner", "VIP"]
+    assert form.changes() == {"tags": ["vip", "partner", "VIP"]}
+    assert form.save()
+    assert crm.companies.get(acme["company"]["id"])["tags"] == ["vip", "partner"]  # kept once, case aside

@@ -76,6 +76,8 @@ def _same(kind: str, before: Any, after: Any) -> bool:
             return False
     if kind == "uuid":
         return str(before) == str(after)
+    if kind == "tags":
+        return list(before) == list(after)
     return before == after
 
 
@@ -175,6 +177,10 @@ class FieldEditor(widgets.VBox):
             return widgets.Checkbox(description=label, indent=True, style=style, disabled=readonly)
         if self.kind == "date":
             return widgets.DatePicker(description=label, style=style, disabled=readonly)
+        if self.kind == "tags":
+            box = widgets.TagsInput(value=[], allow_duplicates=False, layout=widgets.Layout(width="330px"))
+            return widgets.HBox([widgets.Label(label, layout=widgets.Layout(width="150px")), box],
+                                layout=widgets.Layout(width="480px"))
         if self.kind == "text" and self.name in _LONG_TEXT:
             return widgets.Textarea(description=label, style=style, layout=widgets.Layout(width="480px", height="70px"),
                                     disabled=readonly)
@@ -187,6 +193,8 @@ class FieldEditor(widgets.VBox):
     def value(self) -> Any:
         """What the input holds, as the service takes it (blank text is None where the field
         may be empty; a required field gets the blank, which the service refuses by name)."""
+        if self.kind == "tags":
+            return list(self.input.children[1].value)
         raw = self.input.value
         if isinstance(raw, str) and not raw.strip():
             return raw if not self.nullable and self.kind == "text" else None
@@ -194,7 +202,9 @@ class FieldEditor(widgets.VBox):
 
     @value.setter
     def value(self, stored: Any) -> None:
-        if isinstance(self.input, (widgets.Text, widgets.Textarea)):
+        if self.kind == "tags":
+            self.input.children[1].value = list(stored or [])
+        elif isinstance(self.input, (widgets.Text, widgets.Textarea)):
             if stored is None:
                 self.input.value = ""
             elif isinstance(stored, dt.datetime):
