@@ -60,3 +60,15 @@ class QuerySpecError(CrmError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class ImportRefusedError(CrmError):
+    """An import wrote nothing: its file, mapping or rows were refused.
+
+    ``report`` (an :class:`~crm_kernel.importer.ImportReport`, when the rows were read) says
+    which rows and why, with file line, column, value and reason.
+    """
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
