@@ -203,17 +203,18 @@ def _resolve(conn, frame: pl.DataFrame, relation: str, fk: str, target: str, cre
 
 def _deal_rules(conn, frame: pl.DataFrame, m: Mapping) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A deal's stage: its required fields, its probability, its close date (services/deals.py)."""
-    stages = copy_out(conn, "SELECT id::text, name, probability::text, is_closed_won OR is_closed_lost,"
+    stages = copy_out(conn, "SELECT id::text, name, probability::text, (is_closed_won OR is_closed_lost)::int,"
                             " required_fields::text, position FROM pipeline_stages"
                             " WHERE deleted_at IS NULL AND is_active ORDER BY position",
                       {"stage_id": pl.String, "_stage": pl.String, "_stage_probability": pl.String,
-                       "_closed": pl.Boolean, "_required": pl.String, "_position": pl.Int64})
+                       "_closed": pl.Int8, "_required": pl.String, "_position": pl.Int64})
     if stages.is_empty():
         raise ImportRefusedError("the pipeline has no active stage to put deals in")
     if "stage_id" not in frame.columns:
         frame = frame.with_columns(pl.lit(stages["stage_id"][0]).alias("stage_id"))
     frame = frame.with_columns(pl.col("stage_id").fill_null(pl.lit(stages["stage_id"][0])))
-    stages = stages.with_columns(pl.col("_required").str.json_decode(pl.List(pl.String)))
+    stages = stages.with_columns(pl.col("_required").str.json_decode(pl.List(pl.String)),
+                                 pl.col("_closed").cast(pl.Boolean))
     frame = frame.join(stages.drop("_position"), on="stage_id", how="left")
     problems = []
     required = sorted({name for names in stages["_required"].to_list() for name in names})

@@ -76,10 +76,12 @@ def detect_encoding(data: bytes) -> str:
         from charset_normalizer import from_bytes
 
         best = from_bytes(data[:_SNIFF_BYTES * 4]).best()
-        if best is not None and best.encoding not in ("utf_8", "ascii"):
-            return best.encoding
     except ImportError:  # optional: cp1252 is the usual answer anyway
-        pass
+        best = None
+    # On short samples the detector often can't tell the Windows code pages apart; a file
+    # that reads as cp1252 too is taken as cp1252, the usual spreadsheet export.
+    if best is not None and "cp1252" not in [best.encoding, *best.could_be_from_charset]:
+        return best.encoding
     return "cp1252"
 
 
@@ -116,7 +118,7 @@ def _read_csv(data: bytes, label: str, encoding: str | None) -> Table:
     delimiter = sniff_delimiter(text)
     try:
         frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=delimiter, infer_schema=False,
-                            quote_char='"', missing_utf8_is_empty_string=False, truncate_ragged_lines=False,
+                            quote_char='"', truncate_ragged_lines=False,
                             raise_if_empty=True)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ImportRefusedError(f"{label} is not a readable CSV file: {str(exc).splitlines()[0]}") from exc

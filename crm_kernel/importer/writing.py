@@ -138,6 +138,6 @@ def _notify(cursor, tables: list[str]) -> None:
     """The usual change notification for each record written (open boards update)."""
     for table in dict.fromkeys(tables):
         cursor.execute(
-            f"SELECT pg_notify(%s, json_build_object('entity', %s, 'id', t.id::text, 'operation', "
+            f"SELECT pg_notify(%s, json_build_object('entity', %s::text, 'id', t.id::text, 'operation', "
             f"CASE WHEN t.version = 1 THEN 'create' ELSE 'update' END, 'version', t.version)::text)"
             f" FROM {table} t WHERE t.last_xact = {_XACT}", [changes.CHANNEL, table])
