@@ -13,6 +13,7 @@ and ``writing`` (COPY and bulk audit rows).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,13 +134,15 @@ class Importer:
 
     def run(self, entity: str, file, *, mapping=None, on_duplicate: str = "skip", skip_invalid: bool = False,
             dry_run: bool = False, encoding: str | None = None, errors: str | Path | None = None,
-            progress: bool = False, name: str | None = None) -> ImportReport:
+            progress: bool = False, name: str | None = None,
+            on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
         """Import ``file`` into ``entity`` in one transaction, as the acting user.
 
         Any invalid row and nothing is written (``ImportRefusedError``, whose ``report`` lists
         the problems), unless ``skip_invalid``: then the valid rows are written and the rest
         reported. ``on_duplicate`` decides rows that repeat a record (``skip``, ``update`` it, or
-        ``create`` another). ``errors`` names a CSV file to receive the problems.
+        ``create`` another). ``errors`` names a CSV file to receive the problems. ``progress``
+        draws a bar on the terminal; ``on_progress(done, total)`` hears of each chunk written.
         """
         if on_duplicate not in ON_DUPLICATE:
             raise ImportRefusedError(f"on_duplicate is one of {', '.join(ON_DUPLICATE)}, not {on_duplicate!r}")
@@ -161,7 +164,17 @@ class Importer:
                 raise ImportRefusedError(
                     f"{report.refused} of {report.rows} rows of {table.name} are invalid; nothing was written "
                     "(skip_invalid / --skip-invalid writes the valid rows)", report)
-            task = bar.add_task(f"importing {entity}", total=report.created + report.updated)
-            write(conn, plan, self.crm.user_id, lambda n: bar.advance(task, n))
+            total = report.created + report.updated
+            task = bar.add_task(f"importing {entity}", total=total)
+            done = 0
+
+            def advance(rows: int) -> None:
+                nonlocal done
+                done += rows
+                bar.advance(task, rows)
+                if on_progress is not None:
+                    on_progress(done, total)
+
+            write(conn, plan, self.crm.user_id, advance)
         report.written = True
         return report

@@ -152,7 +152,7 @@ def valid_targets(entity: str) -> set[str]:
     """Every target a column may fill (custom_fields.<key> aside)."""
     e = catalog.entity(entity)
     own = {f.name for f in e.writable_fields if f.name != "custom_fields"}
-    own -= {fld for fld, _ in RELATIONS[entity].values()} - {"stage_id"}  # relations go by natural key
+    own -= {fld for fld, _ in RELATIONS[entity].values()}  # relations go by natural key
     extra = OWN_DATES | (DEAL_DATES if entity == "deals" else set())
     return own | set(RELATIONS[entity]) | extra
 
@@ -170,8 +170,6 @@ def auto_map(entity: str, headers: list[str]) -> dict[str, str | None]:
     for target, words in SYNONYMS.get(entity, {}).items():
         for word in words:
             lookup.setdefault(word, target)
-    if "stage_id" in lookup.values():  # a stage column is read by name
-        lookup = {k: ("stage" if v == "stage_id" else v) for k, v in lookup.items()}
     mapped: dict[str, str | None] = {}
     taken: set[str] = set()
     for header in headers:

@@ -3,6 +3,7 @@
     from crm_kernel.widgets import PipelineBoard, Workbench
     Workbench(crm)            # builder, SQL preview, run, result grid, export, saved views
     PipelineBoard(crm)        # drag deals across stages, live
+    ImportWizard(crm)         # upload a CSV or Excel file, map, preview, import
 
 ``QueryBuilder`` edits a query spec, ``ResultGrid`` shows a spec's result a page at a time.
 They are thin: every query goes through ``crm_kernel.query`` (via ``crm.execute``), saved views
@@ -12,8 +13,9 @@ through ``crm.saved_queries``.
 from .builder import QueryBuilder
 from .fields import FieldCatalog
 from .grid import ResultGrid
+from .importer import ImportWizard
 from .pipeline_board import PipelineBoard
 from .source import Source
 from .workbench import Workbench
 
-__all__ = ["FieldCatalog", "PipelineBoard", "QueryBuilder", "ResultGrid", "Source", "Workbench"]
+__all__ = ["FieldCatalog", "ImportWizard", "PipelineBoard", "QueryBuilder", "ResultGrid", "Source", "Workbench"]
