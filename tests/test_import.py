@@ -253,3 +253,35 @@ def test_activities(crm, tmp_path):
 def test_deals_create_takes_a_stage_name(crm):
     deal = crm.deals.create(title="By name", stage_id="qualified")
     assert deal["stage_id"] == crm.stages.resolve("Qualified")["id"]
+
+
+def test_declared_custom_fields_are_checked_and_typed(crm, tmp_path):
+    crm.custom_fields.define("companies", "seats", "integer")
+    f = write(tmp_path / "a.csv", "name,seats,motto\nAcme,12,Go\nGlobex,many,Up\n")
+    report = crm.importer.preview("companies", f, mapping={"unmapped": "custom_fields"})
+    assert report.errors.select("line", "column", "value").rows() == [(3, "seats", "many")]
+    crm.importer.run("companies", f, mapping={"unmapped": "custom_fields"}, skip_invalid=True)
+    assert crm.companies.list()[0]["custom_fields"] == {"seats": 12, "motto": "Go"}
+
+
+def test_deals_without_a_company_work_on_the_board_snapshot_and_analytics(crm, tmp_path):
+    from crm_kernel import snapshot
+    from crm_kernel.board.pipeline import Pipeline
+
+    f = write(tmp_path / "d.csv", "title,stage,value,created,close date\nLoose,Won,100,2024-01-05,2024-03-01\n"
+              "Open,Qualified,50,2024-02-01,\n")
+    crm.importer.run("deals", f)
+    crm.deals.create(title="Made here", value=10)  # no company through the service too
+    board = Pipeline(crm)
+    qualified = crm.stages.resolve("Qualified")["id"]
+    assert [c["title"] for c in board.cards(str(qualified))] == ["Open"]
+    spec = {"entity": "deals", "select": ["title", "company.name", "product.name"], "order_by": [
+        {"field": "title", "dir": "asc"}]}
+    on_postgres = crm.query(spec)
+    folder = crm.snapshot(tmp_path / "snaps")
+    with snapshot.open(folder) as snap:
+        on_duckdb = crm.query(spec, backend="duckdb", snapshot=snap)
+    assert on_postgres.rows() == on_duckdb.rows() == [("Loose", None, None), ("Made here", None, None),
+                                                       ("Open", None, None)]
+    assert crm.analytics.win_rate(by="industry", start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31)).height >= 1
+    assert crm.analytics.pipeline(by="stage").height >= 1

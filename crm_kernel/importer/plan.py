@@ -18,7 +18,8 @@ from .dedup import UNIQUE, find_duplicates, suspected_companies
 from .mapping import RELATIONS, Mapping, template_parts
 from .reading import Table
 from .relations import copy_out, file_key, lookup
-from .validation import PROBLEM_SCHEMA, check_fields, missing_required, problems_frame
+from ..model.validation import BIGINT_RANGE
+from .validation import PROBLEM_SCHEMA, check_fields, field_rule, missing_required, problems_frame
 
 OnDuplicate = str  # "skip" | "update" | "create"
 ON_DUPLICATE = ("skip", "update", "create")
@@ -89,6 +90,33 @@ def _custom_fields(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
     return frame.with_columns(struct.struct.json_encode().alias("custom_fields")).drop(names), True
 
 
+# A declared custom field's values are stored as JSON of its type (services/custom_fields.py).
+_CUSTOM_AS = {"integer": pl.Int64, "number": pl.Float64, "boolean": pl.Boolean}
+
+
+def _declared_custom(conn, entity: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Check the declared custom fields' values against their types and give them those types."""
+    names = [c for c in frame.columns if c.startswith("custom_fields.")]
+    if not names:
+        return frame, problems_frame()
+    declared = dict(conn.execute(sa.text(
+        "SELECT key, type FROM custom_field_definitions WHERE entity = :e AND deleted_at IS NULL"),
+        {"e": entity}).all())
+    exprs, problems = [], []
+    for name in names:
+        kind = declared.get(name.removeprefix("custom_fields."))
+        if kind in (None, "text"):
+            continue
+        spec = catalog.Field(name, kind, minimum=BIGINT_RANGE[0], maximum=BIGINT_RANGE[1]) \
+            if kind == "integer" else catalog.Field(name, kind)
+        clean, reason = field_rule(spec, pl.col(name))
+        exprs.append(clean.cast(_CUSTOM_AS[kind], strict=False) if kind in _CUSTOM_AS else clean)
+        problems.append(frame.select("_row", pl.lit(name).alias("target"), pl.col(name).alias("value"),
+                                     reason.alias("reason")).filter(pl.col("reason").is_not_null()))
+    frame = frame.with_columns([e for e in exprs])
+    return frame, (pl.concat(problems) if problems else problems_frame())
+
+
 def build(conn: sa.Connection, table: Table, m: Mapping, on_duplicate: OnDuplicate, actor) -> Plan:
     if on_duplicate not in ON_DUPLICATE:
         raise ImportRefusedError(f"on_duplicate is one of {', '.join(ON_DUPLICATE)}, not {on_duplicate!r}")
@@ -103,6 +131,8 @@ def build(conn: sa.Connection, table: Table, m: Mapping, on_duplicate: OnDuplica
     own = [c for c in data.columns if c != "_row" and not c.startswith("custom_fields.")
            and c not in RELATIONS[entity]]
     checked, problems = check_fields(data, entity, own, m.date_format, m.multiply)
+    checked, found = _declared_custom(conn, entity, checked)
+    problems = pl.concat([problems, found])
     checked, has_custom = _custom_fields(checked)
     parts = [problems]
     new_related: dict[str, pl.DataFrame] = {}
