@@ -14,11 +14,11 @@ import sqlalchemy as sa
 
 from ..errors import ImportRefusedError
 from ..model import catalog
+from ..model.validation import BIGINT_RANGE
 from .dedup import UNIQUE, find_duplicates, suspected_companies
 from .mapping import RELATIONS, Mapping, template_parts
 from .reading import Table
 from .relations import copy_out, file_key, lookup
-from ..model.validation import BIGINT_RANGE
 from .validation import PROBLEM_SCHEMA, check_fields, field_rule, missing_required, problems_frame
 
 OnDuplicate = str  # "skip" | "update" | "create"
