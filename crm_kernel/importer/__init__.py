@@ -88,21 +88,18 @@ def _report(plan: Plan, table: Table) -> ImportReport:
     errors = plan.problems.select(line(plan.problems["_row"]).alias("line"), "column", "value", "reason") \
         if not plan.problems.is_empty() else pl.DataFrame(schema=ERROR_SCHEMA)
     dups = plan.duplicates
-    duplicates = pl.DataFrame({
-        "line": line(dups["_row"]), "key": dups["_key"], "action": dups["_status"],
-        "matches": pl.Series([f"line {table.line_of(pl.Series([r]))[0]}" if r is not None else f"existing {e}"
-                              for r, e in zip(dups["_first_row"].to_list(), dups["_existing_id"].to_list(),
-                                              strict=True)], dtype=pl.String),
-    }) if not dups.is_empty() else pl.DataFrame(schema={"line": pl.Int64, "key": pl.String, "action": pl.String,
-                                                       "matches": pl.String})
+    first = line(dups["_first_row"])
+    duplicates = pl.DataFrame({"line": line(dups["_row"]), "key": dups["_key"], "action": dups["_status"],
+                               "_first": first, "_existing": dups["_existing_id"]}).select(
+        "line", "key", "action",
+        pl.when(pl.col("_first").is_not_null()).then(pl.format("line {}", pl.col("_first")))
+        .otherwise(pl.format("existing {}", pl.col("_existing"))).alias("matches"))
     s = plan.suspected
-    suspected = pl.DataFrame({
-        "line": line(s["_row"]), "name": s["name"], "similar_to": s["similar_to"],
-        "where": pl.Series([f"line {line(pl.Series([o]))[0]}" if o is not None else "existing company"
-                            for o in s["_other_row"].to_list()], dtype=pl.String),
-        "similarity": s["similarity"],
-    }) if not s.is_empty() else pl.DataFrame(schema={"line": pl.Int64, "name": pl.String, "similar_to": pl.String,
-                                                    "where": pl.String, "similarity": pl.Float64})
+    suspected = pl.DataFrame({"line": line(s["_row"]), "name": s["name"], "similar_to": s["similar_to"],
+                              "_other": line(s["_other_row"]), "similarity": s["similarity"]}).select(
+        "line", "name", "similar_to",
+        pl.when(pl.col("_other").is_not_null()).then(pl.format("line {}", pl.col("_other")))
+        .otherwise(pl.lit("existing company")).alias("where"), "similarity")
     return ImportReport(
         entity=plan.entity, file=table.name, mapping=dict(plan.mapping.columns), created=count.get("create", 0),
         updated=count.get("update", 0), skipped=count.get("skip", 0), refused=count.get("refuse", 0),

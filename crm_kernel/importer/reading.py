@@ -35,12 +35,19 @@ class Table:
 
     def line_of(self, rows: pl.Series) -> pl.Series:
         """The file line where each row (0-based index into ``frame``) starts; the header is line 1."""
-        if self._text is None:  # Excel: one row per sheet row
-            return (rows + 2).alias("line")
+        if self._text is None or rows.null_count() == rows.len() or self._one_line_per_row():
+            return (rows.cast(pl.Int64) + 2).alias("line")  # Excel too: one row per sheet row
         if self._lines is None:
             self._lines = _row_lines(self._text, self.delimiter or ",")
         starts = pl.Series(self._lines, dtype=pl.Int64)
         return starts.gather(rows).alias("line")
+
+
+    def _one_line_per_row(self) -> bool:
+        """No quoted newlines and no blank lines: row i is on line i + 2 (a cheap count)."""
+        text = self._text or ""
+        lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+        return lines == self.frame.height + 1
 
 
 def read_table(source: Path | str | bytes, *, name: str | None = None, encoding: str | None = None,
