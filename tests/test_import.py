@@ -285,3 +285,15 @@ def test_deals_without_a_company_work_on_the_board_snapshot_and_analytics(crm, t
                                                        ("Open", None, None)]
     assert crm.analytics.win_rate(by="industry", start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31)).height >= 1
     assert crm.analytics.pipeline(by="stage").height >= 1
+
+
+def test_products_service(crm):
+    from crm_kernel.errors import ValidationError
+
+    gtx = crm.products.create(name="GTX Pro", family="GTX", list_price="4821", currency="eur")
+    assert (gtx["currency"], str(gtx["list_price"])) == ("EUR", "4821.00")
+    with pytest.raises(ValidationError):
+        crm.products.create(name="gtx pro")
+    deal = crm.deals.create(title="With a product", product_id=gtx["id"])
+    assert crm.query({"entity": "deals", "select": ["product.family"]}).rows() == [("GTX",)]
+    assert deal["company_id"] is None
