@@ -53,9 +53,11 @@ def _generate(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def maven(tmp_path) -> Path:
-    return _shipped() or _generate(tmp_path / "maven-crm")
+@pytest.fixture(params=["sample", "made"])
+def maven(request, tmp_path) -> Path:
+    """The real sample where it is (else made files), and always the made files."""
+    shipped = _shipped() if request.param == "sample" else None
+    return shipped or _generate(tmp_path / "maven-crm")
 
 
 def test_maven_sample_imports_and_counts_match_the_csvs(crm, maven):
