@@ -297,3 +297,19 @@ def test_products_service(crm):
     deal = crm.deals.create(title="With a product", product_id=gtx["id"])
     assert crm.query({"entity": "deals", "select": ["product.family"]}).rows() == [("GTX",)]
     assert deal["company_id"] is None
+
+
+def test_excel_dates_and_whole_numbers(crm, tmp_path):
+    path = tmp_path / "deals.xlsx"
+    pl.DataFrame({"Deal Name": ["A"], "Close Value": [1200.0], "Expected Close Date": [dt.date(2025, 6, 30)],
+                  "Stage": ["Proposal"]}).write_excel(path)
+    report = crm.importer.run("deals", path)
+    assert report.created == 1, str(report)
+    deal = crm.deals.list()[0]
+    assert (str(deal["value"]), deal["expected_close_date"]) == ("1200.00", dt.date(2025, 6, 30))
+
+
+def test_money_with_signs_and_separators(crm, tmp_path):
+    f = write(tmp_path / "d.csv", 'title,value,employees\nA,"$1,200.50",x\n')
+    crm.importer.run("deals", f, mapping={"columns": {"employees": None}})
+    assert str(crm.deals.list()[0]["value"]) == "1200.50"

@@ -47,7 +47,8 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
                     pl.lit("is not an ISO 4217 currency code"))
             return clean, reason.otherwise(None)
         case "integer":
-            number = raw.str.replace_all(r"[\s,_]", "").cast(pl.Int64, strict=False)
+            # "1,200" and a spreadsheet's "12.0" are whole numbers too.
+            number = raw.str.replace_all(r"[\s,_]", "").str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
             low = INTEGER_RANGE[0] if f.minimum is None else max(INTEGER_RANGE[0], int(f.minimum))
             high = INTEGER_RANGE[1] if f.maximum is None else min(INTEGER_RANGE[1], int(f.maximum))
             reason = (when(present & number.is_null()).then(pl.lit("is not a whole number"))
@@ -56,7 +57,7 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
                       .otherwise(None))
             return number.cast(pl.String), reason
         case "number" | "money":
-            text = raw.str.replace_all(r"[\s,_]", "")
+            text = raw.str.replace_all(r"[\s,_$€£¥]", "")  # thousands separators, currency signs
             digits = text.str.replace(r"^[+-]", "")
             whole = digits.str.replace(r"\..*$", "").str.replace(r"^0+", "").str.len_chars()
             places = pl.when(digits.str.contains(".", literal=True)).then(
@@ -77,7 +78,9 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
             return text, reason.otherwise(None)
         case "date":
             formats = (date_format,) if date_format else _DATE_FORMATS
-            parsed = pl.coalesce([raw.str.to_date(fmt, strict=False) for fmt in formats])
+            parsed = pl.coalesce([*(raw.str.to_date(fmt, strict=False) for fmt in formats),
+                                  # a spreadsheet's date cell comes as a date at midnight
+                                  raw.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False).dt.date()])
             reason = when(present & parsed.is_null()).then(
                 pl.lit(f"is not a date ({'or '.join(formats)})")).otherwise(None)
             return parsed.cast(pl.String), reason
