@@ -26,6 +26,19 @@ _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
 
+_SCIENTIFIC = r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d{1,4}$"
+
+
+def written_out(column: pl.Series) -> pl.Series:
+    """Scientific notation (1e3) is a number to the services too: written out in full, in
+    Python for the few cells that use it."""
+    found = column.drop_nulls().str.strip_chars()
+    found = found.filter(found.str.contains(_SCIENTIFIC)).unique()
+    if found.is_empty():
+        return column
+    return column.str.strip_chars().replace({v: format(Decimal(v), "f") for v in found.to_list()})
+
+
 def problems_frame(rows: list[dict] | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows or [], schema=PROBLEM_SCHEMA)
 
@@ -138,6 +151,8 @@ def check_fields(frame: pl.DataFrame, entity: str, targets: list[str], date_form
         if not e.has_field(target):
             continue
         raw = pl.col(target)
+        if e.field(target).type in ("number", "money"):
+            frame = frame.with_columns(written_out(frame[target]))
         if target in multiply:
             raw = multiplied(raw, multiply[target])
         rules[target] = field_rule(e.field(target), raw, date_format)
