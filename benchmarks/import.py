@@ -11,7 +11,11 @@ Measures, each into an emptied contacts table (indexes, triggers and constraints
 - the floor: ``COPY contacts (first_name, last_name, email, ...) FROM STDIN (FORMAT csv)`` of
   the same file's bytes, nothing else;
 - pandas ``read_csv`` + ``to_sql(method="multi", chunksize=...)`` of the same file (no
-  validation, no dedup, no audit), on a tenth of the rows (it is slow), scaled to rows/s.
+  validation, no dedup, no audit), on a tenth of the rows (it is slow), scaled to rows/s;
+- ``crm.importer.preview`` alone (read, map, validate, dedup: everything but the writing), so
+  that the importer's own work can be told from the database's.
+
+``--plan-only`` measures only the last (no COPY at all).
 
 Without --url it uses a throwaway PostgreSQL cluster that it starts and destroys (never
 CRM_DATABASE_URL).
@@ -83,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--url", help="a database to run on (its contacts and audit log are emptied)")
+    parser.add_argument("--plan-only", action="store_true", help="time crm.importer.preview only")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="crm-import-bench-"))
     path = folder / "contacts.csv"
@@ -92,6 +97,13 @@ def main() -> None:
         engine = connect_engine(url)
         crm = CRM(engine)
         empty(engine)
+        started = time.perf_counter()
+        planned = crm.importer.preview("contacts", path)
+        plan = time.perf_counter() - started
+        assert planned.created == args.rows
+        print(f"{'crm.importer.preview (no writes)':<32} {args.rows / plan:>12,.0f} rows/s")
+        if args.plan_only:
+            return
         floor = bare_copy(engine, path)
         empty(engine)
         ours = importer(crm, path)

@@ -24,7 +24,7 @@ def dedup_key(entity: str, frame: pl.DataFrame) -> pl.Expr | None:
     """The expression naming a row's record, or None for entities without one (deals, activities)."""
     columns = set(frame.columns)
     if entity in ("contacts", "users") and "email" in columns:
-        return norm_text(pl.col("email"))
+        return pl.col("email").str.to_lowercase()  # cells come stripped; as the unique index: lower(email)
     if entity == "products" and "name" in columns:
         return norm_text(pl.col("name"))
     if entity == "companies":
@@ -44,14 +44,15 @@ def find_duplicates(conn: sa.Connection, entity: str, frame: pl.DataFrame) -> pl
         return frame.select("_row", pl.lit(None, pl.String).alias("_key"), pl.lit(None, pl.Int64).alias("_first_row"),
                             pl.lit(None, pl.String).alias("_existing_id"))
     keyed = frame.select("_row", key.alias("_key"))
-    first = (keyed.filter(pl.col("_key").is_not_null()).group_by("_key", maintain_order=True)
-             .agg(pl.col("_row").min().alias("_first")))
+    repeated = pl.col("_key").is_not_null() & ~pl.col("_key").is_first_distinct()
+    if keyed.select(repeated.any()).item():  # rows in file order: the first of a key is its min row
+        keyed = keyed.with_columns(pl.when(repeated).then(pl.col("_row").min().over("_key")).alias("_first_row"))
+    else:  # the usual case, without grouping a million keys
+        keyed = keyed.with_columns(pl.lit(None, pl.Int64).alias("_first_row"))
     existing = lookup(conn, entity).rename({"key": "_key", "id": "_existing_id"})
-    out = (keyed.join(first, on="_key", how="left").join(existing, on="_key", how="left")
-           .with_columns(pl.when(pl.col("_first") < pl.col("_row")).then(pl.col("_first"))
-                         .otherwise(None).alias("_first_row"))
-           .drop("_first"))
-    return out.sort("_row")
+    if existing.is_empty():
+        return keyed.with_columns(pl.lit(None, pl.String).alias("_existing_id"))
+    return keyed.join(existing, on="_key", how="left", maintain_order="left")
 
 
 def suspected_companies(conn: sa.Connection, names: pl.DataFrame) -> pl.DataFrame:

@@ -123,8 +123,11 @@ def _read_csv(data: bytes, label: str, encoding: str | None) -> Table:
     if not text.strip():
         raise ImportRefusedError(f"{label} is empty")
     delimiter = sniff_delimiter(text)
+    # A UTF-8 file goes to polars as it is (less its BOM); others as their UTF-8 re-encoding.
+    utf8 = codecs.lookup(chosen).name in ("utf-8", "utf-8-sig")
+    raw = data.removeprefix(codecs.BOM_UTF8) if utf8 else text.encode("utf-8")
     try:
-        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=delimiter, infer_schema=False,
+        frame = pl.read_csv(io.BytesIO(raw), separator=delimiter, infer_schema=False,
                             quote_char='"', truncate_ragged_lines=False,
                             raise_if_empty=True)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
