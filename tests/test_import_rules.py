@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crm_kernel.errors import ValidationError
-from crm_kernel.importer.validation import check_fields
+from crm_kernel.importer.validation import check_fields, field_rule
 from crm_kernel.model import catalog
 from crm_kernel.model.validation import clean_create
 
@@ -51,3 +51,10 @@ def test_bulk_rules_refuse_what_the_services_refuse(entity, name, value):
 def test_money_rules_agree_on_any_decimal(number):
     text = str(number)
     assert bulk_refuses("deals", "value", text) == service_refuses("deals", "value", text)
+
+
+def test_tags_become_a_postgresql_array_literal():
+    field = catalog.Field("tags", "tags", nullable=False, has_default=True)
+    clean, _ = field_rule(field, pl.col("v"))
+    got = pl.DataFrame({"v": ['vip; partner, vip', ' say "hi" ', None]}).select(clean.alias("v"))["v"].to_list()
+    assert got == ['{"vip","partner"}', '{"say \\"hi\\""}', None]

@@ -118,6 +118,15 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
             clean = when(low.is_in(_TRUE)).then(pl.lit("true")).when(low.is_in(_FALSE)).then(pl.lit("false"))
             reason = when(present & ~low.is_in(_TRUE + _FALSE)).then(pl.lit("is not true or false")).otherwise(None)
             return clean.otherwise(None), reason
+        case "tags":  # text[] (sql/015 on main): "vip; partner" or "vip, partner"
+            items = raw.str.replace_all(",", ";").str.split(";").list.eval(
+                pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")).list.unique(
+                maintain_order=True)
+            quoted = items.list.eval(pl.lit('"') + pl.element().str.replace_all(r'(["\\])', r"\$1") + pl.lit('"'))
+            clean = pl.concat_str(pl.lit("{"), quoted.list.join(","), pl.lit("}"))
+            reason = when(raw.str.contains("\x00", literal=True)).then(
+                pl.lit("must not contain the NUL character (\\x00)")).otherwise(None)
+            return clean, reason
         case "json":
             def bad_json(value: str) -> str | None:
                 import json
