@@ -352,6 +352,45 @@ def serve(port, host, browser, folder, tracebacks):
                 serving.voila_environment())
 
 
+# -- import --------------------------------------------------------------------------------
+
+
+@main.command("import")
+@click.argument("entity", type=click.Choice(["companies", "contacts", "deals", "activities", "users", "products"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mapping", "mapping_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="MAP.json: columns to fields, value renames, templates, defaults (see README).")
+@click.option("--dry-run", is_flag=True, help="Say what would be created, updated, skipped and refused; write nothing.")
+@click.option("--on-duplicate", type=click.Choice(["skip", "update", "create"]), default="skip", show_default=True,
+              help="What a row that repeats a record does.")
+@click.option("--skip-invalid", is_flag=True, help="Write the valid rows and report the rest (default: all or nothing).")
+@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write every problem to OUT.csv: line, column, value, reason.")
+@click.option("--encoding", help="The file's encoding (default: detected, e.g. utf-8 or cp1252).")
+@_friendly
+def import_(entity, file, mapping_file, dry_run, on_duplicate, skip_invalid, errors_file, encoding):
+    """Import a CSV or Excel FILE into ENTITY in one transaction, as CRM_USER.
+
+    Columns are matched to fields by their headers (and common synonyms); --mapping overrides.
+    Any invalid row and nothing is written, unless --skip-invalid.
+    """
+    from . import CRM
+    from .errors import ImportRefusedError
+
+    crm = CRM.connect()
+    try:
+        report = crm.importer.run(entity, file, mapping=mapping_file, on_duplicate=on_duplicate,
+                                  skip_invalid=skip_invalid, dry_run=dry_run, encoding=encoding,
+                                  errors=errors_file, progress=sys.stderr.isatty())
+    except ImportRefusedError as exc:
+        if exc.report is not None:
+            click.echo(str(exc.report))
+        raise
+    click.echo(str(report))
+    if dry_run:
+        click.echo("dry run: nothing was written")
+
+
 # -- users ---------------------------------------------------------------------------------
 
 

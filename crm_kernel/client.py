@@ -21,6 +21,7 @@ from .config import Config
 from .db import connect_engine, resolve_url
 from .db.migrate import check_schema
 from .errors import ConfigError, QuerySpecError, ValidationError
+from .importer import Importer
 from .ingest import Ingest
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
@@ -41,10 +42,12 @@ class CRM:
         self.companies = RecordService(self, "companies")
         self.contacts = RecordService(self, "contacts")
         self.stages = StageService(self, "pipeline_stages")
+        self.products = RecordService(self, "products")
         self.deals = DealService(self, "deals")
         self.activities = ActivityService(self, "activities")
         self.saved_queries = SavedQueryService(self, "saved_queries")
         self.custom_fields = CustomFieldService(self, "custom_field_definitions")
+        self.importer = Importer(self)  # CSV/Excel in bulk: preview() and run()
         self.money = MoneyService(self)  # the reporting currency and exchange rates
         self.analytics = Analytics(self)  # pipeline history, waterfall, funnel, forecast (polars)
         self.ingest = Ingest(self)  # mail and calendar into activities: mbox, eml, ics, IMAP

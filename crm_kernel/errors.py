@@ -66,3 +66,15 @@ class IngestError(CrmError):
     """A mail or calendar source could not be read at all: a missing file, a file that is not
     an mbox or a calendar, an IMAP server that refused the login or the folder. (One bad
     message or event is not an error: the ingest summary reports it and goes on.)"""
+
+
+class ImportRefusedError(CrmError):
+    """An import wrote nothing: its file, mapping or rows were refused.
+
+    ``report`` (an :class:`~crm_kernel.importer.ImportReport`, when the rows were read) says
+    which rows and why, with file line, column, value and reason.
+    """
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report

@@ -603,6 +603,7 @@ class Generator:
             updated_by=ref(self.user_ids, final.owner),
             version=pl.Series(values=final.version, dtype=pl.Int32),
             stage_entered_at=timestamps(final.entered),
+            product_id=pl.lit(None, dtype=pl.String),  # demo deals name no product (sql/011)
         )
 
     def _activities(self) -> pl.DataFrame:

@@ -257,7 +257,7 @@ PIPELINE_STAGES = Entity("pipeline_stages", "Pipeline stages", "Stage", "name", 
 
 DEALS = Entity("deals", "Deals", "Deal", "title", (
     _id(),
-    ref("company_id", "companies", nullable=False),
+    ref("company_id", "companies"),  # nullable since sql/011: an opportunity with no account yet
     ref("contact_id", "contacts"),
     ref("stage_id", "pipeline_stages", nullable=False),
     ref("owner_id", "users"),
@@ -283,8 +283,20 @@ DEALS = Entity("deals", "Deals", "Deal", "title", (
     # the table's column order); set when the deal enters a stage.
     Field("stage_entered_at", "timestamp", label="In stage since", nullable=False, has_default=True,
           readonly=True),
-    tags(),
+    ref("product_id", "products"),  # sql/011_import.sql
+    tags(),  # sql/015_tags.sql
 ))
+
+# What a deal sells (sql/011_import.sql): a list price travels with its currency.
+PRODUCTS = Entity("products", "Products", "Product", "name", (
+    _id(),
+    text("name", nullable=False),
+    text("family"),
+    money("list_price"),
+    text("currency", nullable=False, has_default=True, format="currency"),
+    *_bookkeeping(),
+    _last_xact(),
+), default_order=("name", "id"))
 
 ACTIVITIES = Entity("activities", "Activities", "Activity", "subject", (
     _id(),
@@ -345,6 +357,8 @@ AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (
     json("before", readonly=True),
     json("after", readonly=True),
     _last_xact(),
+    # sql/011_import.sql: written by an import, dated with the record's own past.
+    Field("imported", "boolean", nullable=False, has_default=True, readonly=True),
 ), business=False, default_order=("id",))
 
 ROW_DELETIONS = Entity("row_deletions", "Row deletions", "Row deletion", "table_name", (
@@ -373,7 +387,7 @@ EXCHANGE_RATES = Entity("exchange_rates", "Exchange rates", "Exchange rate", "cu
 ), business=False, default_order=("currency", "rate_date"))
 
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (USERS, COMPANIES, CONTACTS, PIPELINE_STAGES, DEALS, ACTIVITIES, SAVED_QUERIES,
+    e.name: e for e in (USERS, COMPANIES, CONTACTS, PIPELINE_STAGES, PRODUCTS, DEALS, ACTIVITIES, SAVED_QUERIES,
                         CUSTOM_FIELD_DEFINITIONS, AUDIT_LOG, ROW_DELETIONS, CRM_SETTINGS, EXCHANGE_RATES)
 }
 

@@ -80,11 +80,14 @@ class DealService(RecordService):
 
     def create(self, values: dict | None = None, /, **fields) -> dict:
         """Create a deal; without ``stage_id`` it starts in the first stage of the pipeline.
+        ``stage_id`` is a stage's id or its name (case-insensitive), as :meth:`move` takes it.
 
         It enters that stage now (``stage_entered_at`` defaults to the time of the insert)."""
         data = merged(values, fields)
         if data.get("stage_id") is None:
             data["stage_id"] = self.crm.stages.first()["id"]
+        else:  # an id or a stage's name, as move() takes it
+            data["stage_id"] = self.crm.stages.resolve(data["stage_id"], field="stage_id")["id"]
         clean = clean_create(self.entity, data)
         with self.crm.transaction() as conn:
             stage = self.crm.stages.resolve(clean["stage_id"], conn, field="stage_id")

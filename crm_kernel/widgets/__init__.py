@@ -5,6 +5,7 @@
     PipelineBoard(crm)        # drag deals across stages, live
     RecordForm(crm, "companies", company_id)   # one record's fields, saved with its version
     Timeline(crm, "deals", deal_id); LogActivity(crm, "deals", deal_id)
+    ImportWizard(crm)         # upload a CSV or Excel file, map, preview, import
 
 ``QueryBuilder`` edits a query spec, ``ResultGrid`` shows a spec's result a page at a time.
 They are thin: every query goes through ``crm_kernel.query`` (via ``crm.execute``), saved views
@@ -14,11 +15,12 @@ through ``crm.saved_queries``.
 from .builder import QueryBuilder
 from .fields import FieldCatalog
 from .grid import ResultGrid
+from .importer import ImportWizard
 from .pipeline_board import PipelineBoard
 from .record_form import RecordForm
 from .source import Source
 from .timeline import LogActivity, Timeline
 from .workbench import Workbench
 
-__all__ = ["FieldCatalog", "LogActivity", "PipelineBoard", "QueryBuilder", "RecordForm", "ResultGrid", "Source",
-           "Timeline", "Workbench"]
+__all__ = ["FieldCatalog", "ImportWizard", "LogActivity", "PipelineBoard", "QueryBuilder", "RecordForm",
+           "ResultGrid", "Source", "Timeline", "Workbench"]
