@@ -60,3 +60,7 @@ class QuerySpecError(CrmError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class SignInError(CrmError):
+    """A sign-in was refused: an unknown or revoked token, or a served page without a signed-in user."""
