@@ -261,8 +261,10 @@ class CrmVoila(Voila):
         self.app.settings.update(self.tornado_settings)
         replaced = {TornadoVoilaHandler: AppHandler, TornadoVoilaTreeHandler: TreeHandler}
         handlers = [(spec[0], replaced.get(spec[1], spec[1]), *spec[2:]) for spec in self.init_handlers()]
-        self.app.add_handlers(host_pattern([self.ip, *self.allowed_hosts]), handlers)
-        self.app.add_handlers(".*$", [(r".*", RefusedHostHandler)])
+        allowed = host_pattern([self.ip, *self.allowed_hosts])
+        self.app.add_handlers(allowed, handlers)
+        # Only other hosts: an allowed host's unknown path still gets tornado's 404.
+        self.app.add_handlers(f"(?!{allowed}).*$", [(r".*", RefusedHostHandler)])
         self.listen()
 
 
