@@ -81,7 +81,7 @@ def voila_command(folder: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT
         f"--MappingKernelManager.cull_idle_timeout={KERNEL_CULL_SECONDS}",
         "--MappingKernelManager.cull_interval=60",
         f"--CrmIdentityProvider.sign_in={'token' if sign_in else 'none'}",
-        f"--CrmVoila.allowed_hosts={list(allowed_hosts)!r}",
+        *(f"--CrmVoila.allowed_hosts={name}" for name in allowed_hosts),
     ]
     if not sign_in:
         command.append(f"--CrmIdentityProvider.acting_user={acting_user}")
