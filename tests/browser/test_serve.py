@@ -97,6 +97,36 @@ def test_crm_serve_prints_the_address_and_becomes_voila(database_url, became):
     assert env["CRM_DATABASE_URL"] == database_url
 
 
+def test_crm_serve_signs_in_by_default_and_no_sign_in_stays_on_loopback(database_url, became):
+    result = crm("--port", str(free_port()), "--no-browser", "--pool", "0", "--allow-host", "crm.example.com")
+    assert result.exit_code == 0, result.output
+    assert "crm users token EMAIL" in result.output
+    [(command, _)] = became
+    assert "--CrmIdentityProvider.sign_in=token" in command and "--CrmVoila.allowed_hosts=crm.example.com" in command
+    assert not any("preheat" in option for option in command)
+    refused = crm("--host", "0.0.0.0", "--no-sign-in", "--no-browser")
+    assert refused.exit_code == 1 and "without sign-in" in refused.output
+    assert len(became) == 1
+
+
+def test_under_jupyterhub_the_pages_act_as_the_hub_user(database_url, became, engine):
+    from crm_kernel import CRM
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM users WHERE email = 'hub.user@example.com'")
+    CRM(engine).users.create(email="hub.user@example.com", full_name="Hub User", role="rep")
+    hub = {"JUPYTERHUB_USER": "hub.user@example.com"}
+    result = crm("--port", str(free_port()), "--no-browser", env=hub)
+    assert result.exit_code == 0, result.output
+    assert "every page acts as hub.user@example.com (the JupyterHub user)" in result.output
+    [(command, _)] = became
+    assert "--CrmIdentityProvider.sign_in=none" in command
+    assert "--CrmIdentityProvider.acting_user=hub.user@example.com" in command
+    assert crm("--host", "0.0.0.0", "--no-browser", env=hub).exit_code == 1  # loopback only
+    unknown = crm("--no-browser", env={"JUPYTERHUB_USER": "stranger@example.com"})
+    assert unknown.exit_code == 1 and "stranger@example.com" in unknown.output
+
+
 def test_crm_serve_refuses_a_busy_port(database_url, became):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
