@@ -26,13 +26,17 @@ from html import escape
 from urllib.parse import urlencode
 
 import tornado.web
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.auth.logout import LogoutHandler
 from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.services.kernels.handlers import KernelHandler
 from traitlets import Enum, List, Unicode, default
 from voila.app import Voila
+from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from .access import page_user, tokens
@@ -195,8 +199,62 @@ class TreeHandler(TornadoVoilaTreeHandler):
             self.redirect(clean)
 
 
+class _OwnedKernels:
+    """The kernel manager as one page's handler sees it: each kernel it starts or takes from the
+    pool is written down as the page user's (``owners``: kernel id -> e-mail)."""
+
+    def __init__(self, manager, owners: dict[str, str], user: str):
+        self._manager, self._owners, self._user = manager, owners, user
+
+    def __getattr__(self, name):
+        return getattr(self._manager, name)
+
+    async def start_kernel(self, **kwargs) -> str:
+        kernel_id = await ensure_async(self._manager.start_kernel(**kwargs))
+        self._owners[kernel_id] = self._user
+        return kernel_id
+
+    async def get_rendered_notebook(self, *args, **kwargs):
+        task, cache, kernel_id = await self._manager.get_rendered_notebook(*args, **kwargs)
+        self._owners[kernel_id] = self._user
+        return task, cache, kernel_id
+
+
+def _check_owner(handler, kernel_id: str) -> None:
+    """Only the user whose page a kernel serves may talk to it, look at it or shut it down
+    (Voilà lets any client with the id); a pooled kernel nobody has taken is nobody's."""
+    owner = handler.settings["crm_kernel_owners"].get(kernel_id)
+    if handler.current_user is None or owner != handler.current_user.username:
+        raise tornado.web.HTTPError(403, "not your page's kernel")
+
+
+class KernelInfoHandler(KernelHandler):
+    async def prepare(self):
+        await super().prepare()
+        if not self._finished:
+            _check_owner(self, self.path_args[0] if self.path_args else self.path_kwargs["kernel_id"])
+
+
+class KernelShutdownHandler(VoilaShutdownKernelHandler):
+    async def prepare(self):
+        await super().prepare()
+        if not self._finished:
+            _check_owner(self, self.path_args[0])
+
+
+class KernelChannelsHandler(VoilaKernelWebsocketHandler):
+    async def pre_get(self):
+        await super().pre_get()
+        _check_owner(self, self.kernel_id)
+
+
 class AppHandler(TornadoVoilaHandler):
     """One app page: tells its kernel who opened it, and lets the page shut its kernel down."""
+
+    @property
+    def kernel_manager(self):
+        return _OwnedKernels(self.settings["kernel_manager"], self.settings["crm_kernel_owners"],
+                             self.current_user.username)
 
     async def prepare(self):
         # Whatever the browser sent under the page-user header is never believed.
@@ -259,7 +317,9 @@ class CrmVoila(Voila):
         settings = self.init_settings()
         self.app = tornado.web.Application(**settings)
         self.app.settings.update(self.tornado_settings)
-        replaced = {TornadoVoilaHandler: AppHandler, TornadoVoilaTreeHandler: TreeHandler}
+        self.app.settings["crm_kernel_owners"] = {}
+        replaced = {TornadoVoilaHandler: AppHandler, TornadoVoilaTreeHandler: TreeHandler, KernelHandler: KernelInfoHandler,
+                    VoilaShutdownKernelHandler: KernelShutdownHandler, VoilaKernelWebsocketHandler: KernelChannelsHandler}
         handlers = [(spec[0], replaced.get(spec[1], spec[1]), *spec[2:]) for spec in self.init_handlers()]
         allowed = host_pattern([self.ip, *self.allowed_hosts])
         self.app.add_handlers(allowed, handlers)

@@ -314,6 +314,33 @@ def test_closing_a_page_shuts_its_kernel_down(browser, dashboards, system_token)
         context.close()
 
 
+def test_only_the_pages_user_reaches_its_kernel(browser, dashboards, people):
+    ann, bob = people
+    with app_as(browser, dashboards, dashboards.token(ann)) as page:
+        kernel_id = page.evaluate("() => window.jupyterapp.widgetManager._kernel.id")
+        other = browser.new_context(base_url=dashboards.url)
+        try:
+            bobs = dashboards.token(bob)
+            dashboards.sign_in(other, bobs)
+            assert other.request.get(f"api/kernels/{kernel_id}").status == 403
+            # with his token as the header (a script's way), so no XSRF check refuses him first
+            signed = {"Authorization": f"token {bobs}"}
+            assert other.request.delete(f"api/kernels/{kernel_id}", headers=signed).status == 403
+            assert other.request.post(f"voila/api/shutdown/{kernel_id}", headers=signed).status == 403
+            bobs_page = other.new_page()
+            bobs_page.goto("")
+            connected = bobs_page.evaluate("""(id) => new Promise(resolve => {
+                const ws = new WebSocket(`${location.origin.replace("http", "ws")}/api/kernels/${id}/channels`);
+                ws.onopen = () => { ws.close(); resolve("open"); };
+                ws.onerror = () => resolve("refused");
+            })""", kernel_id)
+            assert connected == "refused"
+        finally:
+            other.close()
+        assert kernel_exists(page.context, kernel_id)  # Ann's page keeps its kernel
+        assert shown(page)[0] == ann
+
+
 def pool_fills(server) -> int:
     """How often the preheated server's pool has been filled so far (Voilà logs each time)."""
     return len(re.findall(r"Kernel pool of \S+ is filled", server.log.read_text(errors="replace")))
