@@ -16,7 +16,22 @@ CREATE TABLE sign_in_tokens (
 );
 CREATE INDEX sign_in_tokens_user_idx ON sign_in_tokens (user_id);
 
--- Sign-ins and token changes go to the audit log beside record changes.
-ALTER TABLE audit_log DROP CONSTRAINT audit_log_operation_check;
-ALTER TABLE audit_log ADD CONSTRAINT audit_log_operation_check
-    CHECK (operation IN ('create', 'update', 'delete', 'restore', 'move', 'sign_in', 'revoke'));
+-- Sign-ins and token changes go to the audit log beside record changes: 'sign_in' and 'revoke'
+-- join whatever operations the log already allows, read from its check, so that an earlier
+-- migration may have added its own.
+DO $$
+DECLARE
+    allowed text[];
+BEGIN
+    SELECT array_agg(DISTINCT m[1]) INTO allowed
+    FROM pg_constraint c, regexp_matches(pg_get_constraintdef(c.oid), '''([a-z_]+)''', 'g') AS m
+    WHERE c.conrelid = 'audit_log'::regclass AND c.conname = 'audit_log_operation_check';
+    IF allowed IS NULL THEN
+        RAISE EXCEPTION 'audit_log_operation_check is missing';
+    END IF;
+    ALTER TABLE audit_log DROP CONSTRAINT audit_log_operation_check;
+    -- IN (...) again, so that the check reads as the original did ('create'::text, ...)
+    EXECUTE format('ALTER TABLE audit_log ADD CONSTRAINT audit_log_operation_check CHECK (operation IN (%s))',
+                   (SELECT string_agg(quote_literal(op), ', ' ORDER BY op)
+                    FROM (SELECT DISTINCT unnest(allowed || ARRAY['sign_in', 'revoke']) AS op) AS ops));
+END $$;

@@ -207,3 +207,14 @@ def test_crm_users_token_needs_a_known_user(crm):
     assert cli_run("users", "token").exit_code == 2
     result = cli_run("users", "token", "nobody@example.com")
     assert result.exit_code == 1 and "crm users add" in result.output
+
+
+def test_the_audit_log_takes_the_new_operations_and_keeps_the_old(crm):
+    with crm.engine.connect() as conn:
+        check = conn.execute(sa.text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                     "WHERE conname = 'audit_log_operation_check'")).scalar_one()
+    for operation in ("create", "update", "delete", "restore", "move", "sign_in", "revoke"):
+        assert f"'{operation}'" in check
+    with pytest.raises(sa.exc.IntegrityError), crm.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO audit_log (user_id, entity, entity_id, operation) "
+                             "VALUES ('00000000-0000-0000-0000-000000000001', 'x', gen_random_uuid(), 'bogus')"))
