@@ -6,7 +6,9 @@ page (``--pool 0``, the baseline), in Chromium.
 
 For each server it signs a browser in, then opens the app ``--opens`` times, each in a fresh
 page, and times from the request until the app's widgets are visible; with a pool it first
-waits until the pool is full again, as it is when people open apps minutes apart. It prints the
+waits until the pool is full again and then --gap seconds more (Voilà reports a pool full once
+its kernels have started, while they may still be importing the app's modules), as when people
+open apps minutes apart. It prints the
 median of each and their ratio. Without --url it starts a throwaway PostgreSQL cluster and
 loads demo data into it (CRM_DATABASE_URL is ignored: the benchmark replaces the data of the
 database it runs on).
@@ -65,7 +67,8 @@ def pool_fills(log: Path, app: str) -> int:
     return len(re.findall(rf"Kernel pool of {re.escape(app)} is filled", log.read_text(errors="replace")))
 
 
-def open_times(browser, address: str, token: str, app: str, ready: str, opens: int, log: Path | None) -> list[float]:
+def open_times(browser, address: str, token: str, app: str, ready: str, opens: int, log: Path | None,
+               gap: float) -> list[float]:
     context = browser.new_context(base_url=address)
     context.request.get(f"{address}?token={token}")
     times = []
@@ -73,6 +76,7 @@ def open_times(browser, address: str, token: str, app: str, ready: str, opens: i
         if log is not None:  # a full pool: as when people open apps minutes apart
             while pool_fills(log, app) < done + 1:
                 time.sleep(0.2)
+            time.sleep(gap)
         page = context.new_page()
         started = time.perf_counter()
         page.goto(f"voila/render/{app}", timeout=300_000)
@@ -88,6 +92,7 @@ def main() -> None:
     parser.add_argument("--app", default="workbench.ipynb", choices=sorted(READY))
     parser.add_argument("--opens", type=int, default=3)
     parser.add_argument("--scale", type=float, default=0.1)
+    parser.add_argument("--gap", type=float, default=45, help="seconds between a full pool and the next open")
     parser.add_argument("--url", help="an existing database (its data is replaced!)")
     args = parser.parse_args()
 
@@ -107,7 +112,7 @@ def main() -> None:
                 proc, address = serve(url, pool, log)
                 try:
                     times = open_times(browser, address, token, args.app, READY[args.app], args.opens,
-                                       log if pool else None)
+                                       log if pool else None, args.gap)
                 finally:
                     proc.terminate()
                     proc.wait(timeout=60)
