@@ -56,7 +56,9 @@ def test_revoking_refuses_the_token_and_ends_its_sessions(crm, people, audit_row
     assert tokens.verify(crm.engine, bob).email == "bob@example.com"
     assert tokens.list_tokens(crm.engine, "ann@example.com") == []
     assert len(tokens.list_tokens(crm.engine, "ann@example.com", include_revoked=True)) == 1
-    assert [r["operation"] for r in audit_rows(ann_token.id)] == ["create", "revoke"]
+    rows = audit_rows(ann_token.id)
+    assert [(r["operation"], (r["after"] or {}).get("event")) for r in rows] == [("create", None), ("update", "revoke")]
+    assert rows[1]["before"] == {"revoked_at": None} and rows[1]["after"]["revoked_at"] is not None
 
 
 def test_revoking_one_token_by_id(crm, people):
@@ -83,9 +85,11 @@ def test_an_inactive_or_deleted_user_cannot_sign_in(crm, people):
 def test_a_sign_in_is_audited_and_dated(crm, people, audit_rows):
     issued, secret = tokens.issue(crm.engine, "ann@example.com")
     tokens.record_sign_in(crm.engine, tokens.verify(crm.engine, secret), remote_ip="127.0.0.1", user_agent="test")
-    [row] = audit_rows(issued.id, "sign_in")
+    [row] = audit_rows(issued.id, "update")
     assert row["user_id"] == people[0]["id"] and row["entity"] == "sign_in_tokens"
-    assert row["after"] == {"remote_ip": "127.0.0.1", "user_agent": "test"}
+    assert row["before"] == {"last_used_at": None}
+    assert row["after"]["event"] == "sign_in" and row["after"]["last_used_at"] is not None
+    assert (row["after"]["remote_ip"], row["after"]["user_agent"]) == ("127.0.0.1", "test")
     assert tokens.list_tokens(crm.engine, "ann@example.com")[0].last_used_at is not None
 
 
@@ -208,13 +212,3 @@ def test_crm_users_token_needs_a_known_user(crm):
     result = cli_run("users", "token", "nobody@example.com")
     assert result.exit_code == 1 and "crm users add" in result.output
 
-
-def test_the_audit_log_takes_the_new_operations_and_keeps_the_old(crm):
-    with crm.engine.connect() as conn:
-        check = conn.execute(sa.text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                                     "WHERE conname = 'audit_log_operation_check'")).scalar_one()
-    for operation in ("create", "update", "delete", "restore", "move", "sign_in", "revoke"):
-        assert f"'{operation}'" in check
-    with pytest.raises(sa.exc.IntegrityError), crm.engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO audit_log (user_id, entity, entity_id, operation) "
-                             "VALUES ('00000000-0000-0000-0000-000000000001', 'x', gen_random_uuid(), 'bogus')"))

@@ -8,7 +8,9 @@
 Only the SHA-256 of a token is stored (sql/010_sign_in_tokens.sql): a token is 32 random
 bytes, so no salt or slow hash is needed to keep it from being guessed from its hash.
 Functions take an engine, not a CRM: the Voilà server checks tokens without loading the rest of
-the library. Issuing, revoking and signing in each write an audit row in the same transaction.
+the library. Issuing, revoking and signing in each write an audit row in the same transaction,
+as changes to the token's row: ``create``, then ``update`` with ``after.event`` ``sign_in`` or
+``revoke``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..model import SYSTEM_USER_ID
 from ..services import audit
 
 ENTITY = "sign_in_tokens"
+SIGN_IN, REVOKE = "sign_in", "revoke"  # after.event of the token's audit rows
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,12 @@ def record_sign_in(engine: sa.Engine, token: SignInToken, *, remote_ip: str | No
                    user_agent: str | None = None) -> None:
     """A browser traded ``token`` for a session: the audit row, and the token's last use."""
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE sign_in_tokens SET last_used_at = now() WHERE id = :id"), {"id": token.id})
-        audit.record(conn, user_id=token.user_id, entity=ENTITY, entity_id=token.id, operation="sign_in",
-                     before=None, after=json.dumps({"remote_ip": remote_ip, "user_agent": user_agent}))
+        used = conn.execute(sa.text("UPDATE sign_in_tokens SET last_used_at = now() WHERE id = :id RETURNING last_used_at"),
+                            {"id": token.id}).scalar_one()
+        audit.record(conn, user_id=token.user_id, entity=ENTITY, entity_id=token.id, operation="update",
+                     before=json.dumps({"last_used_at": token.last_used_at}, default=str),
+                     after=json.dumps({"event": SIGN_IN, "last_used_at": used, "remote_ip": remote_ip,
+                                       "user_agent": user_agent}, default=str))
 
 
 def revoke(engine: sa.Engine, email: str, token_id: uuid.UUID | str | None = None, *,
@@ -121,13 +127,15 @@ def revoke(engine: sa.Engine, email: str, token_id: uuid.UUID | str | None = Non
         if token_id is not None:
             where += " AND id = :id"
             params["id"] = _token_id(token_id)
-        ids = conn.execute(sa.text(f"UPDATE sign_in_tokens SET revoked_at = now() WHERE {where} RETURNING id"),
-                           params).scalars().all()
-        if token_id is not None and not ids:
+        rows = conn.execute(sa.text(f"UPDATE sign_in_tokens SET revoked_at = now() WHERE {where} "
+                                    "RETURNING id, revoked_at"), params).all()
+        if token_id is not None and not rows:
             raise NotFoundError(f"{email} has no active token {token_id}")
-        for revoked in ids:
-            audit.record(conn, user_id=actor, entity=ENTITY, entity_id=revoked, operation="revoke",
-                         before=None, after=json.dumps({"user": user.email}))
+        for revoked, at in rows:
+            audit.record(conn, user_id=actor, entity=ENTITY, entity_id=revoked, operation="update",
+                         before=json.dumps({"revoked_at": None}),
+                         after=json.dumps({"event": REVOKE, "user": user.email, "revoked_at": at}, default=str))
+        ids = [r.id for r in rows]
         return _read(conn, "t.id = ANY(:ids)", {"ids": list(ids)}) if ids else []
 
 

@@ -281,7 +281,8 @@ def test_sign_ins_are_in_the_audit_log(dashboards, people):
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT a.after FROM audit_log a JOIN users u ON u.id = a.user_id JOIN sign_in_tokens t ON t.id = a.entity_id "
-            "WHERE a.operation = 'sign_in' AND t.token_hash = :h"), {"h": tokens.token_hash(token)}).scalars().all()
+            "WHERE a.operation = 'update' AND a.after ->> 'event' = 'sign_in' AND t.token_hash = :h"),
+            {"h": tokens.token_hash(token)}).scalars().all()
     engine.dispose()
     assert len(rows) == 1 and rows[0]["remote_ip"] == "127.0.0.1"
 
