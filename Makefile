@@ -70,11 +70,12 @@ demo: db
 	@echo
 	@echo "Pipeline board: http://127.0.0.1:$(PORT)/voila/render/pipeline.ipynb"
 	@echo "Dashboards: http://127.0.0.1:$(PORT)  (Ctrl-C stops serving them; the database keeps running)"
-	$(BIN)/crm serve --port $(PORT)
+	$(BIN)/crm serve --port $(PORT) --no-sign-in
 
-# The Voilà dashboards in the foreground, until Ctrl-C.
+# The Voilà dashboards in the foreground, until Ctrl-C: on this machine only, without sign-in
+# (serving a team: see the README's Dashboards section).
 serve: venv
-	$(BIN)/crm serve --port $(PORT)
+	$(BIN)/crm serve --port $(PORT) --no-sign-in
 
 test: venv postgres chromium
 	$(BIN)/python -m pytest

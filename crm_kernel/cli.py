@@ -320,18 +320,28 @@ def query_sql(spec_file, dialect):
 @main.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8866, show_default=True, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. There is no login: whoever reaches it sees the CRM.")
+              help="Address to listen on. Beyond loopback, sign-in is required.")
 @click.option("--browser/--no-browser", default=True, show_default=True,
               help="Open the dashboards in a web browser (when the machine has one to show).")
 @click.option("--dir", "folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The folder of dashboard notebooks [default: dashboards/].")
 @click.option("--tracebacks", is_flag=True, help="Show Python tracebacks in the page when a dashboard fails.")
+@click.option("--pool", type=click.IntRange(0, 20), default=1, show_default=True,
+              help="Preheated kernels per app, so that an app opens without waiting for one; 0: none.")
+@click.option("--no-sign-in", "no_sign_in", is_flag=True,
+              help="No sign-in: every page acts as CRM_USER. Only on a loopback address.")
+@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this Host name (a reverse proxy's); repeatable. "
+                   "Loopback names and --host are always answered, nothing else.")
 @_friendly
-def serve(port, host, browser, folder, tracebacks):
+def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hosts):
     """Serve the Voilà dashboards (the query workbench first) on http://127.0.0.1:8866.
 
     Every notebook in the folder is an app with its code hidden, running on the same database
-    as the other commands. The server runs until Ctrl-C.
+    as the other commands. A browser signs in with the link `crm users token EMAIL` prints,
+    and its apps act as that user. Under JupyterHub (JUPYTERHUB_USER set) the apps act as the
+    hub's user and the server listens on loopback only, behind the hub. The server runs
+    until Ctrl-C.
     """
     from . import CRM
     from . import serve as serving
@@ -340,16 +350,24 @@ def serve(port, host, browser, folder, tracebacks):
     names = serving.apps(folder)
     if not names:
         raise click.UsageError(f"no notebooks to serve in {folder}")
-    CRM.connect().close()  # no database, no schema or an unknown CRM_USER: say so here, not in every page
+    hub_user = serving.hub_user()
+    # no database, no schema or an unknown user: say so here, not in every page
+    with CRM.connect(user=hub_user) as crm:
+        acting_user = crm.user_email
+    sign_in = not (no_sign_in or hub_user)
+    command = serving.voila_command(folder, host=host, port=port, open_browser=browser and not sign_in,
+                                    tracebacks=tracebacks, pool=pool, sign_in=sign_in, acting_user=acting_user,
+                                    allowed_hosts=allowed_hosts)
     serving.check_port(host, port)
     click.echo(f"Serving {len(names)} dashboard(s) from {folder} at {serving.address(host, port)}")
     for name in names:
         click.echo(f"  {serving.app_url(name, host, port)}")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"Warning: {host} may be reachable from other machines, and there is no login.", err=True)
+    if sign_in:
+        click.echo("Sign-in required: `crm users token EMAIL` prints a user's sign-in link.")
+    else:
+        click.echo(f"No sign-in: every page acts as {acting_user}" + (" (the JupyterHub user)." if hub_user else "."))
     click.echo("Ctrl-C stops the server.")
-    serving.run(serving.voila_command(folder, host=host, port=port, open_browser=browser, tracebacks=tracebacks),
-                serving.voila_environment())
+    serving.run(command, serving.voila_environment())
 
 
 # -- import --------------------------------------------------------------------------------
@@ -423,6 +441,41 @@ def users_list():
     crm = CRM.connect(user="")
     for u in crm.users.list(limit=None, order_by="email"):
         click.echo(f"{u['email']:<40} {u['role']:<8} {u['full_name']}")
+
+
+@users.command("token")
+@click.argument("email", required=False)
+@click.option("--revoke", is_flag=True, help="Revoke the user's tokens (all, or the one --id names) and end their sessions.")
+@click.option("--id", "token_id", metavar="ID", help="With --revoke: only this token.")
+@click.option("--list", "listing", is_flag=True, help="List active tokens (the user's, or everyone's without EMAIL).")
+@click.option("--all", "include_revoked", is_flag=True, help="With --list: revoked tokens too.")
+@click.option("--url", "base", metavar="URL",
+              help="The address users reach `crm serve` at, for the link [default: http://127.0.0.1:8866/].")
+@_friendly
+def users_token(email, revoke, token_id, listing, include_revoked, base):
+    """Issue a sign-in token for `crm serve` and print its sign-in link (shown once: only its
+    hash is kept). --revoke withdraws tokens, --list shows them."""
+    from . import CRM
+    from .access import tokens
+    from .serve import sign_in_url
+
+    if not listing and not email:
+        raise click.UsageError("name the user: crm users token EMAIL (or --list)")
+    with CRM.connect() as crm:
+        if listing:
+            for t in tokens.list_tokens(crm.engine, email, include_revoked=include_revoked):
+                used = f"last used {t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+                state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else used
+                click.echo(f"{t.id}  {t.email:<32} issued {t.created_at:%Y-%m-%d %H:%M}  {state}")
+        elif revoke:
+            gone = tokens.revoke(crm.engine, email, token_id, by=crm.user_id)
+            click.echo(f"revoked {len(gone)} token(s) of {email}")
+        else:
+            if token_id:
+                raise click.UsageError("--id goes with --revoke")
+            issued, secret = tokens.issue(crm.engine, email, by=crm.user_id)
+            click.echo(f"Sign-in link for {issued.email} (token {issued.id}); shown once, keep it private:")
+            click.echo(f"  {sign_in_url(secret, base)}")
 
 
 # -- snapshots -----------------------------------------------------------------------------

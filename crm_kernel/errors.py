@@ -78,3 +78,7 @@ class ImportRefusedError(CrmError):
     def __init__(self, message: str, report=None):
         super().__init__(message)
         self.report = report
+
+
+class SignInError(CrmError):
+    """A sign-in was refused: an unknown or revoked token, or a served page without a signed-in user."""

@@ -1,18 +1,20 @@
-"""``crm serve``: the Voilà dashboards as a local web app.
+"""``crm serve``: the Voilà dashboards as a web app for a team.
 
 Plain functions build Voilà's command line and environment, so a test checks them without a
-server; :func:`run` then replaces the current process with Voilà. Every notebook in the
+server; :func:`run` then replaces the current process with the server of
+:mod:`crm_kernel.voila_server` (Voilà with sign-in and a Host check). Every notebook in the
 dashboards folder is an app, its code hidden; widget JavaScript and fonts come from the
-installed packages, never from a CDN.
+installed packages, never from a CDN. Apps open on preheated kernels (``pool`` per app).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import sys
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from .config import Config
 from .errors import ConfigError
@@ -22,7 +24,8 @@ DEFAULT_PORT = 8866
 FIRST_APP = "workbench.ipynb"
 TEMPLATE = "crm"  # jupyter_data/voila/templates/crm: the "lab" template without CDN stylesheets
 JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter_data"
-KERNEL_CULL_SECONDS = 600  # kernels of closed pages go after this long idle; open pages keep theirs
+KERNEL_CULL_SECONDS = 600  # a kernel whose page vanished unannounced goes after this long idle
+DEFAULT_POOL = 1  # preheated kernels per app: an app opens without waiting for a kernel to start
 
 
 def dashboards_dir() -> Path:
@@ -52,10 +55,22 @@ def app_url(name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> st
 
 
 def voila_command(folder: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                  open_browser: bool = True, tracebacks: bool = False) -> list[str]:
-    """The command line that serves every notebook in ``folder`` with Voilà."""
-    return [
-        sys.executable, "-m", "voila", str(Path(folder).resolve()),
+                  open_browser: bool = True, tracebacks: bool = False, pool: int = DEFAULT_POOL,
+                  sign_in: bool = True, acting_user: str = "", allowed_hosts: tuple[str, ...] = ()) -> list[str]:
+    """The command line that serves every notebook in ``folder`` with Voilà (the sign-in
+    server of :mod:`crm_kernel.voila_server`).
+
+    ``pool`` kernels per app run ahead of any request (0: each page starts its own);
+    ``sign_in`` False lets every request act as ``acting_user`` (refused beyond loopback);
+    ``allowed_hosts`` are Host header names answered besides the loopback ones."""
+    if not sign_in and not is_loopback(host):
+        who = acting_user or "the server's user"
+        raise ConfigError(f"cannot serve on {host} without sign-in: anyone who reaches it would act as "
+                          f"{who}; drop --no-sign-in or listen on 127.0.0.1")
+    if pool < 0:
+        raise ConfigError(f"--pool must be 0 or more, not {pool}")
+    command = [
+        sys.executable, "-m", "crm_kernel.voila_server", str(Path(folder).resolve()),
         f"--Voila.ip={host}",
         f"--Voila.port={port}",
         "--Voila.port_retries=0",  # a busy port is an error, not a silent move to another one
@@ -65,7 +80,38 @@ def voila_command(folder: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT
         f"--VoilaConfiguration.show_tracebacks={tracebacks}",
         f"--MappingKernelManager.cull_idle_timeout={KERNEL_CULL_SECONDS}",
         "--MappingKernelManager.cull_interval=60",
+        f"--CrmIdentityProvider.sign_in={'token' if sign_in else 'none'}",
+        *(f"--CrmVoila.allowed_hosts={name}" for name in allowed_hosts),
     ]
+    if not sign_in:
+        command.append(f"--CrmIdentityProvider.acting_user={acting_user}")
+    if pool:
+        # Each app's kernels run the notebook up to page_crm()/page_query(), which wait for the
+        # page that takes the kernel (crm_kernel.apps).
+        command += ["--VoilaConfiguration.preheat_kernel=True", f"--VoilaConfiguration.default_pool_size={pool}"]
+    return command
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is an address only this machine reaches."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def sign_in_url(token: str, base: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+    """The link that signs a browser in: ``http://127.0.0.1:8866/?token=...``; ``base`` is the
+    address users reach the server at, when another (a reverse proxy's ``https://crm.example.com/``)."""
+    root = base if base else address(host, port)
+    return f"{root.rstrip('/')}/?{urlencode({'token': token})}"
+
+
+def hub_user(environ: dict | None = None) -> str | None:
+    """The JupyterHub user whose single-user server runs this (``JUPYTERHUB_USER``), if any."""
+    return (os.environ if environ is None else environ).get("JUPYTERHUB_USER") or None
 
 
 def voila_environment(config: Config | None = None, environ: dict | None = None) -> dict[str, str]:

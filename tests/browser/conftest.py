@@ -9,11 +9,15 @@ suite (code that looks for a running loop, ``asyncio.run``) must not see.
   (scale 0.05, seed 1, centred on 2026-01-15), created before the server starts.
 - ``dashboards``: ``crm serve`` itself (``python -m crm_kernel.cli serve``) on a free port, its
   kernels on that database, serving every notebook of ``dashboards/`` plus this folder's
-  test-only ``smoke.ipynb`` (linked into one temporary folder). Its log is
-  ``test-artifacts/browser/voila.log``.
+  test-only apps (linked into one temporary folder), with sign-in and without a kernel pool
+  (``--pool 0``: each page starts its kernel, as the tests of the apps expect). Its log is
+  ``test-artifacts/browser/voila.log``. ``dashboards.token(email)`` issues a sign-in token and
+  ``dashboards.sign_in(context, token)`` signs a browser context in with it.
+- ``preheated``: a second ``crm serve``, with ``--pool 1``, serving only ``identity.ipynb``
+  (started by the first test that asks for it; its log is ``voila-preheated.log``).
 - ``browser``: Debian's Chromium driven by Playwright (``playwright install`` cannot download
   here); missing, it fails the tests with what to install.
-- ``page``: a new browser context per test, whose requests beyond the local machine are refused
+- ``page``: a new browser context per test, signed in as the system user, whose requests beyond the local machine are refused
   and listed in ``offsite_requests``; a screenshot of every test lands in
   ``test-artifacts/browser/<test>.png`` (``-failed`` added on failure, with the console log;
   the folder is emptied when the server starts).
@@ -36,6 +40,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +49,7 @@ import pytest
 from playwright.sync_api import expect
 
 from crm_kernel import demo as demo_data
+from crm_kernel.access import tokens
 from crm_kernel.db import connect_engine
 from crm_kernel.db.embedded import free_port
 from crm_kernel.serve import dashboards_dir
@@ -64,7 +70,7 @@ from .harness import (
     tree_noise,
 )
 
-APPS = ["smoke.ipynb", "errors.ipynb"]  # test-only apps served beside the dashboards
+APPS = ["smoke.ipynb", "errors.ipynb", "identity.ipynb"]  # test-only apps served beside the dashboards
 collect_ignore = APPS  # served to the browser, not run by nbval
 # Playwright's assertions wait 5 s by default, too little for a query on a busy two-core
 # machine: they wait as long as any other action.
@@ -101,12 +107,48 @@ class Dashboards:
     url: str
     folder: Path
     log: Path
+    database_url: str = ""
 
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def token(self, email: str) -> str:
+        """A new sign-in token for the user with this e-mail (as `crm users token` makes one)."""
+        engine = connect_engine(self.database_url)
+        try:
+            return tokens.issue(engine, email)[1]
+        finally:
+            engine.dispose()
+
+    def sign_in(self, context, token: str) -> None:
+        """Sign a browser context in as a sign-in link does (the cookie lands in the context)."""
+        response = context.request.get(f"{self.url}?token={token}")
+        assert response.ok, f"sign-in refused: HTTP {response.status}"
+
+
+SYSTEM_USER = "system@crm.local"  # whom the apps' tests act as, as before sign-in existed
+
+
+def _serve(folder: Path, log: Path, database_url: str, *options: str) -> tuple[subprocess.Popen, Dashboards]:
+    """Start ``crm serve`` on a free port over ``folder``; fails the tests if it does not come up."""
+    env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    for attempt in range(3):  # another program may take the free port before Voilà does
+        port = free_port()
+        server = Dashboards(f"http://127.0.0.1:{port}/", folder, log, database_url)
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "crm_kernel.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                 "--no-browser", "--tracebacks", "--dir", str(folder), *options],
+                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+        if _wait_until_up(proc, server.url):
+            return proc, server
+        _stop(proc)
+        if attempt == 2 or "cannot serve on" not in server.log_tail():
+            pytest.fail(f"crm serve did not come up on {server.url} within {SERVER_START_SECONDS} s:\n"
+                        f"{server.log_tail()}", pytrace=False)
 
 
 @pytest.fixture(scope="package")
@@ -116,35 +158,34 @@ def dashboards(browser_database_url):
         (folder / notebook.name).symlink_to(notebook)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # what an earlier run left would mislead
     ARTIFACTS.mkdir(parents=True)
-    log = ARTIFACTS / "voila.log"
-    env = {**os.environ, "CRM_DATABASE_URL": browser_database_url, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    for attempt in range(3):  # another program may take the free port before Voilà does
-        port = free_port()
-        server = Dashboards(f"http://127.0.0.1:{port}/", folder, log)
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "crm_kernel.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--no-browser", "--tracebacks", "--dir", str(folder)],
-                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
-        if _wait_until_up(proc, server.url):
-            break
-        _stop(proc)
-        if attempt == 2 or "cannot serve on" not in server.log_tail():
-            pytest.fail(f"crm serve did not come up on {server.url} within {SERVER_START_SECONDS} s:\n"
-                        f"{server.log_tail()}", pytrace=False)
+    proc, server = _serve(folder, ARTIFACTS / "voila.log", browser_database_url, "--pool", "0")
+    yield server
+    _stop(proc)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def preheated(dashboards):
+    """``crm serve --pool 1`` over ``identity.ipynb`` alone: one kernel waits for a page."""
+    folder = scratch_dir("crm-preheated-")
+    (folder / "identity.ipynb").symlink_to(Path(__file__).with_name("identity.ipynb"))
+    proc, server = _serve(folder, ARTIFACTS / "voila-preheated.log", dashboards.database_url, "--pool", "1")
     yield server
     _stop(proc)
     shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait_until_up(proc: subprocess.Popen, url: str) -> bool:
-    """Poll ``/`` (Voilà answers 403 on /api) until it answers, the process ends or time is up."""
+    """Poll ``/`` until it answers (the sign-in page's 403: it is up), the process ends or time is up."""
     deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
                     return True
+        except urllib.error.HTTPError as refused:
+            if refused.code == 403:
+                return True
         except OSError:
             pass
         time.sleep(0.2)
@@ -255,9 +296,15 @@ def pytest_runtest_call(item):
     return result
 
 
+@pytest.fixture(scope="package")
+def system_token(dashboards) -> str:
+    return dashboards.token(SYSTEM_USER)
+
+
 @pytest.fixture
-def page(request, browser, dashboards, offsite_requests, browser_errors):
+def page(request, browser, dashboards, offsite_requests, browser_errors, system_token):
     context = browser.new_context(base_url=dashboards.url, viewport={"width": 1280, "height": 900})
+    dashboards.sign_in(context, system_token)
     browser_errors.watch(context)
     context.set_default_timeout(ACTION_MS)
     context.set_default_navigation_timeout(APP_READY_MS)
@@ -289,7 +336,7 @@ def _shut_down_kernel(page) -> None:
     page.evaluate("""async () => {
         const manager = window.jupyterapp && window.jupyterapp.widgetManager;
         if (!manager || !manager._kernel) return;
-        // Voilà's render page sets no _xsrf cookie, so its own beacon is refused: bring a pair.
+        // crm serve's render page sets the _xsrf cookie the beacon sends back; without one, bring a pair.
         let xsrf = (document.cookie.match(/\\b_xsrf=([^;]*)\\b/) || [])[1];
         if (!xsrf) {
             xsrf = [...crypto.getRandomValues(new Uint8Array(16))].map(b => b.toString(16).padStart(2, "0")).join("");

@@ -1,23 +1,35 @@
-"""`crm serve` without a server: the Voilà command line, its environment and the CLI's checks.
-(The browser tests run the real thing.)"""
+"""`crm serve`: its command line, environment and checks without a server, then the real
+server in Chromium: sign-in, the Host check, who the apps act as (also from the kernel pool),
+and kernels that go when their page closes."""
 
 import json
+import re
 import socket
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
-from crm_kernel import cli
+from crm_kernel import CRM, cli
 from crm_kernel import serve as serving
+from crm_kernel.access import page_user, tokens
 from crm_kernel.config import Config
+from crm_kernel.db import connect_engine
 from crm_kernel.db.embedded import free_port
 from tests.helpers import scratch_dir
+
+from .conftest import _shut_down_kernel
+from .harness import APP_READY_MS, open_app
 
 
 def test_voila_serves_the_folder_on_loopback_with_code_hidden(tmp_path):
     command = serving.voila_command(tmp_path, port=9001, open_browser=False)
-    assert command[1:4] == ["-m", "voila", str(tmp_path.resolve())]
+    assert command[1:4] == ["-m", "crm_kernel.voila_server", str(tmp_path.resolve())]
     for option in ("--Voila.ip=127.0.0.1", "--Voila.port=9001", "--Voila.port_retries=0",
                    "--Voila.open_browser=False", "--VoilaConfiguration.template=crm",
                    "--VoilaConfiguration.strip_sources=True", "--VoilaConfiguration.show_tracebacks=False"):
@@ -58,7 +70,7 @@ def test_the_workbench_dashboard_needs_no_editing():
     cells = ["".join(c["source"]) for c in notebook["cells"]]
     assert notebook["cells"][0]["cell_type"] == "markdown" and cells[0].startswith("# ")
     code = "\n".join(cells[1:])
-    assert "CRM.connect()" in code and "Workbench(crm)" in code
+    assert "page_crm()" in code and "Workbench(crm)" in code
 
 
 @pytest.fixture
@@ -85,6 +97,36 @@ def test_crm_serve_prints_the_address_and_becomes_voila(database_url, became):
     assert env["CRM_DATABASE_URL"] == database_url
 
 
+def test_crm_serve_signs_in_by_default_and_no_sign_in_stays_on_loopback(database_url, became):
+    result = crm("--port", str(free_port()), "--no-browser", "--pool", "0", "--allow-host", "crm.example.com")
+    assert result.exit_code == 0, result.output
+    assert "crm users token EMAIL" in result.output
+    [(command, _)] = became
+    assert "--CrmIdentityProvider.sign_in=token" in command and "--CrmVoila.allowed_hosts=crm.example.com" in command
+    assert not any("preheat" in option for option in command)
+    refused = crm("--host", "0.0.0.0", "--no-sign-in", "--no-browser")
+    assert refused.exit_code == 1 and "without sign-in" in refused.output
+    assert len(became) == 1
+
+
+def test_under_jupyterhub_the_pages_act_as_the_hub_user(database_url, became, engine):
+    from crm_kernel import CRM
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM users WHERE email = 'hub.user@example.com'")
+    CRM(engine).users.create(email="hub.user@example.com", full_name="Hub User", role="rep")
+    hub = {"JUPYTERHUB_USER": "hub.user@example.com"}
+    result = crm("--port", str(free_port()), "--no-browser", env=hub)
+    assert result.exit_code == 0, result.output
+    assert "every page acts as hub.user@example.com (the JupyterHub user)" in result.output
+    [(command, _)] = became
+    assert "--CrmIdentityProvider.sign_in=none" in command
+    assert "--CrmIdentityProvider.acting_user=hub.user@example.com" in command
+    assert crm("--host", "0.0.0.0", "--no-browser", env=hub).exit_code == 1  # loopback only
+    unknown = crm("--no-browser", env={"JUPYTERHUB_USER": "stranger@example.com"})
+    assert unknown.exit_code == 1 and "stranger@example.com" in unknown.output
+
+
 def test_crm_serve_refuses_a_busy_port(database_url, became):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -101,3 +143,226 @@ def test_crm_serve_without_a_database_says_how_to_start_one(became):
     assert result.exit_code == 1
     assert "crm db start" in result.output
     assert became == []
+
+
+# -- the real server: sign-in ------------------------------------------------------------------
+
+IDENTITY = "identity.ipynb"  # tests/browser/identity.ipynb shows page_crm()'s user, page_query(), preheat
+
+
+PEOPLE = ("ann.signin@example.com", "bob.signin@example.com")
+
+
+@pytest.fixture(scope="module")
+def people(dashboards) -> tuple[str, str]:
+    """Two users to sign in as (added once, owning nothing, so the apps' tests see no change)."""
+    engine = connect_engine(dashboards.database_url)
+    with CRM(engine) as crm:
+        known = {u["email"] for u in crm.users.list(limit=None)}
+        for email in PEOPLE:
+            if email not in known:
+                crm.users.create(email=email, full_name=email.split(".")[0].title(), role="rep")
+    return PEOPLE
+
+
+def fetch(url: str, headers: dict | None = None) -> tuple[int, str]:
+    """Status and body of a GET, following redirects with the cookies they set, as a browser does."""
+    request = urllib.request.Request(url, headers=headers or {})
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    try:
+        with opener.open(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+@contextmanager
+def app_as(browser, server, token: str | None, query: str = "", **context_options):
+    """``identity.ipynb`` opened in a fresh browser signed in with ``token`` (by its link); the
+    page's kernel is shut down afterwards."""
+    context = browser.new_context(base_url=server.url, **context_options)
+    context.set_default_timeout(APP_READY_MS)
+    try:
+        page = context.new_page()
+        if token:
+            server.sign_in(context, token)
+        open_app(page, f"{IDENTITY}{query}", ".identity-user")
+        yield page
+        _shut_down_kernel(page)
+    finally:
+        context.close()
+
+
+def shown(page) -> tuple[str, str, str]:
+    """(acting user, ``say`` query parameter, preheated) as the identity app shows them."""
+    return tuple(page.locator(f".identity-{what}").inner_text().strip() for what in ("user", "say", "preheated"))
+
+
+def test_without_a_session_no_app_only_the_sign_in_page(dashboards):
+    status, body = fetch(f"{dashboards.url}voila/render/{IDENTITY}")
+    assert status == 403
+    assert "Sign in to the CRM" in body and "crm users token" in body and "identity-user" not in body
+    status, body = fetch(f"{dashboards.url}voila/render/{IDENTITY}?token=not-a-token")
+    assert status == 403 and "identity-user" not in body
+    assert fetch(dashboards.url)[0] == 403  # the list of apps too
+
+
+def test_each_users_token_opens_the_apps_as_that_user(browser, dashboards, people):
+    ann, bob = people
+    with app_as(browser, dashboards, dashboards.token(ann)) as page:
+        assert shown(page)[:2] == (ann, "")
+        assert shown(page)[2] == "False"  # this server has no pool
+    with app_as(browser, dashboards, dashboards.token(bob), "?say=hello") as page:
+        assert shown(page)[:2] == (bob, "hello")
+
+
+def test_a_page_cannot_choose_its_user(browser, dashboards, people):
+    ann, bob = people
+    # Bob's e-mail in the page-user header (signed with a guessed secret), and in the query
+    # string: the server replaces the header, and the kernel reads no user from the URL.
+    forged = {page_user.HEADER: page_user.sign(bob, "guessed"), "X-Crm-User": bob}
+    with app_as(browser, dashboards, dashboards.token(ann), f"?user={bob}&{page_user.ENV}={bob}",
+                extra_http_headers=forged) as page:
+        assert shown(page)[0] == ann
+
+
+def test_the_sign_in_link_becomes_an_http_only_cookie_and_leaves_the_address(browser, dashboards, people):
+    ann, _ = people
+    token = dashboards.token(ann)
+    context = browser.new_context(base_url=dashboards.url)
+    try:
+        page = context.new_page()
+        open_app(page, f"{IDENTITY}?token={token}&say=linked", ".identity-user")
+        assert "token" not in page.url and page.url.endswith(f"{IDENTITY}?say=linked")
+        assert shown(page)[:2] == (ann, "linked")
+        [session] = [c for c in context.cookies() if c["name"].startswith("username-")]
+        assert session["httpOnly"] and session["sameSite"] == "Lax" and token not in session["value"]
+        _shut_down_kernel(page)
+        open_app(page, IDENTITY, ".identity-user")  # later navigation: the cookie alone
+        assert shown(page)[0] == ann
+        _shut_down_kernel(page)
+    finally:
+        context.close()
+
+
+def test_a_forged_host_is_refused_on_every_route(dashboards, system_token):
+    port = dashboards.url.rstrip("/").rsplit(":", 1)[1]
+    signed = {"Authorization": f"token {system_token}"}
+    assert fetch(dashboards.url, {"Host": f"localhost:{port}", **signed})[0] == 200
+    for path in ("", f"voila/render/{IDENTITY}", "voila/static/voila.js", "api/kernels/x", "login"):
+        status, body = fetch(f"{dashboards.url}{path}", {"Host": f"rebound.example:{port}", **signed})
+        assert status == 403 and "host name" in body, path
+    status, _ = fetch(f"{dashboards.url}", {"Host": f"127.0.0.1.rebound.example:{port}", **signed})
+    assert status == 403
+
+
+def test_a_revoked_token_is_refused_and_ends_its_session(browser, dashboards, people):
+    ann, _ = people
+    token = dashboards.token(ann)
+    context = browser.new_context(base_url=dashboards.url)
+    try:
+        dashboards.sign_in(context, token)
+        assert context.request.get("").status == 200  # the session works
+        engine = connect_engine(dashboards.database_url)
+        found = tokens.verify(engine, token)
+        tokens.revoke(engine, ann, found.id)
+        engine.dispose()
+        assert context.request.get("").status == 403  # the session it started is over
+        assert fetch(f"{dashboards.url}?token={token}")[0] == 403  # and the link signs nobody in
+    finally:
+        context.close()
+
+
+def test_sign_ins_are_in_the_audit_log(dashboards, people):
+    _, bob = people
+    token = dashboards.token(bob)
+    assert fetch(f"{dashboards.url}?token={token}")[0] == 200
+    engine = connect_engine(dashboards.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT a.after FROM audit_log a JOIN users u ON u.id = a.user_id JOIN sign_in_tokens t ON t.id = a.entity_id "
+            "WHERE a.operation = 'update' AND a.after ->> 'event' = 'sign_in' AND t.token_hash = :h"),
+            {"h": tokens.token_hash(token)}).scalars().all()
+    engine.dispose()
+    assert len(rows) == 1 and rows[0]["remote_ip"] == "127.0.0.1"
+
+
+# -- the real server: kernels ------------------------------------------------------------------
+
+
+def kernel_exists(context, kernel_id: str) -> bool:
+    """Whether the server still runs this kernel (its REST API, as the signed-in browser)."""
+    status = context.request.get(f"api/kernels/{kernel_id}").status
+    assert status in (200, 404), status
+    return status == 200
+
+
+def test_closing_a_page_shuts_its_kernel_down(browser, dashboards, system_token):
+    context = browser.new_context(base_url=dashboards.url)
+    try:
+        dashboards.sign_in(context, system_token)
+        page = open_app(context.new_page(), IDENTITY, ".identity-user")
+        kernel_id = page.evaluate("() => window.jupyterapp.widgetManager._kernel.id")
+        assert kernel_exists(context, kernel_id)
+        # what the page's unload beacon sends back: the page must have been given it
+        assert any(c["name"] == "_xsrf" for c in context.cookies())
+        page.close(run_before_unload=True)  # the tab closes: Voilà's beacon asks for the shutdown
+        deadline = time.monotonic() + 60  # the idle cull would take 600 s
+        while kernel_exists(context, kernel_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not kernel_exists(context, kernel_id)
+    finally:
+        context.close()
+
+
+def test_only_the_pages_user_reaches_its_kernel(browser, dashboards, people):
+    ann, bob = people
+    with app_as(browser, dashboards, dashboards.token(ann)) as page:
+        kernel_id = page.evaluate("() => window.jupyterapp.widgetManager._kernel.id")
+        other = browser.new_context(base_url=dashboards.url)
+        try:
+            bobs = dashboards.token(bob)
+            dashboards.sign_in(other, bobs)
+            assert other.request.get(f"api/kernels/{kernel_id}").status == 403
+            # with his token as the header (a script's way), so no XSRF check refuses him first
+            signed = {"Authorization": f"token {bobs}"}
+            assert other.request.delete(f"api/kernels/{kernel_id}", headers=signed).status == 403
+            assert other.request.post(f"voila/api/shutdown/{kernel_id}", headers=signed).status == 403
+            bobs_page = other.new_page()
+            bobs_page.goto("")
+            connected = bobs_page.evaluate("""(id) => new Promise(resolve => {
+                const ws = new WebSocket(`${location.origin.replace("http", "ws")}/api/kernels/${id}/channels`);
+                ws.onopen = () => { ws.close(); resolve("open"); };
+                ws.onerror = () => resolve("refused");
+            })""", kernel_id)
+            assert connected == "refused"
+        finally:
+            other.close()
+        assert kernel_exists(page.context, kernel_id)  # Ann's page keeps its kernel
+        assert shown(page)[0] == ann
+
+
+def pool_fills(server) -> int:
+    """How often the preheated server's pool has been filled so far (Voilà logs each time)."""
+    return len(re.findall(r"Kernel pool of \S+ is filled", server.log.read_text(errors="replace")))
+
+
+def wait_for_pool(server, fills: int) -> None:
+    deadline = time.monotonic() + APP_READY_MS / 1000
+    while pool_fills(server) < fills and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pool_fills(server) >= fills, server.log_tail()
+
+
+def test_preheated_kernels_act_as_whoever_opens_the_page(browser, preheated, people):
+    ann, bob = people
+    wait_for_pool(preheated, 1)  # a kernel has run the app up to page_crm(), before any page
+    with app_as(browser, preheated, preheated.token(ann), "?say=first") as page:
+        assert shown(page) == (ann, "first", "True")
+        first = page.evaluate("() => window.jupyterapp.widgetManager._kernel.id")
+    wait_for_pool(preheated, 2)  # refilled after Ann took hers
+    with app_as(browser, preheated, preheated.token(bob), "?say=second") as page:
+        assert shown(page) == (bob, "second", "True")
+        assert page.evaluate("() => window.jupyterapp.widgetManager._kernel.id") != first
+    status, body = fetch(f"{preheated.url}voila/render/{IDENTITY}")
+    assert status == 403 and "identity-user" not in body
