@@ -211,3 +211,41 @@ def test_recent_activity_on_the_owners_work(crm, team):
 
 def test_owners_to_choose_from(crm, team):
     assert [o["name"] for o in my_day.owners(crm)] == ["Ann Rep", "Bob Rep"]
+
+
+# -- the widgets, without a browser ------------------------------------------------------------
+
+def test_the_my_day_widget_shows_the_figures_and_completes_a_task(crm, team):
+    from crm_kernel.widgets.my_day import MyDay
+
+    ann = team["ann"]["id"]
+    crm.activities.create(type="task", subject="Send the quote", owner_id=ann,
+                          due_at=dt.datetime.combine(TODAY, dt.time(9), dt.UTC))
+    page = MyDay(crm, owner_id=ann, on=TODAY)  # the system user is an admin: may look at Ann's day
+    day = my_day.figures(crm, ann, on=TODAY)
+    assert page.cards["open_pipeline"].raw == f"{day.open_pipeline.amount:.2f}"
+    assert page.cards["open_pipeline"].value == "$3,775.00"
+    assert "NOK" in page.cards["open_pipeline"].note
+    assert page.cards["won_this_month"].trend == "up"
+    assert page.cards["win_rate"].value == "80%"
+    assert page.cards["closing_this_month"].raw == "3"
+    assert [t["title"] for t in page.tasks.items] == ["Send the quote"]
+    assert page.tasks.items[0]["href"].startswith("record.ipynb?entity=activities&id=")
+    assert {d["title"] for d in page.attention.items} == {"open nok", "open eur"}
+    assert "Bob Rep" in page.team.value and "Ann Rep" in page.team.value
+
+    page.tasks._on_message(page.tasks, {"type": "complete", "id": page.tasks.items[0]["id"],
+                                        "version": page.tasks.items[0]["version"]}, [])
+    assert page.tasks.items == [] and page.tasks.error == ""
+    assert crm.activities.list(owner_id=ann, type="task")[0]["status"] == "completed"
+    page.owner.value = str(crm.user_id)
+    assert page.cards["open_pipeline"].raw == "0.00"
+
+
+def test_a_rep_sees_only_their_own_day(crm, team):
+    from crm_kernel.widgets.my_day import MyDay
+
+    page = MyDay(type(crm)(crm.engine, user="ann@example.com"), on=TODAY)
+    assert page.owner.options == (("Ann Rep (me)", str(team["ann"]["id"])),)
+    assert page.owner.layout.display == "none" and page.team.value == ""
+    assert page.cards["open_pipeline"].raw == "3775.00"
