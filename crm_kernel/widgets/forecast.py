@@ -106,7 +106,10 @@ class ForecastPage(widgets.VBox):
         frame = self.bar_deals(period_label, owner_id)
         owner = frame["owner"][0] if frame.height else ""
         total = format_money(frame["forecast"].fill_null(0).sum(), self.currency)
-        self.picked.value = (f"<h3 data-period='{html.escape(period_label, quote=True)}'>{frame.height} deals "
+        start = frame["period"][0] if frame.height else None
+        attrs = (f"data-period='{html.escape(period_label, quote=True)}' data-owner='{html.escape(owner_id or '')}' "
+                 f"data-start='{start.isoformat() if start else ''}'")
+        self.picked.value = (f"<h3 {attrs}>{frame.height} deals "
                              f"of {html.escape(owner or 'no owner')} expected to close in {html.escape(period_label)}"
                              f" · forecast {html.escape(total)}</h3>")
         self.deals.items = [{
