@@ -34,3 +34,19 @@ def test_a_bar_lists_its_deals(crm):
                                                                                   "2026-06-01", "2026-07-01"}
     others = page.others.chart.to_dict()
     assert len(others["vconcat"]) == 2
+
+
+def test_the_chart_bundle_is_kept_for_the_next_kernel(tmp_path, monkeypatch):
+    import altair as alt
+
+    from crm_kernel.widgets.forecast import offline_charts
+
+    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)  # as in a new kernel
+    monkeypatch.setattr(alt.JupyterChart, "_esm", alt.JupyterChart._esm)
+    chart = offline_charts(tmp_path)
+    assert chart._is_offline and "vega-lite" in chart._esm and "cdn.jsdelivr" not in chart._esm
+    kept = list(tmp_path.glob("jupyter-chart-altair-*.js"))
+    assert len(kept) == 1 and kept[0].read_text() == chart._esm
+    kept[0].write_text(chart._esm + "\n// kept")  # the next kernel reads the file, bundles nothing
+    chart._is_offline = False
+    assert offline_charts(tmp_path)._esm.endswith("// kept")

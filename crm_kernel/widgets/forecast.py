@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
+import os
+from pathlib import Path
 
 import ipywidgets as widgets
 import polars as pl
 
 from ..analytics import my_day
+from ..config import Config, make_private_dir
 from ..model.currencies import format_money
 from .lists import RecordList, record_href
 
+log = logging.getLogger(__name__)
 PICK = "bar"  # the forecast chart's selection: the clicked bar
 FUNNEL_DAYS = 90
 TREND_MONTHS = 12
@@ -29,12 +34,33 @@ PERIODS = [("Quarter", "quarter"), ("Month", "month")]
 METHODS = [("Stage probability", "stage"), ("Learned from history", "learned")]
 
 
-def offline_charts():
-    """altair's ``JupyterChart``, set to load its JavaScript from vl-convert instead of a CDN."""
-    import altair as alt  # heavy (seconds): only the pages that draw charts pay for it
+def offline_charts(cache: Path | None = None):
+    """altair's ``JupyterChart``, set to load its JavaScript from vl-convert instead of a CDN.
 
-    alt.JupyterChart.enable_offline()
-    return alt.JupyterChart
+    vl-convert bundles vega, vega-lite and vega-embed for it, which takes 5 to 20 s here, so
+    the bundle is kept in ``$CRM_HOME/cache/`` per altair and vl-convert version and read from
+    there by the next page's kernel.
+    """
+    import altair as alt  # heavy (seconds): only the pages that draw charts pay for it
+    import vl_convert
+
+    chart = alt.JupyterChart
+    folder = cache or Config.from_env().home / "cache"
+    kept = folder / f"jupyter-chart-altair-{alt.__version__}-vl-convert-{vl_convert.__version__}.js"
+    if not getattr(chart, "_is_offline", False):
+        if kept.is_file():
+            chart._esm, chart._is_offline = kept.read_text(encoding="utf-8"), True
+            return chart
+        chart.enable_offline()
+    if not kept.is_file():
+        try:
+            make_private_dir(folder)
+            partial = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
+            partial.write_text(chart._esm, encoding="utf-8")
+            partial.replace(kept)  # whole or not at all: another kernel may be reading it
+        except OSError as exc:  # a read-only home costs the next page the bundling time, nothing more
+            log.warning("could not keep the chart bundle in %s: %s", folder, exc)
+    return chart
 
 
 class ForecastPage(widgets.VBox):
