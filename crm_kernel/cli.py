@@ -273,7 +273,7 @@ def query_sql(spec_file, dialect):
 @click.option("--tracebacks", is_flag=True, help="Show Python tracebacks in the page when a dashboard fails.")
 @_friendly
 def serve(port, host, browser, folder, tracebacks):
-    """Serve the Voilà dashboards (the query workbench first) on http://127.0.0.1:8866.
+    """Serve the Voilà dashboards (My day first; / lists them) on http://127.0.0.1:8866.
 
     Every notebook in the folder is an app with its code hidden, running on the same database
     as the other commands. The server runs until Ctrl-C.

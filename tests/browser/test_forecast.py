@@ -42,8 +42,11 @@ def chart_bundle():
 def test_the_charts_render_and_a_bar_lists_its_deals(page, offsite_requests, crm):
     open_app(page, "forecast.ipynb", READY, timeout_ms=FORECAST_READY_MS)
     # every chart drew its marks: the forecast's bars, and funnel, waterfall and won/lost below
-    expect(page.locator(".crm-forecast-others svg .mark-rect path").first).to_be_visible()
-    assert page.locator(".crm-forecast-others svg .mark-rect").count() >= 3
+    expect(page.locator(".crm-forecast-others svg")).to_be_visible()
+    expect(page.locator(".crm-forecast-others svg [aria-roledescription='bar']").first).to_be_attached()
+    assert page.locator(".crm-forecast-others svg .mark-rect").count() >= 3  # funnel, waterfall, won/lost
+    for title in ("Funnel", "Pipeline since", "Won and lost per month"):
+        expect(page.locator(".crm-forecast-others svg")).to_contain_text(title)
     assert page.locator(".crm-forecast-chart svg .mark-rect path").count() > 1
     expect(page.locator(".crm-forecast-deals .crm-list-empty")).to_have_text("No bar chosen")
 
