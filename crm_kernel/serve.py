@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 from dataclasses import asdict, dataclass
@@ -98,8 +99,14 @@ def _first_markdown(path: Path) -> tuple[str, str]:
                 title = block.lstrip("#").strip()
             elif block:
                 paragraphs.append(block)
-        return title, paragraphs[0] if paragraphs else ""
+        return _plain(title), _plain(paragraphs[0]) if paragraphs else ""
     return "", ""
+
+
+def _plain(text: str) -> str:
+    """Markdown's emphasis, code marks and links as plain words: ``**Run**`` -> ``Run``."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return re.sub(r"(\*\*|__|`)", "", text)
 
 
 def page_config_hook(page_config: dict, base_url: str, settings: dict, log, voila_configuration,

@@ -48,7 +48,7 @@ def test_an_apps_title_and_line_come_from_its_notebook(tmp_path):
         (tmp_path / name).write_text(json.dumps({"metadata": {"crm": meta} if meta else {}, "cells": cells}))
 
     notebook("home.ipynb", ["# My day\n", "\n", "Your numbers and\n", "tasks.\n", "\n", "More."])
-    notebook("forecast.ipynb", "# Forecast", meta={"title": "Forecasts", "description": "Where the quarter lands"})
+    notebook("forecast.ipynb", "# Forecast\n\nPress **Run**, see [docs](x.md)", meta={"title": "Forecasts", "description": "Where the quarter lands"})
     notebook("zz_notes.ipynb")
     entries = serving.app_entries(tmp_path)
     assert [(e.name, e.title, e.line) for e in entries] == [
@@ -56,6 +56,9 @@ def test_an_apps_title_and_line_come_from_its_notebook(tmp_path):
         ("forecast.ipynb", "Forecasts", "Where the quarter lands"),
         ("zz_notes.ipynb", "Zz notes", ""),
     ]
+    notebook("pipeline.ipynb", "# The `board`\n\nPress **Run**, see [the docs](docs.md) and `crm`")
+    assert serving.app_entries(tmp_path)[1].line == "Press Run, see the docs and crm"
+    assert serving.app_entries(tmp_path)[1].title == "The board"
     titles = {e.name: e.title for e in serving.app_entries(serving.dashboards_dir())}
     assert titles["home.ipynb"] == "My day" and titles["forecast.ipynb"] == "Forecast"
 
