@@ -151,7 +151,7 @@ def forecast_by_owner(frame: pl.DataFrame, period: str = "quarter", select: str 
     """The forecast per expected close period, stacked by owner (``crm.analytics.forecast(
     by="owner")``). With ``select``, a click picks one bar (a point selection of that name
     over ``period_label`` and ``owner_id``) and dims the others."""
-    data = frame.with_columns(period_label=period_label(period))
+    data = frame.with_columns(period_label=period_label(period), left_out_note=pl.col("left_out_note").fill_null(""))
     order = data.sort("period", nulls_last=True)["period_label"].unique(maintain_order=True).to_list()
     chart = alt.Chart(_data(data)).mark_bar().encode(
         x=alt.X("period_label:N", sort=order, title="expected close"),
