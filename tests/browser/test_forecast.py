@@ -67,6 +67,7 @@ def test_the_charts_render_and_a_bar_lists_its_deals(page, offsite_requests, crm
     assert want and {rows.nth(i).get_attribute("data-id") for i in range(rows.count())} == want
     href = rows.first.locator("a").evaluate("a => a.href")
     assert "/voila/render/record.ipynb?entity=deals&id=" in href
+    page.set_viewport_size({"width": 1280, "height": 1800})  # the whole app in one picture
     shot = screenshot(page, "forecast")
     if os.environ.get("CRM_DOCS_SCREENSHOTS"):  # refresh the README's picture
         shutil.copyfile(shot, ROOT / "docs" / "forecast.png")

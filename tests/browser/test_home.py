@@ -89,6 +89,7 @@ def test_every_kpi_is_the_figure_sql_gives(page, offsite_requests, crm, rep):
             assert Decimal(shown) == want, key
             assert value == format_money(want, currency), key
     assert page.locator(".crm-kpi").count() == len(KPI_SQL)
+    page.set_viewport_size({"width": 1280, "height": 1800})  # the whole app in one picture
     shot = screenshot(page, "home")
     if os.environ.get("CRM_DOCS_SCREENSHOTS"):  # refresh the README's picture
         shutil.copyfile(shot, ROOT / "docs" / "home.png")
