@@ -80,15 +80,17 @@ class MyDay(widgets.VBox):
         cards = widgets.HBox(list(self.cards.values()), layout=widgets.Layout(flex_flow="row wrap"))
         cards.add_class("crm-day-cards")
 
-        def section(title: str, body, css: str) -> widgets.VBox:
-            box = widgets.VBox([widgets.HTML(f"<h3>{html.escape(title)}</h3>"), body],
-                               layout=widgets.Layout(flex="1 1 0", min_width="320px", margin="0 8px"))
+        def section(title: str, body, css: str, side: bool = False) -> widgets.VBox:
+            # side by side in a row, sections share its width; stacked, each keeps its height
+            layout = widgets.Layout(flex="1 1 0", min_width="320px", margin="0 8px") if side else \
+                widgets.Layout(margin="0 8px")
+            box = widgets.VBox([widgets.HTML(f"<h3>{html.escape(title)}</h3>"), body], layout=layout)
             box.add_class("crm-day-section")
             box.add_class(css)
             return box
 
-        lists = widgets.HBox([section("Tasks due and overdue", self.tasks, "crm-day-tasks"),
-                              section("Deals that need attention", self.attention, "crm-day-attention")],
+        lists = widgets.HBox([section("Tasks due and overdue", self.tasks, "crm-day-tasks", side=True),
+                              section("Deals that need attention", self.attention, "crm-day-attention", side=True)],
                              layout=widgets.Layout(flex_flow="row wrap"))
         parts = [widgets.HBox([self.heading, self.owner]), cards, lists,
                  section("Recent activity", self.recent, "crm-day-recent")]
