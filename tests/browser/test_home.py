@@ -113,6 +113,9 @@ def test_ticking_a_task_completes_it(page, offsite_requests, crm, rep):
 
 def test_listed_records_link_to_their_record_page(page, offsite_requests, crm, rep):
     open_day_of(page, rep)
+    for section in ("tasks", "attention", "recent"):  # every section shows its rows
+        expect(page.locator(f".crm-day-{section} .crm-list-row").first).to_be_visible()
+    expect(page.locator(".crm-day-team tbody tr").first).to_be_visible()
     links = page.locator(".crm-day-attention a.crm-list-title, .crm-day-recent a.crm-list-title, "
                          ".crm-day-tasks a.crm-list-title")
     assert links.count() > 0
