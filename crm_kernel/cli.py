@@ -335,7 +335,7 @@ def query_sql(spec_file, dialect):
                    "Loopback names and --host are always answered, nothing else.")
 @_friendly
 def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hosts):
-    """Serve the Voilà dashboards (the query workbench first) on http://127.0.0.1:8866.
+    """Serve the Voilà dashboards (My day first; / lists them) on http://127.0.0.1:8866.
 
     Every notebook in the folder is an app with its code hidden, running on the same database
     as the other commands. A browser signs in with the link `crm users token EMAIL` prints,

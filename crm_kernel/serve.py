@@ -10,9 +10,12 @@ installed packages, never from a CDN. Apps open on preheated kernels (``pool`` p
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import re
 import socket
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -21,9 +24,13 @@ from .errors import ConfigError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
-FIRST_APP = "workbench.ipynb"
+# The apps in the order a sales rep uses them; any other notebook follows, by name.
+APP_ORDER = ("home.ipynb", "pipeline.ipynb", "find.ipynb", "forecast.ipynb", "workbench.ipynb")
+FIRST_APP = APP_ORDER[0]
+UNLISTED = ("record.ipynb",)  # reached by links from the other apps, never opened on its own
 TEMPLATE = "crm"  # jupyter_data/voila/templates/crm: the "lab" template without CDN stylesheets
 JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter_data"
+JUPYTER_CONFIG = Path(__file__).resolve().parent / "jupyter_config"  # voila.py: the landing page's hook
 KERNEL_CULL_SECONDS = 600  # a kernel whose page vanished unannounced goes after this long idle
 DEFAULT_POOL = 1  # preheated kernels per app: an app opens without waiting for a kernel to start
 
@@ -38,9 +45,83 @@ def dashboards_dir() -> Path:
 
 
 def apps(folder: Path) -> list[str]:
-    """The notebooks served from ``folder``, the workbench first, then by name."""
-    names = sorted(p.name for p in Path(folder).glob("*.ipynb") if not p.name.startswith("."))
-    return sorted(names, key=lambda name: name != FIRST_APP)
+    """The apps served from ``folder`` in the order a rep uses them (:data:`APP_ORDER`, then
+    any other notebook by name), less those only reached by links (:data:`UNLISTED`, or
+    ``"crm": {"listed": false}`` in a notebook's metadata)."""
+    folder = Path(folder)
+    names = sorted(p.name for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    listed = [name for name in names if name not in UNLISTED and _metadata(folder / name).get("listed", True)]
+    rank = {name: at for at, name in enumerate(APP_ORDER)}
+    return sorted(listed, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+@dataclass(frozen=True)
+class AppEntry:
+    """One line of the landing page: the notebook, its title and what it is for."""
+
+    name: str
+    title: str
+    line: str
+
+
+def app_entries(folder: Path) -> list[AppEntry]:
+    """:func:`apps` with their titles and lines: ``"crm": {"title", "description"}`` in the
+    notebook's metadata, else the first markdown cell's heading and first paragraph."""
+    entries = []
+    for name in apps(folder):
+        meta = _metadata(Path(folder) / name)
+        title, line = _first_markdown(Path(folder) / name)
+        entries.append(AppEntry(name, meta.get("title") or title or Path(name).stem.replace("_", " ").capitalize(),
+                                meta.get("description") or line))
+    return entries
+
+
+def _notebook(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # an unreadable notebook is listed by its name; Voilà reports it when opened
+
+
+def _metadata(path: Path) -> dict:
+    meta = _notebook(path).get("metadata", {}).get("crm", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def _first_markdown(path: Path) -> tuple[str, str]:
+    """The heading and the first paragraph of the notebook's first markdown cell."""
+    for cell in _notebook(path).get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        title, paragraphs = "", []
+        for block in text.strip().split("\n\n"):
+            block = " ".join(block.split())
+            if block.startswith("#") and not title:
+                title = block.lstrip("#").strip()
+            elif block:
+                paragraphs.append(block)
+        return _plain(title), _plain(paragraphs[0]) if paragraphs else ""
+    return "", ""
+
+
+def _plain(text: str) -> str:
+    """Markdown's emphasis, code marks and links as plain words: ``**Run**`` -> ``Run``."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return re.sub(r"(\*\*|__|`)", "", text)
+
+
+def page_config_hook(page_config: dict, base_url: str, settings: dict, log, voila_configuration,
+                     notebook_path: str) -> dict:
+    """Voilà's page-config hook: a folder's page (the landing page at ``/``) gets ``crmApps``,
+    the entries the crm template's tree page lists. Read at every request, so a notebook added
+    to the folder appears without a restart."""
+    root = Path(settings["contents_manager"].root_dir)
+    folder = root / (notebook_path or "")
+    if folder.is_dir():
+        page_config["crmApps"] = [asdict(entry) for entry in app_entries(folder)]
+    return page_config
 
 
 def address(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
@@ -117,11 +198,13 @@ def hub_user(environ: dict | None = None) -> str | None:
 def voila_environment(config: Config | None = None, environ: dict | None = None) -> dict[str, str]:
     """The environment Voilà and its kernels run in: the caller's, with the CRM's home made
     absolute (kernels start in the dashboards folder, where a relative one would point
-    elsewhere) and the crm template on Jupyter's data path."""
+    elsewhere), the crm template on Jupyter's data path and its ``voila.py`` (the landing
+    page's hook) on Jupyter's config path."""
     config = config or Config.from_env(environ)
     env = dict(os.environ if environ is None else environ)
     env["CRM_HOME"] = str(config.home)
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(JUPYTER_DATA), env.get("JUPYTER_PATH")) if p)
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(p for p in (str(JUPYTER_CONFIG), env.get("JUPYTER_CONFIG_PATH")) if p)
     return env
 
 

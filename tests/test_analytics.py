@@ -388,6 +388,31 @@ def test_forecast_with_stage_probabilities(analytics):
     ]
 
 
+def test_forecast_per_owner_and_its_deals(analytics):
+    # Both open deals are Bob's: D (NOK, no rate) in Q1, B (EUR 2000 at 1.20, Qualified 25%) in Q2.
+    assert rows(analytics.forecast(by="owner").drop("owner_id")) == [
+        (dt.date(2026, 1, 1), "Bob", 1, 0.0, 0.0, 1, NOK_NOTE),
+        (dt.date(2026, 4, 1), "Bob", 1, 2400.0, 600.0, 0, None),
+    ]
+    deals = analytics.forecast_deals()
+    assert rows(deals.select("period", "owner", "title", "stage", "value", "forecast", "probability")) == [
+        (dt.date(2026, 4, 1), "Bob", "B", "Qualified", 2400.0, 600.0, 0.25),
+        (dt.date(2026, 1, 1), "Bob", "D", "Proposal", None, None, 0.5),
+    ]
+    # the bars add up to their deals
+    per_bar = deals.group_by("period").agg(pl.col("forecast").sum()).sort("period")
+    assert per_bar["forecast"].to_list() == analytics.forecast()["forecast"].to_list()
+    with pytest.raises(QuerySpecError, match="unknown forecast grouping 'stage'"):
+        analytics.forecast(by="stage")
+
+
+def test_win_rate_per_month_of_the_close_date(analytics):
+    assert rows(analytics.win_rate(by="month")) == [
+        (dt.date(2025, 12, 1), 0, 1, 1, 0.0, 0.0, 0, None),
+        (dt.date(2026, 3, 1), 2, 0, 2, 1.0, 2200.0, 0, None),
+    ]
+
+
 def test_forecast_with_learned_probabilities(analytics):
     # Now: B has been in Qualified 41 days; no closed deal stayed that long, and the one closed
     # stay in Qualified (A's) won: 100%.

@@ -136,3 +136,43 @@ def backtest(frame: pl.DataFrame, title: str = "Forecast against actual") -> alt
     lines = alt.Chart(data).mark_line(point=True).encode(x=alt.X("period:O"), y="forecast:Q", color="method:N",
                                                          tooltip=tooltip)
     return (actual + lines).properties(title=title)
+
+
+def period_label(period: str = "quarter") -> pl.Expr:
+    """A forecast period's first day as ``2026 Q1`` or ``2026-01``; no close date as such."""
+    start = pl.col("period")
+    text = (start.dt.year().cast(pl.String) + " Q" + start.dt.quarter().cast(pl.String) if period == "quarter"
+            else start.dt.strftime("%Y-%m"))
+    return pl.when(start.is_null()).then(pl.lit("no close date")).otherwise(text)
+
+
+def forecast_by_owner(frame: pl.DataFrame, period: str = "quarter", select: str | None = None,
+                      title: str = "Forecast by owner") -> alt.Chart:
+    """The forecast per expected close period, stacked by owner (``crm.analytics.forecast(
+    by="owner")``). With ``select``, a click picks one bar (a point selection of that name
+    over ``period_label`` and ``owner_id``) and dims the others."""
+    data = frame.with_columns(period_label=period_label(period), left_out_note=pl.col("left_out_note").fill_null(""))
+    order = data.sort("period", nulls_last=True)["period_label"].unique(maintain_order=True).to_list()
+    chart = alt.Chart(_data(data)).mark_bar().encode(
+        x=alt.X("period_label:N", sort=order, title="expected close"),
+        y=alt.Y("forecast:Q", title="forecast", stack="zero"),
+        color=alt.Color("owner:N", title="owner"),
+        tooltip=[alt.Tooltip("period_label:N", title="period"), "owner:N", "deals:Q",
+                 alt.Tooltip("value:Q", format=MONEY), alt.Tooltip("forecast:Q", format=MONEY), "left_out_note:N"],
+    ).properties(title=title)
+    if select:
+        pick = alt.selection_point(name=select, fields=["period_label", "owner_id"], on="click")
+        chart = chart.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)))
+    return chart
+
+
+def win_loss(frame: pl.DataFrame, title: str = "Won and lost per month") -> alt.Chart:
+    """Deals won and lost per month of their close date (``win_rate(by="month")``), stacked."""
+    key = _key(frame)
+    return alt.Chart(_data(frame)).transform_fold(["won", "lost"], as_=["outcome", "count"]).mark_bar().encode(
+        x=alt.X(f"{key}:T", timeUnit="yearmonth", title="closed in"),
+        y=alt.Y("count:Q", title="deals", stack="zero"),
+        color=alt.Color("outcome:N", scale=alt.Scale(domain=["won", "lost"], range=["#66bb6a", "#ef5350"])),
+        tooltip=[alt.Tooltip(f"{key}:T", format="%Y-%m", title="month"), "won:Q", "lost:Q",
+                 alt.Tooltip("win_rate:Q", format=SHARE), alt.Tooltip("won_value:Q", format=MONEY), "left_out_note:N"],
+    ).properties(title=title)

@@ -32,27 +32,53 @@ from .pipeline_stats import stays
 METHODS = ("stage", "learned")
 
 
+BY = (None, "owner")
+
+
 def forecast(history: History, period: str = "quarter", method: str = "stage", as_of=None,
-             min_history: int = 10) -> pl.DataFrame:
+             min_history: int = 10, by: str | None = None) -> pl.DataFrame:
     """Open deals per expected close period (``period``: its first day; null: no close date)
-    with ``deals``, ``value``, ``forecast`` (the weighted value), ``left_out`` and
-    ``left_out_note``. Open deals convert at the latest rate (known on ``as_of``'s day)."""
+    and, with ``by="owner"``, per owner (``owner_id``, ``owner``), with ``deals``, ``value``,
+    ``forecast`` (the weighted value), ``left_out`` and ``left_out_note``. Open deals convert
+    at the latest rate (known on ``as_of``'s day)."""
+    if by not in BY:
+        raise QuerySpecError("by", f"unknown forecast grouping {by!r}; use owner or nothing")
+    states = _weighted(history, period, method, as_of, min_history)
+    keys = ["period"] + (["owner_id", "owner"] if by == "owner" else [])
+    summary = states.group_by(keys).agg(
+        deals=pl.len().cast(pl.Int64),
+        value=amount(pl.col("cents").sum()),
+        forecast=amount(pl.col("weighted").sum()),
+    )
+    missing = left_out(states, keys)
+    out = summary.join(missing, on=keys, how="left", nulls_equal=True).with_columns(pl.col("left_out").fill_null(0))
+    return out.sort(keys, nulls_last=True).select(*keys, "deals", "value", "forecast", "left_out", "left_out_note")
+
+
+def forecast_deals(history: History, period: str = "quarter", method: str = "stage", as_of=None,
+                   min_history: int = 10) -> pl.DataFrame:
+    """The deals behind :func:`forecast`, one row each, largest forecast first: ``period``,
+    ``owner_id``, ``owner``, ``deal_id``, ``title``, ``stage``, ``expected_close_date``,
+    ``value`` and ``forecast`` (null: no rate for its currency), ``probability`` (the weight)."""
+    states = _weighted(history, period, method, as_of, min_history)
+    titles = history._lookup("deals", "title", "deal_id", "title")
+    return (states.join(titles, on="deal_id", how="left")
+            .with_columns(value=amount(pl.col("cents")), forecast=amount(pl.col("weighted")),
+                          probability=pl.col("p"))
+            .sort(["forecast", "title"], descending=[True, False], nulls_last=True)
+            .select("period", "owner_id", "owner", "deal_id", "title", "stage", "expected_close_date",
+                    "value", "forecast", "probability"))
+
+
+def _weighted(history: History, period: str, method: str, as_of, min_history: int) -> pl.DataFrame:
+    """Open deals with ``cents`` (converted), ``p``, ``weighted`` cents and their ``period``."""
     _method(method)
     moment = history.moment(as_of)
     states = history.states(as_of).filter(pl.col("open"))
     states = history.convert(states, history.day(moment) if as_of is not None else None)
     states = weigh(history, states, moment, method, min_history, as_of)
-    states = states.with_columns(period=period_start(pl.col("expected_close_date"), period),
-                                 weighted=weighted_cents(pl.col("cents"), pl.col("p")))
-    summary = states.group_by("period").agg(
-        deals=pl.len().cast(pl.Int64),
-        value=amount(pl.col("cents").sum()),
-        forecast=amount(pl.col("weighted").sum()),
-    )
-    missing = left_out(states, ["period"])
-    out = summary.join(missing, on="period", how="left", nulls_equal=True).with_columns(pl.col("left_out").fill_null(0))
-    return out.sort("period", nulls_last=True).select("period", "deals", "value", "forecast", "left_out",
-                                                        "left_out_note")
+    return states.with_columns(period=period_start(pl.col("expected_close_date"), period),
+                               weighted=weighted_cents(pl.col("cents"), pl.col("p")))
 
 
 def weigh(history: History, states: pl.DataFrame, moment: dt.datetime, method: str, min_history: int,

@@ -17,7 +17,7 @@ from ..errors import QuerySpecError
 from .history import History, amount, days_between, left_out, weighted_cents
 
 PIPELINE_BY = {"stage": "stage", "owner": "owner", "month": "month"}
-SEGMENTS = ("owner", "industry", "size_band", "lead_source")
+SEGMENTS = ("owner", "industry", "size_band", "lead_source", "month")  # month: of the close date
 # Deal size bands in the reporting currency: lower bounds of the bands above the first.
 SIZE_BANDS = (10_000, 50_000, 100_000)
 WATERFALL = ("open_at_start", "new", "reopened", "pulled_in", "increased", "decreased",
@@ -299,6 +299,8 @@ def _segment(frame: pl.DataFrame, by: str, bands) -> pl.DataFrame:
         raise QuerySpecError("by", f"unknown segment {by!r}; use {', '.join(SEGMENTS)}")
     if by == "size_band":
         return frame.with_columns(size_band=_band(pl.col("cents"), bands))
+    if by == "month":
+        return frame.with_columns(month=pl.col("actual_close_date").dt.truncate("1mo"))
     return frame
 
 

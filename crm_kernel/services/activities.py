@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..errors import ValidationError
 from ..model import tables
 from ..model.validation import clean_create, merged
 from . import changes
@@ -21,6 +22,22 @@ class ActivityService(RecordService):
         clean = clean_create(self.entity, merged(values, fields))
         with self.crm.transaction() as conn:
             return self.log(conn, clean, inherited=self._deals_own(conn, clean))
+
+    def complete(self, activity_id, *, expected_version: int | None = None) -> dict:
+        """Mark a task (or any pending activity) done now: ``status`` completed, ``completed_at``
+        set, and its deal's ``last_activity_at`` moved forward, in one transaction. An activity
+        already completed is returned as it is; a cancelled one cannot be completed."""
+        with self.crm.transaction() as conn:
+            before = self._lock(conn, activity_id, expected_version)
+            if before["status"] == "completed":
+                return self._public(before)
+            if before["status"] == "cancelled":
+                raise ValidationError({"status": f"activity {before['id']} was cancelled; it cannot be completed"},
+                                      "activities")
+            activity = self._update(conn, before, {"status": "completed", "completed_at": sa.func.now()}, "update")
+            if activity["deal_id"] is not None:
+                self._touch_deal(conn, activity)
+            return activity
 
     def log(self, conn: sa.Connection, clean: dict, *, inherited: tuple[str, ...] = ()) -> dict:
         """Insert an activity inside the caller's transaction ``conn`` (as a deal's move does).

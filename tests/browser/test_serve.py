@@ -42,11 +42,52 @@ def test_defaults_are_the_documented_address():
     assert serving.address("::1", 80) == "http://[::1]:80/"
 
 
-def test_the_workbench_is_the_first_app(tmp_path):
-    for name in ("activity.ipynb", "workbench.ipynb", ".draft.ipynb", "notes.md"):
+def test_apps_come_in_the_order_a_rep_uses_them(tmp_path):
+    for name in ("activity.ipynb", "workbench.ipynb", "forecast.ipynb", "pipeline.ipynb", "home.ipynb",
+                 "record.ipynb", ".draft.ipynb", "notes.md", "find.ipynb"):
         (tmp_path / name).write_text("{}")
-    assert serving.apps(tmp_path) == ["workbench.ipynb", "activity.ipynb"]
-    assert serving.apps(serving.dashboards_dir())[0] == "workbench.ipynb"
+    (tmp_path / "hidden.ipynb").write_text(json.dumps({"metadata": {"crm": {"listed": False}}, "cells": []}))
+    assert serving.apps(tmp_path) == ["home.ipynb", "pipeline.ipynb", "find.ipynb", "forecast.ipynb",
+                                      "workbench.ipynb", "activity.ipynb"]
+    assert serving.apps(serving.dashboards_dir())[0] == "home.ipynb"
+
+
+def test_an_apps_title_and_line_come_from_its_notebook(tmp_path):
+    def notebook(name, markdown=None, meta=None):
+        cells = [{"cell_type": "code", "source": "x = 1"}]
+        if markdown is not None:
+            cells.append({"cell_type": "markdown", "source": markdown})
+        (tmp_path / name).write_text(json.dumps({"metadata": {"crm": meta} if meta else {}, "cells": cells}))
+
+    notebook("home.ipynb", ["# My day\n", "\n", "Your numbers and\n", "tasks.\n", "\n", "More."])
+    notebook("forecast.ipynb", "# Forecast\n\nPress **Run**, see [docs](x.md)", meta={"title": "Forecasts", "description": "Where the quarter lands"})
+    notebook("zz_notes.ipynb")
+    entries = serving.app_entries(tmp_path)
+    assert [(e.name, e.title, e.line) for e in entries] == [
+        ("home.ipynb", "My day", "Your numbers and tasks."),
+        ("forecast.ipynb", "Forecasts", "Where the quarter lands"),
+        ("zz_notes.ipynb", "Zz notes", ""),
+    ]
+    notebook("pipeline.ipynb", "# The `board`\n\nPress **Run**, see [the docs](docs.md) and `crm`")
+    assert serving.app_entries(tmp_path)[1].line == "Press Run, see the docs and crm"
+    assert serving.app_entries(tmp_path)[1].title == "The board"
+    titles = {e.name: e.title for e in serving.app_entries(serving.dashboards_dir())}
+    assert titles["home.ipynb"] == "My day" and titles["forecast.ipynb"] == "Forecast"
+
+
+def test_the_landing_page_hook_lists_a_folders_apps(tmp_path):
+    (tmp_path / "home.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": "# My day"}]}))
+
+    class Contents:
+        root_dir = str(tmp_path)
+
+    config = serving.page_config_hook({}, "/", {"contents_manager": Contents()}, None, None, "")
+    assert config["crmApps"] == [{"name": "home.ipynb", "title": "My day", "line": ""}]
+    assert "crmApps" not in serving.page_config_hook({}, "/", {"contents_manager": Contents()}, None, None,
+                                                      "home.ipynb")
+    # Voilà reads the hook from the voila.py on the config path crm serve gives it
+    env = serving.voila_environment(Config.from_env({}), {})
+    assert (Path(env["JUPYTER_CONFIG_PATH"].split(":")[0]) / "voila.py").read_text().count("page_config_hook") >= 2
 
 
 def test_kernels_find_the_crm_home_and_voila_the_template():
