@@ -122,6 +122,18 @@ class CRM:
         """Run a query spec and return its rows as a polars DataFrame (``crm.last_query`` has the rest)."""
         return self.execute(spec, backend, snapshot, now=now, handle=handle).frame
 
+    def search(self, text: str, entities=None, limit: int = 20) -> pl.DataFrame:
+        """Find records by a few words, forgiving typos, accents and case; e-mail fragments
+        (``smith@acme``, ``@acme.com``) find contacts. A polars DataFrame (``entity``, ``id``,
+        ``title``, ``subtitle``, ``score``), best first, deleted records never in it.
+
+        ``entities``: one of ``companies``, ``contacts``, ``deals``, ``activities`` or a list
+        (default all); ``limit``: 1 to 200 rows. See :mod:`crm_kernel.services.search`.
+        """
+        from .services.search import search
+
+        return search(self, text, entities, limit)
+
     def snapshot(self, out=None, incremental: bool = False, progress: bool = False) -> Path:
         """Copy every table to a Parquet snapshot for DuckDB; returns its folder.
 
