@@ -37,10 +37,13 @@ function normalised(text) {
   return String(text || "").split(/\s+/).filter(Boolean).join(" ");
 }
 
-// A page of this server: the base URL Voilà put on the page, plus the result's relative URL.
+// A page of this server: the server's root (where this page's "voila/render/" begins) plus
+// the result's relative URL. (The body's data-base-url is Voilà's API root, ".../voila/".)
 function pageUrl(url) {
-  const base = (document.body && document.body.dataset.baseUrl) || "/";
-  return new URL(base.replace(/\/?$/, "/") + url, window.location.origin).href;
+  const path = window.location.pathname;
+  const at = path.indexOf("/voila/render/");
+  const root = at >= 0 ? path.slice(0, at + 1) : "/";
+  return new URL(root + url, window.location.origin).href;
 }
 
 // The input, the list and the keys shared by both faces. `extra(text)` adds items the front
