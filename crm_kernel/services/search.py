@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -42,19 +43,62 @@ MIN_TEXT = 2  # characters (spaces aside): one letter matches everything, so it 
 MAX_LIMIT = 200
 COLUMNS = ("entity", "id", "title", "subtitle", "score")
 
-# Trigram word similarity a name must reach: low enough for two typos in a short name
-# ("jon smiht" reaches 0.5 of "John Smith"), high enough that the GIN index rules most rows
-# out before any is read.
+# Trigram word similarity each word must reach in a name: low enough for a typo or two in a
+# short word ("smiht" reaches 0.5 of "Smith"), high enough that the index rules most names out.
 WORD_SIMILARITY = 0.45
-# What a match only by full-text (a word of a description) or by e-mail fragment scores:
+# What a match only by full text (a word of a description) or by e-mail fragment scores:
 # below a good name match, above a poor one.
 TEXT_MATCH_SCORE = 0.5
+# Candidates each source of an entity hands on to be scored: the nearest names by the GiST
+# index's distance order, or any rows of a full-text or e-mail match. A bound, so that a word
+# in a hundred thousand rows costs what a rare one does.
+MIN_CANDIDATES = 40
+
+
+@dataclass(frozen=True)
+class Target:
+    """How one entity is searched and shown. ``name`` is the folded name its GiST trigram index
+    (sql/012_search.sql) holds; ``addresses`` the e-mail or domain columns a fragment of an
+    address is looked for in (``ILIKE``, trigram GIN indexes of sql/002_indexes.sql), each with
+    the parameter it is matched against; ``fulltext`` whether its ``search_vector`` (full-text
+    GIN index) is searched too."""
+
+    table: str
+    name: str
+    title: str
+    subtitle: str
+    addresses: tuple[tuple[str, str], ...] = ()
+    fulltext: bool = False
+    then: str = "title"  # the order of equal scores
+
+
+TARGETS = {
+    "companies": Target(
+        "companies", "crm_fold(t.name)", "t.name", "concat_ws(' · ', t.domain, t.industry)",
+        addresses=(("t.domain", "domain_like"),)),
+    "contacts": Target(
+        "contacts", "crm_fold(t.first_name || ' ' || t.last_name)", "t.first_name || ' ' || t.last_name",
+        "concat_ws(' · ', t.email, t.job_title, (SELECT name FROM companies WHERE id = t.company_id))",
+        addresses=(("t.email", "like"),)),
+    "deals": Target(
+        "deals", "crm_fold(t.title)", "t.title",
+        "concat_ws(' · ', (SELECT name FROM companies WHERE id = t.company_id),"
+        " (SELECT name FROM pipeline_stages WHERE id = t.stage_id),"
+        " to_char(t.value, 'FM999,999,999,990') || ' ' || t.currency)",
+        fulltext=True),
+    "activities": Target(
+        "activities", "crm_fold(t.subject)", "t.subject",
+        "concat_ws(' · ', initcap(replace(t.type::text, '_', ' ')), replace(t.status::text, '_', ' '),"
+        " to_char(coalesce(t.completed_at, t.due_at, t.created_at), 'YYYY-MM-DD'),"
+        " (SELECT title FROM deals WHERE id = t.deal_id), (SELECT name FROM companies WHERE id = t.company_id))",
+        fulltext=True, then="t.created_at DESC"),
+}
 
 
 def _match(expr: str, words: int) -> str:
     """Every word of the text nearly appears in ``expr`` (trigram word similarity above the
-    threshold): one GIN index scan with a key per word, each key ruling rows out."""
-    return "(" + " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words)) + ")"
+    threshold): index conditions of one GiST scan, which prunes the tree with each of them."""
+    return " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
 
 
 def _score(expr: str, words: int) -> str:
@@ -62,76 +106,38 @@ def _score(expr: str, words: int) -> str:
     name, nearly?) weighed twice against the whole text's similarity (is the name that text,
     or much longer?), so that "Acme" ranks the company called "Acme" above "Acme Robotics"."""
     mean = " + ".join(f"word_similarity(crm_fold(:w{i}), {expr})" for i in range(words))
-    return f"((2 * ({mean}) / {words} + similarity(crm_fold(:q), {expr})) / 3)"
+    return f"(2 * ({mean}) / {words} + similarity(crm_fold(:q), {expr})) / 3"
 
 
-# Each entity's query: {match} is the trigram condition on its name (NAMES), {score} its
-# score; see query_params() for the bound parameters.
-BRANCHES = {
-    "companies": """
-        SELECT c.id, c.name AS title, concat_ws(' · ', c.domain, c.industry) AS subtitle,
-               greatest({score},
-                        CASE WHEN :email AND (c.domain ILIKE :domain_like OR c.email ILIKE :like)
-                             THEN {text_score} END) AS score
-        FROM companies c
-        WHERE c.deleted_at IS NULL
-          AND ({match}
-               OR (:email AND (c.domain ILIKE :domain_like OR c.email ILIKE :like)))
-        ORDER BY score DESC, c.name, c.id
-        LIMIT :n""",
-    "contacts": """
-        SELECT p.id, p.first_name || ' ' || p.last_name AS title,
-               concat_ws(' · ', p.email, p.job_title,
-                         (SELECT name FROM companies WHERE id = p.company_id)) AS subtitle,
-               greatest({score},
-                        CASE WHEN :email AND p.email ILIKE :like
-                             THEN {text_score} + 0.5 * length(:q) / greatest(length(p.email), 1) END) AS score
-        FROM contacts p
-        WHERE p.deleted_at IS NULL
-          AND ({match}
-               OR (:email AND p.email ILIKE :like))
-        ORDER BY score DESC, title, p.id
-        LIMIT :n""",
-    "deals": """
-        SELECT d.id, d.title,
-               concat_ws(' · ', (SELECT name FROM companies WHERE id = d.company_id),
-                         (SELECT name FROM pipeline_stages WHERE id = d.stage_id),
-                         to_char(d.value, 'FM999,999,999,990') || ' ' || d.currency) AS subtitle,
-               greatest({score},
-                        CASE WHEN d.search_vector @@ to_tsquery('simple', :tsq) THEN {text_score} END) AS score
-        FROM deals d
-        WHERE d.deleted_at IS NULL
-          AND ({match} OR d.search_vector @@ to_tsquery('simple', :tsq))
-        ORDER BY score DESC, d.title, d.id
-        LIMIT :n""",
-    "activities": """
-        SELECT a.id, a.subject AS title,
-               concat_ws(' · ', a.type::text, a.status::text,
-                         to_char(coalesce(a.completed_at, a.due_at, a.created_at), 'YYYY-MM-DD'),
-                         (SELECT title FROM deals WHERE id = a.deal_id),
-                         (SELECT name FROM companies WHERE id = a.company_id)) AS subtitle,
-               greatest({score},
-                        CASE WHEN a.search_vector @@ to_tsquery('simple', :tsq) THEN {text_score} END) AS score
-        FROM activities a
-        WHERE a.deleted_at IS NULL
-          AND ({match} OR a.search_vector @@ to_tsquery('simple', :tsq))
-        ORDER BY score DESC, a.created_at DESC, a.id
-        LIMIT :n""",
-}
-# The name each entity is found by, as its trigram index (sql/012_search.sql) has it.
-NAMES = {
-    "companies": "crm_fold(c.name)",
-    "contacts": "crm_fold(p.first_name || ' ' || p.last_name)",
-    "deals": "crm_fold(d.title)",
-    "activities": "crm_fold(a.subject)",
-}
+def entity_sql(entity: str, words: int, *, address: bool = False) -> str:
+    """The SQL searching ``entity`` for a text of ``words`` words (see :func:`query_params`);
+    ``address``: the text looks like a piece of an e-mail address or a domain.
 
-
-def branch_sql(entity: str, words: int) -> str:
-    """The SQL searching ``entity`` for a text of ``words`` words (see :func:`query_params`)."""
-    name = NAMES[entity]
-    return BRANCHES[entity].format(match=_match(name, words), score=_score(name, words),
-                                   text_score=TEXT_MATCH_SCORE)
+    Each source of candidates is its own indexed query, bounded by ``:k``: the names nearest
+    the text in the GiST index's order (a KNN scan, which stops after ``:k``), and, where the
+    entity has them, full-text and e-mail matches. The candidates are then scored and the best
+    ``:n`` kept."""
+    t = TARGETS[entity]
+    live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
+    sources = [f"SELECT t.id {live} AND {_match(t.name, words)} ORDER BY {t.name} <->> crm_fold(:q) LIMIT :k"]
+    scores = [_score(t.name, words)]
+    if t.fulltext:
+        sources.append(f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k")
+        scores.append(f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END")
+    if address:
+        for column, param in t.addresses:
+            sources.append(f"SELECT t.id {live} AND {column} ILIKE :{param} LIMIT :k")
+            # a longer part of the address, a better match: the whole address scores 1
+            scores.append(f"CASE WHEN {column} ILIKE :{param} THEN {TEXT_MATCH_SCORE}"
+                          f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END")
+    union = "\n        UNION ALL ".join(f"({source})" for source in sources)
+    return f"""
+    SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
+    FROM {t.table} t
+    WHERE t.id IN (
+        {union})
+    ORDER BY score DESC, {t.then}, t.id
+    LIMIT :n"""
 
 
 def clean_text(text) -> str:
@@ -195,10 +201,11 @@ def looks_like_address(text: str) -> bool:
 
 
 def query_params(text: str, words: list[str], limit: int) -> dict:
-    email = looks_like_address(text)
-    domain = text.rsplit("@", 1)[-1] if email else text
+    """The bound parameters of :func:`entity_sql`'s queries."""
+    domain = text.rsplit("@", 1)[-1] if "@" in text else text
     return {"q": text, **{f"w{i}": w for i, w in enumerate(words)}, "like": _like(text),
-            "domain_like": _like(domain), "email": email, "tsq": prefix_tsquery(text), "n": limit}
+            "domain_like": _like(domain), "tsq": prefix_tsquery(text), "n": limit,
+            "k": max(MIN_CANDIDATES, 2 * limit)}
 
 
 def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
@@ -213,12 +220,14 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
     if len(text.replace(" ", "")) < MIN_TEXT or not words:
         return pl.DataFrame(schema=schema)
     params = query_params(text, words, limit)
+    address = looks_like_address(text)
     rows = []
     with crm.transaction() as conn:
         conn.execute(sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
                      {"t": str(WORD_SIMILARITY)})
         for name in names:
-            for row in conn.execute(sa.text(branch_sql(name, len(words))), params):
+            sql = entity_sql(name, len(words), address=address)
+            for row in conn.execute(sa.text(sql), params):
                 rows.append((name, str(row.id), row.title, row.subtitle or "", round(float(row.score), 4)))
     order = {name: i for i, name in enumerate(ENTITIES)}
     rows.sort(key=lambda r: (-r[4], order[r[0]], r[2].lower()))
