@@ -4,17 +4,19 @@
     crm.search("jose", entities="contacts")     # "José" too: accents and case are ignored
     crm.search("@acme.com", limit=5)            # e-mail fragments find contacts (and the company)
 
-Each entity is searched by its own query on its own indexes, then the results are merged by
-score (0 to 1, higher is better):
+Each entity is searched by its own query, then the results are merged by score (0 to 1,
+higher is better). An entity's query gathers a bounded set of candidates, each source on its
+own index, and scores them:
 
 - names and titles by trigram word similarity on ``crm_fold(...)`` (lower case, accents
-  removed; GIN indexes of sql/012_search.sql), which forgives typos and finds a word inside
-  a longer name; the thresholds are set for the transaction only (``set_config(..., true)``,
-  i.e. ``SET LOCAL``);
+  removed): every word of the text must nearly appear in the name, which forgives typos and
+  finds a word inside a longer name; the nearest names come first from a GiST index (sql/
+  012_search.sql), which stops after the first ``k``, however many names match. The
+  threshold is set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``);
 - words anywhere in a deal's or activity's text (descriptions too) by full-text search on
   ``search_vector`` (GIN indexes of sql/002_indexes.sql), as prefixes;
-- e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram indexes, when the
-  text looks like one (holds ``@`` or ``.``).
+- e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram GIN indexes, when
+  the text looks like one (holds ``@`` or ``.`` and no space).
 
 Plain SQL through ``crm.transaction()``, like every service, so whatever the connection
 enforces (row-level security) applies. Deleted records never match: every query and index
@@ -44,8 +46,9 @@ MAX_LIMIT = 200
 COLUMNS = ("entity", "id", "title", "subtitle", "score")
 
 # Trigram word similarity each word must reach in a name: low enough for a typo or two in a
-# short word ("smiht" reaches 0.5 of "Smith"), high enough that the index rules most names out.
-WORD_SIMILARITY = 0.45
+# short word ("smiht" reaches 0.5 of "Smith", "frnech" 0.43 of "French"), high enough that
+# the index rules most names out.
+WORD_SIMILARITY = 0.4
 # What a match only by full text (a word of a description) or by e-mail fragment scores:
 # below a good name match, above a poor one.
 TEXT_MATCH_SCORE = 0.5
