@@ -5,18 +5,20 @@
     crm.search("@acme.com", limit=5)            # e-mail fragments find contacts (and the company)
 
 Each entity is searched by its own query, then the results are merged by score (0 to 1,
-higher is better). An entity's query gathers a bounded set of candidates, each source on its
-own index, and scores them:
+higher is better). An entity's query gathers a bounded set of candidates, each source its
+own indexed query (see :func:`entity_sql`), and scores them:
 
-- names and titles by trigram word similarity on ``crm_fold(...)`` (lower case, accents
-  removed): every word of the text must nearly appear in the name, which forgives typos and
-  finds a word inside a longer name; the nearest names come first from a GiST index (sql/
-  012_search.sql), which stops after the first ``k``, however many names match. The
-  threshold is set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``);
-- words anywhere in a deal's or activity's text (descriptions too) by full-text search on
-  ``search_vector`` (GIN indexes of sql/002_indexes.sql), as prefixes;
+- the exact words: every word of the text as a prefix in the record's ``search_vector``
+  (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql);
 - e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram GIN indexes, when
-  the text looks like one (holds ``@`` or ``.`` and no space).
+  the text looks like one (holds ``@`` or ``.`` and no space);
+- when those find too little: names and titles by trigram word similarity on
+  ``crm_fold(...)`` (lower case, accents removed; GIN indexes of sql/012_search.sql): every
+  word of the text must nearly appear in the name, which forgives typos and accents. The
+  threshold is set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
+
+The score is the trigram similarity of the name to the text (see :func:`_score`), or a fixed
+:data:`TEXT_MATCH_SCORE` for a match in a description, more for a longer part of an address.
 
 Plain SQL through ``crm.transaction()``, like every service, so whatever the connection
 enforces (row-level security) applies. Deleted records never match: every query and index
@@ -52,15 +54,14 @@ WORD_SIMILARITY = 0.4
 # What a match only by full text (a word of a description) or by e-mail fragment scores:
 # below a good name match, above a poor one.
 TEXT_MATCH_SCORE = 0.5
-# Candidates each source of an entity hands on to be scored: the nearest names by the GiST
-# index's distance order, or any rows of a full-text or e-mail match. A bound, so that a word
-# in a hundred thousand rows costs what a rare one does.
+# Candidates each source of an entity hands on to be scored, at least: a bound, so that a
+# word found in a hundred thousand rows costs what a rare one does.
 MIN_CANDIDATES = 40
 
 
 @dataclass(frozen=True)
 class Target:
-    """How one entity is searched and shown. ``name`` is the folded name its GiST trigram index
+    """How one entity is searched and shown. ``name`` is the folded name its trigram index
     (sql/012_search.sql) holds; ``addresses`` the e-mail or domain columns a fragment of an
     address is looked for in (``ILIKE``, trigram GIN indexes of sql/002_indexes.sql), each with
     the parameter it is matched against; ``fulltext`` whether its ``search_vector`` (full-text
@@ -100,7 +101,7 @@ TARGETS = {
 
 def _match(expr: str, words: int) -> str:
     """Every word of the text nearly appears in ``expr`` (trigram word similarity above the
-    threshold): index conditions of one GiST scan, which prunes the tree with each of them."""
+    threshold): one GIN index scan with a key per word."""
     return " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
 
 
@@ -116,29 +117,35 @@ def entity_sql(entity: str, words: int, *, address: bool = False) -> str:
     """The SQL searching ``entity`` for a text of ``words`` words (see :func:`query_params`);
     ``address``: the text looks like a piece of an e-mail address or a domain.
 
-    Each source of candidates is its own indexed query, bounded by ``:k``: the names nearest
-    the text in the GiST index's order (a KNN scan, which stops after ``:k``), and, where the
-    entity has them, full-text and e-mail matches. The candidates are then scored and the best
-    ``:n`` kept."""
+    Candidates come from sources, each its own indexed query bounded by ``:k``: first the
+    exact words (every word of the text as a prefix, full-text GIN index) and the address
+    fragment (trigram GIN index); only when those found fewer than ``:n`` records, the fuzzy
+    match on the folded name (trigram GIN index), which forgives typos and accents. A common
+    word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
+    number of names it matches, runs for the rare texts that need it. The candidates are then
+    scored and the best ``:n`` kept."""
     t = TARGETS[entity]
     live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
-    sources = [f"SELECT t.id {live} AND {_match(t.name, words)} ORDER BY {t.name} <->> crm_fold(:q) LIMIT :k"]
-    scores = [_score(t.name, words)]
-    if t.fulltext:
-        sources.append(f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k")
-        scores.append(f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END")
+    exact = [f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k"]
+    scores = [_score(t.name, words),
+              f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END"]
     if address:
         for column, param in t.addresses:
-            sources.append(f"SELECT t.id {live} AND {column} ILIKE :{param} LIMIT :k")
+            exact.append(f"SELECT t.id {live} AND {column} ILIKE :{param} LIMIT :k")
             # a longer part of the address, a better match: the whole address scores 1
             scores.append(f"CASE WHEN {column} ILIKE :{param} THEN {TEXT_MATCH_SCORE}"
                           f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END")
-    union = "\n        UNION ALL ".join(f"({source})" for source in sources)
+    union = "\n        UNION ALL ".join(f"({source})" for source in exact)
     return f"""
+    WITH exact AS MATERIALIZED (
+        {union}),
+    fuzzy AS (
+        SELECT t.id {live} AND {_match(t.name, words)}
+          AND (SELECT count(*) FROM exact) < :n
+        LIMIT :k)
     SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
     FROM {t.table} t
-    WHERE t.id IN (
-        {union})
+    WHERE t.id IN (SELECT id FROM exact UNION ALL SELECT id FROM fuzzy)
     ORDER BY score DESC, {t.then}, t.id
     LIMIT :n"""
 
