@@ -110,6 +110,8 @@ def index_only(conn, text: str) -> list[str]:
     scanned = []
     for name in searching.ENTITIES:
         sql = searching.entity_sql(name, len(words), address=searching.looks_like_address(text))
+        if sql is None:
+            continue
         plan = "\n".join(conn.execute(sa.text("EXPLAIN " + sql), params).scalars())
         if f"Seq Scan on {name}" in plan:
             scanned.append(name)

@@ -113,7 +113,7 @@ def _score(expr: str, words: int) -> str:
     return f"(2 * ({mean}) / {words} + similarity(crm_fold(:q), {expr})) / 3"
 
 
-def entity_sql(entity: str, words: int, *, address: bool = False) -> str:
+def entity_sql(entity: str, words: int, *, address: bool = False) -> str | None:
     """The SQL searching ``entity`` for a text of ``words`` words (see :func:`query_params`);
     ``address``: the text looks like a piece of an e-mail address or a domain.
 
@@ -123,26 +123,33 @@ def entity_sql(entity: str, words: int, *, address: bool = False) -> str:
     match on the folded name (trigram GIN index), which forgives typos and accents. A common
     word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
     number of names it matches, runs for the rare texts that need it. The candidates are then
-    scored and the best ``:n`` kept."""
+    scored and the best ``:n`` kept. An address is looked for only where the entity has
+    addresses (None elsewhere)."""
     t = TARGETS[entity]
     live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
-    exact = [f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k"]
-    scores = [_score(t.name, words),
-              f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END"]
-    if address:
+    scores = [_score(t.name, words)]
+    exact = []
+    if not address:  # the words of an address ("gmail", "com") are no words of a text
+        exact.append(f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k")
+        scores.append(f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END")
+    elif not t.addresses:
+        return None
+    else:
         for column, param in t.addresses:
             exact.append(f"SELECT t.id {live} AND {column} ILIKE :{param} LIMIT :k")
             # a longer part of the address, a better match: the whole address scores 1
             scores.append(f"CASE WHEN {column} ILIKE :{param} THEN {TEXT_MATCH_SCORE}"
                           f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END")
     union = "\n        UNION ALL ".join(f"({source})" for source in exact)
+    # An address is matched as it is typed: its words ("gmail", "com") are no names to guess at.
+    fuzzy = "SELECT NULL::uuid AS id WHERE false" if address else f"""SELECT t.id {live} AND {_match(t.name, words)}
+          AND (SELECT count(*) FROM exact) < :n
+        LIMIT :k"""
     return f"""
     WITH exact AS MATERIALIZED (
         {union}),
     fuzzy AS (
-        SELECT t.id {live} AND {_match(t.name, words)}
-          AND (SELECT count(*) FROM exact) < :n
-        LIMIT :k)
+        {fuzzy})
     SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
     FROM {t.table} t
     WHERE t.id IN (SELECT id FROM exact UNION ALL SELECT id FROM fuzzy)
@@ -237,6 +244,8 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
                      {"t": str(WORD_SIMILARITY)})
         for name in names:
             sql = entity_sql(name, len(words), address=address)
+            if sql is None:
+                continue
             for row in conn.execute(sa.text(sql), params):
                 rows.append((name, str(row.id), row.title, row.subtitle or "", round(float(row.score), 4)))
     order = {name: i for i, name in enumerate(ENTITIES)}
