@@ -150,8 +150,7 @@ def main() -> None:
             plain = baseline(text)
             theirs = statistics.median(timings(max(1, args.repeat // 2), lambda t=text: baseline(t)))
             with crm.transaction() as conn:
-                conn.execute(sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
-                             {"t": str(searching.WORD_SIMILARITY)})
+                searching.set_thresholds(conn)
                 scanned += [f"{text!r}: {name}" for name in index_only(conn, text)]
             hit = "-" if not wanted else f"{'yes' if wanted in got['id'].to_list() else 'NO'}, " \
                                            f"{'yes' if wanted in plain else 'no'}"

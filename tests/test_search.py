@@ -59,6 +59,7 @@ def test_the_result_is_a_frame_of_entity_id_title_subtitle_score(crm, records):
     ("Acme Corporation", "companies", "acme"),
     ("globx", "companies", "globex"),
     ("jon smiht", "contacts", "john"),  # two typos
+    ("john simth", "contacts", "john"),  # two letters swapped inside a short word
     ("smith", "contacts", "john"),
     ("jane do", "contacts", "jane"),
     ("entreprise licence", "deals", "deal"),
@@ -214,8 +215,7 @@ def test_each_entity_is_searched_on_its_indexes(demo_engine, text):
     params = searching.query_params(text, words, 20)
     with demo_engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # small tables: the choice must be the index
-        conn.execute(sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
-                     {"t": str(searching.WORD_SIMILARITY)})
+        searching.set_thresholds(conn)
         for name in searching.ENTITIES:
             address = searching.looks_like_address(text)
             sql = searching.entity_sql(name, len(words), address=address)

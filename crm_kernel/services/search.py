@@ -51,6 +51,10 @@ COLUMNS = ("entity", "id", "title", "subtitle", "score")
 # short word ("smiht" reaches 0.5 of "Smith", "frnech" 0.43 of "French"), high enough that
 # the index rules most names out.
 WORD_SIMILARITY = 0.4
+# Trigram similarity the whole text must reach with a whole name when some word does not:
+# "wesley simth" reaches 0.53 of "Wesley Smith", "john simth" 0.47 of "John Smith", while
+# "Wesley Jones" stays at 0.39.
+SIMILARITY = 0.45
 # What a match only by full text (a word of a description) or by e-mail fragment scores:
 # below a good name match, above a poor one.
 TEXT_MATCH_SCORE = 0.5
@@ -100,9 +104,12 @@ TARGETS = {
 
 
 def _match(expr: str, words: int) -> str:
-    """Every word of the text nearly appears in ``expr`` (trigram word similarity above the
-    threshold): one GIN index scan with a key per word."""
-    return " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
+    """Every word of the text nearly appears in ``expr`` (trigram word similarity above its
+    threshold: a GIN index scan with a key per word), or the whole text is nearly ``expr``
+    (similarity above its threshold: a second scan of the same index), which forgives what
+    spoils one short word, such as two letters swapped ("wesley simth")."""
+    each = " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
+    return f"(({each}) OR crm_fold(:q) % {expr})"
 
 
 def _score(expr: str, words: int) -> str:
@@ -225,6 +232,13 @@ def query_params(text: str, words: list[str], limit: int) -> dict:
             "k": max(MIN_CANDIDATES, 2 * limit)}
 
 
+def set_thresholds(conn: sa.Connection) -> None:
+    """The trigram thresholds, for this transaction only (``SET LOCAL``)."""
+    conn.execute(sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :w, true),"
+                         " set_config('pg_trgm.similarity_threshold', :s, true)"),
+                 {"w": str(WORD_SIMILARITY), "s": str(SIMILARITY)})
+
+
 def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
     """The records best matching ``text``, best first: see the module's docstring."""
     import polars as pl
@@ -240,8 +254,7 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
     address = looks_like_address(text)
     rows = []
     with crm.transaction() as conn:
-        conn.execute(sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
-                     {"t": str(WORD_SIMILARITY)})
+        set_thresholds(conn)
         for name in names:
             sql = entity_sql(name, len(words), address=address)
             if sql is None:
