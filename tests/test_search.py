@@ -207,31 +207,52 @@ def demo_engine(make_database_module):
     engine.dispose()
 
 
+def plan(conn, sql: str, params: dict) -> str:
+    return "\n".join(conn.execute(sa.text("EXPLAIN " + sql), params).scalars())
+
+
 @pytest.mark.parametrize("text", ["acme corp", "jon smiht", "smith@acme", "renewal"])
 def test_each_entity_is_searched_on_its_indexes(demo_engine, text):
-    """Each entity's query is planned on its trigram and full-text indexes, never a scan of
-    the table (benchmarks/search.py checks the same at scale)."""
+    """Each source of candidates is planned on its index, never a scan of the table
+    (benchmarks/search.py checks the same at scale)."""
     words = searching.words_of(text)
-    params = searching.query_params(text, words, 20)
+    params = {**searching.query_params(text, words, 20), "ids": []}
+    address = searching.looks_like_address(text)
     with demo_engine.begin() as conn:
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # small tables: the choice must be the index
         searching.set_thresholds(conn)
         for name in searching.ENTITIES:
-            address = searching.looks_like_address(text)
-            sql = searching.entity_sql(name, len(words), address=address)
+            queries = searching.entity_queries(name, len(words), address=address)
             if address and name in ("deals", "activities"):
-                assert sql is None  # no addresses to look in
+                assert queries is None  # no addresses to look in
                 continue
-            plan = "\n".join(conn.execute(sa.text("EXPLAIN " + sql), params).scalars())
-            assert f"Seq Scan on {name}" not in plan, plan
+            with conn.begin_nested() as savepoint:
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # small tables: the choice must be the index
+                exact = plan(conn, queries.exact, params)
+                savepoint.rollback()
+            assert f"Seq Scan on {name}" not in exact, exact
             if address:  # the fragment as typed, in the addresses' trigram indexes
                 index = {"companies": "companies_domain_trgm_idx", "contacts": "contacts_email_trgm_idx"}[name]
-                assert f"Bitmap Index Scan on {index}" in plan, plan
+                assert f"Bitmap Index Scan on {index}" in exact, exact
+                assert queries.fuzzy is None
                 continue
-            # the exact words on the full-text index, the fuzzy match on the folded names' index
-            assert f"Bitmap Index Scan on {name}_search_idx" in plan, plan
-            assert re.search(rf"Bitmap Index Scan on {name}_\w+_fold_trgm_idx", plan), plan
-            assert "One-Time Filter" in plan, plan  # the fuzzy match runs only when the exact finds too little
+            assert f"Bitmap Index Scan on {name}_search_idx" in exact, exact  # the words, full text
+            with conn.begin_nested() as savepoint:  # as fuzzy_ids() runs it
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+                fuzzy = plan(conn, queries.fuzzy, params)
+                savepoint.rollback()
+            assert re.search(rf"Bitmap Index Scan on {name}_\w+_fold_trgm_idx", fuzzy), fuzzy
+            assert f"Seq Scan on {name}" not in plan(conn, queries.score, params)
+
+
+def test_fuzzy_ids_leaves_the_planner_settings_as_they_were(crm, records):
+    with crm.transaction() as conn:
+        searching.set_thresholds(conn)
+        queries = searching.entity_queries("contacts", 2)
+        params = searching.query_params("jon smiht", ["jon", "smiht"], 20)
+        assert searching.fuzzy_ids(conn, queries.fuzzy, params) == [records["john"]["id"]]
+        assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
+        assert conn.exec_driver_sql("SHOW enable_indexscan").scalar() == "on"
+        assert conn.exec_driver_sql("SHOW pg_trgm.word_similarity_threshold").scalar() == "0.4"
 
 
 def test_demo_data_is_found(demo_engine):

@@ -6,7 +6,7 @@
 
 Each entity is searched by its own query, then the results are merged by score (0 to 1,
 higher is better). An entity's query gathers a bounded set of candidates, each source its
-own indexed query (see :func:`entity_sql`), and scores them:
+own indexed query (see :func:`entity_queries`), and scores them:
 
 - the exact words: every word of the text as a prefix in the record's ``search_vector``
   (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql);
@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import sqlalchemy as sa
 
@@ -120,48 +120,51 @@ def _score(expr: str, words: int) -> str:
     return f"(2 * ({mean}) / {words} + similarity(crm_fold(:q), {expr})) / 3"
 
 
-def entity_sql(entity: str, words: int, *, address: bool = False) -> str | None:
-    """The SQL searching ``entity`` for a text of ``words`` words (see :func:`query_params`);
-    ``address``: the text looks like a piece of an e-mail address or a domain.
+class Queries(NamedTuple):
+    """One entity's statements: ``exact`` and ``fuzzy`` select candidate ids (``fuzzy`` is
+    None for an address), ``score`` scores the candidates ``:ids`` and keeps the best ``:n``."""
+
+    exact: str
+    fuzzy: str | None
+    score: str
+
+
+def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries | None:
+    """The statements searching ``entity`` for a text of ``words`` words (parameters: see
+    :func:`query_params`); ``address``: the text looks like a piece of an e-mail address or a
+    domain, looked for only where the entity has addresses (None elsewhere).
 
     Candidates come from sources, each its own indexed query bounded by ``:k``: first the
-    exact words (every word of the text as a prefix, full-text GIN index) and the address
+    exact words (every word of the text as a prefix, full-text GIN index) or the address
     fragment (trigram GIN index); only when those found fewer than ``:n`` records, the fuzzy
     match on the folded name (trigram GIN index), which forgives typos and accents. A common
     word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
     number of names it matches, runs for the rare texts that need it. The candidates are then
-    scored and the best ``:n`` kept. An address is looked for only where the entity has
-    addresses (None elsewhere)."""
+    scored and the best ``:n`` kept."""
     t = TARGETS[entity]
     live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
     scores = [_score(t.name, words)]
-    exact = []
     if not address:  # the words of an address ("gmail", "com") are no words of a text
-        exact.append(f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k")
+        exact = [f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k"]
         scores.append(f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END")
     elif not t.addresses:
         return None
     else:
+        exact = []
         for column, param in t.addresses:
             exact.append(f"SELECT t.id {live} AND {column} ILIKE :{param} LIMIT :k")
             # a longer part of the address, a better match: the whole address scores 1
             scores.append(f"CASE WHEN {column} ILIKE :{param} THEN {TEXT_MATCH_SCORE}"
                           f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END")
-    union = "\n        UNION ALL ".join(f"({source})" for source in exact)
-    # An address is matched as it is typed: its words ("gmail", "com") are no names to guess at.
-    fuzzy = "SELECT NULL::uuid AS id WHERE false" if address else f"""SELECT t.id {live} AND {_match(t.name, words)}
-          AND (SELECT count(*) FROM exact) < :n
-        LIMIT :k"""
-    return f"""
-    WITH exact AS MATERIALIZED (
-        {union}),
-    fuzzy AS (
-        {fuzzy})
+    # An address is matched as it is typed: its words are no names to guess at.
+    fuzzy = None if address else f"SELECT t.id {live} AND {_match(t.name, words)} LIMIT :k"
+    score = f"""
     SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
     FROM {t.table} t
-    WHERE t.id IN (SELECT id FROM exact UNION ALL SELECT id FROM fuzzy)
+    WHERE t.id = ANY(:ids) AND t.deleted_at IS NULL
     ORDER BY score DESC, {t.then}, t.id
     LIMIT :n"""
+    return Queries(" UNION ALL ".join(f"({source})" for source in exact), fuzzy, score)
 
 
 def clean_text(text) -> str:
@@ -225,11 +228,24 @@ def looks_like_address(text: str) -> bool:
 
 
 def query_params(text: str, words: list[str], limit: int) -> dict:
-    """The bound parameters of :func:`entity_sql`'s queries."""
+    """The bound parameters of :func:`entity_queries`' statements."""
     domain = text.rsplit("@", 1)[-1] if "@" in text else text
     return {"q": text, **{f"w{i}": w for i, w in enumerate(words)}, "like": _like(text),
             "domain_like": _like(domain), "tsq": prefix_tsquery(text), "n": limit,
             "k": max(MIN_CANDIDATES, 2 * limit)}
+
+
+def fuzzy_ids(conn: sa.Connection, sql: str, params: dict) -> list:
+    """The fuzzy match's candidates, always through the trigram GIN index: the planner guesses
+    that 1% of rows are similar to any text, and with a LIMIT it would then read the table
+    until it found ``:k`` of them, which for a rare text means all of it. Bitmap scans only,
+    inside a savepoint that takes the settings back."""
+    savepoint = conn.begin_nested()
+    try:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        return list(conn.execute(sa.text(sql), params).scalars())
+    finally:
+        savepoint.rollback()
 
 
 def set_thresholds(conn: sa.Connection) -> None:
@@ -256,11 +272,15 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
     with crm.transaction() as conn:
         set_thresholds(conn)
         for name in names:
-            sql = entity_sql(name, len(words), address=address)
-            if sql is None:
+            queries = entity_queries(name, len(words), address=address)
+            if queries is None:
                 continue
-            for row in conn.execute(sa.text(sql), params):
-                rows.append((name, str(row.id), row.title, row.subtitle or "", round(float(row.score), 4)))
+            ids = dict.fromkeys(conn.execute(sa.text(queries.exact), params).scalars())
+            if len(ids) < limit and queries.fuzzy is not None:
+                ids.update(dict.fromkeys(fuzzy_ids(conn, queries.fuzzy, params)))
+            if ids:
+                for row in conn.execute(sa.text(queries.score), {**params, "ids": list(ids)}):
+                    rows.append((name, str(row.id), row.title, row.subtitle or "", round(float(row.score), 4)))
     order = {name: i for i, name in enumerate(ENTITIES)}
     rows.sort(key=lambda r: (-r[4], order[r[0]], r[2].lower()))
     return pl.DataFrame(rows[:limit], schema=schema, orient="row")
