@@ -12,7 +12,7 @@ own indexed query (see :func:`entity_queries`), and scores them:
   (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql);
 - e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram GIN indexes, when
   the text looks like one (holds ``@`` or ``.`` and no space);
-- when those find too little: names and titles by trigram word similarity on
+- when those find too little (fewer than ``limit`` records in all): names and titles by trigram word similarity on
   ``crm_fold(...)`` (lower case, accents removed; GIN indexes of sql/012_search.sql): every
   word of the text must nearly appear in the name, which forgives typos and accents. The
   threshold is set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
@@ -136,8 +136,8 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
 
     Candidates come from sources, each its own indexed query bounded by ``:k``: first the
     exact words (every word of the text as a prefix, full-text GIN index) or the address
-    fragment (trigram GIN index); only when those found fewer than ``:n`` records, the fuzzy
-    match on the folded name (trigram GIN index), which forgives typos and accents. A common
+    fragment (trigram GIN index); only when those found fewer than ``:n`` records in all the
+    entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives typos and accents. A common
     word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
     number of names it matches, runs for the rare texts that need it. The candidates are then
     scored and the best ``:n`` kept."""
@@ -271,15 +271,16 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
     rows = []
     with crm.transaction() as conn:
         set_thresholds(conn)
-        for name in names:
-            queries = entity_queries(name, len(words), address=address)
-            if queries is None:
-                continue
-            ids = dict.fromkeys(conn.execute(sa.text(queries.exact), params).scalars())
-            if len(ids) < limit and queries.fuzzy is not None:
-                ids.update(dict.fromkeys(fuzzy_ids(conn, queries.fuzzy, params)))
-            if ids:
-                for row in conn.execute(sa.text(queries.score), {**params, "ids": list(ids)}):
+        queries = {name: q for name in names if (q := entity_queries(name, len(words), address=address))}
+        found = {name: dict.fromkeys(conn.execute(sa.text(q.exact), params).scalars()) for name, q in queries.items()}
+        # Typos are forgiven when the exact words found too little: a fuzzy match costs more.
+        if sum(map(len, found.values())) < limit:
+            for name, q in queries.items():
+                if q.fuzzy is not None:
+                    found[name].update(dict.fromkeys(fuzzy_ids(conn, q.fuzzy, params)))
+        for name, q in queries.items():
+            if found[name]:
+                for row in conn.execute(sa.text(q.score), {**params, "ids": list(found[name])}):
                     rows.append((name, str(row.id), row.title, row.subtitle or "", round(float(row.score), 4)))
     order = {name: i for i, name in enumerate(ENTITIES)}
     rows.sort(key=lambda r: (-r[4], order[r[0]], r[2].lower()))
