@@ -314,6 +314,36 @@ def query_sql(spec_file, dialect):
     click.echo(compile_spec(spec, dialect, schema=schema, timezone=Config.from_env().timezone).preview())
 
 
+# -- search --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("text")
+@click.option("--entity", "entities", multiple=True,
+              type=click.Choice(["companies", "contacts", "deals", "activities"]),
+              help="Search only these (repeat for several) [default: all four].")
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True, help="At most this many rows.")
+@_friendly
+def search(text, entities, limit):
+    """Find companies, contacts, deals and activities by name, title or e-mail, typos and all.
+
+    Accents and case are ignored; e-mail fragments (smith@acme, @acme.com) find contacts.
+    Prints the best matches first, with the id that opens each one.
+    """
+    import polars as pl
+
+    from . import CRM
+
+    with CRM.connect() as crm:
+        frame = crm.search(text, entities=list(entities) or None, limit=limit)
+    if frame.is_empty():
+        click.echo(f"nothing matches {text!r}")
+        return
+    with pl.Config(tbl_rows=limit, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200,
+                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        click.echo(str(frame))
+
+
 # -- dashboards ----------------------------------------------------------------------------
 
 

@@ -134,6 +134,18 @@ class CRM:
         """
         return self.execute(spec, backend, snapshot, now=now, handle=handle, params=params).frame
 
+    def search(self, text: str, entities=None, limit: int = 20) -> pl.DataFrame:
+        """Find records by a few words, forgiving typos, accents and case; e-mail fragments
+        (``smith@acme``, ``@acme.com``) find contacts. A polars DataFrame (``entity``, ``id``,
+        ``title``, ``subtitle``, ``score``), best first, deleted records never in it.
+
+        ``entities``: one of ``companies``, ``contacts``, ``deals``, ``activities`` or a list
+        (default all); ``limit``: 1 to 200 rows. See :mod:`crm_kernel.services.search`.
+        """
+        from .services.search import search
+
+        return search(self, text, entities, limit)
+
     def snapshot(self, out=None, incremental: bool = False, progress: bool = False) -> Path:
         """Copy every table to a Parquet snapshot for DuckDB; returns its folder.
 

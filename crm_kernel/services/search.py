@@ -1,0 +1,287 @@
+"""Search: find companies, contacts, deals and activities from a few words, typos and all.
+
+    crm.search("acme corportion")              # polars DataFrame: entity, id, title, subtitle, score
+    crm.search("jose", entities="contacts")     # "José" too: accents and case are ignored
+    crm.search("@acme.com", limit=5)            # e-mail fragments find contacts (and the company)
+
+Each entity is searched by its own query, then the results are merged by score (0 to 1,
+higher is better). An entity's query gathers a bounded set of candidates, each source its
+own indexed query (see :func:`entity_queries`), and scores them:
+
+- the exact words: every word of the text as a prefix in the record's ``search_vector``
+  (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql);
+- e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram GIN indexes, when
+  the text looks like one (holds ``@`` or ``.`` and no space);
+- when those find too little (fewer than ``limit`` records in all): names and titles by trigram word similarity on
+  ``crm_fold(...)`` (lower case, accents removed; GIN indexes of sql/012_search.sql): every
+  word of the text must nearly appear in the name, which forgives typos and accents. The
+  threshold is set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
+
+The score is the trigram similarity of the name to the text (see :func:`_score`), or a fixed
+:data:`TEXT_MATCH_SCORE` for a match in a description, more for a longer part of an address.
+
+Plain SQL through ``crm.transaction()``, like every service, so whatever the connection
+enforces (row-level security) applies. Deleted records never match: every query and index
+keeps to ``deleted_at IS NULL``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+import sqlalchemy as sa
+
+from ..errors import ValidationError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..client import CRM
+
+ENTITIES = ("companies", "contacts", "deals", "activities")  # also the order of equal scores
+MAX_TEXT = 200  # characters: longer is not a search but a paste gone wrong
+MIN_TEXT = 2  # characters (spaces aside): one letter matches everything, so it finds nothing
+MAX_LIMIT = 200
+COLUMNS = ("entity", "id", "title", "subtitle", "score")
+
+# Trigram word similarity each word must reach in a name: low enough for a typo or two in a
+# short word ("smiht" reaches 0.5 of "Smith", "frnech" 0.43 of "French"), high enough that
+# the index rules most names out.
+WORD_SIMILARITY = 0.4
+# Trigram similarity the whole text must reach with a whole name when some word does not:
+# "wesley simth" reaches 0.53 of "Wesley Smith", "john simth" 0.47 of "John Smith", while
+# "Wesley Jones" stays at 0.39.
+SIMILARITY = 0.45
+# What a match only by full text (a word of a description) or by e-mail fragment scores:
+# below a good name match, above a poor one.
+TEXT_MATCH_SCORE = 0.5
+# Candidates each source of an entity hands on to be scored, at least: a bound, so that a
+# word found in a hundred thousand rows costs what a rare one does.
+MIN_CANDIDATES = 40
+
+
+@dataclass(frozen=True)
+class Target:
+    """How one entity is searched and shown. ``name`` is the folded name its trigram index
+    (sql/012_search.sql) holds; ``addresses`` the e-mail or domain columns a fragment of an
+    address is looked for in (``ILIKE``, trigram GIN indexes of sql/002_indexes.sql), each with
+    the parameter it is matched against; ``fulltext`` whether its ``search_vector`` (full-text
+    GIN index) is searched too."""
+
+    table: str
+    name: str
+    title: str
+    subtitle: str
+    addresses: tuple[tuple[str, str], ...] = ()
+    fulltext: bool = False
+    then: str = "title"  # the order of equal scores
+
+
+TARGETS = {
+    "companies": Target(
+        "companies", "crm_fold(t.name)", "t.name", "concat_ws(' · ', t.domain, t.industry)",
+        addresses=(("t.domain", "domain_like"),)),
+    "contacts": Target(
+        "contacts", "crm_fold(t.first_name || ' ' || t.last_name)", "t.first_name || ' ' || t.last_name",
+        "concat_ws(' · ', t.email, t.job_title, (SELECT name FROM companies WHERE id = t.company_id))",
+        addresses=(("t.email", "like"),)),
+    "deals": Target(
+        "deals", "crm_fold(t.title)", "t.title",
+        "concat_ws(' · ', (SELECT name FROM companies WHERE id = t.company_id),"
+        " (SELECT name FROM pipeline_stages WHERE id = t.stage_id),"
+        " to_char(t.value, 'FM999,999,999,990') || ' ' || t.currency)",
+        fulltext=True),
+    "activities": Target(
+        "activities", "crm_fold(t.subject)", "t.subject",
+        "concat_ws(' · ', initcap(replace(t.type::text, '_', ' ')), replace(t.status::text, '_', ' '),"
+        " to_char(coalesce(t.completed_at, t.due_at, t.created_at), 'YYYY-MM-DD'),"
+        " (SELECT title FROM deals WHERE id = t.deal_id), (SELECT name FROM companies WHERE id = t.company_id))",
+        fulltext=True, then="t.created_at DESC"),
+}
+
+
+def _match(expr: str, words: int) -> str:
+    """Every word of the text nearly appears in ``expr`` (trigram word similarity above its
+    threshold: a GIN index scan with a key per word), or the whole text is nearly ``expr``
+    (similarity above its threshold: a second scan of the same index), which forgives what
+    spoils one short word, such as two letters swapped ("wesley simth")."""
+    each = " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
+    return f"(({each}) OR crm_fold(:q) % {expr})"
+
+
+def _score(expr: str, words: int) -> str:
+    """How well the name matches, 0 to 1: the words' mean word similarity (is each word in the
+    name, nearly?) weighed twice against the whole text's similarity (is the name that text,
+    or much longer?), so that "Acme" ranks the company called "Acme" above "Acme Robotics"."""
+    mean = " + ".join(f"word_similarity(crm_fold(:w{i}), {expr})" for i in range(words))
+    return f"(2 * ({mean}) / {words} + similarity(crm_fold(:q), {expr})) / 3"
+
+
+class Queries(NamedTuple):
+    """One entity's statements: ``exact`` and ``fuzzy`` select candidate ids (``fuzzy`` is
+    None for an address), ``score`` scores the candidates ``:ids`` and keeps the best ``:n``."""
+
+    exact: str
+    fuzzy: str | None
+    score: str
+
+
+def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries | None:
+    """The statements searching ``entity`` for a text of ``words`` words (parameters: see
+    :func:`query_params`); ``address``: the text looks like a piece of an e-mail address or a
+    domain, looked for only where the entity has addresses (None elsewhere).
+
+    Candidates come from sources, each its own indexed query bounded by ``:k``: first the
+    exact words (every word of the text as a prefix, full-text GIN index) or the address
+    fragment (trigram GIN index); only when those found fewer than ``:n`` records in all the
+    entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives typos and accents. A common
+    word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
+    number of names it matches, runs for the rare texts that need it. The candidates are then
+    scored and the best ``:n`` kept."""
+    t = TARGETS[entity]
+    live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
+    scores = [_score(t.name, words)]
+    if not address:  # the words of an address ("gmail", "com") are no words of a text
+        exact = [f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k"]
+        scores.append(f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END")
+    elif not t.addresses:
+        return None
+    else:
+        exact = []
+        for column, param in t.addresses:
+            exact.append(f"SELECT t.id {live} AND {column} ILIKE :{param} LIMIT :k")
+            # a longer part of the address, a better match: the whole address scores 1
+            scores.append(f"CASE WHEN {column} ILIKE :{param} THEN {TEXT_MATCH_SCORE}"
+                          f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END")
+    # An address is matched as it is typed: its words are no names to guess at.
+    fuzzy = None if address else f"SELECT t.id {live} AND {_match(t.name, words)} LIMIT :k"
+    score = f"""
+    SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
+    FROM {t.table} t
+    WHERE t.id = ANY(:ids) AND t.deleted_at IS NULL
+    ORDER BY score DESC, {t.then}, t.id
+    LIMIT :n"""
+    return Queries(" UNION ALL ".join(f"({source})" for source in exact), fuzzy, score)
+
+
+def clean_text(text) -> str:
+    """The text to search for, spaces collapsed; refuses what cannot be a search."""
+    if not isinstance(text, str):
+        raise ValidationError({"text": f"must be text, not {type(text).__name__}"}, "search")
+    if "\x00" in text:
+        raise ValidationError({"text": "contains a NUL character"}, "search")
+    text = " ".join(text.split())
+    if len(text) > MAX_TEXT:
+        raise ValidationError({"text": f"is {len(text)} characters long; at most {MAX_TEXT} are searched"}, "search")
+    return text
+
+
+def clean_entities(entities) -> tuple[str, ...]:
+    """``None`` (all), one entity name or several, in :data:`ENTITIES` order."""
+    if entities is None:
+        return ENTITIES
+    names = [entities] if isinstance(entities, str) else entities
+    if not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
+        raise ValidationError({"entities": f"must be entity names, not {entities!r}"}, "search")
+    names = set(names)
+    unknown = sorted(names - set(ENTITIES))
+    if unknown:
+        raise ValidationError({"entities": f"unknown {', '.join(map(repr, unknown))}; "
+                                           f"search {', '.join(ENTITIES)}"}, "search")
+    if not names:
+        raise ValidationError({"entities": f"name at least one of {', '.join(ENTITIES)}"}, "search")
+    return tuple(e for e in ENTITIES if e in names)
+
+
+def clean_limit(limit) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError({"limit": f"must be a whole number from 1 to {MAX_LIMIT}, not {limit!r}"}, "search")
+    return limit
+
+
+_WORD = re.compile(r"\w+")
+MAX_WORDS = 6  # words that must each match a name; more would only narrow it further
+
+
+def words_of(text: str) -> list[str]:
+    """The words a name must contain (nearly): letters and digits, two or more of them (one
+    letter is in every other name), at most :data:`MAX_WORDS`."""
+    return [w for w in _WORD.findall(text) if len(w) > 1][:MAX_WORDS]
+
+
+def prefix_tsquery(text: str) -> str:
+    """Every word of ``text`` as a prefix, all required: ``'acme':* & 'renew':*``. Only
+    letters and digits reach the tsquery, so no text can break its syntax."""
+    return " & ".join(f"'{w}':*" for w in _WORD.findall(text.lower()))
+
+
+def _like(fragment: str) -> str:
+    return "%" + re.sub(r"([\\%_])", r"\\\1", fragment) + "%"
+
+
+def looks_like_address(text: str) -> bool:
+    """An e-mail address or a domain, or a piece of one: ``smith@acme``, ``@acme.com``."""
+    return " " not in text and ("@" in text or "." in text)
+
+
+def query_params(text: str, words: list[str], limit: int) -> dict:
+    """The bound parameters of :func:`entity_queries`' statements."""
+    domain = text.rsplit("@", 1)[-1] if "@" in text else text
+    return {"q": text, **{f"w{i}": w for i, w in enumerate(words)}, "like": _like(text),
+            "domain_like": _like(domain), "tsq": prefix_tsquery(text), "n": limit,
+            "k": max(MIN_CANDIDATES, 2 * limit)}
+
+
+def fuzzy_ids(conn: sa.Connection, sql: str, params: dict) -> list:
+    """The fuzzy match's candidates, always through the trigram GIN index: the planner guesses
+    that 1% of rows are similar to any text, and with a LIMIT it would then read the table
+    until it found ``:k`` of them, which for a rare text means all of it. Bitmap scans only,
+    inside a savepoint that takes the settings back."""
+    savepoint = conn.begin_nested()
+    try:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        return list(conn.execute(sa.text(sql), params).scalars())
+    finally:
+        savepoint.rollback()
+
+
+def set_thresholds(conn: sa.Connection) -> None:
+    """The trigram thresholds, for this transaction only (``SET LOCAL``)."""
+    conn.execute(sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :w, true),"
+                         " set_config('pg_trgm.similarity_threshold', :s, true)"),
+                 {"w": str(WORD_SIMILARITY), "s": str(SIMILARITY)})
+
+
+def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
+    """The records best matching ``text``, best first: see the module's docstring."""
+    import polars as pl
+
+    text = clean_text(text)
+    names = clean_entities(entities)
+    limit = clean_limit(limit)
+    schema = {"entity": pl.String, "id": pl.String, "title": pl.String, "subtitle": pl.String, "score": pl.Float64}
+    words = words_of(text)
+    if len(text.replace(" ", "")) < MIN_TEXT or not words:
+        return pl.DataFrame(schema=schema)
+    params = query_params(text, words, limit)
+    address = looks_like_address(text)
+    rows = []
+    with crm.transaction() as conn:
+        set_thresholds(conn)
+        queries = {name: q for name in names if (q := entity_queries(name, len(words), address=address))}
+        found = {name: dict.fromkeys(conn.execute(sa.text(q.exact), params).scalars()) for name, q in queries.items()}
+        # Typos are forgiven when the exact words found too little: a fuzzy match costs more.
+        if sum(map(len, found.values())) < limit:
+            for name, q in queries.items():
+                if q.fuzzy is not None:
+                    found[name].update(dict.fromkeys(fuzzy_ids(conn, q.fuzzy, params)))
+        for name, q in queries.items():
+            if found[name]:
+                for row in conn.execute(sa.text(q.score), {**params, "ids": list(found[name])}):
+                    rows.append((name, str(row.id), row.title, row.subtitle or "", round(float(row.score), 4)))
+    order = {name: i for i, name in enumerate(ENTITIES)}
+    rows.sort(key=lambda r: (-r[4], order[r[0]], r[2].lower()))
+    return pl.DataFrame(rows[:limit], schema=schema, orient="row")
