@@ -7,11 +7,14 @@ dtypes follow the output columns' field types, so one spec gives equal frames on
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import polars as pl
-import pyarrow as pa
 
 from .compilers import OutputColumn
+
+if TYPE_CHECKING:  # DuckDB's results only: a PostgreSQL query needs no pyarrow (about 65 MB resident)
+    import pyarrow as pa
 
 
 def dtype(column: OutputColumn, timezone: str) -> pl.DataType:

@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import duckdb
 import polars as pl
 import psycopg
 import sqlalchemy as sa
@@ -92,6 +91,8 @@ def postgres_schema(conn: sa.Connection, spec: QuerySpec) -> Schema:
 
 def duckdb_schema(con, spec: QuerySpec) -> Schema:
     """What ``spec`` can name in a snapshot."""
+    import duckdb  # here, not at the top: a kernel that only asks PostgreSQL never loads it
+
     custom = ()
     if _names_custom_fields(spec):
         try:
@@ -137,6 +138,8 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, ti
 def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
                handle: RunHandle | None = None) -> QueryResult:
     """Run on a DuckDB connection whose views mirror the CRM tables (a snapshot)."""
+    import duckdb
+
     spec = parse(spec)
     started = time.perf_counter()
     schema = duckdb_schema(con, spec)
