@@ -11,17 +11,19 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
 import psycopg
 import sqlalchemy as sa
 
 from ..errors import QuerySpecError
-from . import frames
 from .compilers import COMPILERS, CompiledQuery
 from .control import QueryCancelled, RunHandle, statement
 from .schema import Schema, reflect_duckdb, reflect_postgres
 from .spec import QuerySpec, parse
+
+if TYPE_CHECKING:
+    import polars as pl
 
 BACKENDS = tuple(COMPILERS)
 
@@ -130,6 +132,9 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, ti
         if canceled is None:
             raise
         raise _stopped(handle, timeout, "statement timeout" in str(canceled)) from None
+    # polars (about 50 MB resident) comes with the first result, not with a preview
+    from . import frames
+
     frame = frames.from_rows(compiled.columns, rows, timezone)
     done = time.perf_counter()
     return QueryResult(frame, compiled, "postgres", compiled_at - started, done - compiled_at)
@@ -153,6 +158,8 @@ def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | N
             table = con.sql(str(bound), params=params).to_arrow_table()
     except duckdb.InterruptException:
         raise _stopped(handle, timeout, timer.fired) from None
+    from . import frames
+
     frame = frames.from_arrow(compiled.columns, table, timezone)
     done = time.perf_counter()
     return QueryResult(frame, compiled, "duckdb", compiled_at - started, done - compiled_at)

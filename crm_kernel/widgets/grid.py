@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-import pandas as pd
-import polars as pl
-from ipydatagrid import DataGrid, TextRenderer, VegaExpr
 
 from ..errors import CrmError, QuerySpecError
 from ..model import ENTITIES
 from .rules import show_error
 from .source import Source, narrowed
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    from ipydatagrid import DataGrid, TextRenderer
 
 PAGE_SIZE = 1000
 GRID_HEIGHT = 440  # pixels: about twenty rows, then the grid scrolls
@@ -68,6 +70,10 @@ def display_frame(frame: pl.DataFrame, columns, start: int) -> tuple[pd.DataFram
     """The page as the browser gets it: money and numbers as floats (formatted by renderers),
     dates and timestamps as text, enums as words, empty values blank. Returns the frame, its
     renderers and its column widths."""
+    import pandas as pd
+    import polars as pl
+    from ipydatagrid import TextRenderer, VegaExpr
+
     out: dict[str, Any] = {}
     renderers: dict[str, TextRenderer] = {}
     widths: dict[str, int] = {}
@@ -116,9 +122,10 @@ class ResultGrid(widgets.VBox):
         self._has_more = False
         self._quiet = False
 
-        self.datagrid = DataGrid(pd.DataFrame(), selection_mode="cell", base_column_size=120,
-                                 layout=widgets.Layout(height="62px", width="100%"))
-        self.datagrid.add_class("crm-datagrid")
+        # The DataGrid comes with the first result: ipydatagrid and pandas are about 130 MB
+        # resident, which a workbench that is only looked at never needs.
+        self.datagrid: DataGrid | None = None
+        self.placeholder = widgets.Box(layout=widgets.Layout(height="62px", width="100%"))
         self.previous_button = widgets.Button(description="◀ Previous", disabled=True,
                                               layout=widgets.Layout(width="110px"))
         self.previous_button.add_class("crm-page-previous")
@@ -131,9 +138,8 @@ class ResultGrid(widgets.VBox):
         self.previous_button.on_click(lambda _: self.previous_page())
         self.next_button.on_click(lambda _: self.next_page())
         super().__init__([widgets.HBox([self.previous_button, self.page_label, self.next_button]), self.message,
-                          self.datagrid])
+                          self.placeholder])
         self.add_class("crm-result-grid")
-        self.datagrid.observe(self._transforms_changed, "_transforms")
 
     # -- what callers do ---------------------------------------------------------------------
 
@@ -142,11 +148,12 @@ class ResultGrid(widgets.VBox):
         if source is not None:
             self.source = source
         self.spec = spec
-        self._quiet = True
-        try:
-            self.datagrid._transforms = []  # a new question: the old column sorts and filters go
-        finally:
-            self._quiet = False
+        if self.datagrid is not None:
+            self._quiet = True
+            try:
+                self.datagrid._transforms = []  # a new question: the old column sorts and filters go
+            finally:
+                self._quiet = False
         return self._run(spec)
 
     def next_page(self) -> None:
@@ -189,6 +196,7 @@ class ResultGrid(widgets.VBox):
             self._has_more = start + frame.height < self.total
         self.start, self.frame, self.columns = start, frame, result.compiled.columns
         data, renderers, widths = display_frame(frame, self.columns, start)
+        self._make_datagrid()
         self._quiet = True
         try:
             self.datagrid.data = data
@@ -199,6 +207,19 @@ class ResultGrid(widgets.VBox):
             self._quiet = False
         self._show_position()
         return result.execute_seconds
+
+    def _make_datagrid(self) -> None:
+        """The first result replaces the placeholder with the DataGrid."""
+        if self.datagrid is not None:
+            return
+        import pandas as pd
+        from ipydatagrid import DataGrid
+
+        self.datagrid = DataGrid(pd.DataFrame(), selection_mode="cell", base_column_size=120,
+                                 layout=widgets.Layout(height="62px", width="100%"))
+        self.datagrid.add_class("crm-datagrid")
+        self.datagrid.observe(self._transforms_changed, "_transforms")
+        self.children = tuple(self.datagrid if child is self.placeholder else child for child in self.children)
 
     def _show_position(self) -> None:
         first, last = self.start + 1, self.start + self.frame.height

@@ -11,9 +11,9 @@ click on Stop, which cancels it through the query engine's RunHandle.
 from __future__ import annotations
 
 import html
+import sys
 import threading
 
-import duckdb
 import ipywidgets as widgets
 import sqlalchemy as sa
 
@@ -28,8 +28,13 @@ from .rules import show_error
 from .saved import SavedViews
 from .source import BACKENDS, Source
 
-# What a run can fail with besides a refused spec: a missing snapshot, a database gone away.
-_RUN_ERRORS = (CrmError, sa.exc.SQLAlchemyError, duckdb.Error)
+
+def _run_errors() -> tuple[type[Exception], ...]:
+    """What a run can fail with besides a refused spec: a missing snapshot, a database gone away.
+    DuckDB's errors only once DuckDB is loaded (with the first snapshot query): before, none
+    can be raised, and importing it here would cost every open workbench about 40 MB."""
+    duckdb = sys.modules.get("duckdb")
+    return (CrmError, sa.exc.SQLAlchemyError, *((duckdb.Error,) if duckdb else ()))
 
 
 class Workbench(widgets.VBox):
@@ -126,7 +131,7 @@ class Workbench(widgets.VBox):
         except QueryCancelled as exc:
             show_error(self.status, f"Stopped: {_first_line(exc)}")
             return None
-        except _RUN_ERRORS as exc:
+        except _run_errors() as exc:
             show_error(self.status, f"Not run: {_first_line(exc)}")
             return None
         finally:
