@@ -27,7 +27,7 @@ DASHBOARDS = ROOT / "dashboards"
 HEAVY = ["pandas", "pyarrow", "duckdb", "duckdb_engine", "altair", "vegafusion", "jinja2", "papermill",
          "ipydatagrid", "bqplot", "crm_kernel.analytics", "crm_kernel.reports", "crm_kernel.snapshot",
          "crm_kernel.demo"]
-POLARS = "polars"  # query results: the board needs them; a workbench nobody has run yet does not
+POLARS = "polars"  # query results as frames: neither the board nor a workbench nobody has run needs them
 
 
 def loaded_after(code: str, url: str | None = None) -> set[str]:
@@ -70,10 +70,10 @@ def test_importing_what_an_app_imports_loads_no_heavy_library(code):
     assert loaded_after(code) == set()
 
 
-def test_the_pipeline_app_loads_only_polars_for_its_query_results(demo_url):
+def test_the_pipeline_app_loads_no_heavy_library_nor_polars(demo_url):
     code = app_code("pipeline.ipynb")
     assert "PipelineBoard(crm)" in code  # the app's code, not an empty cell
-    assert loaded_after(code, demo_url) == {POLARS}
+    assert loaded_after(code, demo_url) == set()
 
 
 def test_the_workbench_app_loads_no_heavy_library_until_a_query_runs(demo_url):

@@ -10,7 +10,7 @@ import functools
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -30,13 +30,34 @@ BACKENDS = tuple(COMPILERS)
 
 @dataclass
 class QueryResult:
-    """A query's rows with what it took to get them."""
+    """A query's rows with what it took to get them: ``frame`` (polars) or ``dicts()``."""
 
-    frame: pl.DataFrame
     compiled: CompiledQuery
     backend: str
     compile_seconds: float
     execute_seconds: float
+    timezone: str = "UTC"
+    # PostgreSQL's DB-API rows until a frame is asked for: the frame is built on first use, so
+    # that a caller who reads dicts() never loads polars (about 75 MB resident with numpy).
+    rows: list | None = field(default=None, repr=False)
+    _frame: pl.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            from . import frames
+
+            self._frame = frames.from_rows(self.compiled.columns, self.rows, self.timezone)
+            self.rows = None  # the frame holds them now
+        return self._frame
+
+    def dicts(self) -> list[dict]:
+        """One dict of Python values per row: ``frame.to_dicts()``, without building a frame."""
+        if self._frame is not None:
+            return self._frame.to_dicts()
+        from .rows import to_dicts
+
+        return to_dicts(self.compiled.columns, self.rows, self.timezone)
 
     @property
     def sql(self) -> str:
@@ -48,7 +69,7 @@ class QueryResult:
 
     @property
     def row_count(self) -> int:
-        return self.frame.height
+        return self._frame.height if self._frame is not None else len(self.rows)
 
     def __repr__(self) -> str:
         return (f"<QueryResult {self.row_count} rows from {self.backend} in "
@@ -132,12 +153,8 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, ti
         if canceled is None:
             raise
         raise _stopped(handle, timeout, "statement timeout" in str(canceled)) from None
-    # polars (about 50 MB resident) comes with the first result, not with a preview
-    from . import frames
-
-    frame = frames.from_rows(compiled.columns, rows, timezone)
     done = time.perf_counter()
-    return QueryResult(frame, compiled, "postgres", compiled_at - started, done - compiled_at)
+    return QueryResult(compiled, "postgres", compiled_at - started, done - compiled_at, timezone, rows=rows)
 
 
 def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
@@ -162,7 +179,7 @@ def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | N
 
     frame = frames.from_arrow(compiled.columns, table, timezone)
     done = time.perf_counter()
-    return QueryResult(frame, compiled, "duckdb", compiled_at - started, done - compiled_at)
+    return QueryResult(compiled, "duckdb", compiled_at - started, done - compiled_at, timezone, _frame=frame)
 
 
 def _server_cancel(exc: BaseException) -> psycopg.errors.QueryCanceled | None:
