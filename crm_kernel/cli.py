@@ -142,6 +142,32 @@ def url(show_password):
     click.echo(libpq_url(url if show_password else safe_url(url)))
 
 
+@db.command()
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="The backup file, or a folder for the default name crm-DATE-TIME-vVERSION.dump [default: here].")
+@_friendly
+def backup(out):
+    """Back the whole database up into one pg_dump file (custom format, private to you)."""
+    from .db import resolve_url
+    from .db.backup import backup as dump
+
+    done = dump(resolve_url(), out)
+    click.echo(f"backed up schema version {done.schema_version} to {done.path} ({done.size:,} bytes)")
+
+
+@db.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--replace", is_flag=True, help="Overwrite a database that already holds a CRM.")
+@_friendly
+def restore(file, replace):
+    """Restore a backup into an empty database, all of it or nothing."""
+    from .db import resolve_url
+    from .db.backup import restore as load
+
+    version = load(resolve_url(), file, replace=replace)
+    click.echo(f"restored schema version {version} from {file}; run `crm db migrate` if this crm_kernel is newer")
+
+
 # -- data ----------------------------------------------------------------------------------
 
 
@@ -188,8 +214,10 @@ _TABLE_ROWS = 100
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
               show_default=True, help="json is a list of row objects.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", callback=lambda ctx, p, v: _params(v),
+              help="A parameter's value (repeatable); JSON values such as '{\"amount\": 30, \"unit\": \"day\"}' too.")
 @_friendly
-def query_run(spec_file, backend, snapshot_dir, fmt, out):
+def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
     """Run the query in SPEC.json (`-` reads stdin) and print or save its rows."""
     from . import CRM
 
@@ -199,9 +227,11 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out):
         from .snapshot import open as open_snapshot
 
         with open_snapshot(snapshot_dir) as snap:
-            result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone)
+            result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone, params=params)
+        crm = None
     else:
-        result = CRM.connect().execute(spec)
+        crm = CRM.connect()
+        result = crm.execute(spec, params=params)
     frame = result.frame
     if fmt == "parquet" and not out:
         raise click.UsageError("--format parquet needs --out FILE")
@@ -214,13 +244,38 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out):
         text += f"\n{frame.height:,} rows in {result.execute_seconds * 1000:.1f} ms on {backend}{shown}\n"
         _emit(text, out)
     elif fmt == "csv":
-        _emit(frame.write_csv(), out)
+        from .export import flat_lists
+
+        _emit(flat_lists(frame).write_csv(), out)
     elif fmt == "json":
         _emit(frame.write_json(), out)
     else:
         frame.write_parquet(out, compression="zstd")
+    if crm is not None and (out or fmt != "table"):  # rows taken out of the live CRM: audited
+        from .export import record_export
+
+        record_export(crm, spec, frame.height, fmt, out or "stdout")
     if out:
         click.echo(f"{frame.height:,} rows written to {out}", err=True)
+
+
+def _params(pairs: tuple[str, ...]) -> dict:
+    """``--param min_value=10000`` -> ``{"min_value": "10000"}``; a value that is a JSON object or
+    list is read as JSON (a relative-date window, a list for ``in``)."""
+    import json
+
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
+        if value.strip()[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise click.BadParameter(f"{name}: not valid JSON ({exc})", param_hint="--param") from None
+        params[name.strip()] = value
+    return params
 
 
 def _emit(text: str, out: str | None) -> None:
@@ -446,6 +501,91 @@ def currency_rates(code):
         frame = crm.money.rates(code)
     for row in frame.iter_rows(named=True):
         click.echo(f"{row['currency']}  {row['rate_date']}  {row['rate']:>20}  {row['source'] or ''}")
+
+
+# -- mail and calendar -------------------------------------------------------------------
+
+
+@main.group()
+def ingest():
+    """Mail and calendar into activities: mbox, .eml files, .ics calendars and IMAP folders.
+
+    Messages become e-mail activities, events meetings, linked to the contact by address and
+    the company by domain. Running again adds nothing (Message-ID / UID identify them).
+    """
+
+
+_create_contacts = click.option(
+    "--create-contacts", is_flag=True,
+    help="Add an unknown sender from a known company's domain as a lead contact (default: skip and count).")
+
+
+def _report(summary) -> None:
+    click.echo(str(summary))
+
+
+@ingest.command("mbox")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_create_contacts
+@_friendly
+def ingest_mbox(file, create_contacts):
+    """Ingest every message of an mbox FILE."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        _report(crm.ingest.mbox(file, create_contacts=create_contacts, progress=True))
+
+
+@ingest.command("eml")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_create_contacts
+@_friendly
+def ingest_eml(folder, create_contacts):
+    """Ingest every *.eml file in FOLDER and its subfolders."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        _report(crm.ingest.eml(folder, create_contacts=create_contacts, progress=True))
+
+
+@ingest.command("ics")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_create_contacts
+@_friendly
+def ingest_ics(file, create_contacts):
+    """Ingest the events of an iCalendar FILE as meetings (a recurring series as its first
+    instance plus the instances the file holds)."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        _report(crm.ingest.ics(file, create_contacts=create_contacts, progress=True))
+
+
+@ingest.command("imap")
+@click.option("--host", required=True, help="The IMAP server.")
+@click.option("--user", required=True, help="The login name.")
+@click.option("--folder", default="INBOX", show_default=True, help="The folder (opened read-only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="[default: 993 with --ssl, 143 with --starttls or --plain]")
+@click.option("--ssl", "security", flag_value="ssl", default=True, help="TLS from the start (the default).")
+@click.option("--starttls", "security", flag_value="starttls", help="Plain connection upgraded with STARTTLS.")
+@click.option("--plain", "security", flag_value="plain",
+              help="No encryption: the password travels in clear (a server on this machine only).")
+@_create_contacts
+@_friendly
+def ingest_imap(host, user, folder, port, security, create_contacts):
+    """Ingest the messages of an IMAP folder. The password comes from CRM_IMAP_PASSWORD, else
+    a prompt; never from the command line."""
+    import os
+
+    from . import CRM
+
+    if security == "plain" and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: --plain sends the password to {host} unencrypted.", err=True)
+    password = os.environ.get("CRM_IMAP_PASSWORD") or click.prompt(f"Password for {user}@{host}", hide_input=True)
+    with CRM.connect() as crm:
+        _report(crm.ingest.imap(host, user, password, folder=folder, port=port, security=security,
+                                create_contacts=create_contacts, progress=True))
 
 
 # -- reports -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .config import Config
 from .db import connect_engine, resolve_url
 from .db.migrate import check_schema
 from .errors import ConfigError, QuerySpecError, ValidationError
+from .ingest import Ingest
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
 from .services.activities import ActivityService
@@ -49,6 +50,7 @@ class CRM:
         self.activities = ActivityService(self, "activities")
         self.saved_queries = SavedQueryService(self, "saved_queries")
         self.custom_fields = CustomFieldService(self, "custom_field_definitions")
+        self.ingest = Ingest(self)  # mail and calendar into activities: mbox, eml, ics, IMAP (a light facade)
         self.last_query = None  # the QueryResult of the latest query(): SQL, timings, row count
 
     # Built on first use: both import polars (about 50 MB resident), which an app that shows a
@@ -107,18 +109,21 @@ class CRM:
 
     # -- queries ------------------------------------------------------------------------------
 
-    def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None):
+    def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None,
+                params: dict | None = None):
         """Run a query spec; returns a :class:`~crm_kernel.query.QueryResult` (frame, SQL, timings).
 
         ``backend="duckdb"`` runs on a snapshot: ``snapshot`` is an opened snapshot or a path
         (a snapshot folder or a parent of several); the newest under ``$CRM_HOME`` by default.
         A query runs at most ``CRM_STATEMENT_TIMEOUT`` seconds; ``handle`` (a
         :class:`~crm_kernel.query.RunHandle`) cancels it from another thread. Either raises
-        :class:`~crm_kernel.query.QueryCancelled`.
+        :class:`~crm_kernel.query.QueryCancelled`. ``params`` gives the values of the spec's
+        parameters (rules with ``valueSource: "parameter"``).
         """
         from . import query
 
-        stop = {"timeout": query.control.timeout_seconds(self.config.statement_timeout), "handle": handle}
+        stop = {"timeout": query.control.timeout_seconds(self.config.statement_timeout), "handle": handle,
+                "params": params}
         if backend == "postgres":
             if snapshot is not None:
                 raise QuerySpecError("snapshot", "a snapshot is for backend=\"duckdb\"")
@@ -137,9 +142,13 @@ class CRM:
         self.last_query = result
         return result
 
-    def query(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None) -> pl.DataFrame:
-        """Run a query spec and return its rows as a polars DataFrame (``crm.last_query`` has the rest)."""
-        return self.execute(spec, backend, snapshot, now=now, handle=handle).frame
+    def query(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None,
+              params: dict | None = None) -> pl.DataFrame:
+        """Run a query spec and return its rows as a polars DataFrame (``crm.last_query`` has the rest).
+
+        ``params`` fills the spec's parameters: ``crm.query(spec, params={"min_value": 10000})``.
+        """
+        return self.execute(spec, backend, snapshot, now=now, handle=handle, params=params).frame
 
     def snapshot(self, out=None, incremental: bool = False, progress: bool = False) -> Path:
         """Copy every table to a Parquet snapshot for DuckDB; returns its folder.

@@ -32,6 +32,7 @@ SETTINGS = (
     Setting("CRM_TIMEZONE", "UTC", "time zone for relative dates and date truncation"),
     Setting("CRM_STATEMENT_TIMEOUT", "300", "seconds a query may run before it is stopped; 0: no limit"),
     Setting("CRM_SMTP_URL", None, "SMTP server that mails reports: smtp://[user:password@]host[:port]"),
+    Setting("CRM_IMAP_PASSWORD", None, "password for `crm ingest imap` (else it is asked for; never an option)"),
 )
 
 

@@ -60,3 +60,9 @@ class QuerySpecError(CrmError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class IngestError(CrmError):
+    """A mail or calendar source could not be read at all: a missing file, a file that is not
+    an mbox or a calendar, an IMAP server that refused the login or the folder. (One bad
+    message or event is not an error: the ingest summary reports it and goes on.)"""

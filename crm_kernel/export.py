@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from .errors import CrmError, DatabaseError
 from .query import compile_spec, parse
 from .query.run import duckdb_schema, postgres_schema
+from .services import audit
 
 # polars, pyarrow, DuckDB and xlsxwriter are imported by the functions that use them: the
 # workbench shows its export buttons from this module's FORMATS in every open page, and most
@@ -159,7 +160,16 @@ def export_result(crm, spec, fmt: str, path: Path | str, *, backend: str = "post
         rows = write(pages, fmt, path)
     finally:
         pages.close()
+    record_export(crm, spec, rows, fmt, path)
     return Exported(path, rows, path.stat().st_size, time.perf_counter() - started)
+
+
+def record_export(crm, spec, rows: int, fmt: str, target: Path | str) -> None:
+    """The audit row of a finished export: who, which query, how many rows, where to."""
+    parsed = parse(spec)
+    with crm.engine.begin() as conn:
+        audit.exported(conn, user_id=crm.user_id, entity=parsed.entity, spec=parsed.source, rows=rows,
+                       fmt=fmt, target=str(target))
 
 
 def _counted(pages: Iterator[pl.DataFrame], on_page) -> Iterator[pl.DataFrame]:
@@ -225,10 +235,18 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(guarded(name) for name in texts)
 
 
+def flat_lists(frame: pl.DataFrame) -> pl.DataFrame:
+    """List cells (tags) as one text, ``"vip, partner"``: CSV and spreadsheets have no lists."""
+    lists = [name for name, kind in frame.schema.items() if isinstance(kind, pl.List)]
+    if not lists:
+        return frame
+    return frame.with_columns(pl.col(name).cast(pl.List(pl.String)).list.join(", ").alias(name) for name in lists)
+
+
 def _csv(pages, out) -> int:
     rows = 0
     for i, frame in enumerate(pages):
-        guard_formulas(frame).write_csv(out, include_header=i == 0)
+        guard_formulas(flat_lists(frame)).write_csv(out, include_header=i == 0)
         rows += frame.height
     return rows
 
@@ -265,6 +283,7 @@ def _excel(pages, out) -> int:
         }
         rows = 0
         for i, frame in enumerate(pages):
+            frame = flat_lists(frame)
             if i == 0:
                 sheet.write_row(0, 0, frame.columns, header)
             if rows + frame.height > EXCEL_MAX_ROWS:

@@ -9,6 +9,7 @@ from crm_kernel.model import ENTITIES, children, entity
 UDT = {
     "text": "text", "integer": "int4", "number": "numeric", "money": "numeric", "date": "date",
     "timestamp": "timestamptz", "boolean": "bool", "uuid": "uuid", "json": "jsonb", "search": "tsvector",
+    "tags": "_text",
 }
 
 

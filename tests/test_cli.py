@@ -201,3 +201,21 @@ def test_query_run_on_a_snapshot(crm_db, spec_file, tmp_path):
     crm_db.companies.create(name="After the snapshot", employees=99)
     live = crm("query", "run", str(spec_file), "--format", "csv").output
     assert "After the snapshot" in live and "After the snapshot" not in csv
+
+
+@pytest.mark.usefixtures("two_companies")
+def test_query_run_takes_parameters(tmp_path):
+    spec = tmp_path / "param.json"
+    spec.write_text('{"entity": "companies", "select": ["name"], "order_by": ["name"], "where": {"rules": ['
+                    '{"field": "employees", "operator": ">=", "value": "least", "valueSource": "parameter"}, '
+                    '{"field": "name", "operator": "in", "value": "names", "valueSource": "parameter"}]}}')
+    csv = crm("query", "run", str(spec), "--format", "csv", "--param", "least=50", "--param", 'names=["Big Co", "Tiny", "Also Big"]')
+    assert csv.exit_code == 0, csv.output
+    assert csv.output.splitlines() == ["name", "Also Big", "Big Co"]
+    missing = CliRunner().invoke(cli.main, ["query", "run", str(spec), "--param", "least=50"])
+    assert missing.exit_code == 1 and "params.names: parameter 'names'" in missing.output
+    typo = CliRunner().invoke(cli.main, ["query", "run", str(spec), "--param", "least=50", "--param", "names=Tiny",
+                                         "--param", "lest=5"])
+    assert typo.exit_code == 1 and "no rule uses parameter 'lest'" in typo.output
+    malformed = CliRunner().invoke(cli.main, ["query", "run", str(spec), "--param", "least"])
+    assert malformed.exit_code == 2 and "NAME=VALUE" in malformed.output

@@ -221,3 +221,51 @@ def test_an_open_snapshot_and_an_empty_result(query_engine, query_snapshot, tmp_
         empty = tmp_path / f"empty-{backend}.csv"
         assert export_result(qcrm, nothing, "csv", empty, backend=backend, snapshot=snap).rows == 0
         assert empty.read_text() == "title,value,stage.name\n"
+
+
+# -- the audit trail ------------------------------------------------------------------------------
+
+
+def export_audit(crm) -> list[dict]:
+    with crm.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT user_id, entity, entity_id, after FROM audit_log WHERE operation = 'export' ORDER BY id").mappings()
+        return [dict(row) for row in rows]
+
+
+def test_an_export_is_audited_with_who_what_and_how_many(crm, tmp_path):
+    companies(crm, 3)
+    spec = NAMES | {"where": {"combinator": "and", "rules": [{"field": "name", "operator": "beginsWith", "value": "C"}]}}
+    done = export_result(crm, spec, "csv", tmp_path / "c.csv")
+    [entry] = export_audit(crm)
+    assert entry["user_id"] == crm.user_id and entry["entity"] == "companies" and entry["entity_id"] is None
+    assert entry["after"]["rows"] == done.rows == 3
+    assert entry["after"]["spec"] == spec and entry["after"]["format"] == "csv"
+    assert entry["after"]["target"] == str(tmp_path / "c.csv")
+
+
+def test_a_failed_export_is_not_audited(crm, tmp_path, monkeypatch):
+    companies(crm, 2)
+    monkeypatch.setitem(export_lib.WRITERS, "csv", full_disk)
+    with pytest.raises(ExportError):
+        export_result(crm, NAMES, "csv", tmp_path / "c.csv")
+    assert export_audit(crm) == []
+
+
+def test_the_command_line_audits_rows_it_writes_out(crm, tmp_path):
+    from click.testing import CliRunner
+
+    from crm_kernel import cli
+
+    companies(crm, 4)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text('{"entity": "companies", "select": ["name"]}')
+    env = {**os.environ, "CRM_DATABASE_URL": crm.engine.url.render_as_string(hide_password=False)}
+    shown = CliRunner().invoke(cli.main, ["query", "run", str(spec_file)], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert export_audit(crm) == []  # a table on the screen is not an export
+    saved = CliRunner().invoke(cli.main, ["query", "run", str(spec_file), "--format", "csv", "--out",
+                                          str(tmp_path / "out.csv")], env=env)
+    assert saved.exit_code == 0, saved.output
+    [entry] = export_audit(crm)
+    assert entry["after"]["rows"] == 4 and entry["after"]["target"] == str(tmp_path / "out.csv")

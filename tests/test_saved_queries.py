@@ -74,3 +74,19 @@ def test_bad_custom_field_declarations(crm, args, field):
     with pytest.raises(ValidationError) as info:
         crm.custom_fields.define(*args)
     assert field in info.value.errors
+
+
+def test_saved_queries_declare_their_parameters(crm):
+    from crm_kernel import ValidationError
+
+    rule = {"field": "value", "operator": ">=", "value": "min_value", "valueSource": "parameter"}
+    spec = {"entity": "deals", "where": {"rules": [rule]}}
+    with pytest.raises(ValidationError, match="declare parameter 'min_value'"):
+        crm.saved_queries.save("Big deals", spec)
+    declared = spec | {"parameters": {"min_value": {"type": "money", "label": "Smallest deal"}}}
+    crm.saved_queries.save("Big deals", declared)
+    loaded = crm.saved_queries.load("Big deals")
+    assert loaded["parameters"] == declared["parameters"]
+    crm.deals.create(title="Small", value=100, company_id=crm.companies.create(name="A")["id"])
+    assert crm.query(loaded, params={"min_value": 50}).height == 1
+    assert crm.query(loaded, params={"min_value": 500}).height == 0

@@ -242,3 +242,48 @@ def test_stop_cancels_a_running_query(slow_crm, tmp_path):
     run.click()
     wb.wait()
     assert "0 rows" in wb.status.value  # the next run is not cancelled
+
+
+# -- parameters and react-querybuilder exports ------------------------------------------------------
+
+def test_a_rule_can_take_a_parameter_and_the_form_asks_for_it(qcrm, bench):
+    build_two_rules(bench)
+    first = by_class(bench, "crm-rule")[0]
+    assert bench.parameters.layout.display == "none"
+    one(first, "crm-rule-parameter").value = True
+    one(first, "crm-rule-value").value = "min_value"
+    assert bench.builder.spec["where"]["rules"][0] == {"field": "value", "operator": ">=", "value": "min_value",
+                                                       "valueSource": "parameter"}
+    assert bench.builder.error is None  # a parameter without a value yet is a valid query
+    assert bench.parameters.layout.display == "" and list(bench.parameters.inputs) == ["min_value"]
+    one(bench, "crm-run").click()
+    bench.wait()
+    assert "Not run" in bench.status.value and "min_value" in bench.status.value and "has no value" in bench.status.value
+    one(bench.parameters, "crm-parameter").value = "10000"
+    one(bench, "crm-run").click()
+    bench.wait()
+    expected = qcrm.query(bench.builder.spec, params={"min_value": 10000})
+    assert expected.height == 1 and bench.grid.frame.equals(expected)
+    one(first, "crm-rule-parameter").value = False  # back to a value: the form empties
+    assert bench.parameters.layout.display == "none" and bench.source.params == {}
+
+
+def test_declared_parameters_come_prefilled(qcrm, bench):
+    spec = {"entity": "deals", "select": ["title"], "parameters": {"min_value": {"label": "Smallest", "default": 50000}},
+            "where": {"rules": [{"field": "value", "operator": ">=", "value": "min_value", "valueSource": "parameter"}]}}
+    bench.builder.spec = spec
+    box = one(bench.parameters, "crm-parameter")
+    assert box.description == "Smallest" and box.value == "50000"
+    assert bench.builder.spec["parameters"] == spec["parameters"]  # kept when the view is saved
+    bench.run()
+    assert sorted(bench.grid.frame["title"]) == sorted(qcrm.query(spec)["title"])
+
+
+def test_a_react_querybuilder_export_loads_in_plain_form(bench):
+    bench.builder.spec = {"entity": "deals", "where": {"id": "root", "rules": [
+        {"id": "a", "field": "value", "operator": ">=", "value": 10000}, "and",
+        {"id": "b", "field": "title", "operator": "contains", "value": "x", "disabled": True}, "or",
+        {"id": "c", "field": "stage.name", "operator": "=", "value": "Won"}]}}
+    assert bench.builder.spec["where"] == {"combinator": "or", "rules": [
+        {"field": "value", "operator": ">=", "value": 10000}, {"field": "stage.name", "operator": "=", "value": "Won"}]}
+    assert len(by_class(bench, "crm-rule")) == 2 and bench.builder.error is None

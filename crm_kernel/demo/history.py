@@ -175,7 +175,7 @@ class History:
             stage_entered_at=timestamps(state.entered),
             weighted_value=money(weighted),
             deleted_at=pl.lit(None, dtype=pl.Datetime("ms", "UTC")),
-            **{f"custom_fields{RAW}": pl.lit("{}")},
+            **{f"custom_fields{RAW}": pl.lit("{}"), f"tags{RAW}": pl.lit("[]")},  # as the table's defaults
         )
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 FieldType = Literal[
-    "text", "integer", "number", "money", "date", "timestamp", "enum", "boolean", "uuid", "json", "search"
+    "text", "integer", "number", "money", "date", "timestamp", "enum", "boolean", "uuid", "json", "search", "tags"
 ]
 
 # Field types and the Python values they hold (documentation and validation share this).
 PYTHON_TYPES = {
     "text": "str", "integer": "int", "number": "Decimal", "money": "Decimal", "date": "date",
     "timestamp": "datetime", "enum": "str", "boolean": "bool", "uuid": "UUID", "json": "dict | list",
+    "tags": "list[str]",
 }
 
 
@@ -143,6 +144,12 @@ def json(name, **kw) -> Field:
     return Field(name, "json", **kw)
 
 
+def tags() -> Field:
+    """Free labels (``["vip", "partner"]``), added by sql/015_tags.sql, hence last: text, none
+    empty, each once (case aside)."""
+    return Field("tags", "tags", label="Tags", nullable=False, has_default=True)
+
+
 ROLES = ("admin", "manager", "rep")
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTACT_METHODS = ("email", "phone", "sms", "linkedin")
@@ -208,6 +215,7 @@ COMPANIES = Entity("companies", "Companies", "Company", "name", (
     *_bookkeeping(),
     _search(),
     _last_xact(),
+    tags(),
 ))
 
 CONTACTS = Entity("contacts", "Contacts", "Contact", "last_name", (
@@ -229,6 +237,7 @@ CONTACTS = Entity("contacts", "Contacts", "Contact", "last_name", (
     *_bookkeeping(),
     _search(),
     _last_xact(),
+    tags(),
 ))
 
 PIPELINE_STAGES = Entity("pipeline_stages", "Pipeline stages", "Stage", "name", (
@@ -274,6 +283,7 @@ DEALS = Entity("deals", "Deals", "Deal", "title", (
     # the table's column order); set when the deal enters a stage.
     Field("stage_entered_at", "timestamp", label="In stage since", nullable=False, has_default=True,
           readonly=True),
+    tags(),
 ))
 
 ACTIVITIES = Entity("activities", "Activities", "Activity", "subject", (
@@ -330,7 +340,7 @@ AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (
     ref("user_id", "users", nullable=False, readonly=True),
     Field("at", "timestamp", label="When", nullable=False, has_default=True, readonly=True),
     text("entity", nullable=False, readonly=True),
-    Field("entity_id", "uuid", label="Record ID", nullable=False, readonly=True),
+    Field("entity_id", "uuid", label="Record ID", readonly=True),  # None: an event such as an export
     text("operation", nullable=False, readonly=True),
     json("before", readonly=True),
     json("after", readonly=True),

@@ -32,6 +32,8 @@ def column_type(f: Field) -> sa.types.TypeEngine:
             return pg.JSONB()
         case "search":
             return pg.TSVECTOR()
+        case "tags":
+            return pg.ARRAY(sa.Text())
     raise TypeError(f"no column type for field type {f.type!r}")
 
 

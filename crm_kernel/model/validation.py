@@ -216,6 +216,26 @@ def _deal_fields(value: Any) -> list:
     return value
 
 
+MAX_TAGS, MAX_TAG_LENGTH = 100, 100
+
+
+def _tags(value: list[str]) -> list[str]:
+    """Tags as kept: trimmed, none empty, each once whatever its case (the first spelling wins)."""
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"{len(value)} tags are more than {MAX_TAGS}")
+    kept, seen = [], set()
+    for tag in value:
+        tag = _no_nul(tag).strip()
+        if not tag:
+            raise ValueError("a tag must not be empty")
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(f"tag {shown(tag)} is longer than {MAX_TAG_LENGTH} characters")
+        if tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            kept.append(tag)
+    return kept
+
+
 _FORMATS = {"email": _email, "currency": _currency, "colour": _colour, "identifier": _identifier,
             "custom_field_type": _custom_field_type, "entity": _entity, "deal_fields": _deal_fields}
 
@@ -245,6 +265,8 @@ def _python_type(f: Field) -> Any:
             return bool
         case "uuid":
             return uuid.UUID
+        case "tags":
+            return Annotated[list[Annotated[str, pydantic.Field(strict=True)]], AfterValidator(_tags)]
         case "json" if f.name == "custom_fields":
             return Annotated[dict, BeforeValidator(_custom_fields), AfterValidator(json_value)]
         case "json":

@@ -31,6 +31,8 @@ def dtype(column: OutputColumn, timezone: str) -> pl.DataType:
             return pl.Datetime("us", timezone)
         case "boolean":
             return pl.Boolean()
+        case "tags":
+            return pl.List(pl.String())
     return pl.String()  # text, enum, uuid, json
 
 

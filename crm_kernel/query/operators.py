@@ -8,7 +8,7 @@ by the compiler; they are always bound parameters, never SQL text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -33,7 +33,7 @@ class Operator:
     build: Callable[[sa.ColumnElement, Any], sa.ColumnElement]
 
     def applies_to(self, field_type: str) -> bool:
-        return field_type in self.types
+        return field_type in self.types or (field_type == "tags" and self.name in TAG_LABELS)
 
 
 def escape_like(text: str) -> str:
@@ -41,8 +41,25 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def escape_like_sql(expr: sa.ColumnElement) -> sa.ColumnElement:
+    """:func:`escape_like` in SQL, for a pattern taken from another field of the row."""
+    for char in ("\\", "%", "_"):  # the backslash first, or the others' escapes would double
+        expr = sa.func.replace(expr, sa.literal(char, sa.Text), sa.literal("\\" + char, sa.Text))
+    return expr
+
+
 def _like(prefix: str, suffix: str) -> Callable:
-    return lambda col, v: col.ilike(f"{prefix}{escape_like(v)}{suffix}", escape="\\")
+    def build(col, v):
+        if isinstance(v, sa.ColumnElement):  # another field: its wildcards are literal too
+            pattern = escape_like_sql(v)
+            if prefix:
+                pattern = sa.literal(prefix, sa.Text) + pattern
+            if suffix:
+                pattern = pattern + sa.literal(suffix, sa.Text)
+            return col.ilike(pattern, escape="\\")
+        return col.ilike(f"{prefix}{escape_like(v)}{suffix}", escape="\\")
+
+    return build
 
 
 def _not(build: Callable) -> Callable:
@@ -61,7 +78,12 @@ def _window(col, window) -> sa.ColumnElement:
 
 
 _contains, _begins, _ends = _like("%", "%"), _like("", "%"), _like("%", "")
-_between = lambda col, v: col.between(v[0], v[1])  # noqa: E731
+def _between(col, v) -> sa.ColumnElement:
+    low, high = v
+    if isinstance(low, sa.ColumnElement) or isinstance(high, sa.ColumnElement):
+        # Bounds from other fields: which is lower is known only per row.
+        return sa.case((low <= high, col.between(low, high)), else_=col.between(high, low))
+    return col.between(low, high)
 
 _ROWS = [
     # name, label, types, arity, build
@@ -106,6 +128,14 @@ RQB_OPERATORS = ("=", "!=", "<", ">", "<=", ">=", "contains", "beginsWith", "end
                  "doesNotBeginWith", "doesNotEndWith", "null", "notNull", "in", "notIn", "between", "notBetween")
 
 
+# What the operators mean on a multi-valued field (tags), and how they read there. Tags compare
+# without regard to case; "=" takes a nested group over the elements and a match mode.
+TAG_LABELS = {"contains": "has tag", "doesNotContain": "does not have tag", "in": "has any of",
+              "notIn": "has none of", "null": "has no tags", "notNull": "has tags", "=": "matches"}
+
+
 def operators_for(field_type: str) -> list[Operator]:
     """The operators a field of this type offers, in menu order."""
+    if field_type == "tags":
+        return [replace(OPERATORS[name], label=label) for name, label in TAG_LABELS.items()]
     return [op for op in OPERATORS.values() if op.applies_to(field_type)]

@@ -126,15 +126,19 @@ def duckdb_schema(con, spec: QuerySpec) -> Schema:
 
 
 def compile_spec(spec, backend: str = "postgres", *, schema: Schema | None = None, timezone: str = "UTC",
-                 now=None) -> CompiledQuery:
-    """Parse, check and compile without touching a database (catalog entities only, unless a schema is given)."""
+                 now=None, params: dict | None = None, check_only: bool = False) -> CompiledQuery:
+    """Parse, check and compile without touching a database (catalog entities only, unless a
+    schema is given). ``params`` gives the values of rules with ``valueSource: "parameter"``;
+    ``check_only`` lets parameters without a value pass (a spec checked before it is saved)."""
     if backend not in COMPILERS:
         raise QuerySpecError("backend", f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    return COMPILERS[backend](schema or _CATALOG_SCHEMA, timezone=timezone, now=now).compile(spec)
+    compiler = COMPILERS[backend](schema or _CATALOG_SCHEMA, timezone=timezone, now=now, params=params,
+                                  check_only=check_only)
+    return compiler.compile(spec)
 
 
 def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
-                 handle: RunHandle | None = None) -> QueryResult:
+                 handle: RunHandle | None = None, params: dict | None = None) -> QueryResult:
     spec = parse(spec)
     started = time.perf_counter()
     try:
@@ -143,7 +147,7 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, ti
                 conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"),
                              {"ms": str(max(1, round(timeout * 1000)))})
             schema = postgres_schema(conn, spec)
-            compiled = compile_spec(spec, "postgres", schema=schema, timezone=timezone, now=now)
+            compiled = compile_spec(spec, "postgres", schema=schema, timezone=timezone, now=now, params=params)
             compiled_at = time.perf_counter()
             driver = conn.connection.driver_connection
             with statement(handle, getattr(driver, "cancel_safe", driver.cancel)):
@@ -158,14 +162,14 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, ti
 
 
 def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
-               handle: RunHandle | None = None) -> QueryResult:
+               handle: RunHandle | None = None, params: dict | None = None) -> QueryResult:
     """Run on a DuckDB connection whose views mirror the CRM tables (a snapshot)."""
     import duckdb
 
     spec = parse(spec)
     started = time.perf_counter()
     schema = duckdb_schema(con, spec)
-    compiled = compile_spec(spec, "duckdb", schema=schema, timezone=timezone, now=now)
+    compiled = compile_spec(spec, "duckdb", schema=schema, timezone=timezone, now=now, params=params)
     bound = compiled.bound()
     params = [bound.params[name] for name in bound.positiontup]
     compiled_at = time.perf_counter()

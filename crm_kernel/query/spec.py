@@ -32,13 +32,28 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_BITS = 13_000  # whole numbers up to about 3,900 digits: Python prints at most 4,300
 
 
+VALUE_SOURCES = ("value", "field", "parameter")
+MATCH_MODES = ("all", "none", "some", "atLeast", "atMost", "exactly")
+
+
+@dataclass(frozen=True)
+class Match:
+    """How many elements of a multi-valued field (tags) must pass the rule's nested group:
+    react-querybuilder's match modes. ``threshold`` counts elements when it is a whole number
+    of 1 or more, and is a share of the array when it lies between 0 and 1."""
+
+    mode: str
+    threshold: int | float | None = None
+
+
 @dataclass(frozen=True)
 class Rule:
     path: str
     field: str
     operator: str
     value: Any = None
-    value_source: str = "value"  # or "field": ``value`` names another field
+    value_source: str = "value"  # "field": ``value`` names another field; "parameter": names parameters
+    match: Match | None = None  # a rule over a multi-valued field's elements
 
 
 @dataclass(frozen=True)
@@ -111,7 +126,8 @@ class QuerySpec:
 
 
 TOP_LEVEL_KEYS = {"entity", "select", "where", "group_by", "aggregates", "having", "order_by", "limit", "offset",
-                  "name", "description"}
+                  "name", "description", "parameters"}
+PARAMETER_KEYS = {"type", "label", "default", "description"}
 
 
 def parse(spec: dict | str | QuerySpec) -> QuerySpec:
@@ -133,13 +149,14 @@ def parse(spec: dict | str | QuerySpec) -> QuerySpec:
     if "entity" not in spec:
         raise QuerySpecError("entity", "is required: the table or view to query, e.g. \"deals\"")
     entity = _name(spec["entity"], "entity")
+    _parameters(spec.get("parameters"))
     return QuerySpec(
         entity=entity,
         select=tuple(_select_item(item, f"select[{i}]") for i, item in enumerate(_list(spec, "select"))),
-        where=_group(spec["where"], "where") if spec.get("where") is not None else None,
+        where=_top_group(spec.get("where"), "where"),
         group_by=tuple(_group_key(item, f"group_by[{i}]") for i, item in enumerate(_list(spec, "group_by"))),
         aggregates=tuple(_aggregate(item, f"aggregates[{i}]") for i, item in enumerate(_list(spec, "aggregates"))),
-        having=_group(spec["having"], "having") if spec.get("having") is not None else None,
+        having=_top_group(spec.get("having"), "having"),
         order_by=tuple(_order_item(item, f"order_by[{i}]") for i, item in enumerate(_list(spec, "order_by"))),
         limit=_count(spec.get("limit"), "limit"),
         offset=_count(spec.get("offset"), "offset") or 0,
@@ -295,41 +312,153 @@ def _order_item(item, path) -> OrderItem:
     return OrderItem(path, _name(item.get("field"), f"{path}.field"), direction == "desc")
 
 
-def _group(item, path) -> Group:
+def _top_group(item, path) -> Group | None:
+    """``where`` or ``having``: absent, disabled, or a group."""
+    if item is None:
+        return None
+    return _group(item, path) if not _disabled(item, path) else None
+
+
+def _disabled(item, path) -> bool:
+    """react-querybuilder's ``disabled``: the rule or group is kept in the spec but ignored."""
+    if not isinstance(item, dict) or "disabled" not in item:
+        return False
+    _expect(item["disabled"], bool, f"{path}.disabled", "true or false")
+    return item["disabled"]
+
+
+def _group(item, path, element: bool = False) -> Group:
     _expect(item, dict, path, "a rule group {\"combinator\": \"and\", \"rules\": [...]}")
-    _keys(item, path, {"combinator", "not", "rules", "id"})
-    combinator = item.get("combinator", "and")
-    combinator = combinator.lower() if isinstance(combinator, str) else combinator
-    if combinator not in ("and", "or"):
-        raise QuerySpecError(f"{path}.combinator", f"must be \"and\" or \"or\", not {show(item.get('combinator'))}")
+    _keys(item, path, {"combinator", "not", "rules", "id", "disabled"})
     negate = item.get("not", False)
     _expect(negate, bool, f"{path}.not", "true or false")
     rules = item.get("rules", [])
     _expect(rules, list, f"{path}.rules", "a list of rules and groups")
-    return Group(path, combinator, negate, tuple(_rule_or_group(r, f"{path}.rules[{i}]") for i, r in enumerate(rules)))
+    if any(isinstance(rule, str) for rule in rules):
+        if "combinator" in item:
+            raise QuerySpecError(f"{path}.combinator", "a group whose combinators stand between its rules "
+                                                       "has no combinator of its own")
+        return _independent(rules, path, negate, element)
+    combinator = item.get("combinator", "and")
+    combinator = combinator.lower() if isinstance(combinator, str) else combinator
+    if combinator not in ("and", "or"):
+        raise QuerySpecError(f"{path}.combinator", f"must be \"and\" or \"or\", not {show(item.get('combinator'))}")
+    parsed = (_rule_or_group(r, f"{path}.rules[{i}]", element) for i, r in enumerate(rules)
+              if not _disabled(r, f"{path}.rules[{i}]"))
+    return Group(path, combinator, negate, tuple(parsed))
 
 
-def _rule_or_group(item, path) -> Rule | Related | Group:
+def _independent(items: list, path: str, negate: bool, element: bool = False) -> Group:
+    """react-querybuilder's independent combinators, ``[rule, "and", rule, "or", rule]``, read as
+    it reads them: "and" binds tighter than "or". A disabled rule leaves with the combinator
+    that joined it to the rest."""
+    terms: list[tuple[str | None, Any]] = []  # (combinator before it, parsed rule or group)
+    for i, item in enumerate(items):
+        where = f"{path}.rules[{i}]"
+        if i % 2:
+            _expect(item, str, where, "a combinator (\"and\" or \"or\") between two rules")
+            if item.lower() not in ("and", "or"):
+                raise QuerySpecError(where, f"must be \"and\" or \"or\", not {show(item)}")
+            continue
+        if isinstance(item, str):
+            raise QuerySpecError(where, "a rule or group belongs here; combinators stand between rules")
+        if not _disabled(item, where):
+            joined = items[i - 1].lower() if i else None
+            terms.append((joined, _rule_or_group(item, where, element)))
+    if len(items) % 2 == 0 and items:
+        raise QuerySpecError(f"{path}.rules[{len(items) - 1}]", "a combinator must stand between two rules, not last")
+    segments: list[list] = []
+    for joined, term in terms:
+        if not segments or joined == "or":
+            segments.append([term])
+        else:
+            segments[-1].append(term)
+    parts = tuple(seg[0] if len(seg) == 1 else Group(path, "and", False, tuple(seg)) for seg in segments)
+    if len(parts) == 1 and isinstance(parts[0], Group) and not negate:
+        return parts[0]
+    return Group(path, "or", negate, parts)
+
+
+def _rule_or_group(item, path, element: bool = False) -> Rule | Related | Group:
+    """A rule, a related-record rule or a nested group. Inside a match group (``element``) a
+    rule's field may be ``""``: the element itself, as react-querybuilder writes it."""
     _expect(item, dict, path, "a rule or a rule group")
     if "rules" in item or "combinator" in item:
-        return _group(item, path)
+        return _group(item, path, element)
     if "related" in item:
         return _related(item, path)
-    _keys(item, path, {"field", "operator", "value", "valueSource", "id"})
+    _keys(item, path, {"field", "operator", "value", "valueSource", "id", "disabled", "match"})
     if "field" not in item:
         raise QuerySpecError(path, "a rule needs a field (or is it a group without \"rules\"?)")
-    name = _name(item["field"], f"{path}.field")
+    name = "" if element and item["field"] == "" else _name(item["field"], f"{path}.field")
     operator = item.get("operator")
     if not isinstance(operator, str) or operator not in OPERATORS:  # a list is not a key of the table
         raise QuerySpecError(f"{path}.operator", f"unknown operator {show(operator)}")
     source = item.get("valueSource", "value")
-    if source not in ("value", "field"):
-        raise QuerySpecError(f"{path}.valueSource", f"must be \"value\" or \"field\", not {show(source)}")
-    return Rule(path, name, operator, item.get("value"), source)
+    if source not in VALUE_SOURCES:
+        raise QuerySpecError(f"{path}.valueSource", f"must be one of {', '.join(VALUE_SOURCES)}, not {show(source)}")
+    value = item.get("value")
+    if source == "parameter":
+        _parameter_names(value, f"{path}.value")
+    match = _match(item["match"], f"{path}.match") if item.get("match") is not None else None
+    if match is not None:
+        if source != "value":
+            raise QuerySpecError(f"{path}.valueSource", "a rule with match takes a group of rules as its value")
+        _expect(value, dict, f"{path}.value", "a rule group over the field's elements (field \"\")")
+        value = _group(value, f"{path}.value", element=True)
+    return Rule(path, name, operator, value, source, match)
+
+
+def _match(item, path) -> Match:
+    _expect(item, dict, path, "{\"mode\": \"some\"} (all, none, some, atLeast, atMost, exactly)")
+    _keys(item, path, {"mode", "threshold"})
+    mode = item.get("mode")
+    if mode not in MATCH_MODES:
+        raise QuerySpecError(f"{path}.mode", f"must be one of {', '.join(MATCH_MODES)}, not {show(mode)}")
+    threshold = item.get("threshold")
+    if mode in ("atLeast", "atMost", "exactly"):
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise QuerySpecError(f"{path}.threshold", f"{mode} needs a threshold: a count (1, 2, ...) or a share "
+                                                      f"between 0 and 1, not {show(threshold)}")
+        if threshold < 0 or (threshold >= 1 and threshold != int(threshold)) or threshold > BIGINT:
+            raise QuerySpecError(f"{path}.threshold", f"must be a whole count of 1 or more or a share between 0 "
+                                                      f"and 1, not {show(threshold)}")
+        threshold = int(threshold) if threshold >= 1 else threshold
+    elif threshold is not None:
+        raise QuerySpecError(f"{path}.threshold", f"mode {mode} takes no threshold")
+    return Match(mode, threshold)
+
+
+def parameter_names(value: str) -> list[str]:
+    """The parameters a rule names: one, or a comma-separated list (for in and between)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _parameter_names(value, path) -> None:
+    _expect(value, str, path, "the name of a parameter (or \"low,high\" / \"a,b,c\" for between and in)")
+    names = parameter_names(value)
+    if not names:
+        raise QuerySpecError(path, "must name a parameter")
+    for name in names:
+        if not _PLAIN_KEY.match(name):
+            raise QuerySpecError(path, f"{show(name)} is not a parameter name (letters, digits and _)")
+
+
+def _parameters(declared) -> None:
+    """``"parameters": {"min_value": {"type": "money", "default": 10000, "label": "..."}}``."""
+    if declared is None:
+        return
+    _expect(declared, dict, "parameters", "an object of parameter declarations")
+    for name, declaration in declared.items():
+        path = _join("parameters", name)
+        if not _PLAIN_KEY.match(name):
+            raise QuerySpecError(path, "a parameter name is letters, digits and _")
+        _expect(declaration, dict, path, "an object like {\"type\": \"money\", \"default\": 10000}")
+        _keys(declaration, path, PARAMETER_KEYS)
 
 
 def _related(item, path) -> Related:
-    _keys(item, path, {"related", "quantifier", "where", "via", "operator", "value", "id"})
+    _keys(item, path, {"related", "quantifier", "where", "via", "operator", "value", "id", "disabled"})
     quantifier = item.get("quantifier", "any")
     if quantifier not in QUANTIFIERS:
         raise QuerySpecError(f"{path}.quantifier", f"must be one of {', '.join(QUANTIFIERS)}, not {show(quantifier)}")
@@ -345,3 +474,71 @@ def _related(item, path) -> Related:
     where = _group(item["where"], f"{path}.where") if item.get("where") is not None else None
     via = _name(item["via"], f"{path}.via") if item.get("via") is not None else None
     return Related(path, _name(item["related"], f"{path}.related"), quantifier, where, via, operator, value)
+
+
+def spec_parameters(spec: QuerySpec) -> dict[str, dict]:
+    """The parameters a spec names, in order of appearance, each with its declaration (type,
+    label, default) when it has one: what a form asks for before the query runs."""
+    declared = spec.source.get("parameters") or {}
+    found: dict[str, dict] = {}
+
+    def walk(group: Group | None) -> None:
+        for rule in group.rules if group is not None else ():
+            if isinstance(rule, Group):
+                walk(rule)
+            elif isinstance(rule, Related):
+                walk(rule.where)
+            elif rule.value_source == "parameter":
+                for name in parameter_names(rule.value):
+                    found.setdefault(name, dict(declared.get(name, {})) | {"field": rule.field})
+
+    walk(spec.where)
+    walk(spec.having)
+    for name, declaration in declared.items():
+        found.setdefault(name, dict(declaration))
+    return found
+
+
+def plain_form(spec) -> dict:
+    """The spec as JSON in its plainest form: react-querybuilder's independent combinators
+    turned into nested groups, disabled rules and groups left out, ids dropped. The builder
+    widget edits this form; it selects the same rows."""
+    parsed = parse(spec)
+    source = dict(parsed.source)
+    for key, group in (("where", parsed.where), ("having", parsed.having)):
+        source.pop(key, None)
+        if group is not None:
+            source[key] = _plain_group(group)
+    return source
+
+
+def _plain_group(group: Group) -> dict:
+    plain: dict[str, Any] = {"combinator": group.combinator}
+    if group.negate:
+        plain["not"] = True
+    plain["rules"] = [_plain_group(r) if isinstance(r, Group) else
+                      _plain_related(r) if isinstance(r, Related) else _plain_rule(r) for r in group.rules]
+    return plain
+
+
+def _plain_rule(rule: Rule) -> dict:
+    plain: dict[str, Any] = {"field": rule.field, "operator": rule.operator}
+    if rule.match is not None:
+        plain["value"] = _plain_group(rule.value)
+        plain["match"] = {"mode": rule.match.mode} | (
+            {"threshold": rule.match.threshold} if rule.match.threshold is not None else {})
+    elif rule.value is not None:
+        plain["value"] = rule.value
+    if rule.value_source != "value":
+        plain["valueSource"] = rule.value_source
+    return plain
+
+
+def _plain_related(rule: Related) -> dict:
+    plain: dict[str, Any] = {"related": rule.related, "quantifier": rule.quantifier}
+    if rule.where is not None:
+        plain["where"] = _plain_group(rule.where)
+    for key, value in (("via", rule.via), ("operator", rule.operator), ("value", rule.value)):
+        if value is not None:
+            plain[key] = value
+    return plain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -24,3 +26,10 @@ def record(conn: sa.Connection, *, user_id, entity: str, entity_id, operation: s
            before: str | None, after: str | None) -> None:
     conn.execute(_INSERT, {"user_id": user_id, "entity": entity, "entity_id": entity_id,
                            "operation": operation, "before": before, "after": after})
+
+
+def exported(conn: sa.Connection, *, user_id, entity: str, spec: dict, rows: int, fmt: str, target: str) -> None:
+    """An export: who took which query's rows out of the CRM, how many, in what form."""
+    image = {"spec": spec, "rows": rows, "format": fmt, "target": target}
+    conn.execute(_INSERT, {"user_id": user_id, "entity": entity, "entity_id": None, "operation": "export",
+                           "before": None, "after": json.dumps(image, default=str)})

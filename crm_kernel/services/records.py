@@ -104,6 +104,11 @@ class RecordService:
         with self.crm.transaction() as conn:
             return self._insert(conn, clean)
 
+    def insert(self, conn: sa.Connection, values: dict) -> dict:
+        """:meth:`create` inside the caller's transaction ``conn``, so that one unit of work
+        (an ingested message: its new contact and its activity) commits or fails whole."""
+        return self._insert(conn, clean_create(self.entity, values))
+
     def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
                **fields) -> dict:
         """Change some fields. With ``expected_version`` a record changed meanwhile raises ``ConflictError``."""

@@ -12,13 +12,22 @@ class SavedQueryService(RecordService):
     """``crm.saved_queries``: ``save``, ``load``, ``list``, ``rename``, ``delete`` by name (or id)."""
 
     def save(self, name: str, spec, *, shared: bool = False, description: str | None = None) -> dict:
-        """Save ``spec`` under ``name`` (replacing your query of that name). The spec is checked first."""
+        """Save ``spec`` under ``name`` (replacing your query of that name). The spec is checked
+        first; the parameters its rules name must be declared under ``"parameters"`` (with a
+        type, a label and a default when there is one), so whoever runs it knows what to give."""
         from ..query import compile_spec, parse
         from ..query.run import postgres_schema
+        from ..query.spec import spec_parameters
 
         parsed = parse(spec)
+        declared = parsed.source.get("parameters") or {}
+        undeclared = [name for name in spec_parameters(parsed) if name not in declared]
+        if undeclared:
+            raise ValidationError({"spec.parameters": f"declare parameter {undeclared[0]!r}, e.g. \"parameters\": "
+                                                      f"{{\"{undeclared[0]}\": {{\"type\": \"money\", \"label\": \"...\"}}}}"},
+                                  "saved_queries")
         with self.crm.engine.connect() as conn:
-            compile_spec(parsed, schema=postgres_schema(conn, parsed))
+            compile_spec(parsed, schema=postgres_schema(conn, parsed), check_only=True)
         existing = self._find(name, own_only=True, missing_ok=True)
         values = {"spec": parsed.source, "entity": parsed.entity, "shared": shared, "description": description}
         if existing:

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 from ..errors import QuerySpecError
 from ..model import ENTITIES
 from ..query import compile_spec, parse
+from ..query.spec import plain_form, spec_parameters
 from .editors import Suggest
 from .fields import FieldCatalog
 from .rules import GroupBox, error_html, show_error
@@ -26,7 +27,7 @@ from .shape import AggregateRow, ColumnRow, GroupKeyRow, RowList, SortRow
 from .source import Source
 
 DEFAULT_ENTITY = "deals"
-_KEPT = ("having", "offset", "name", "description")  # spec parts the builder keeps but does not edit
+_KEPT = ("having", "offset", "name", "description", "parameters")  # spec parts kept but not edited here
 _DIGITS = re.compile(r"^\d{1,40}$")  # longer stays text, for the spec's check to refuse
 
 
@@ -101,8 +102,9 @@ class QueryBuilder(widgets.VBox):
     @spec.setter
     def spec(self, spec: dict | str) -> None:
         """Load a spec. A malformed one (wrong shape, unknown operator name) is refused with its
-        QuerySpecError; one that names an unknown field loads and shows the error."""
-        source = parse(spec).source
+        QuerySpecError; one that names an unknown field loads and shows the error. A
+        react-querybuilder export loads in its plain form (see ``query.spec.plain_form``)."""
+        source = plain_form(spec)
         entity = source["entity"].strip()
         self._quiet = True
         try:
@@ -132,7 +134,16 @@ class QueryBuilder(widgets.VBox):
 
     def compile(self, backend: str = "postgres"):
         """The compiled query (for its SQL preview); raises QuerySpecError when invalid."""
-        return compile_spec(self._spec, backend, schema=self.catalog.schema, timezone=self.crm.config.timezone)
+        params = self.source.params
+        return compile_spec(self._spec, backend, schema=self.catalog.schema, timezone=self.crm.config.timezone,
+                            params={k: v for k, v in params.items() if k in self.parameters()}, check_only=True)
+
+    def parameters(self) -> dict[str, dict]:
+        """The parameters the spec names, with their declarations (see ``query.spec.spec_parameters``)."""
+        try:
+            return spec_parameters(parse(self._spec))
+        except QuerySpecError:
+            return {}
 
     def preview(self, backend: str = "postgres") -> str:
         """The SQL the spec runs, values inline, for reading."""
@@ -207,7 +218,7 @@ class QueryBuilder(widgets.VBox):
         limit = self.limit.value.strip()
         if limit:
             spec["limit"] = int(limit) if _DIGITS.match(limit) else limit
-        for key in ("offset", "name", "description"):
+        for key in ("offset", "name", "description", "parameters"):
             if key in self._kept:
                 spec[key] = copy.deepcopy(self._kept[key])
         return spec

@@ -9,6 +9,7 @@ the validation message about it stays true.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Callable
@@ -206,6 +207,23 @@ class TextInput(Editor):
         if not isinstance(value, str):
             raise CannotShow(value)
         self.widget.value = value
+
+
+class JsonValue(Editor):
+    """A JSON value typed as text: the group over a multi-valued field's elements."""
+
+    def __init__(self, placeholder: str = '{"rules": [{"field": "", "operator": "=", "value": "vip"}]}'):
+        super().__init__()
+        self._use(widgets.Text(value="", placeholder=placeholder, layout=widgets.Layout(width="420px")))
+
+    def read(self):
+        try:
+            return json.loads(self.widget.value) if self.widget.value.strip() else None
+        except json.JSONDecodeError:
+            return self.widget.value  # the spec's check says what is wrong
+
+    def write(self, value):
+        self.widget.value = "" if value is None else json.dumps(value)
 
 
 class _PickerValue(Editor):
@@ -417,6 +435,8 @@ def editor_for(choice: FieldChoice, operator: Operator, *, suggest: Suggest | No
     the rule compares with another field."""
     if compare_with is not None:
         return FieldValue(compare_with)
+    if choice.type == "tags" and operator.name == "=":
+        return JsonValue()  # a group over the elements, with the rule's match mode
     match operator.arity:
         case "none" | "period":
             return NoValue()

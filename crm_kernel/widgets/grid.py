@@ -61,7 +61,7 @@ ENUM_WORDS = {enum_label(v): v for e in ENTITIES.values() for f in e.fields for 
 
 # Column widths in pixels by field type (the user can drag them wider).
 WIDTHS = {"text": 200, "uuid": 110, "money": 120, "number": 110, "float": 110, "integer": 90, "date": 100,
-          "timestamp": 150, "enum": 120, "boolean": 70, "json": 160}
+          "timestamp": 150, "enum": 120, "boolean": 70, "json": 160, "tags": 160}
 # ipydatagrid shows an empty number as "NaN": show nothing instead
 _BLANK_NAN = "cell.value !== cell.value ? ' ' : default_value"
 
@@ -98,6 +98,8 @@ def display_frame(frame: pl.DataFrame, columns, start: int) -> tuple[pd.DataFram
             series = series.dt.strftime("%Y-%m-%d %H:%M:%S")
         elif kind == "enum":
             series = series.map_elements(enum_label, return_dtype=pl.String)
+        elif kind == "tags":
+            series = series.list.join(", ")
         out[column.name] = series.cast(pl.String).fill_null("").to_list()
     index = pd.RangeIndex(start + 1, start + 1 + frame.height, name="#")
     return pd.DataFrame(out, index=index), renderers, widths

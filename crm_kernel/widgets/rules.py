@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..query import OPERATORS, operators_for
-from .editors import Editor, NoValue, adapt, editor_for
+from .editors import Editor, NoValue, TextInput, adapt, editor_for
 from .fields import FieldChoice
 
 _COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
@@ -79,9 +79,12 @@ class RuleRow(Row):
         self.compare = widgets.ToggleButton(value=False, description="vs field", tooltip="Compare with another field",
                                             layout=widgets.Layout(width="80px"))
         self.compare.add_class("crm-rule-source")
+        self.parameter = widgets.ToggleButton(value=False, description="param", layout=widgets.Layout(width="70px"),
+                                              tooltip="Take the value from a parameter given when the query runs")
+        self.parameter.add_class("crm-rule-parameter")
         self.value_box = widgets.HBox()
         self.editor: Editor = NoValue()
-        line = widgets.HBox([self.field, self.operator, self.value_box, self.compare])
+        line = widgets.HBox([self.field, self.operator, self.value_box, self.compare, self.parameter])
         super().__init__([], parent)
         line.children = [*line.children, *self.move_buttons()]
         self.children = [line, self.error]
@@ -90,6 +93,7 @@ class RuleRow(Row):
         self.field.observe(self._field_changed, "value")
         self.operator.observe(self._operator_changed, "value")
         self.compare.observe(self._compare_changed, "value")
+        self.parameter.observe(self._parameter_changed, "value")
 
     @staticmethod
     def default_rule(ctx, entity: str) -> dict:
@@ -112,6 +116,8 @@ class RuleRow(Row):
             self._set_operators(choice, rule.get("operator"))
             self.operator.value = rule.get("operator")
             self.compare.value = rule.get("valueSource") == "field"
+            self.parameter.value = rule.get("valueSource") == "parameter"
+            self.match = rule.get("match")  # a match mode (tags): edited as part of the JSON group
             self._new_editor()
             if "value" in rule:
                 self.editor.set(rule["value"])
@@ -124,6 +130,10 @@ class RuleRow(Row):
             rule["value"] = self.editor.get()
         if self.compare.value:
             rule["valueSource"] = "field"
+        elif self.parameter.value:
+            rule["valueSource"] = "parameter"
+        if self.choice.type == "tags" and self.operator.value == "=":
+            rule["match"] = self.match or {"mode": "some"}
         return rule
 
     # -- the pieces ----------------------------------------------------------------------------
@@ -156,7 +166,11 @@ class RuleRow(Row):
         op = OPERATORS.get(self.operator.value) or OPERATORS["="]
         compare_with = self.ctx.catalog.comparable(self.entity, choice) if self.compare.value else None
         suggest = self.ctx.suggester(self.entity, choice.path) if choice.type == "text" else None
-        self.editor = editor_for(choice, op, suggest=suggest, compare_with=compare_with)
+        if self.parameter.value and op.arity != "none":
+            names = "parameter names: low,high" if op.arity in ("list", "pair") else "parameter name"
+            self.editor = TextInput(names)
+        else:
+            self.editor = editor_for(choice, op, suggest=suggest, compare_with=compare_with)
         self.editor.on_change(self._value_changed)
         self.value_box.children = [self.editor.widget]
         self._editor_arity = op.arity
@@ -196,10 +210,26 @@ class RuleRow(Row):
     def _compare_changed(self, _change) -> None:
         if self._loading:
             return
+        if self.compare.value and self.parameter.value:
+            self._loading = True
+            self.parameter.value = False
+            self._loading = False
         self._new_editor()
         if self.compare.value and self.operator.value not in _COMPARISONS:
             self.operator.value = "="  # comparing two fields takes a comparison
             return
+        self.ctx.edited()
+
+    def _parameter_changed(self, _change) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        try:
+            if self.parameter.value:
+                self.compare.value = False  # a value comes from one place
+            self._new_editor()
+        finally:
+            self._loading = False
         self.ctx.edited()
 
     def _value_changed(self) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..model import ENTITIES
 from ..query import QueryResult, RunHandle, parse
 from ..query.run import duckdb_schema, postgres_schema
+from ..query.spec import spec_parameters
 
 if TYPE_CHECKING:
     import polars as pl
@@ -36,11 +37,17 @@ class Source:
         self._opened = None  # (folder, Snapshot) we opened and must close
         self._tie_breakers: dict[tuple[str, str], list[str] | None] = {}
         self.handle: RunHandle | None = None  # set during a run that a Stop button may cancel
+        self.params: dict = {}  # values of the specs' parameters (the workbench's parameter form)
 
     def execute(self, spec) -> QueryResult:
+        parsed = parse(spec)
+        # Only the parameters this spec names: the counting and suggestion specs made from a
+        # query keep some of its rules, and a parameter nothing uses is refused as a typo.
+        named = spec_parameters(parsed)
+        params = {name: value for name, value in self.params.items() if name in named}
         if self.backend == "duckdb":
-            return self.crm.execute(spec, "duckdb", snapshot=self._snapshot(), handle=self.handle)
-        return self.crm.execute(spec, self.backend, handle=self.handle)
+            return self.crm.execute(parsed, "duckdb", snapshot=self._snapshot(), handle=self.handle, params=params)
+        return self.crm.execute(parsed, self.backend, handle=self.handle, params=params)
 
     def _snapshot(self):
         if hasattr(self.snapshot, "con"):
@@ -108,7 +115,7 @@ class Source:
         info = schema.table(parsed.entity)
         if info is None or "id" in info.columns:
             return None
-        return [name for name, column in info.columns.items() if column.type != "json"]
+        return [name for name, column in info.columns.items() if column.type not in ("json", "tags")]
 
     def pages(self, spec: dict, size: int) -> Iterator[pl.DataFrame]:
         """The whole result, one page at a time (never all of it at once)."""

@@ -24,6 +24,7 @@ from .export import ExportPanel
 from .fields import FieldCatalog
 from .grid import PAGE_SIZE, GridRun, ResultGrid
 from .history import RunHistory
+from .parameters import ParameterForm
 from .rules import show_error
 from .saved import SavedViews
 from .source import BACKENDS, Source
@@ -50,6 +51,7 @@ class Workbench(widgets.VBox):
         catalog = FieldCatalog.load(crm)
         self.builder = QueryBuilder(crm, {"entity": entity}, catalog=catalog, source=self.source)
         self.grid = ResultGrid(source=self.source, page_size=page_size)
+        self.parameters = ParameterForm(self.builder, self.source)  # values of the query's parameters
         self.last_run: GridRun | None = None
 
         self.run_button = widgets.Button(description="Run", button_style="primary", tooltip="Run the query",
@@ -83,6 +85,7 @@ class Workbench(widgets.VBox):
         self.builder.on_change(lambda _: self._spec_changed())
         super().__init__([
             self.builder,
+            self.parameters,
             widgets.HBox([self.run_button, self.stop_button, self.sql_toggle, self.backend, self.status],
                          layout=widgets.Layout(align_items="center")),
             self.sql,

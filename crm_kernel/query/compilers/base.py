@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -20,9 +20,19 @@ from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
 from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Column, Schema, TableInfo
-from ..spec import Aggregate, Group, QuerySpec, Related, Rule, SelectItem, parse, show
+from ..spec import (
+    Aggregate,
+    Group,
+    QuerySpec,
+    Related,
+    Rule,
+    SelectItem,
+    json_document,
+    parameter_names,
+    parse,
+    show,
+)
 
-_COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
 _FAMILY = {t: "number" for t in NUMERIC_TYPES} | {"date": "temporal", "timestamp": "temporal"}
 
 
@@ -144,6 +154,18 @@ CUSTOM_FORMS: dict[str, tuple[str, sa.types.TypeEngine]] = {
 }
 
 
+class ElementScope:
+    """Where the fields of a match group resolve: ``""`` is the element itself."""
+
+    def __init__(self, element: sa.ColumnElement):
+        self.element = element
+
+    def resolve(self, path: str, where: str):
+        if path != "":
+            raise QuerySpecError(where, f"inside a match group the field is \"\" (each element), not {path!r}")
+        return self.element, Column("", "text", "Element")
+
+
 class OutputScope:
     """Resolves names in ``having`` and ``order_by``: group keys and aggregates by alias."""
 
@@ -170,8 +192,12 @@ class Compiler:
     # The compiler hides deleted rows itself, so joins can still reach them.
     all_rows_schema: str | None = None
 
-    def __init__(self, schema: Schema | None = None, *, timezone: str = "UTC", now: dt.datetime | None = None):
+    def __init__(self, schema: Schema | None = None, *, timezone: str = "UTC", now: dt.datetime | None = None,
+                 params: dict | None = None, check_only: bool = False):
         self.schema = schema or Schema.from_catalog()
+        self.params = json_document(dict(params or {}), "params")
+        self.check_only = check_only  # checking a spec to save: a parameter without a value is fine
+        self.params_used: set[str] = set()
         try:
             self.tz = zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -192,6 +218,8 @@ class Compiler:
 
     def compile(self, spec) -> CompiledQuery:
         spec = parse(spec)
+        self.declared = spec.source.get("parameters") or {}
+        self.params_used = set()
         info = self.schema.table(spec.entity)
         if info is None:
             raise QuerySpecError("entity", f"unknown table or view {spec.entity!r}; "
@@ -224,7 +252,16 @@ class Compiler:
             stmt = stmt.limit(spec.limit)
         if spec.offset:
             stmt = stmt.offset(spec.offset)
+        self._check_params_used()
         return CompiledQuery(stmt, columns, self.dialect, spec, self.preview_dialect)
+
+    def _check_params_used(self) -> None:
+        """A parameter given but named by no rule and declared nowhere is a typo, not a no-op."""
+        stray = sorted(set(self.params) - self.params_used - set(self.declared))
+        if stray:
+            known = ", ".join(sorted(self.params_used | set(self.declared))) or "none"
+            raise QuerySpecError(f"params.{stray[0]}", f"no rule uses parameter {stray[0]!r}; this query's "
+                                                       f"parameters: {known}")
 
     @staticmethod
     def _visible(scope: Scope) -> list:
@@ -350,8 +387,15 @@ class Compiler:
             raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} does not apply to {column.type} field "
                                                           f"{rule.field}; use one of {valid}")
         path = f"{rule.path}.value"
+        if rule.value_source == "parameter":
+            return self._with_parameters(rule, op, column, scope)
+        if column.type == "tags":
+            return self._tags_rule(rule, expr)
+        if rule.match is not None:
+            raise QuerySpecError(f"{rule.path}.match", f"match is for multi-valued fields; {rule.field} is a "
+                                                       f"{column.type} field")
         if rule.value_source == "field":
-            return op.build(expr, self._other_field(rule, column, scope))
+            return op.build(expr, self._other_fields(rule, op, column, scope))
         match op.arity:
             case "none":
                 value = None
@@ -372,18 +416,118 @@ class Compiler:
                 value = period_window(rule.operator, column.type, self.now)
         return op.build(expr, value)
 
-    def _other_field(self, rule: Rule, column: Column, scope) -> sa.ColumnElement:
+    def _other_fields(self, rule: Rule, op, column: Column, scope):
+        """``valueSource: "field"``: the value names another field of the row (two for
+        between, one or more for in), of the same type family."""
         path = f"{rule.path}.value"
-        if rule.operator not in _COMPARISONS:
-            raise QuerySpecError(f"{rule.path}.operator", f"comparing two fields takes one of "
-                                                          f"{' '.join(_COMPARISONS)}, not {rule.operator!r}")
-        if not isinstance(rule.value, str):
+        if op.arity == "none":
+            raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} takes no value, so it cannot compare "
+                                                          "with another field")
+        if op.arity not in ("one", "list", "pair"):
+            raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} takes a date window, not another field")
+        if not isinstance(rule.value, str | list):
             raise QuerySpecError(path, "with valueSource \"field\" the value names another field")
-        other, other_column = scope.resolve(rule.value, path)
-        if _FAMILY.get(column.type, column.type) != _FAMILY.get(other_column.type, other_column.type):
-            raise QuerySpecError(path, f"cannot compare {column.type} field {rule.field} with "
-                                       f"{other_column.type} field {rule.value}")
-        return other
+        names = values.as_list(rule.value, path) if op.arity != "one" else [rule.value]
+        if op.arity == "pair" and len(names) != 2:
+            raise QuerySpecError(path, f"{rule.operator} compares with two fields, low and high: \"low,high\"")
+        if not names:
+            raise QuerySpecError(path, "names no field")
+        others = []
+        for name in names:
+            if not isinstance(name, str):
+                raise QuerySpecError(path, f"{show(name)} is not a field name")
+            other, other_column = scope.resolve(name, path)
+            if _FAMILY.get(column.type, column.type) != _FAMILY.get(other_column.type, other_column.type):
+                raise QuerySpecError(path, f"cannot compare {column.type} field {rule.field} with "
+                                           f"{other_column.type} field {name}")
+            others.append(other)
+        return others[0] if op.arity == "one" else (tuple(others) if op.arity == "pair" else others)
+
+    def _with_parameters(self, rule: Rule, op, column: Column, scope) -> sa.ColumnElement:
+        """``valueSource: "parameter"``: the value names parameters given at run time (one, or
+        a comma-separated list for in and between); a declared parameter may have a default.
+        Their values are then checked as the rule's own value would be."""
+        names = parameter_names(rule.value)
+        given = []
+        for name in names:
+            self.params_used.add(name)
+            if name in self.params:
+                given.append(self.params[name])
+            elif isinstance(self.declared.get(name), dict) and "default" in self.declared[name]:
+                given.append(self.declared[name]["default"])
+            elif self.check_only:
+                return sa.true()  # its value comes when the query runs
+            else:
+                raise QuerySpecError(f"params.{name}", f"parameter {name!r} ({rule.field} {rule.operator}) has no "
+                                                       f"value; give it, e.g. params={{{name!r}: ...}}")
+        if op.arity in ("list", "pair") and len(given) > 1:
+            value = given
+        elif len(given) == 1:
+            value = given[0]
+        else:
+            raise QuerySpecError(f"{rule.path}.value", f"{rule.operator} takes one parameter, not {len(given)}")
+        try:
+            return self.visit_rule(replace(rule, value=value, value_source="value"), scope)
+        except QuerySpecError as exc:
+            if not exc.path.startswith(f"{rule.path}.value"):
+                raise
+            label = ", ".join(names)
+            raise QuerySpecError(f"params.{names[0]}", f"parameter {label!r} for {rule.field} {rule.operator}: "
+                                                       f"{exc.problem}") from None
+
+    def _tags_rule(self, rule: Rule, tags: sa.ColumnElement) -> sa.ColumnElement:
+        """A rule on a multi-valued field, as conditions on its elements (``unnest``, the same
+        SQL on both engines). Tags compare without regard to case."""
+        if rule.value_source == "field":
+            raise QuerySpecError(f"{rule.path}.valueSource", f"{rule.field} holds several values; compare it with "
+                                                             "values, not with another field")
+        elements = sa.func.unnest(tags).table_valued("value").render_derived("element")
+        element = elements.c.value
+        tag = Column("tag", "text", "Tag")
+
+        def having(condition=None) -> sa.ColumnElement:
+            inner = sa.select(sa.literal(1)).select_from(elements)
+            return sa.exists(inner.where(condition) if condition is not None else inner)
+
+        def same(value) -> sa.ColumnElement:
+            return sa.func.lower(element) == sa.func.lower(sa.literal(value, sa.Text))
+
+        path = f"{rule.path}.value"
+        match rule.operator:
+            case "null" | "notNull":
+                return sa.not_(having()) if rule.operator == "null" else having()
+            case "contains" | "doesNotContain":
+                found = having(same(values.scalar(rule.value, tag, path, self.tz)))
+                return found if rule.operator == "contains" else sa.not_(found)
+            case "in" | "notIn":
+                found = having(sa.or_(*(same(v) for v in values.listed(rule.value, tag, path, self.tz))))
+                return found if rule.operator == "in" else sa.not_(found)
+            case "=" if rule.match is not None:
+                return self._match(rule, elements, element)
+            case "=":
+                raise QuerySpecError(f"{rule.path}.match", f"\"=\" on {rule.field} compares its elements: give "
+                                                           "\"match\": {\"mode\": \"some\"} and a group as the value")
+        raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} does not apply to {rule.field}")
+
+    def _match(self, rule: Rule, elements, element) -> sa.ColumnElement:
+        """react-querybuilder's match modes: how many elements pass the nested group."""
+        condition = self.visit_group(rule.value, ElementScope(element), allow_related=False)
+        counted = sa.select(sa.func.count()).select_from(elements)
+        matched = (counted.where(condition) if condition is not None else counted).scalar_subquery()
+        total = sa.select(sa.func.count()).select_from(elements).scalar_subquery()
+        mode, threshold = rule.match.mode, rule.match.threshold
+        if mode == "all":
+            return sa.and_(total > 0, matched == total)
+        if mode == "none":
+            return matched == 0
+        if mode == "some":
+            return matched >= 1
+        compare = {"atLeast": lambda a, b: a >= b, "atMost": lambda a, b: a <= b, "exactly": lambda a, b: a == b}[mode]
+        if isinstance(threshold, int):
+            return compare(matched, sa.literal(threshold, sa.BigInteger))
+        # A share of the array: of an empty array no share can be told.
+        share = sa.cast(matched, sa.Double) / sa.func.nullif(sa.cast(total, sa.Double), 0)
+        return compare(share, sa.literal(float(threshold), sa.Double))
 
     def visit_related(self, rule: Related, scope: Scope) -> sa.ColumnElement:
         parent = scope.info
