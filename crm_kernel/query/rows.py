@@ -48,6 +48,8 @@ def converter(column: OutputColumn, timezone: str) -> Callable:
             return lambda v: v.astimezone(zone)
         case "json":
             return canonical_json
+        case "tags":
+            return lambda v: [None if tag is None else str(tag) for tag in v]
     return str  # text, enum, uuid
 
 
