@@ -237,6 +237,8 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 
 def flat_lists(frame: pl.DataFrame) -> pl.DataFrame:
     """List cells (tags) as one text, ``"vip, partner"``: CSV and spreadsheets have no lists."""
+    import polars as pl
+
     lists = [name for name, kind in frame.schema.items() if isinstance(kind, pl.List)]
     if not lists:
         return frame
