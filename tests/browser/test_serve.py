@@ -63,7 +63,7 @@ def test_the_workbench_dashboard_needs_no_editing():
     cells = ["".join(c["source"]) for c in notebook["cells"]]
     assert notebook["cells"][0]["cell_type"] == "markdown" and cells[0].startswith("# ")
     code = "\n".join(cells[1:])
-    assert "CRM.connect()" in code and "Workbench(crm)" in code
+    assert "page_crm()" in code and "Workbench(crm)" in code
 
 
 @pytest.fixture
