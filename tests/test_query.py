@@ -161,6 +161,16 @@ def test_rows_as_dicts_cover_every_field_type(query_engine):
         {"field": "title", "operator": "=", "value": "Acme renewal"}]}})
     assert result.dicts() == [ACME_RENEWAL] and result.row_count == 1
     assert result.frame.to_dicts() == [ACME_RENEWAL] and result.dicts() == [ACME_RENEWAL]  # the frame's, once built
+    with query_engine.begin() as conn:  # tags are lists of text (no tag of query_data's has any)
+        conn.exec_driver_sql("UPDATE companies SET tags = ARRAY['vip', 'partner'] WHERE name = 'Acme Software'")
+    try:
+        spec = {"entity": "companies", "select": ["name", "tags"], "order_by": ["name"]}
+        dicts = run_postgres(query_engine, spec).dicts()
+        assert dicts == run_postgres(query_engine, spec).frame.to_dicts()
+        assert {"name": "Acme Software", "tags": ["vip", "partner"]} in dicts
+    finally:
+        with query_engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE companies SET tags = '{}' WHERE name = 'Acme Software'")
 
 
 def test_no_implicit_row_limit(query_engine):
