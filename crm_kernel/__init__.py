@@ -4,7 +4,8 @@
     crm = CRM.connect()
 """
 
-from .client import CRM
+from typing import TYPE_CHECKING
+
 from .errors import (
     ConfigError,
     ConflictError,
@@ -15,9 +16,21 @@ from .errors import (
     ValidationError,
 )
 
+if TYPE_CHECKING:
+    from .client import CRM
+
 __version__ = "0.1.0"
 
 __all__ = [
     "CRM", "ConfigError", "ConflictError", "CrmError", "DatabaseError", "NotFoundError", "QuerySpecError",
     "ValidationError",
 ]
+
+
+def __getattr__(name: str):
+    # CRM on first use: ``import crm_kernel.errors`` (or the CLI's --help) loads no database stack
+    if name == "CRM":
+        from .client import CRM
+
+        return CRM
+    raise AttributeError(f"module 'crm_kernel' has no attribute {name!r}")

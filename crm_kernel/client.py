@@ -11,24 +11,29 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import sqlalchemy as sa
 
-from .analytics.core import Analytics
 from .config import Config
 from .db import connect_engine, resolve_url
 from .db.migrate import check_schema
 from .errors import ConfigError, QuerySpecError, ValidationError
-from .importer import Importer
 from .ingest import Ingest
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
 from .services.activities import ActivityService
 from .services.custom_fields import CustomFieldService
-from .services.money import MoneyService
 from .services.saved_queries import SavedQueryService
+
+if TYPE_CHECKING:  # polars, altair and the analytics come with their first use (see below)
+    import polars as pl
+
+    from .analytics.core import Analytics
+    from .importer import Importer
+    from .services.money import MoneyService
 
 
 class CRM:
@@ -47,11 +52,31 @@ class CRM:
         self.activities = ActivityService(self, "activities")
         self.saved_queries = SavedQueryService(self, "saved_queries")
         self.custom_fields = CustomFieldService(self, "custom_field_definitions")
-        self.importer = Importer(self)  # CSV/Excel in bulk: preview() and run()
-        self.money = MoneyService(self)  # the reporting currency and exchange rates
-        self.analytics = Analytics(self)  # pipeline history, waterfall, funnel, forecast (polars)
-        self.ingest = Ingest(self)  # mail and calendar into activities: mbox, eml, ics, IMAP
+        self.ingest = Ingest(self)  # mail and calendar into activities: mbox, eml, ics, IMAP (a light facade)
         self.last_query = None  # the QueryResult of the latest query(): SQL, timings, row count
+
+    # Built on first use: both import polars (about 50 MB resident), which an app that shows a
+    # board or a form never needs (benchmarks/apps.py measures every app's kernel).
+    @cached_property
+    def importer(self) -> Importer:
+        """CSV/Excel in bulk: ``preview()`` and ``run()`` (polars and DuckDB come with it)."""
+        from .importer import Importer
+
+        return Importer(self)
+
+    @cached_property
+    def money(self) -> MoneyService:
+        """The reporting currency and exchange rates."""
+        from .services.money import MoneyService
+
+        return MoneyService(self)
+
+    @cached_property
+    def analytics(self) -> Analytics:
+        """Pipeline history, waterfall, funnel, forecast (polars)."""
+        from .analytics.core import Analytics
+
+        return Analytics(self)
 
     @classmethod
     def connect(cls, url: str | None = None, *, user: str | None = None) -> CRM:

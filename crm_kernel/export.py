@@ -29,18 +29,20 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
-from xlsxwriter.exceptions import XlsxWriterException
 
 from .errors import CrmError, DatabaseError
-from .query import compile_spec, frames, parse
+from .query import compile_spec, parse
 from .query.run import duckdb_schema, postgres_schema
 from .services import audit
+
+# polars, pyarrow, DuckDB and xlsxwriter are imported by the functions that use them: the
+# workbench shows its export buttons from this module's FORMATS in every open page, and most
+# pages never export (benchmarks/apps.py measures what an open page costs).
+if TYPE_CHECKING:
+    import polars as pl
 
 FORMATS = {  # name -> (file suffix, media type, label)
     "csv": (".csv", "text/csv", "CSV"),
@@ -82,6 +84,8 @@ def result_pages(crm, spec, *, backend: str = "postgres", snapshot=None,
 
 
 def _postgres_pages(crm, spec, page_size: int) -> Iterator[pl.DataFrame]:
+    from .query import frames
+
     parsed = parse(spec)
     timezone = crm.config.timezone
     try:
@@ -103,7 +107,11 @@ def _postgres_pages(crm, spec, page_size: int) -> Iterator[pl.DataFrame]:
 
 
 def _duckdb_pages(crm, spec, snapshot, page_size: int) -> Iterator[pl.DataFrame]:
+    import duckdb
+    import pyarrow as pa
+
     from . import snapshot as snapshots
+    from .query import frames
 
     parsed = parse(spec)
     timezone = crm.config.timezone
@@ -180,6 +188,8 @@ def _counted(pages: Iterator[pl.DataFrame], on_page) -> Iterator[pl.DataFrame]:
 def write(pages: Iterable[pl.DataFrame], fmt: str, path: Path | str) -> int:
     """Write the pages to ``path`` in ``fmt`` through a temporary file beside it, renamed into
     place when complete; returns the rows written. Nothing is left behind on failure."""
+    from xlsxwriter.exceptions import XlsxWriterException
+
     if fmt not in WRITERS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     path = Path(path)
@@ -211,6 +221,8 @@ def _reason(exc: BaseException) -> str:
 
 def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Text cells a spreadsheet would run as a formula get a leading single quote."""
+    import polars as pl
+
     texts = [name for name, kind in frame.schema.items()
              if kind == pl.String or isinstance(kind, pl.Categorical | pl.Enum)]
     if not texts:
@@ -225,6 +237,8 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 
 def flat_lists(frame: pl.DataFrame) -> pl.DataFrame:
     """List cells (tags) as one text, ``"vip, partner"``: CSV and spreadsheets have no lists."""
+    import polars as pl
+
     lists = [name for name, kind in frame.schema.items() if isinstance(kind, pl.List)]
     if not lists:
         return frame
@@ -240,6 +254,8 @@ def _csv(pages, out) -> int:
 
 
 def _parquet(pages, out) -> int:
+    import pyarrow.parquet as pq
+
     rows, writer = 0, None
     try:
         for frame in pages:
@@ -286,6 +302,8 @@ def _excel(pages, out) -> int:
 
 
 def _excel_kind(dtype: pl.DataType) -> str:
+    import polars as pl
+
     if isinstance(dtype, pl.Decimal):
         return "money" if dtype.scale == 2 else "number"
     if dtype.is_numeric():

@@ -291,11 +291,16 @@ def test_a_react_querybuilder_export_loads_in_plain_form(bench):
 
 def test_the_workbench_opens_on_the_first_rows(qcrm, query_snapshot, tmp_path):
     wb = Workbench(qcrm, snapshot=query_snapshot, export_dir=tmp_path, page_size=5)
-    assert wb.last_run is not None and wb.grid.frame.height == 5
-    assert wb.grid.frame.columns == qcrm.query({"entity": "deals", "limit": 1}).columns
-    assert "first rows of deals" in wb.status.value and wb.history.runs == []
+    assert wb.first_rows == 5 and wb.last_run is None and wb.history.runs == []
+    shown = one(wb, "crm-result-grid").placeholder.children[0].value
+    first = qcrm.query({"entity": "deals", "select": ["title"], "order_by": ["id"], "limit": 5})
+    assert all(f"<td>{title}</td>" in shown for title in first["title"])
+    assert "<th>stage_id</th>" in shown and "first rows of deals" in wb.status.value
+    assert wb.grid.datagrid is None  # no DataGrid (nor pandas) until a Run
+    wb.run()
+    assert wb.grid.datagrid is not None and wb.grid.frame.height == 5
     quiet = Workbench(qcrm, snapshot=query_snapshot, export_dir=tmp_path, show_first_rows=False)
-    assert quiet.last_run is None and quiet.grid.frame is None
+    assert quiet.first_rows is None and quiet.grid.placeholder.children == ()
 
 
 def test_without_a_snapshot_the_workbench_offers_to_take_one(qcrm, tmp_path):

@@ -299,7 +299,11 @@ class Pipeline:
 
     def _query(self, spec: dict) -> list[dict]:
         """Rows of a spec whose relative dates count from the board's "now"."""
-        return self.crm.query(spec, now=self.now()).to_dicts()
+        return self._rows(spec, now=self.now())
+
+    def _rows(self, spec: dict, now: dt.datetime | None = None) -> list[dict]:
+        # Python values straight from the rows: a board's kernel never loads polars (see query/rows.py)
+        return self.crm.execute(spec, now=now).dicts()
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(self.tz) if self.clock is None else self.clock().astimezone(self.tz)
@@ -346,7 +350,7 @@ class Pipeline:
             "order_by": ["-id"],
         }
         images = {}
-        for row in self.crm.query(spec).to_dicts():  # audit rows are stamped by the wall clock, whatever the board's
+        for row in self._rows(spec):  # audit rows are stamped by the wall clock, whatever the board's
             after = json.loads(row["after"]) if row["after"] else {}
             before = json.loads(row["before"]) if row["before"] else {}
             images[(row["entity_id"], after.get("version"))] = (before.get("stage_id"), after.get("stage_id"))
@@ -374,13 +378,13 @@ class Pipeline:
     def detail(self, deal_id) -> dict:
         """The side panel's content: the deal's fields (JSON-ready), names, and its timeline."""
         deal = self.crm.deals.get(deal_id)
-        names = self.crm.query({
+        names = self._rows({
             "entity": "deals",
             "select": [{"field": "company.name", "as": "company"}, {"field": "stage.name", "as": "stage"},
                        {"field": "owner.full_name", "as": "owner"},
                        {"field": "contact.first_name", "as": "first"}, {"field": "contact.last_name", "as": "last"}],
             "where": _all({"field": "id", "operator": "=", "value": str(deal["id"])}),
-        }).to_dicts()[0]
+        })[0]
         contact = " ".join(n for n in (names["first"], names["last"]) if n) or None
         return {
             "id": str(deal["id"]),
@@ -398,14 +402,14 @@ class Pipeline:
 
     def timeline(self, deal_id, limit: int = 50) -> list[dict]:
         """The deal's activities, newest first."""
-        rows = self.crm.query({
+        rows = self._rows({
             "entity": "activities",
             "select": ["id", "type", "subject", "description", "status", "created_at", "completed_at", "due_at",
                        {"field": "owner.full_name", "as": "owner"}],
             "where": _all({"field": "deal_id", "operator": "=", "value": str(deal_id)}),
             "order_by": ["-created_at"],
             "limit": limit,
-        }).to_dicts()
+        })
         return [{k: json_value(v) for k, v in row.items()} for row in rows]
 
     def update(self, deal_id, version: int | None, changes: dict) -> dict:

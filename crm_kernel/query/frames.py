@@ -6,12 +6,15 @@ dtypes follow the output columns' field types, so one spec gives equal frames on
 
 from __future__ import annotations
 
-import json
+from typing import TYPE_CHECKING
 
 import polars as pl
-import pyarrow as pa
 
 from .compilers import OutputColumn
+from .rows import canonical_json
+
+if TYPE_CHECKING:  # DuckDB's results only: a PostgreSQL query needs no pyarrow (about 65 MB resident)
+    import pyarrow as pa
 
 
 def dtype(column: OutputColumn, timezone: str) -> pl.DataType:
@@ -31,21 +34,6 @@ def dtype(column: OutputColumn, timezone: str) -> pl.DataType:
         case "tags":
             return pl.List(pl.String())
     return pl.String()  # text, enum, uuid, json
-
-
-def canonical_json(value) -> str | None:
-    """One spelling for a JSON value, whatever engine produced it."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = json.loads(value, parse_int=_whole)
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def _whole(digits: str) -> int | float:
-    """A JSON whole number; one too long for Python's int() (4,300 digits) becomes a float
-    (infinity), so that one record holding it does not break every query that shows it."""
-    return int(digits) if len(digits) <= 4000 else float(digits)
 
 
 def from_rows(columns: list[OutputColumn], rows: list, timezone: str) -> pl.DataFrame:

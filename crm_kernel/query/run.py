@@ -10,32 +10,54 @@ import functools
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import duckdb
-import polars as pl
 import psycopg
 import sqlalchemy as sa
 
 from ..errors import QuerySpecError
-from . import frames
 from .compilers import COMPILERS, CompiledQuery
 from .control import QueryCancelled, RunHandle, statement
 from .schema import Schema, reflect_duckdb, reflect_postgres
 from .spec import QuerySpec, parse
+
+if TYPE_CHECKING:
+    import polars as pl
 
 BACKENDS = tuple(COMPILERS)
 
 
 @dataclass
 class QueryResult:
-    """A query's rows with what it took to get them."""
+    """A query's rows with what it took to get them: ``frame`` (polars) or ``dicts()``."""
 
-    frame: pl.DataFrame
     compiled: CompiledQuery
     backend: str
     compile_seconds: float
     execute_seconds: float
+    timezone: str = "UTC"
+    # PostgreSQL's DB-API rows until a frame is asked for: the frame is built on first use, so
+    # that a caller who reads dicts() never loads polars (about 75 MB resident with numpy).
+    rows: list | None = field(default=None, repr=False)
+    _frame: pl.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            from . import frames
+
+            self._frame = frames.from_rows(self.compiled.columns, self.rows, self.timezone)
+            self.rows = None  # the frame holds them now
+        return self._frame
+
+    def dicts(self) -> list[dict]:
+        """One dict of Python values per row: ``frame.to_dicts()``, without building a frame."""
+        if self._frame is not None:
+            return self._frame.to_dicts()
+        from .rows import to_dicts
+
+        return to_dicts(self.compiled.columns, self.rows, self.timezone)
 
     @property
     def sql(self) -> str:
@@ -47,7 +69,7 @@ class QueryResult:
 
     @property
     def row_count(self) -> int:
-        return self.frame.height
+        return self._frame.height if self._frame is not None else len(self.rows)
 
     def __repr__(self) -> str:
         return (f"<QueryResult {self.row_count} rows from {self.backend} in "
@@ -92,6 +114,8 @@ def postgres_schema(conn: sa.Connection, spec: QuerySpec) -> Schema:
 
 def duckdb_schema(con, spec: QuerySpec) -> Schema:
     """What ``spec`` can name in a snapshot."""
+    import duckdb  # here, not at the top: a kernel that only asks PostgreSQL never loads it
+
     custom = ()
     if _names_custom_fields(spec):
         try:
@@ -133,14 +157,15 @@ def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, ti
         if canceled is None:
             raise
         raise _stopped(handle, timeout, "statement timeout" in str(canceled)) from None
-    frame = frames.from_rows(compiled.columns, rows, timezone)
     done = time.perf_counter()
-    return QueryResult(frame, compiled, "postgres", compiled_at - started, done - compiled_at)
+    return QueryResult(compiled, "postgres", compiled_at - started, done - compiled_at, timezone, rows=rows)
 
 
 def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
                handle: RunHandle | None = None, params: dict | None = None) -> QueryResult:
     """Run on a DuckDB connection whose views mirror the CRM tables (a snapshot)."""
+    import duckdb
+
     spec = parse(spec)
     started = time.perf_counter()
     schema = duckdb_schema(con, spec)
@@ -154,9 +179,11 @@ def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | N
             table = con.sql(str(bound), params=params).to_arrow_table()
     except duckdb.InterruptException:
         raise _stopped(handle, timeout, timer.fired) from None
+    from . import frames
+
     frame = frames.from_arrow(compiled.columns, table, timezone)
     done = time.perf_counter()
-    return QueryResult(frame, compiled, "duckdb", compiled_at - started, done - compiled_at)
+    return QueryResult(compiled, "duckdb", compiled_at - started, done - compiled_at, timezone, _frame=frame)
 
 
 def _server_cancel(exc: BaseException) -> psycopg.errors.QueryCanceled | None:

@@ -22,7 +22,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
 import sqlalchemy as sa
 
 from ..errors import ValidationError
@@ -31,6 +30,8 @@ from ..model.currencies import is_currency
 from ..model.money import FAR_FUTURE
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from ..client import CRM
 
 # The reporting currency's own row: rate 1 from the beginning of time.
@@ -130,6 +131,8 @@ class MoneyService:
 
     def rates(self, currency: str | None = None) -> pl.DataFrame:
         """Stored rates (currency, rate_date, rate, source), oldest first."""
+        import polars as pl  # here only: a board asks for the reporting currency, never for rates
+
         r = self.rates_table
         stmt = sa.select(r.c.currency, r.c.rate_date, r.c.rate, r.c.source).order_by(r.c.currency, r.c.rate_date)
         if currency is not None:

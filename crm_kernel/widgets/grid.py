@@ -18,19 +18,21 @@ from __future__ import annotations
 import datetime as dt
 import html
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-import pandas as pd
-import polars as pl
-from ipydatagrid import DataGrid, TextRenderer, VegaExpr
 
 from ..errors import CrmError, QuerySpecError
 from ..model import ENTITIES
 from ..services.related import PAGE_ENTITIES, title_of
 from .record_page import record_url
 from .rules import show_error
-from .source import Source, narrowed
+from .source import Source, narrowed, page_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    from ipydatagrid import DataGrid, TextRenderer
 
 PAGE_SIZE = 1000
 GRID_HEIGHT = 440  # pixels: about twenty rows, then the grid scrolls
@@ -74,6 +76,10 @@ def display_frame(frame: pl.DataFrame, columns, start: int) -> tuple[pd.DataFram
     """The page as the browser gets it: money and numbers as floats (formatted by renderers),
     dates and timestamps as text, enums as words, empty values blank. Returns the frame, its
     renderers and its column widths."""
+    import pandas as pd
+    import polars as pl
+    from ipydatagrid import TextRenderer, VegaExpr
+
     out: dict[str, Any] = {}
     renderers: dict[str, TextRenderer] = {}
     widths: dict[str, int] = {}
@@ -105,6 +111,17 @@ def display_frame(frame: pl.DataFrame, columns, start: int) -> tuple[pd.DataFram
     return pd.DataFrame(out, index=index), renderers, widths
 
 
+def _cell(value) -> str:
+    """A value as the preview table shows it: empty for null, lists joined, dates ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    return str(value)
+
+
 class ResultGrid(widgets.VBox):
     """The result of a spec, a page at a time: ``show(spec)``, then ``next_page()`` /
     ``previous_page()``; ``frame`` is the page on screen (the only rows held)."""
@@ -124,9 +141,10 @@ class ResultGrid(widgets.VBox):
         self._has_more = False
         self._quiet = False
 
-        self.datagrid = DataGrid(pd.DataFrame(), selection_mode="cell", base_column_size=120,
-                                 layout=widgets.Layout(height="62px", width="100%"))
-        self.datagrid.add_class("crm-datagrid")
+        # The DataGrid comes with the first result: ipydatagrid and pandas are about 130 MB
+        # resident, which a workbench that is only looked at never needs.
+        self.datagrid: DataGrid | None = None
+        self.placeholder = widgets.Box(layout=widgets.Layout(height="62px", width="100%"))
         self.previous_button = widgets.Button(description="◀ Previous", disabled=True,
                                               layout=widgets.Layout(width="110px"))
         self.previous_button.add_class("crm-page-previous")
@@ -142,23 +160,42 @@ class ResultGrid(widgets.VBox):
         self.next_button.on_click(lambda _: self.next_page())
         super().__init__([widgets.HBox([self.previous_button, self.page_label, self.next_button, self.open_link],
                                        layout=widgets.Layout(align_items="center")), self.message,
-                          self.datagrid])
+                          self.placeholder])
         self.add_class("crm-result-grid")
-        self.datagrid.observe(self._transforms_changed, "_transforms")
-        self.datagrid.observe(lambda _: self._show_open_link(), "selections")
 
     # -- what callers do ---------------------------------------------------------------------
+
+    def preview(self, spec: dict, source: Source | None = None) -> int:
+        """The spec's first page as a plain table, read as Python values: what a workbench opens
+        with, before any Run, without loading polars, pandas or the DataGrid. Returns its rows."""
+        source = source or self.source
+        result = source.execute(page_spec(source.stable(spec), 0, self.page_size))
+        rows = result.dicts()
+        names = [column.name for column in result.compiled.columns]
+        head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row[name]))}</td>" for name in names) + "</tr>"
+                       for row in rows)
+        table = widgets.HTML(f"<div class='crm-preview-table' style='max-height:{GRID_HEIGHT}px;overflow:auto'>"
+                             f"<style>.crm-preview-table td,.crm-preview-table th{{padding:2px 8px;"
+                             f"border-bottom:1px solid #eee;white-space:nowrap;font-size:12px;text-align:left}}</style>"
+                             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        self.placeholder.children = [table]
+        self.placeholder.layout.height = None
+        self.page_label.value = f"first {len(rows)} rows" if rows else "no rows"
+        return len(rows)
+
 
     def show(self, spec: dict, source: Source | None = None) -> GridRun:
         """Show the first page of ``spec``'s result; returns its row count and timing."""
         if source is not None:
             self.source = source
         self.spec = spec
-        self._quiet = True
-        try:
-            self.datagrid._transforms = []  # a new question: the old column sorts and filters go
-        finally:
-            self._quiet = False
+        if self.datagrid is not None:
+            self._quiet = True
+            try:
+                self.datagrid._transforms = []  # a new question: the old column sorts and filters go
+            finally:
+                self._quiet = False
         return self._run(spec)
 
     def next_page(self) -> None:
@@ -202,6 +239,7 @@ class ResultGrid(widgets.VBox):
         self.start, self.frame, self.columns = start, frame, result.compiled.columns
         self.open_link.value = ""  # a new page: nothing on it is selected yet
         data, renderers, widths = display_frame(frame, self.columns, start)
+        self._make_datagrid()
         self._quiet = True
         try:
             self.datagrid.data = data
@@ -212,6 +250,20 @@ class ResultGrid(widgets.VBox):
             self._quiet = False
         self._show_position()
         return result.execute_seconds
+
+    def _make_datagrid(self) -> None:
+        """The first result replaces the placeholder with the DataGrid."""
+        if self.datagrid is not None:
+            return
+        import pandas as pd
+        from ipydatagrid import DataGrid
+
+        self.datagrid = DataGrid(pd.DataFrame(), selection_mode="cell", base_column_size=120,
+                                 layout=widgets.Layout(height="62px", width="100%"))
+        self.datagrid.add_class("crm-datagrid")
+        self.datagrid.observe(self._transforms_changed, "_transforms")
+        self.datagrid.observe(lambda _: self._show_open_link(), "selections")
+        self.children = tuple(self.datagrid if child is self.placeholder else child for child in self.children)
 
     def _show_position(self) -> None:
         first, last = self.start + 1, self.start + self.frame.height

@@ -10,13 +10,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from ..model import ENTITIES
 from ..query import QueryResult, RunHandle, parse
 from ..query.run import duckdb_schema, postgres_schema
 from ..query.spec import spec_parameters
+
+if TYPE_CHECKING:
+    import polars as pl
 
 BACKENDS = {"postgres": "Live (PostgreSQL)", "duckdb": "Latest snapshot (DuckDB)"}
 COUNT_ALIAS = "rows"

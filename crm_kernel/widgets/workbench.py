@@ -11,9 +11,9 @@ click on Stop, which cancels it through the query engine's RunHandle.
 from __future__ import annotations
 
 import html
+import sys
 import threading
 
-import duckdb
 import ipywidgets as widgets
 import sqlalchemy as sa
 
@@ -29,8 +29,13 @@ from .rules import show_error
 from .saved import SavedViews
 from .source import BACKENDS, Source
 
-# What a run can fail with besides a refused spec: a missing snapshot, a database gone away.
-_RUN_ERRORS = (CrmError, sa.exc.SQLAlchemyError, duckdb.Error)
+
+def _run_errors() -> tuple[type[Exception], ...]:
+    """What a run can fail with besides a refused spec: a missing snapshot, a database gone away.
+    DuckDB's errors only once DuckDB is loaded (with the first snapshot query): before, none
+    can be raised, and importing it here would cost every open workbench about 40 MB."""
+    duckdb = sys.modules.get("duckdb")
+    return (CrmError, sa.exc.SQLAlchemyError, *((duckdb.Error,) if duckdb else ()))
 
 
 class Workbench(widgets.VBox):
@@ -48,6 +53,7 @@ class Workbench(widgets.VBox):
         self.grid = ResultGrid(source=self.source, page_size=page_size)
         self.parameters = ParameterForm(self.builder, self.source)  # values of the query's parameters
         self.last_run: GridRun | None = None
+        self.first_rows: int | None = None  # rows of the opening view, before any Run
 
         self.run_button = widgets.Button(description="Run", button_style="primary", tooltip="Run the query",
                                          layout=widgets.Layout(width="90px"))
@@ -99,10 +105,11 @@ class Workbench(widgets.VBox):
 
     def show_first_rows(self) -> None:
         """What the workbench opens with: the entity's first page, not an empty grid. It is not
-        a run of the user's, so it stays out of the recent runs."""
+        a run of the user's, so it stays out of the recent runs; it is a plain table (Python
+        values), so that a workbench only looked at never loads polars, pandas or the DataGrid."""
         try:
-            self.last_run = self.grid.show(self.builder.spec, self.source)
-        except _RUN_ERRORS as exc:
+            self.first_rows = self.grid.preview(self.builder.spec, self.source)
+        except _run_errors() as exc:
             show_error(self.status, f"Not run: {_first_line(exc)}")
             return
         self.status.value = f"<span style='color:#666'>The first rows of {html.escape(self.builder.spec['entity'])}: " \
@@ -147,7 +154,7 @@ class Workbench(widgets.VBox):
         except QueryCancelled as exc:
             show_error(self.status, f"Stopped: {_first_line(exc)}")
             return None
-        except _RUN_ERRORS as exc:
+        except _run_errors() as exc:
             show_error(self.status, f"Not run: {_first_line(exc)}")
             if _no_snapshot(exc):
                 self.take_snapshot.layout.display = ""  # offer the way out
@@ -170,7 +177,7 @@ class Workbench(widgets.VBox):
         self.status.value = "<i>Taking a snapshot…</i>"
         try:
             self.crm.snapshot(self.source.snapshot_parent())
-        except _RUN_ERRORS as exc:
+        except _run_errors() as exc:
             show_error(self.status, f"No snapshot taken: {_first_line(exc)}")
             return None
         finally:

@@ -100,6 +100,11 @@ def test_kernels_find_the_crm_home_and_voila_the_template():
     assert json.loads(conf.read_text())["base_template"] == "lab"
 
 
+def test_kernels_keep_two_malloc_arenas_unless_told_otherwise():
+    assert serving.voila_environment(Config.from_env({}), {})["MALLOC_ARENA_MAX"] == "2"
+    assert serving.voila_environment(Config.from_env({}), {"MALLOC_ARENA_MAX": "4"})["MALLOC_ARENA_MAX"] == "4"
+
+
 def test_the_template_fetches_nothing_from_a_cdn():
     folder = serving.JUPYTER_DATA / "voila" / "templates" / serving.TEMPLATE
     for path in folder.iterdir():
