@@ -32,7 +32,9 @@ POLARS = "polars"  # query results as frames: neither the board nor a workbench 
 
 def loaded_after(code: str, url: str | None = None) -> set[str]:
     """The modules of ``HEAVY`` (and polars) that running ``code`` in a fresh interpreter loads."""
-    probe = f"{code}\nimport json, os, sys\nprint(json.dumps(sorted(sys.modules)), flush=True)\nos._exit(0)"
+    # ``display`` is a builtin in a kernel; IPython.display is loaded in every kernel anyway.
+    probe = (f"from IPython.display import display\n{code}\nimport json, os, sys\n"
+             "print(json.dumps(sorted(sys.modules)), flush=True)\nos._exit(0)")
     env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     if url:
         env["CRM_DATABASE_URL"] = url

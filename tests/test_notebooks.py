@@ -63,3 +63,9 @@ def test_the_suite_fails_when_an_expected_error_is_not_raised(case, make_databas
     result = run_under_nbval(notebook, make_database(f"crm_nb_{case}"))
     assert result.returncode == 1, result.stdout[-3000:]
     assert "AssertionError" in result.stdout and message in result.stdout
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "dashboards").glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_app_has_the_command_palette(path):
+    code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+    assert "display(CommandPalette(crm))" in code, f"{path.name} lacks the Ctrl+K palette"
