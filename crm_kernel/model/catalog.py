@@ -161,6 +161,10 @@ ACTIVITY_STATUSES = ("pending", "in_progress", "completed", "cancelled")
 
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
 
+# The system's own bookkeeping, outside the catalog: never queried, never copied to snapshots
+# (sign-in tokens are hashes, but whoever holds a snapshot has no business with them).
+INTERNAL_TABLES = frozenset({"schema_migrations", "sign_in_tokens"})
+
 
 def _id() -> Field:
     return Field("id", "uuid", label="ID", nullable=False, has_default=True, readonly=True)

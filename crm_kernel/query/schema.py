@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..model import ENTITIES, tables
-from ..model.catalog import FieldType
+from ..model.catalog import INTERNAL_TABLES, FieldType
 
 # Field types grouped by what can be done with them.
 NUMERIC_TYPES = frozenset({"integer", "number", "money"})
@@ -175,7 +175,7 @@ def _group(rows) -> dict[str, TableInfo]:
         by_table.setdefault(table_name, []).append((column_name, type_name))
     infos = {}
     for name, columns in by_table.items():
-        if name in ENTITIES or name == "schema_migrations":
+        if name in ENTITIES or name in INTERNAL_TABLES:
             continue
         info = reflected_table(name, columns)
         if info:

@@ -4,6 +4,7 @@ the palette over the board, typing finds a record (or an app) and Enter opens it
 
 import re
 import secrets
+import urllib.error
 import urllib.parse
 import urllib.request
 from urllib.parse import urlencode
@@ -56,15 +57,20 @@ def kernel_id(page) -> str:
 
 
 def shut_down(page, dashboards, kernel: str) -> None:
-    """Stop the kernel of an app the page has navigated away from (Voilà's own beacon on unload
-    is refused, see conftest._shut_down_kernel), so kernels do not pile up: from here, with an
-    XSRF token pair of our own."""
+    """Stop the kernel of an app the page has navigated away from, so kernels do not pile up:
+    as the page's signed-in user (only a kernel's owner may stop it), with an XSRF token pair of
+    our own. Voilà's own beacon on unload may have stopped it already (404)."""
     token = secrets.token_hex(16)
+    cookies = "; ".join([*(f"{c['name']}={c['value']}" for c in page.context.cookies() if c["name"] != "_xsrf"),
+                         f"_xsrf={token}"])
     request = urllib.request.Request(
         f"{dashboards.url}voila/api/shutdown/{kernel}", data=urllib.parse.urlencode({"_xsrf": token}).encode(),
-        headers={"Cookie": f"_xsrf={token}"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status < 400, response.status
+        headers={"Cookie": cookies}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status < 400, response.status
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404, exc.code  # gone already: the page's own beacon stopped it
 
 
 def forget_the_unload_beacon(browser_errors) -> None:
