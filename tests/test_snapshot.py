@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from crm_kernel import CRM, ConfigError, DatabaseError, cli, snapshot
 from crm_kernel.db import connect_engine
 from crm_kernel.db.engine import libpq_url
+from crm_kernel.model.catalog import SECRET_TABLES
 from crm_kernel.snapshot import SnapshotError, store
 
 # A table a user made in the public schema: every column type the export maps, arrays included.
@@ -156,7 +157,7 @@ def pg_rows(engine: sa.Engine, query: str) -> list[tuple]:
 def table_counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         names = conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").scalars().all()
-        return {n: conn.exec_driver_sql(f'SELECT count(*) FROM "{n}"').scalar() for n in names}
+        return {n: conn.exec_driver_sql(f'SELECT count(*) FROM "{n}"').scalar() for n in names if n not in SECRET_TABLES}
 
 
 # -- types and counts ----------------------------------------------------------------------
@@ -625,3 +626,14 @@ def test_prune_racing_an_export_never_takes_its_staging_folder(crm, parent, monk
         assert live.path.is_dir() and store._lock_path(live.path).exists()
         (live.path / "table.parquet").write_bytes(b"still being written")
         assert live.publish("20990101T000000.000000Z").is_dir()
+
+
+def test_sign_in_tokens_stay_out_of_snapshots(crm, parent):
+    from crm_kernel.access.tokens import issue
+
+    crm.users.create(email="rep@example.com", full_name="Rep")
+    issue(crm.engine, "rep@example.com")
+    path = crm.snapshot(out=parent)
+    with snapshot.open(path) as snap:
+        assert "sign_in_tokens" not in snap.manifest.tables and "sign_in_tokens" not in snap.tables
+        assert "schema_migrations" in snap.manifest.tables

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..model.catalog import INTERNAL_TABLES
+from ..model.catalog import SECRET_TABLES
 from . import manifest
 from .typemap import TRACKING_COLUMN, ExportColumn, export_column, quote
 
@@ -88,7 +88,7 @@ def read_tables(conn: sa.Connection) -> list[ExportTable]:
             export_column(row.name, row.pg_type, row.base_type, row.kind, row.is_array, row.typmod))
     tables = []
     for row in conn.exec_driver_sql(_TABLES):
-        if row.table_name in INTERNAL_TABLES:
+        if row.table_name in SECRET_TABLES:
             continue
         found = columns.get(row.table_name, [])
         kept = tuple(c for c in found if isinstance(c, ExportColumn))
