@@ -9,9 +9,9 @@ each app in Chromium (Playwright, Debian's /usr/bin/chromium) and prints, per ap
 
 - the seconds from navigation until its ready marker is visible (``READY`` in harness.py: an
   element its widgets draw once their data is in; the record page shows the deal with the most
-  activities) and the kernel has answered every message the page sent: cold (``--pool 0``: the kernel starts when the page asks) and
-  preheated (``--pool 2``: kernels started before anyone asks), when ``crm serve`` has
-  ``--pool``; without it only cold, as the server always is;
+  activities) and the kernel has answered every message the page sent: cold (``--pool 0``:
+  the kernel starts when the page asks) and preheated (``--pool 2``: kernels started before
+  anyone asks), when ``crm serve`` has ``--pool``; without it only cold, as the server always is;
 - its kernel's memory while every app is open: RSS (resident), PSS (resident, pages shared
   with other processes split between them) and USS (pages no other process has: what closing
   the page gives back);
