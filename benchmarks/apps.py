@@ -7,10 +7,11 @@ its kernel keeps, against the goal of 2 s and 150 MB per open app.
 In one run it starts ``crm serve`` (``--no-sign-in`` when the server has that option), opens
 each app in Chromium (Playwright, Debian's /usr/bin/chromium) and prints, per app:
 
-- the seconds from navigation until its widgets are rendered and the kernel has answered every
-  message the page sent: cold (``--pool 0``: the kernel starts when the page asks) and
-  preheated (``--pool 2``: kernels started before anyone asks), when ``crm serve`` has
-  ``--pool``; without it only cold, as the server always is;
+- the seconds from navigation until its ready marker is visible (``READY`` in harness.py: an
+  element its widgets draw once their data is in; the record page shows the deal with the most
+  activities) and the kernel has answered every message the page sent: cold (``--pool 0``:
+  the kernel starts when the page asks) and preheated (``--pool 2``: kernels started before
+  anyone asks), when ``crm serve`` has ``--pool``; without it only cold, as the server always is;
 - its kernel's memory while every app is open: RSS (resident), PSS (resident, pages shared
   with other processes split between them) and USS (pages no other process has: what closing
   the page gives back);
@@ -28,48 +29,25 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil  # ipykernel's own dependency
-from harness import database
+from harness import QUERY, Server, database, launch_chromium, open_app, ready_marker
 
 from crm_kernel import demo as demo_data
 from crm_kernel.db import connect_engine
-from crm_kernel.db.embedded import free_port
 from crm_kernel.serve import dashboards_dir
 
 GOAL_SECONDS = 2.0
 GOAL_MB = 150.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-READY = {  # what shows that an app has rendered; any other app: Voilà's spinner gone, a widget shown
-    "pipeline.ipynb": ".crm-board .pb-card",
-    "workbench.ipynb": ".crm-workbench",
-}
-ANY_WIDGET = "#rendered_cells .jupyter-widgets, #rendered_cells .widget-box"
 BARE = "bare.ipynb"
-PAGE_TIMEOUT_MS = 180_000
-SERVER_START_SECONDS = 120
+BARE_READY = "#rendered_cells .jupyter-widgets, #rendered_cells .widget-box"  # its one Label shown
 POOL_READY_SECONDS = 180
-
-_READY_JS = """([ready]) => {
-    const loading = document.getElementById("loading");
-    if (loading && loading.offsetParent !== null) return false;
-    const el = document.querySelector(ready);
-    if (el && el.offsetParent !== null) return "ready";
-    const failed = [...document.querySelectorAll("[data-mime-type='application/vnd.jupyter.stderr']")]
-        .map(e => e.innerText).find(t => /Traceback|Error/.test(t));
-    return failed || false;
-}"""
 # The kernel has handled every widget message the page sent: a kernel_info request is answered
 # only after them (tests/browser/harness.py settles pages the same way).
 _SETTLE_JS = """async () => {
@@ -97,28 +75,8 @@ def serve_options() -> set[str]:
     return {word.strip(",") for word in help_text.split() if word.startswith("--")}
 
 
-class Server:
-    """``crm serve`` on a free port, with its own process group (stopped with its kernels)."""
-
-    def __init__(self, folder: Path, extra: list[str], log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = log
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "crm_kernel.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--no-browser", "--dir", str(folder), *extra],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise SystemExit(f"crm serve did not come up:\n{log.read_text()[-3000:]}")
+class AppServer(Server):
+    """``crm serve`` whose kernels can be found and weighed."""
 
     def kernels(self) -> dict[str, psutil.Process]:
         """The server's kernels by id (their connection file is kernel-<id>.json)."""
@@ -148,15 +106,6 @@ class Server:
                 time.sleep(0.5)
         return len(self.kernels())
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
 
 def _cpu(process: psutil.Process) -> float:
     try:
@@ -172,32 +121,27 @@ def memory_mb(process: psutil.Process) -> tuple[float, float, float]:
     return info.rss / 2**20, info.pss / 2**20, info.uss / 2**20
 
 
-def open_app(browser, server: Server, name: str) -> tuple[object, float, str]:
-    """Open one app in a fresh context; returns the page, seconds to rendered, its kernel id."""
+def open_settled(browser, server: Server, name: str, ready: str, query: str) -> tuple[object, float, str]:
+    """Open one app in a fresh context; returns the page, seconds until it is rendered and its
+    kernel has answered every message the page sent, and its kernel id."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
     started = time.perf_counter()
-    response = page.goto(f"{server.url}voila/render/{name}", timeout=PAGE_TIMEOUT_MS)
-    if response is None or not response.ok:
-        raise SystemExit(f"{name}: HTTP {response and response.status}")
-    found = page.wait_for_function(_READY_JS, arg=[READY.get(name, ANY_WIDGET)], timeout=PAGE_TIMEOUT_MS,
-                                   polling=50).json_value()
-    if found != "ready":
-        raise SystemExit(f"{name} failed to render:\n{found}")
+    page, _ = open_app(context, server.url, name, ready, query)
     kernel_id = page.evaluate(_SETTLE_JS)
     return page, time.perf_counter() - started, kernel_id
 
 
-def run_mode(browser, folder: Path, names: list[str], extra: list[str], pool: int, log: Path) -> dict:
-    """Open every app on one server; their times and, with all of them open, their kernels' memory."""
-    server = Server(folder, extra, log)
+def run_mode(browser, folder: Path, apps: dict[str, tuple[str, str]], options: list[str], pool: int,
+             log: Path) -> dict:
+    """Open every app (name -> ready marker, address query) on one server; their times and,
+    with all of them open, their kernels' memory."""
+    server = AppServer(["--dir", str(folder), *options], log)
     try:
         if pool:
             server.wait_for_idle_kernels(pool)
         opened = {}
-        for name in names:
-            page, seconds, kernel_id = open_app(browser, server, name)
-            opened[name] = (page, seconds, kernel_id)
+        for name, (ready, query) in apps.items():
+            opened[name] = open_settled(browser, server, name, ready, query)
         time.sleep(1)  # the last page's kernel finishes handling its comm messages
         kernels = server.kernels()
         results = {}
@@ -229,6 +173,7 @@ def main() -> None:
         print("crm serve has no --pool option: only cold starts are measured (no preheated kernels)")
         modes = [("cold", 0)]
     names = args.apps or sorted(p.name for p in dashboards_dir().glob("*.ipynb"))
+    markers = {name: ready_marker(name) for name in names}  # every app known before anything starts
     folder = Path(tempfile.mkdtemp(prefix="crm-bench-apps-"))
     folder.chmod(0o755)
     for name in names:
@@ -239,16 +184,18 @@ def main() -> None:
     with database(args.url, prefix="crm-bench-apps-") as url:
         engine = connect_engine(url)
         deals = demo_data.load(engine, scale=args.scale, today=dt.date.today(), replace=True)["deals"]
+        apps = {BARE: (BARE_READY, "")} | {name: (markers[name], QUERY[name](engine) if name in QUERY else "")
+                                            for name in names}
         engine.dispose()
         print(f"{deals:,} deals; crm serve {' '.join(extra) or '(no extra options)'}; goal {GOAL_SECONDS:g} s "
               f"and {GOAL_MB:g} MB per open app (ratio < 1 meets it)")
         results = {}
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            browser = launch_chromium(playwright)
             try:
                 for mode, pool in modes:
                     pooled = [*extra, "--pool", str(pool)] if "--pool" in options else extra
-                    results[mode] = run_mode(browser, folder, [BARE, *names], pooled, pool, args.log)
+                    results[mode] = run_mode(browser, folder, apps, pooled, pool, args.log)
             finally:
                 browser.close()
     shutil.rmtree(folder, ignore_errors=True)

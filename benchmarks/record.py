@@ -19,8 +19,7 @@ import datetime as dt
 import json
 
 import ipywidgets as widgets
-import sqlalchemy as sa
-from harness import best, database
+from harness import best, busiest, database
 
 from crm_kernel import CRM
 from crm_kernel import demo as demo_data
@@ -29,14 +28,6 @@ from crm_kernel.widgets import record_form
 from crm_kernel.widgets.record_page import RecordPage
 
 EVERYTHING = 10**9  # a page size and picker length that show every row: the baseline
-
-
-def busiest(engine, key: str) -> str:
-    """The record with the most activities, by the activities' column ``key`` (company_id, deal_id)."""
-    with engine.connect() as conn:
-        return str(conn.execute(sa.text(
-            f"SELECT {key} FROM activities WHERE {key} IS NOT NULL "
-            f"GROUP BY {key} ORDER BY count(*) DESC LIMIT 1")).scalar_one())
 
 
 def state_bytes(widget: widgets.Widget) -> int:

@@ -18,48 +18,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from harness import database
+from harness import QUERY, READY, Server, database, launch_chromium, open_app
 
 from crm_kernel import demo as demo_data
 from crm_kernel.access import tokens
 from crm_kernel.db import connect_engine
-from crm_kernel.db.embedded import free_port
 from crm_kernel.serve import dashboards_dir
-
-READY = {"workbench.ipynb": ".crm-workbench", "pipeline.ipynb": ".crm-board .pb-card"}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-def serve(url: str, pool: int, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "CRM_DATABASE_URL": url}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "crm_kernel.cli", "serve", "--port", str(port), "--no-browser",
-                                 "--pool", str(pool)], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    address = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(address, timeout=5)
-            break
-        except urllib.error.HTTPError:
-            break  # the sign-in page: it is up
-        except OSError:
-            time.sleep(0.2)
-    return proc, address
 
 
 def pool_fills(log: Path, app: str) -> int:
@@ -67,9 +37,9 @@ def pool_fills(log: Path, app: str) -> int:
     return len(re.findall(rf"Kernel pool of {re.escape(app)} is filled", log.read_text(errors="replace")))
 
 
-def open_times(browser, address: str, token: str, app: str, ready: str, opens: int, log: Path | None,
+def open_times(browser, address: str, token: str, app: str, query: str, opens: int, log: Path | None,
                gap: float) -> list[float]:
-    context = browser.new_context(base_url=address)
+    context = browser.new_context()
     context.request.get(f"{address}?token={token}")
     times = []
     for done in range(opens):
@@ -77,11 +47,8 @@ def open_times(browser, address: str, token: str, app: str, ready: str, opens: i
             while pool_fills(log, app) < done + 1:
                 time.sleep(0.2)
             time.sleep(gap)
-        page = context.new_page()
-        started = time.perf_counter()
-        page.goto(f"voila/render/{app}", timeout=300_000)
-        page.wait_for_selector(ready, state="visible", timeout=300_000)
-        times.append(time.perf_counter() - started)
+        page, seconds = open_app(context, address, app, READY[app], query, timeout_ms=300_000)
+        times.append(seconds)
         page.close(run_before_unload=True)  # the page's beacon shuts its kernel down
     context.close()
     return times
@@ -102,20 +69,20 @@ def main() -> None:
         engine = connect_engine(url)
         demo_data.load(engine, scale=args.scale, seed=1, today=dt.date.today(), replace=True)
         token = tokens.issue(engine, "system@crm.local")[1]
+        query = QUERY[args.app](engine) if args.app in QUERY else ""
         engine.dispose()
         assert (dashboards_dir() / args.app).exists(), args.app
         medians = {}
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             for pool in (0, 1):
                 log = Path(tempfile.mkstemp(prefix=f"crm-serve-pool{pool}-", suffix=".log")[1])
-                proc, address = serve(url, pool, log)
+                server = Server(["--pool", str(pool)], log)
                 try:
-                    times = open_times(browser, address, token, args.app, READY[args.app], args.opens,
+                    times = open_times(browser, server.url, token, args.app, query, args.opens,
                                        log if pool else None, args.gap)
                 finally:
-                    proc.terminate()
-                    proc.wait(timeout=60)
+                    server.stop()
                 medians[pool] = statistics.median(times)
                 print(f"--pool {pool}: {args.app} ready in {medians[pool]:.2f} s (median of "
                       f"{', '.join(f'{t:.2f}' for t in times)})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import sys
@@ -27,11 +28,25 @@ def _friendly(fn):
     return wrapper
 
 
+@contextlib.contextmanager
+def _engine(config: Config | None = None):
+    """An engine on the configured database, disposed when the command is done with it."""
+    from .db import connect_engine, resolve_url
+
+    config = config or Config.from_env()
+    engine = connect_engine(resolve_url(config), timezone=config.timezone)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _settings_help() -> str:
     """One setting a line, its help wrapped beside the name (``\\b`` keeps click from re-flowing it)."""
+    indent = max(len(s.env) for s in SETTINGS) + 2
     lines = ["\b"]
     for s in SETTINGS:
-        lines += textwrap.wrap(s.help, width=78, initial_indent=f"{s.env:<18}", subsequent_indent=" " * 18)
+        lines += textwrap.wrap(s.help, width=96, initial_indent=f"{s.env:<{indent}}", subsequent_indent=" " * indent)
     return "\n".join(lines)
 
 
@@ -91,7 +106,7 @@ def stop():
 @_friendly
 def status():
     """Say which database is used, whether it is up and which migrations are pending."""
-    from .db import connect_engine, pending_migrations, resolve_url, schema_version
+    from .db import pending_migrations, resolve_url, schema_version
     from .db.engine import safe_url
 
     config = Config.from_env()
@@ -103,13 +118,11 @@ def status():
         click.echo(f"database: embedded cluster in {cluster.root} ({state})")
         if state == "stopped":
             sys.exit(1)
-    url = resolve_url(config)
-    engine = connect_engine(url)
-    with engine.connect() as conn:
-        version = schema_version(conn)
-    pending = pending_migrations(engine)
-    engine.dispose()
-    click.echo(f"url: {safe_url(url)}")
+    with _engine(config) as engine:
+        with engine.connect() as conn:
+            version = schema_version(conn)
+        pending = pending_migrations(engine)
+    click.echo(f"url: {safe_url(resolve_url(config))}")
     click.echo(f"schema version: {version or 'none'}")
     click.echo(f"pending migrations: {', '.join(m.path.name for m in pending) or 'none'}")
 
@@ -118,12 +131,10 @@ def status():
 @_friendly
 def migrate():
     """Apply pending migrations from sql/ (a no-op when up to date)."""
-    from .db import connect_engine, resolve_url
     from .db import migrate as apply
 
-    engine = connect_engine(resolve_url())
-    applied = apply(engine)
-    engine.dispose()
+    with _engine() as engine:
+        applied = apply(engine)
     for m in applied:
         click.echo(f"applied {m.path.name}")
     click.echo(f"{len(applied)} migration(s) applied" if applied else "schema is up to date")
@@ -186,12 +197,12 @@ def demo_data(scale, seed, today, if_empty, replace):
     """Load realistic demo data with COPY."""
     from . import CRM, demo
 
-    crm = CRM.connect()
-    if if_empty and crm.companies.count(include_deleted=True):
-        click.echo("the CRM already holds data: demo data not loaded")
-        return
-    counts = demo.load(crm.engine, scale=scale, seed=seed,
-                       today=today.date() if today else dt.date.today(), replace=replace, progress=True)
+    with CRM.connect() as crm:
+        if if_empty and crm.companies.count(include_deleted=True):
+            click.echo("the CRM already holds data: demo data not loaded")
+            return
+        counts = demo.load(crm.engine, scale=scale, seed=seed,
+                           today=today.date() if today else dt.date.today(), replace=replace, progress=True)
     click.echo(", ".join(f"{n:,} {table}" for table, n in counts.items()))
 
 
@@ -222,19 +233,27 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
     from . import CRM
 
     spec = spec_file.read()
+    if fmt == "parquet" and not out:
+        raise click.UsageError("--format parquet needs --out FILE")
     if backend == "duckdb":
         from .query import run_duckdb
         from .snapshot import open as open_snapshot
 
         with open_snapshot(snapshot_dir) as snap:
             result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone, params=params)
-        crm = None
-    else:
-        crm = CRM.connect()
+        _write_rows(result, fmt, out, backend)
+        return
+    with CRM.connect() as crm:
         result = crm.execute(spec, params=params)
+        _write_rows(result, fmt, out, backend)
+        if out or fmt != "table":  # rows taken out of the live CRM: audited
+            from .export import record_export
+
+            record_export(crm, spec, result.frame.height, fmt, out or "stdout")
+
+
+def _write_rows(result, fmt: str, out: str | None, backend: str) -> None:
     frame = result.frame
-    if fmt == "parquet" and not out:
-        raise click.UsageError("--format parquet needs --out FILE")
     if fmt == "table":
         import polars as pl
 
@@ -251,10 +270,6 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
         _emit(frame.write_json(), out)
     else:
         frame.write_parquet(out, compression="zstd")
-    if crm is not None and (out or fmt != "table"):  # rows taken out of the live CRM: audited
-        from .export import record_export
-
-        record_export(crm, spec, frame.height, fmt, out or "stdout")
     if out:
         click.echo(f"{frame.height:,} rows written to {out}", err=True)
 
@@ -303,12 +318,8 @@ def query_sql(spec_file, dialect):
     spec = parse(spec_file.read())
     schema = None
     try:
-        from .db import connect_engine, resolve_url
-
-        engine = connect_engine(resolve_url())
-        with engine.connect() as conn:
+        with _engine() as engine, engine.connect() as conn:
             schema = postgres_schema(conn, spec)
-        engine.dispose()
     except DatabaseError:
         pass  # offline: the catalog alone
     click.echo(compile_spec(spec, dialect, schema=schema, timezone=Config.from_env().timezone).preview())
@@ -425,11 +436,11 @@ def import_(entity, file, mapping_file, dry_run, on_duplicate, skip_invalid, err
     from . import CRM
     from .errors import ImportRefusedError
 
-    crm = CRM.connect()
     try:
-        report = crm.importer.run(entity, file, mapping=mapping_file, on_duplicate=on_duplicate,
-                                  skip_invalid=skip_invalid, dry_run=dry_run, encoding=encoding,
-                                  errors=errors_file, progress=sys.stderr.isatty())
+        with CRM.connect() as crm:
+            report = crm.importer.run(entity, file, mapping=mapping_file, on_duplicate=on_duplicate,
+                                      skip_invalid=skip_invalid, dry_run=dry_run, encoding=encoding,
+                                      errors=errors_file, progress=sys.stderr.isatty())
     except ImportRefusedError as exc:
         if exc.report is not None:
             click.echo(str(exc.report))
@@ -456,9 +467,9 @@ def users_add(email, full_name, role):
     """Add a user; set CRM_USER to their e-mail to act as them."""
     from . import CRM
 
-    crm = CRM.connect(user="")
     name = full_name or email.split("@")[0].replace(".", " ").title()
-    user = crm.users.create(email=email, full_name=name, role=role)
+    with CRM.connect(user="") as crm:
+        user = crm.users.create(email=email, full_name=name, role=role)
     click.echo(f"added {user['email']} ({user['role']}) {user['id']}")
 
 
@@ -468,8 +479,9 @@ def users_list():
     """List the users with their roles and names."""
     from . import CRM
 
-    crm = CRM.connect(user="")
-    for u in crm.users.list(limit=None, order_by="email"):
+    with CRM.connect(user="") as crm:
+        listed = crm.users.list(limit=None, order_by="email")
+    for u in listed:
         click.echo(f"{u['email']:<40} {u['role']:<8} {u['full_name']}")
 
 
@@ -528,15 +540,10 @@ _snapshot_folder = click.option(
 @_friendly
 def snapshot_export(out, incremental):
     """Copy every table to Parquet from one consistent transaction; prints the new folder."""
-    from .db import connect_engine, resolve_url
     from .snapshot import Manifest, export
 
-    config = Config.from_env()
-    engine = connect_engine(resolve_url(config), timezone=config.timezone)
-    try:
+    with _engine() as engine:
         path = export(engine, out, incremental=incremental, progress=True)
-    finally:
-        engine.dispose()
     manifest = Manifest.read(path)
     how = f"incremental from {manifest.base}" if manifest.base else "full"
     click.echo(f"{len(manifest.tables)} tables, {manifest.rows:,} rows ({how})", err=True)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # polars, altair and the analytics come with their first use 
 
     from .analytics.core import Analytics
     from .importer import Importer
+    from .query import QueryResult
     from .services.money import MoneyService
 
 
@@ -119,7 +120,7 @@ class CRM:
     # -- queries ------------------------------------------------------------------------------
 
     def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None,
-                params: dict | None = None):
+                params: dict | None = None) -> QueryResult:
         """Run a query spec; returns a :class:`~crm_kernel.query.QueryResult` (frame, SQL, timings).
 
         ``backend="duckdb"`` runs on a snapshot: ``snapshot`` is an opened snapshot or a path

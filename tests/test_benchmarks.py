@@ -70,3 +70,41 @@ def test_the_harness_starts_a_throwaway_cluster_unless_given_a_url(real_crm, mon
     assert os.environ["CRM_DATABASE_URL"] == url
     with database(url) as used:
         assert used == url
+
+
+def test_every_app_has_a_ready_marker_its_widgets_draw(monkeypatch):
+    """benchmarks/apps.py times each app until its marker shows: one for every app of
+    dashboards/, made of classes the widgets' code (Python or JS) really gives."""
+    import re
+
+    from crm_kernel.serve import dashboards_dir
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from harness import READY
+
+    assert sorted(READY) == sorted(p.name for p in dashboards_dir().glob("*.ipynb"))
+    widgets = "".join(p.read_text() for p in (ROOT / "crm_kernel" / "widgets").glob("*.*") if p.suffix in (".py", ".js"))
+    for name, marker in READY.items():
+        for css in re.findall(r"\.([\w-]+)", marker):
+            assert css in widgets or css.startswith("mark-"), (name, css)  # mark-*: Vega's own
+
+
+def test_a_ready_marker_that_never_appears_names_the_app_and_the_marker(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from harness import launch_chromium, wait_ready
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page()
+            page.set_content("<div id='rendered_cells'><div class='crm-my-day'>Loading your day</div></div>")
+            with pytest.raises(SystemExit) as stopped:
+                wait_ready(page, "home.ipynb", ".crm-my-day .crm-kpi", timeout_ms=300)
+            assert "home.ipynb" in str(stopped.value) and "'.crm-my-day .crm-kpi'" in str(stopped.value)
+            assert "Loading your day" in str(stopped.value)
+            page.set_content("<div class='crm-my-day'><div class='crm-kpi'>12</div></div>")
+            wait_ready(page, "home.ipynb", ".crm-my-day .crm-kpi", timeout_ms=5000)  # shown: returns
+        finally:
+            browser.close()

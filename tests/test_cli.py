@@ -39,6 +39,19 @@ def test_top_level_help_lists_commands_and_settings():
         assert word in result.output
 
 
+def test_top_level_help_shows_one_setting_a_line():
+    """The settings are a table: each variable starts its own line, its help beside it."""
+    from crm_kernel.config import SETTINGS
+
+    output = crm("--help").output
+    table = output[output.index("Settings (environment variables):"):]
+    for s in SETTINGS:
+        first_words = " ".join(s.help.split()[:2])
+        assert re.search(rf"^ *{s.env} +{re.escape(first_words)}", table, re.MULTILINE), (s.env, table)
+    starts = [line.split()[0] for line in table.splitlines() if line.strip().startswith("CRM_")]
+    assert starts == [s.env for s in SETTINGS]
+
+
 @pytest.mark.parametrize("command", list(every_command()), ids=" ".join)
 def test_every_command_has_useful_help(command):
     result = crm(*command, "--help")

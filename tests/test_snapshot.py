@@ -25,7 +25,7 @@ from crm_kernel import CRM, ConfigError, DatabaseError, cli, snapshot
 from crm_kernel.db import connect_engine
 from crm_kernel.db.engine import libpq_url
 from crm_kernel.model.catalog import SECRET_TABLES
-from crm_kernel.snapshot import SnapshotError, store
+from crm_kernel.snapshot import NoSnapshotError, SnapshotError, store
 
 # A table a user made in the public schema: every column type the export maps, arrays included.
 KINDS_SQL = """
@@ -269,7 +269,7 @@ def test_open_takes_a_folder_or_the_newest_in_a_parent(crm, parent, monkeypatch,
         with snapshot.open(path) as snap:
             assert snap.sql("SELECT count(*) AS n FROM companies")["n"][0] == 0
     monkeypatch.setenv("CRM_HOME", str(tmp_path / "home"))
-    with pytest.raises(SnapshotError, match="no snapshot in .*home/snapshots.*crm snapshot export"):
+    with pytest.raises(NoSnapshotError, match="no snapshot in .*home/snapshots.*crm snapshot export"):
         snapshot.open()
     made = snapshot.export(crm.engine)  # CRM.snapshot() uses the CRM's own settings
     assert made.parent == tmp_path / "home" / "snapshots"
@@ -471,8 +471,9 @@ def test_damaged_snapshot_is_a_clear_error(crm, parent):
     with pytest.raises(SnapshotError, match="cannot open the snapshot .*deals.parquet"):
         snapshot.open(path)
     (path / "manifest.json").write_text("{not json")
-    with pytest.raises(SnapshotError, match="not a readable manifest"):
+    with pytest.raises(SnapshotError, match="not a readable manifest") as raised:
         snapshot.open(path)
+    assert not isinstance(raised.value, NoSnapshotError)  # a snapshot is there, only damaged
 
 
 def test_unwritable_folder_is_a_clear_error(crm, tmp_path):

@@ -303,6 +303,20 @@ def test_the_workbench_opens_on_the_first_rows(qcrm, query_snapshot, tmp_path):
     assert quiet.first_rows is None and quiet.grid.placeholder.children == ()
 
 
+def test_a_damaged_snapshot_is_not_taken_for_a_missing_one(qcrm, query_snapshot, tmp_path):
+    """Only a missing snapshot offers "Take a snapshot"; a damaged one whose path happens to
+    read "no snapshot" is reported as it is."""
+    import shutil
+
+    damaged = tmp_path / "no snapshot here"
+    shutil.copytree(query_snapshot.path, damaged)
+    (damaged / "manifest.json").write_text("{not json")
+    wb = Workbench(qcrm, snapshot=damaged, export_dir=tmp_path)
+    wb.backend.value = "duckdb"
+    assert wb.run() is None and "not a readable manifest" in wb.status.value
+    assert one(wb, "crm-take-snapshot").layout.display == "none"
+
+
 def test_without_a_snapshot_the_workbench_offers_to_take_one(qcrm, tmp_path):
     parent = tmp_path / "snaps"
     wb = Workbench(qcrm, snapshot=parent, export_dir=tmp_path)

@@ -34,7 +34,9 @@ _WRITABLE = {f.name for f in _DEALS.writable_fields}
 
 
 @dataclass
-class Column:
+class BoardColumn:
+    """One stage of the board: its totals and the cards loaded so far."""
+
     stage: dict
     totals: Totals = field(default_factory=Totals)
     cards: list[dict] = field(default_factory=list)
@@ -72,7 +74,7 @@ class Board:
                  high_value: Decimal = HIGH_VALUE, clock: Callable[[], dt.datetime] | None = None):
         self.pipeline = Pipeline(crm, filters, page_size=page_size, sort=sort, high_value=high_value, clock=clock)
         self.lock = threading.RLock()
-        self.columns: dict[str, Column] = {}
+        self.columns: dict[str, BoardColumn] = {}
         self._own: dict[str, int] = {}  # deal id -> the version this board's own write produced
         self.load()
 
@@ -87,11 +89,11 @@ class Board:
         with self.lock:
             self.pipeline.stages = self.pipeline.load_stages()
             totals = self.pipeline.totals()
-            self.columns = {s["id"]: Column(s, totals[s["id"]]) for s in self.pipeline.stages}
+            self.columns = {s["id"]: BoardColumn(s, totals[s["id"]]) for s in self.pipeline.stages}
             for column in self.columns.values():
                 self._page(column)
 
-    def _page(self, column: Column) -> int:
+    def _page(self, column: BoardColumn) -> int:
         size = self.pipeline.page_size
         rows = self.pipeline.cards(column.stage["id"], offset=len(column.cards), limit=size)
         have = {c["id"] for c in column.cards}

@@ -20,7 +20,7 @@ ORDERED_TYPES = NUMERIC_TYPES | {"text", "date", "timestamp"}
 
 
 @dataclass(frozen=True)
-class Column:
+class SchemaColumn:
     name: str
     type: FieldType
     label: str
@@ -44,9 +44,9 @@ class TableInfo:
     name: str
     label: str
     table: sa.TableClause
-    columns: dict[str, Column]
+    columns: dict[str, SchemaColumn]
     relations: dict[str, Relation] = field(default_factory=dict)
-    custom: dict[str, Column] = field(default_factory=dict)
+    custom: dict[str, SchemaColumn] = field(default_factory=dict)
 
     @property
     def soft_delete(self) -> bool:
@@ -74,12 +74,12 @@ class Schema:
         infos = {}
         for e in ENTITIES.values():
             columns = {
-                f.name: Column(f.name, f.type, f.label, f.values, f.scale)
+                f.name: SchemaColumn(f.name, f.type, f.label, f.values, f.scale)
                 for f in e.fields if not f.hidden
             }
             relations = {f.relation: Relation(f.relation, f.name, f.references) for f in e.fields if f.references}
             custom = {
-                key: Column(f"custom_fields.{key}", kind, key.replace("_", " ").capitalize(), json_key=key)
+                key: SchemaColumn(f"custom_fields.{key}", kind, key.replace("_", " ").capitalize(), json_key=key)
                 for key, kind in (custom_fields or {}).get(e.name, {}).items()
             }
             columns.update(COMPUTED.get(e.name, {}))
@@ -91,14 +91,14 @@ class Schema:
 
 # Fields that are no column but SQL over columns, the same on every engine. They are
 # selectable, filterable, groupable and sortable by name, but not among the default columns.
-COMPUTED: dict[str, dict[str, Column]] = {
+COMPUTED: dict[str, dict[str, SchemaColumn]] = {
     "deals": {
         # The deal's value in the reporting currency: at its close date's rate when closed,
         # else at the latest rate; empty when its currency has no rate (model/money.py).
-        "value_reporting": Column("value_reporting", "money", "Value (reporting currency)", scale=2,
+        "value_reporting": SchemaColumn("value_reporting", "money", "Value (reporting currency)", scale=2,
                                   computed="reporting_value"),
         # That value times the deal's probability, as weighted_value is in the deal's currency.
-        "weighted_reporting": Column("weighted_reporting", "money", "Weighted value (reporting currency)",
+        "weighted_reporting": SchemaColumn("weighted_reporting", "money", "Weighted value (reporting currency)",
                                      scale=2, computed="reporting_weighted"),
     },
 }
@@ -143,7 +143,7 @@ def reflected_table(name: str, columns: list[tuple[str, str]]) -> TableInfo | No
     for column_name, type_name in columns:
         kind = field_type_of(type_name)
         if kind is not None:
-            cols[column_name] = Column(column_name, kind, column_name.replace("_", " ").capitalize())
+            cols[column_name] = SchemaColumn(column_name, kind, column_name.replace("_", " ").capitalize())
     if not cols:
         return None
     table = sa.table(name, *(sa.column(c) for c in cols))

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import QuerySpecError
 from .dates import UNITS
-from .schema import Column
+from .schema import SchemaColumn
 from .spec import show
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
@@ -26,7 +26,7 @@ BIGINT = 2**63 - 1
 MAX_DIGITS = 38
 
 
-def scalar(value: Any, column: Column, path: str, tz: dt.tzinfo) -> Any:
+def scalar(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> Any:
     """One value for ``column``; ``path`` names the rule for the error message."""
     kind = column.type
 
@@ -126,7 +126,7 @@ def as_list(value: Any, path: str) -> list:
     raise QuerySpecError(path, f"needs a list of values (or \"a,b,c\"), not {show(value)}")
 
 
-def listed(value: Any, column: Column, path: str, tz: dt.tzinfo) -> list:
+def listed(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> list:
     items = as_list(value, path)
     if not items:
         raise QuerySpecError(path, "needs at least one value")
@@ -134,7 +134,7 @@ def listed(value: Any, column: Column, path: str, tz: dt.tzinfo) -> list:
             for i, item in enumerate(items)]
 
 
-def pair(value: Any, column: Column, path: str, tz: dt.tzinfo) -> tuple:
+def pair(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> tuple:
     """Two bounds, put in order when given high to low."""
     items = as_list(value, path)
     if len(items) != 2:

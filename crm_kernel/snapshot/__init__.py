@@ -7,10 +7,10 @@ over the copy.
         snap.sql("SELECT stage_id, sum(value) FROM deals GROUP BY 1")
 """
 
-from .errors import SnapshotError, SnapshotWarning
+from .errors import NoSnapshotError, SnapshotError, SnapshotWarning
 from .exporter import export
 from .manifest import Manifest
 from .store import default_parent, prune, snapshots
 from .views import Snapshot, open
 
-__all__ = ["Manifest", "Snapshot", "SnapshotError", "SnapshotWarning", "default_parent", "export", "open", "prune", "snapshots"]
+__all__ = ["Manifest", "NoSnapshotError", "Snapshot", "SnapshotError", "SnapshotWarning", "default_parent", "export", "open", "prune", "snapshots"]

@@ -1,4 +1,4 @@
-"""The error the snapshot package adds to the library's family, and its warning."""
+"""The errors the snapshot package adds to the library's family, and its warning."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from ..errors import CrmError
 
 class SnapshotError(CrmError):
     """A snapshot could not be written, found or read (the database itself raises DatabaseError)."""
+
+
+class NoSnapshotError(SnapshotError):
+    """No snapshot has been taken where one was looked for (a reader can offer to take one)."""
 
 
 class SnapshotWarning(UserWarning):

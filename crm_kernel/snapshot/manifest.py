@@ -37,7 +37,9 @@ def table_file(table: str) -> str:
 
 
 @dataclass(frozen=True)
-class Column:
+class SnapshotColumn:
+    """A column as the snapshot stores it: its PostgreSQL type and the DuckDB view's."""
+
     name: str
     pg_type: str  # as PostgreSQL spells it: numeric(12,2), deal_type, text[]
     duckdb_type: str  # the view column's type; an enum keeps its PostgreSQL name
@@ -54,7 +56,7 @@ class SkippedColumn:
 class Table:
     file: str
     rows: int
-    columns: tuple[Column, ...]
+    columns: tuple[SnapshotColumn, ...]
     skipped: tuple[SkippedColumn, ...] = ()
     key: str | None = None  # a one-column primary key
     tracked: bool = False  # the database tracks its changes (sql/003): incremental exports apply
@@ -64,7 +66,7 @@ class Table:
 
     @classmethod
     def from_json(cls, data: dict) -> Table:
-        return cls(**{**data, "columns": tuple(Column(**c) for c in data["columns"]),
+        return cls(**{**data, "columns": tuple(SnapshotColumn(**c) for c in data["columns"]),
                       "skipped": tuple(SkippedColumn(**c) for c in data.get("skipped", ()))})
 
 

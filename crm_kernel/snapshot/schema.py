@@ -74,7 +74,7 @@ class ExportTable:
         """This table's entry in the manifest."""
         return manifest.Table(
             file=self.file, rows=rows,
-            columns=tuple(manifest.Column(c.name, c.pg_type, c.duckdb_type) for c in self.columns),
+            columns=tuple(manifest.SnapshotColumn(c.name, c.pg_type, c.duckdb_type) for c in self.columns),
             skipped=self.skipped, key=self.key, tracked=self.tracked, soft_delete=self.soft_delete,
             pg_oid=self.oid, from_base=from_base,
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from ..config import Config, make_private_dir
-from .errors import SnapshotError
+from .errors import NoSnapshotError, SnapshotError
 
 MANIFEST = "manifest.json"
 STAGING_PREFIX = ".partial-"
@@ -83,7 +83,7 @@ def resolve(path: Path | str | None = None) -> Path:
         return path
     found = newest(path)
     if found is None:
-        raise SnapshotError(f"no snapshot in {path}; take one with `crm snapshot export`")
+        raise NoSnapshotError(f"no snapshot in {path}; take one with `crm snapshot export`")
     return found
 
 

@@ -217,9 +217,9 @@ class Workbench(widgets.VBox):
 
 def _no_snapshot(exc: Exception) -> bool:
     """Whether a run failed for want of a snapshot (imported only then: snapshots are heavy)."""
-    from ..snapshot.errors import SnapshotError
+    from ..snapshot.errors import NoSnapshotError
 
-    return isinstance(exc, SnapshotError) and "no snapshot" in str(exc)
+    return isinstance(exc, NoSnapshotError)
 
 
 def _first_line(exc: Exception) -> str:

@@ -19,7 +19,7 @@ from ...model.money import converted_value
 from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
-from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Column, Schema, TableInfo
+from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Schema, SchemaColumn, TableInfo
 from ..spec import (
     Aggregate,
     Group,
@@ -85,7 +85,7 @@ class Scope:
         self.joins: dict[str, tuple[TableInfo, sa.FromClause]] = {}
         self.join_order: list[tuple[sa.FromClause, sa.ColumnElement]] = []
 
-    def resolve(self, path: str, where: str) -> tuple[sa.ColumnElement, Column]:
+    def resolve(self, path: str, where: str) -> tuple[sa.ColumnElement, SchemaColumn]:
         parts = path.split(".")
         info, alias = self.info, self.base
         for i, part in enumerate(parts[:-1]):
@@ -115,7 +115,7 @@ class Scope:
             declared = ", ".join(sorted(info.custom)) or "none"
             raise QuerySpecError(where, f"custom field {key!r} of {info.name} is not declared; declared: {declared}")
         text = alias.c.custom_fields.op("->>", return_type=sa.Text())(sa.literal(key, sa.Text))
-        return self.compiler.read_custom(text, column.type), Column(path, column.type, column.label)
+        return self.compiler.read_custom(text, column.type), SchemaColumn(path, column.type, column.label)
 
     def _join(self, key, parent_alias, relation, where) -> tuple[TableInfo, sa.FromClause]:
         if key not in self.joins:
@@ -163,13 +163,13 @@ class ElementScope:
     def resolve(self, path: str, where: str):
         if path != "":
             raise QuerySpecError(where, f"inside a match group the field is \"\" (each element), not {path!r}")
-        return self.element, Column("", "text", "Element")
+        return self.element, SchemaColumn("", "text", "Element")
 
 
 class OutputScope:
     """Resolves names in ``having`` and ``order_by``: group keys and aggregates by alias."""
 
-    def __init__(self, outputs: dict[str, tuple[sa.ColumnElement, Column]]):
+    def __init__(self, outputs: dict[str, tuple[sa.ColumnElement, SchemaColumn]]):
         self.outputs = outputs
 
     def resolve(self, path: str, where: str):
@@ -306,7 +306,7 @@ class Compiler:
                     raise QuerySpecError(f"{key.path}.trunc", f"{key.field} is a {column.type} field; only dates "
                                                               "and timestamps can be truncated")
                 expr = self.truncate(expr, key.trunc, column.type)
-                column = Column(key.alias, "date", column.label)
+                column = SchemaColumn(key.alias, "date", column.label)
             self._add_output(outputs, key.alias, key.path, expr, column)
             group_exprs.append(expr)
             stmt_columns.append(self.shown(expr, column).label(key.alias))
@@ -324,25 +324,25 @@ class Compiler:
             raise QuerySpecError(path, f"two columns are named {alias!r}; rename one with \"as\"")
         outputs[alias] = (expr, column)
 
-    def visit_aggregate(self, agg: Aggregate, scope: Scope) -> tuple[sa.ColumnElement, Column]:
+    def visit_aggregate(self, agg: Aggregate, scope: Scope) -> tuple[sa.ColumnElement, SchemaColumn]:
         if agg.field is None:
-            return sa.func.count(), Column(agg.alias, "integer", agg.alias)
+            return sa.func.count(), SchemaColumn(agg.alias, "integer", agg.alias)
         expr, column = scope.resolve(agg.field, f"{agg.path}.field")
         if agg.fn == "count":
-            return sa.func.count(expr), Column(agg.alias, "integer", agg.alias)
+            return sa.func.count(expr), SchemaColumn(agg.alias, "integer", agg.alias)
         if agg.fn == "count_distinct":
-            return sa.func.count(sa.distinct(expr)), Column(agg.alias, "integer", agg.alias)
+            return sa.func.count(sa.distinct(expr)), SchemaColumn(agg.alias, "integer", agg.alias)
         if agg.fn in ("sum", "avg") and column.type not in NUMERIC_TYPES:
             raise QuerySpecError(f"{agg.path}.fn", f"{agg.fn} needs a number field; {agg.field} is {column.type}")
         if agg.fn in ("min", "max") and column.type not in ORDERED_TYPES:
             raise QuerySpecError(f"{agg.path}.fn", f"{agg.fn} needs a number, text or date field; "
                                                    f"{agg.field} is {column.type}")
         if agg.fn == "avg":
-            return self.average(expr), Column(agg.alias, "float", agg.alias)
+            return self.average(expr), SchemaColumn(agg.alias, "float", agg.alias)
         if agg.fn == "sum":
-            return self.total(expr, column), Column(agg.alias, column.type, agg.alias, scale=column.scale)
+            return self.total(expr, column), SchemaColumn(agg.alias, column.type, agg.alias, scale=column.scale)
         fn = sa.func.min if agg.fn == "min" else sa.func.max
-        return fn(expr), Column(agg.alias, column.type, agg.alias, column.values, column.scale)
+        return fn(expr), SchemaColumn(agg.alias, column.type, agg.alias, column.values, column.scale)
 
     def _order(self, spec: QuerySpec, scope: Scope, outputs) -> list:
         clauses = []
@@ -416,7 +416,7 @@ class Compiler:
                 value = period_window(rule.operator, column.type, self.now)
         return op.build(expr, value)
 
-    def _other_fields(self, rule: Rule, op, column: Column, scope):
+    def _other_fields(self, rule: Rule, op, column: SchemaColumn, scope):
         """``valueSource: "field"``: the value names another field of the row (two for
         between, one or more for in), of the same type family."""
         path = f"{rule.path}.value"
@@ -443,7 +443,7 @@ class Compiler:
             others.append(other)
         return others[0] if op.arity == "one" else (tuple(others) if op.arity == "pair" else others)
 
-    def _with_parameters(self, rule: Rule, op, column: Column, scope) -> sa.ColumnElement:
+    def _with_parameters(self, rule: Rule, op, column: SchemaColumn, scope) -> sa.ColumnElement:
         """``valueSource: "parameter"``: the value names parameters given at run time (one, or
         a comma-separated list for in and between); a declared parameter may have a default.
         Their values are then checked as the rule's own value would be."""
@@ -483,7 +483,7 @@ class Compiler:
                                                              "values, not with another field")
         elements = sa.func.unnest(tags).table_valued("value").render_derived("element")
         element = elements.c.value
-        tag = Column("tag", "text", "Tag")
+        tag = SchemaColumn("tag", "text", "Tag")
 
         def having(condition=None) -> sa.ColumnElement:
             inner = sa.select(sa.literal(1)).select_from(elements)
@@ -560,7 +560,7 @@ class Compiler:
     # -- what dialects may change ---------------------------------------------------------
 
     @staticmethod
-    def shown(expr, column: Column) -> sa.ColumnElement:
+    def shown(expr, column: SchemaColumn) -> sa.ColumnElement:
         """An output column as fetched: JSON as its text, which the result frame reads itself
         (a driver's own JSON parsing fails on a number of 4,300 digits, for every row)."""
         return sa.cast(expr, sa.Text()) if column.type == "json" else expr
@@ -587,7 +587,7 @@ class Compiler:
     def average(self, expr) -> sa.ColumnElement:
         return sa.cast(sa.func.avg(expr), sa.Double())
 
-    def total(self, expr, column: Column) -> sa.ColumnElement:
+    def total(self, expr, column: SchemaColumn) -> sa.ColumnElement:
         return sa.func.sum(expr)
 
     def sort(self, expr, descending: bool) -> sa.ColumnElement:
