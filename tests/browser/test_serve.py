@@ -303,6 +303,10 @@ def test_without_a_session_no_app_only_the_sign_in_page(dashboards):
     for app in sorted(p.name for p in serving.dashboards_dir().glob("*.ipynb")):
         status, body = fetch(f"{dashboards.url}voila/render/{app}")
         assert status == 403 and "Sign in to the CRM" in body, app
+    # nor a kernel's websocket, nor its REST API (any id: who asks is checked first)
+    kernel = uuid.uuid4()
+    assert handshake(dashboards, f"/api/kernels/{kernel}/channels") == 403
+    assert fetch(f"{dashboards.url}api/kernels/{kernel}")[0] == 403
 
 
 def test_each_users_token_opens_the_apps_as_that_user(browser, dashboards, people):
