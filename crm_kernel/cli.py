@@ -374,8 +374,11 @@ def search(text, entities, limit):
 @click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Also answer requests for this Host name (a reverse proxy's); repeatable. "
                    "Loopback names and --host are always answered, nothing else.")
+@click.option("--behind-proxy", is_flag=True,
+              help="Reached through a reverse proxy: believe its X-Forwarded-Proto and X-Forwarded-For "
+                   "(https gives a Secure session cookie). Only when nothing else can reach the port.")
 @_friendly
-def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hosts):
+def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hosts, behind_proxy):
     """Serve the Voilà dashboards (My day first; / lists them) on http://127.0.0.1:8866.
 
     Every notebook in the folder is an app with its code hidden, running on the same database
@@ -398,7 +401,7 @@ def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hos
     sign_in = not (no_sign_in or hub_user)
     command = serving.voila_command(folder, host=host, port=port, open_browser=browser and not sign_in,
                                     tracebacks=tracebacks, pool=pool, sign_in=sign_in, acting_user=acting_user,
-                                    allowed_hosts=allowed_hosts)
+                                    allowed_hosts=allowed_hosts, behind_proxy=behind_proxy)
     serving.check_port(host, port)
     click.echo(f"Serving {len(names)} dashboard(s) from {folder} at {serving.address(host, port)}")
     for name in names:

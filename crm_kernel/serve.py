@@ -137,13 +137,15 @@ def app_url(name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> st
 
 def voila_command(folder: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                   open_browser: bool = True, tracebacks: bool = False, pool: int = DEFAULT_POOL,
-                  sign_in: bool = True, acting_user: str = "", allowed_hosts: tuple[str, ...] = ()) -> list[str]:
+                  sign_in: bool = True, acting_user: str = "", allowed_hosts: tuple[str, ...] = (),
+                  behind_proxy: bool = False) -> list[str]:
     """The command line that serves every notebook in ``folder`` with Voilà (the sign-in
     server of :mod:`crm_kernel.voila_server`).
 
     ``pool`` kernels per app run ahead of any request (0: each page starts its own);
     ``sign_in`` False lets every request act as ``acting_user`` (refused beyond loopback);
-    ``allowed_hosts`` are Host header names answered besides the loopback ones."""
+    ``allowed_hosts`` are Host header names answered besides the loopback ones; ``behind_proxy``
+    believes a reverse proxy's ``X-Forwarded-Proto``/``-For`` (https gives a Secure cookie)."""
     if not sign_in and not is_loopback(host):
         who = acting_user or "the server's user"
         raise ConfigError(f"cannot serve on {host} without sign-in: anyone who reaches it would act as "
@@ -163,6 +165,7 @@ def voila_command(folder: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT
         "--MappingKernelManager.cull_interval=60",
         f"--CrmIdentityProvider.sign_in={'token' if sign_in else 'none'}",
         *(f"--CrmVoila.allowed_hosts={name}" for name in allowed_hosts),
+        f"--CrmVoila.behind_proxy={behind_proxy}",
     ]
     if not sign_in:
         command.append(f"--CrmIdentityProvider.acting_user={acting_user}")

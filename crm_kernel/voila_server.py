@@ -9,9 +9,16 @@ shutdown. ``crm serve`` runs it as ``python -m crm_kernel.voila_server`` (see
 - ``--CrmVoila.allowed_hosts=[...]``: Host header names answered besides the loopback ones; any
   other Host gets 403 on every route (websockets and static files included), which is what
   stops a web page from reaching the server through DNS rebinding.
+- ``--CrmVoila.behind_proxy=True``: the server is reached through a reverse proxy, whose
+  ``X-Forwarded-Proto``/``X-Scheme`` and ``X-Forwarded-For``/``X-Real-Ip`` headers are believed
+  (tornado's ``xheaders``): a request that reached the proxy over https gets a ``Secure``
+  session cookie, and the audit log keeps the browser's address, not the proxy's. Off, those
+  headers are ignored; on, anyone who reaches the port directly can set them.
 
 Each app's kernel learns its page's user from a header the server signs
 (:mod:`crm_kernel.access.page_user`) and Voilà copies into the kernel's request information.
+A preheated kernel fetches that information from ``/voila/query/<kernel id>``, which only the
+server's own kernels may open. The server forgets a kernel's owner when the kernel goes.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.auth.logout import LogoutHandler
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.services.kernels.handlers import KernelHandler
-from traitlets import Enum, List, Unicode, default
+from traitlets import Bool, Enum, List, Unicode, default
 from voila.app import Voila
+from voila.request_info_handler import RequestInfoSocketHandler
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
@@ -220,10 +228,35 @@ class _OwnedKernels:
         return task, cache, kernel_id
 
 
+def owned_kernel_manager_class(base: type) -> type:
+    """``base`` (a multi-kernel manager class) keeping ``kernel_owners`` (kernel id -> e-mail of
+    the user whose page it serves). Shutdown (a page closing, the idle cull, the server
+    stopping) and a kernel's death all end in ``remove_kernel``, where the owner goes too, with
+    whatever request information Voilà kept for a kernel that never fetched it."""
+
+    class OwnedKernelManager(base):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.kernel_owners: dict[str, str] = {}
+
+        def remove_kernel(self, kernel_id: str):
+            removed = super().remove_kernel(kernel_id)
+            RequestInfoSocketHandler._cache.pop(kernel_id, None)
+            if self.kernel_owners.pop(kernel_id, None) is not None:
+                self.log.info("Kernel %s is gone: its owner forgotten (%d page kernels left)",
+                              kernel_id, len(self.kernel_owners))
+            return removed
+
+    OwnedKernelManager.__name__ = OwnedKernelManager.__qualname__ = f"Owned{base.__name__}"
+    return OwnedKernelManager
+
+
 def _check_owner(handler, kernel_id: str) -> None:
     """Only the user whose page a kernel serves may talk to it, look at it or shut it down
     (Voilà lets any client with the id); a pooled kernel nobody has taken is nobody's."""
     owner = handler.settings["crm_kernel_owners"].get(kernel_id)
+    if owner is None and kernel_id not in handler.settings["kernel_manager"]:
+        raise tornado.web.HTTPError(404, f"no kernel {kernel_id}")  # gone (and its owner forgotten)
     if handler.current_user is None or owner != handler.current_user.username:
         raise tornado.web.HTTPError(403, "not your page's kernel")
 
@@ -275,6 +308,20 @@ class AppHandler(TornadoVoilaHandler):
         self.xsrf_token  # noqa: B018
 
 
+class RequestSocketHandler(RequestInfoSocketHandler):
+    """``/voila/query/<kernel id>``: where a preheated kernel waits for the request of the page
+    that takes it. Voilà lets anyone open it, which would let a client take a kernel's place
+    (one waiter per kernel id), receive the page's signed user and leave the kernel waiting;
+    here only a kernel that shows its proof (:func:`~crm_kernel.access.page_user.kernel_proof`,
+    from the secret only the server's kernels inherit) gets past the handshake."""
+
+    def prepare(self):
+        kernel_id = self.path_kwargs["kernel_id"]
+        presented = self.request.headers.get(page_user.KERNEL_HEADER)
+        if not page_user.kernel_proof_ok(kernel_id, presented, os.environ[page_user.SECRET_ENV]):
+            raise tornado.web.HTTPError(403, "only the server's own kernels open this socket")
+
+
 class RefusedHostHandler(tornado.web.RequestHandler):
     """Every route for a Host header that is not allowed (a DNS-rebinding page's name)."""
 
@@ -291,11 +338,19 @@ def host_pattern(allowed: list[str]) -> str:
     return "(" + "|".join(re.escape(n) for n in forms) + ")$"
 
 
+class _Application(tornado.web.Application):
+    def listen(self, port: int, address: str | None = None, **kwargs):
+        # Voilà's listen() passes no server options: the proxy headers are believed here.
+        return super().listen(port, address, xheaders=self.settings["crm_behind_proxy"], **kwargs)
+
+
 class CrmVoila(Voila):
     """Voilà with the pieces above put in place."""
 
     name = "crm-voila"
     allowed_hosts = List(Unicode(), config=True, help="Host names accepted besides the loopback ones")
+    behind_proxy = Bool(False, config=True, help="Believe a reverse proxy's X-Forwarded-Proto/-For headers "
+                        "(the https a browser used, its address); only when nothing else reaches the port")
 
     @default("identity_provider_class")
     def _identity_provider_class(self):
@@ -308,18 +363,22 @@ class CrmVoila(Voila):
         headers = self.voila_configuration.http_header_envs
         if page_user.HEADER not in headers:
             self.voila_configuration.http_header_envs = [*headers, page_user.HEADER]
-        # Where a preheated kernel asks for its page's request (voila.utils.wait_for_request).
+        # Where a preheated kernel asks for its page's request (crm_kernel.apps).
         os.environ["VOILA_APP_IP"] = _reachable(self.ip)
+        configuration = self.voila_configuration
+        configuration.multi_kernel_manager_class = owned_kernel_manager_class(configuration.multi_kernel_manager_class)
 
     def start(self):
         """Voilà's start, with every route behind the Host check and the handlers above."""
         self.connection_dir = tempfile.mkdtemp(prefix="voila_", dir=self.connection_dir_root)
         settings = self.init_settings()
-        self.app = tornado.web.Application(**settings)
+        self.app = _Application(**settings)
         self.app.settings.update(self.tornado_settings)
-        self.app.settings["crm_kernel_owners"] = {}
+        self.app.settings["crm_kernel_owners"] = self.kernel_manager.kernel_owners
+        self.app.settings["crm_behind_proxy"] = self.behind_proxy
         replaced = {TornadoVoilaHandler: AppHandler, TornadoVoilaTreeHandler: TreeHandler, KernelHandler: KernelInfoHandler,
-                    VoilaShutdownKernelHandler: KernelShutdownHandler, VoilaKernelWebsocketHandler: KernelChannelsHandler}
+                    VoilaShutdownKernelHandler: KernelShutdownHandler, VoilaKernelWebsocketHandler: KernelChannelsHandler,
+                    RequestInfoSocketHandler: RequestSocketHandler}
         handlers = [(spec[0], replaced.get(spec[1], spec[1]), *spec[2:]) for spec in self.init_handlers()]
         allowed = host_pattern([self.ip, *self.allowed_hosts])
         self.app.add_handlers(allowed, handlers)

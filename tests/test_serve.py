@@ -2,6 +2,7 @@
 command line and `crm users token`. (tests/browser/test_signin.py runs the real server.)"""
 
 import hashlib
+import os
 import uuid
 
 import pytest
@@ -12,7 +13,7 @@ from crm_kernel import apps, cli
 from crm_kernel import serve as serving
 from crm_kernel.access import page_user, tokens
 from crm_kernel.errors import ConfigError, NotFoundError, SignInError
-from crm_kernel.voila_server import host_pattern
+from crm_kernel.voila_server import host_pattern, owned_kernel_manager_class
 
 
 @pytest.fixture
@@ -132,6 +133,53 @@ def test_page_crm_acts_as_the_signed_user_never_the_servers(crm, people, monkeyp
         apps.page_crm()
 
 
+def test_page_crm_makes_the_page_user_the_kernels_crm_user(crm, people, monkeypatch):
+    # Anything else in the kernel that connects by CRM_USER acts as the page's user too.
+    monkeypatch.setenv("CRM_USER", "bob@example.com")
+    monkeypatch.setenv(page_user.SECRET_ENV, "s3cret")
+    monkeypatch.setenv(page_user.ENV, page_user.sign("ann@example.com", "s3cret"))
+    with apps.page_crm() as served:
+        assert served.user_email == "ann@example.com"
+    assert os.environ["CRM_USER"] == "ann@example.com"
+
+
+def test_a_kernels_request_socket_proof_is_bound_to_the_secret_and_the_kernel():
+    proof = page_user.kernel_proof("k1", "s3cret")
+    assert page_user.kernel_proof_ok("k1", proof, "s3cret")
+    for kernel_id, presented in (("k2", proof), ("k1", page_user.kernel_proof("k1", "other")), ("k1", ""),
+                                 ("k1", None), ("k1", page_user.sign("k1", "s3cret").split(".")[1])):
+        assert not page_user.kernel_proof_ok(kernel_id, presented, "s3cret"), (kernel_id, presented)
+
+
+def test_a_kernels_owner_is_forgotten_when_the_kernel_goes():
+    """Voilà's kernel manager built on the owned one: shutdown (a page closing, the idle cull)
+    and a kernel's death both end in remove_kernel, which drops the owner."""
+    import asyncio
+
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+    from voila.request_info_handler import RequestInfoSocketHandler
+    from voila.voila_kernel_manager import voila_kernel_manager_factory
+
+    async def run():
+        manager = voila_kernel_manager_factory(owned_kernel_manager_class(AsyncMappingKernelManager), False, 0)()
+        first = await manager.start_kernel(kernel_name="python3")
+        second = await manager.start_kernel(kernel_name="python3")
+        manager.kernel_owners.update({first: "ann@example.com", second: "bob@example.com"})
+        RequestInfoSocketHandler._cache[first] = "{}"  # request info a kernel never fetched
+        try:
+            await manager.shutdown_kernel(first)
+            assert manager.kernel_owners == {second: "bob@example.com"}
+            assert first not in RequestInfoSocketHandler._cache
+            dying = manager.get_kernel(second)
+            manager._handle_kernel_died(second)  # what the restarter calls when a kernel dies for good
+            assert manager.kernel_owners == {}
+            await dying.shutdown_kernel(now=True)  # its process, which the manager no longer lists
+        finally:
+            await manager.shutdown_all(now=True)
+
+    asyncio.run(run())
+
+
 # -- the command line ----------------------------------------------------------------------
 
 
@@ -168,6 +216,11 @@ def test_allowed_hosts_reach_the_server(tmp_path):
     command = serving.voila_command(tmp_path, allowed_hosts=("crm.example.com", "10.0.0.5"))
     assert [o for o in command if o.startswith("--CrmVoila.allowed_hosts")] == [
         "--CrmVoila.allowed_hosts=crm.example.com", "--CrmVoila.allowed_hosts=10.0.0.5"]
+
+
+def test_proxy_headers_are_believed_only_behind_a_proxy(tmp_path):
+    assert "--CrmVoila.behind_proxy=False" in serving.voila_command(tmp_path)
+    assert "--CrmVoila.behind_proxy=True" in serving.voila_command(tmp_path, behind_proxy=True)
 
 
 def test_the_host_pattern_takes_loopback_and_the_allowed_names_only():

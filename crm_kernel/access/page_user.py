@@ -6,6 +6,11 @@ as the request header :data:`HEADER`, which Voilà copies into the kernel's requ
 The server replaces whatever header of that name a browser sent, and the kernel accepts only a
 value signed with the secret it was started with (:data:`SECRET_ENV`): a page can neither
 choose its user through a header nor through its URL's query string.
+
+A preheated kernel fetches its page's request from the server's ``/voila/query/<kernel id>``
+websocket; it proves it is one of the server's kernels with :func:`kernel_proof` in the
+header :data:`KERNEL_HEADER` (a MAC of its kernel id with the same secret), which no browser
+can make.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ..errors import SignInError
 HEADER = "X-Crm-Page-User"
 ENV = "HTTP_X_CRM_PAGE_USER"  # how Voilà names the header in the kernel (RFC 3875)
 SECRET_ENV = "CRM_PAGE_SECRET"  # set by `crm serve` for its kernels, and only there
+KERNEL_HEADER = "X-Crm-Kernel-Proof"
 
 
 def _mac(payload: str, secret: str) -> str:
@@ -40,3 +46,14 @@ def verify(value: str | None, secret: str) -> str:
     if not payload or not hmac.compare_digest(mac, _mac(payload, secret)):
         raise SignInError("this page's user is not signed by the server; open the app again")
     return base64.urlsafe_b64decode(payload.encode()).decode()
+
+
+def kernel_proof(kernel_id: str, secret: str) -> str:
+    """What the kernel ``kernel_id`` presents to fetch its page's request. (A page user's MAC
+    covers base64 text, which never holds the ``:`` this one starts with, so neither passes
+    for the other.)"""
+    return _mac(f"voila-query:{kernel_id}", secret)
+
+
+def kernel_proof_ok(kernel_id: str, presented: str | None, secret: str) -> bool:
+    return bool(presented) and hmac.compare_digest(presented, kernel_proof(kernel_id, secret))

@@ -14,7 +14,9 @@ suite (code that looks for a running loop, ``asyncio.run``) must not see.
   ``test-artifacts/browser/voila.log``. ``dashboards.token(email)`` issues a sign-in token and
   ``dashboards.sign_in(context, token)`` signs a browser context in with it.
 - ``preheated``: a second ``crm serve``, with ``--pool 1``, serving only ``identity.ipynb``
-  (started by the first test that asks for it; its log is ``voila-preheated.log``).
+  (started by the first test that asks for it; its log is ``voila-preheated.log``). It also
+  runs as behind a reverse proxy (``--behind-proxy``) and with ``CRM_USER`` set to the system
+  user, the server's own user that no page may act as.
 - ``browser``: Debian's Chromium driven by Playwright (``playwright install`` cannot download
   here); missing, it fails the tests with what to install.
 - ``page``: a new browser context per test, signed in as the system user, whose requests beyond the local machine are refused
@@ -132,9 +134,10 @@ class Dashboards:
 SYSTEM_USER = "system@crm.local"  # whom the apps' tests act as, as before sign-in existed
 
 
-def _serve(folder: Path, log: Path, database_url: str, *options: str) -> tuple[subprocess.Popen, Dashboards]:
+def _serve(folder: Path, log: Path, database_url: str, *options: str,
+           env: dict | None = None) -> tuple[subprocess.Popen, Dashboards]:
     """Start ``crm serve`` on a free port over ``folder``; fails the tests if it does not come up."""
-    env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})}
     for attempt in range(3):  # another program may take the free port before Voilà does
         port = free_port()
         server = Dashboards(f"http://127.0.0.1:{port}/", folder, log, database_url)
@@ -166,10 +169,12 @@ def dashboards(browser_database_url):
 
 @pytest.fixture(scope="package")
 def preheated(dashboards):
-    """``crm serve --pool 1`` over ``identity.ipynb`` alone: one kernel waits for a page."""
+    """``crm serve --pool 1 --behind-proxy`` over ``identity.ipynb`` alone: one kernel waits for
+    a page; the server's own CRM_USER is the system user."""
     folder = scratch_dir("crm-preheated-")
     (folder / "identity.ipynb").symlink_to(Path(__file__).with_name("identity.ipynb"))
-    proc, server = _serve(folder, ARTIFACTS / "voila-preheated.log", dashboards.database_url, "--pool", "1")
+    proc, server = _serve(folder, ARTIFACTS / "voila-preheated.log", dashboards.database_url,
+                          "--pool", "1", "--behind-proxy", env={"CRM_USER": SYSTEM_USER})
     yield server
     _stop(proc)
     shutil.rmtree(folder, ignore_errors=True)

@@ -2,14 +2,19 @@
 server in Chromium: sign-in, the Host check, who the apps act as (also from the kernel pool),
 and kernels that go when their page closes."""
 
+import base64
+import http.client
 import json
+import os
 import re
 import socket
 import time
 import urllib.error
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -119,6 +124,16 @@ def test_the_workbench_dashboard_needs_no_editing():
     assert "page_crm()" in code and "Workbench(crm)" in code
 
 
+def test_every_dashboard_acts_as_the_page_user():
+    """Each app gets its CRM from page_crm() (the signed-in user), never by connecting itself,
+    which would act as the server's own CRM_USER."""
+    for path in sorted(serving.dashboards_dir().glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        assert "page_crm()" in code, path.name
+        assert not re.search(r"\bCRM\s*[.(]|CRM_USER|HTTP_X_CRM", code), path.name
+
+
 @pytest.fixture
 def became(monkeypatch):
     """What `crm serve` would have run instead of becoming Voilà."""
@@ -144,11 +159,13 @@ def test_crm_serve_prints_the_address_and_becomes_voila(database_url, became):
 
 
 def test_crm_serve_signs_in_by_default_and_no_sign_in_stays_on_loopback(database_url, became):
-    result = crm("--port", str(free_port()), "--no-browser", "--pool", "0", "--allow-host", "crm.example.com")
+    result = crm("--port", str(free_port()), "--no-browser", "--pool", "0", "--allow-host", "crm.example.com",
+                 "--behind-proxy")
     assert result.exit_code == 0, result.output
     assert "crm users token EMAIL" in result.output
     [(command, _)] = became
     assert "--CrmIdentityProvider.sign_in=token" in command and "--CrmVoila.allowed_hosts=crm.example.com" in command
+    assert "--CrmVoila.behind_proxy=True" in command
     assert not any("preheat" in option for option in command)
     refused = crm("--host", "0.0.0.0", "--no-sign-in", "--no-browser")
     assert refused.exit_code == 1 and "without sign-in" in refused.output
@@ -244,6 +261,38 @@ def shown(page) -> tuple[str, str, str]:
     return tuple(page.locator(f".identity-{what}").inner_text().strip() for what in ("user", "say", "preheated"))
 
 
+def kernel_crm_user(page) -> str:
+    """``CRM_USER`` in the page's kernel, as the identity app shows it."""
+    return page.locator(".identity-env-user").inner_text().strip()
+
+
+def raw(server, method: str, path: str, headers: dict | None = None) -> http.client.HTTPResponse:
+    """One request, no redirect followed (its status and headers as the server sent them)."""
+    at = urlsplit(server.url)
+    connection = http.client.HTTPConnection(at.hostname, at.port, timeout=60)
+    connection.request(method, path, headers=headers or {})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def handshake(server, path: str, headers: dict | None = None) -> int:
+    """The status of a websocket handshake on ``path`` (101: the socket opened)."""
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
+    return raw(server, "GET", path, {**upgrade, **(headers or {})}).status
+
+
+def browser_socket(page, path: str) -> str:
+    """"open" or "refused": a websocket the page's own script opens on ``path``."""
+    return page.evaluate("""(path) => new Promise(resolve => {
+        const ws = new WebSocket(`${location.origin.replace("http", "ws")}${path}`);
+        ws.onopen = () => { ws.close(); resolve("open"); };
+        ws.onerror = () => resolve("refused");
+    })""", path)
+
+
 def test_without_a_session_no_app_only_the_sign_in_page(dashboards):
     status, body = fetch(f"{dashboards.url}voila/render/{IDENTITY}")
     assert status == 403
@@ -251,6 +300,13 @@ def test_without_a_session_no_app_only_the_sign_in_page(dashboards):
     status, body = fetch(f"{dashboards.url}voila/render/{IDENTITY}?token=not-a-token")
     assert status == 403 and "identity-user" not in body
     assert fetch(dashboards.url)[0] == 403  # the list of apps too
+    for app in sorted(p.name for p in serving.dashboards_dir().glob("*.ipynb")):
+        status, body = fetch(f"{dashboards.url}voila/render/{app}")
+        assert status == 403 and "Sign in to the CRM" in body, app
+    # nor a kernel's websocket, nor its REST API (any id: who asks is checked first)
+    kernel = uuid.uuid4()
+    assert handshake(dashboards, f"/api/kernels/{kernel}/channels") == 403
+    assert fetch(f"{dashboards.url}api/kernels/{kernel}")[0] == 403
 
 
 def test_each_users_token_opens_the_apps_as_that_user(browser, dashboards, people):
@@ -258,8 +314,9 @@ def test_each_users_token_opens_the_apps_as_that_user(browser, dashboards, peopl
     with app_as(browser, dashboards, dashboards.token(ann)) as page:
         assert shown(page)[:2] == (ann, "")
         assert shown(page)[2] == "False"  # this server has no pool
+        assert kernel_crm_user(page) == ann  # whatever else in the kernel connects acts as Ann too
     with app_as(browser, dashboards, dashboards.token(bob), "?say=hello") as page:
-        assert shown(page)[:2] == (bob, "hello")
+        assert shown(page)[:2] == (bob, "hello") and kernel_crm_user(page) == bob
 
 
 def test_a_page_cannot_choose_its_user(browser, dashboards, people):
@@ -300,6 +357,29 @@ def test_a_forged_host_is_refused_on_every_route(dashboards, system_token):
         assert status == 403 and "host name" in body, path
     status, _ = fetch(f"{dashboards.url}", {"Host": f"127.0.0.1.rebound.example:{port}", **signed})
     assert status == 403
+    # websockets too: a kernel's channels (any id: the Host check comes first)
+    channels = f"/api/kernels/{uuid.uuid4()}/channels"
+    assert handshake(dashboards, channels, {"Host": f"rebound.example:{port}", **signed}) == 403
+
+
+def test_a_session_cookie_is_secure_only_over_https_and_behind_a_trusted_proxy(dashboards, preheated, people):
+    """``X-Forwarded-Proto: https`` from a proxy makes the session cookie Secure and the
+    forwarded address the one the audit log keeps, only with ``--behind-proxy``."""
+    ann, _ = people
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    for server, secure, remote_ip in ((dashboards, False, "127.0.0.1"), (preheated, True, "203.0.113.7")):
+        token = server.token(ann)
+        response = raw(server, "GET", f"/?token={token}", forwarded)
+        assert response.status == 302, server.url
+        [cookie] = [c for c in response.headers.get_all("Set-Cookie") if c.startswith("username-")]
+        attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+        assert {"httponly", "samesite"} <= attributes
+        assert ("secure" in attributes) is secure, (server.url, cookie)
+        assert sign_in_ips(server, token) == [remote_ip]
+    # plain http through the trusted proxy: no Secure (the browser would never send it back)
+    response = raw(preheated, "GET", f"/?token={preheated.token(ann)}")
+    [cookie] = [c for c in response.headers.get_all("Set-Cookie") if c.startswith("username-")]
+    assert "secure" not in cookie.lower()
 
 
 def test_a_revoked_token_is_refused_and_ends_its_session(browser, dashboards, people):
@@ -319,18 +399,23 @@ def test_a_revoked_token_is_refused_and_ends_its_session(browser, dashboards, pe
         context.close()
 
 
-def test_sign_ins_are_in_the_audit_log(dashboards, people):
-    _, bob = people
-    token = dashboards.token(bob)
-    assert fetch(f"{dashboards.url}?token={token}")[0] == 200
-    engine = connect_engine(dashboards.database_url)
+def sign_in_ips(server, token: str) -> list[str]:
+    """The addresses of the audited sign-ins with ``token``."""
+    engine = connect_engine(server.database_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT a.after FROM audit_log a JOIN users u ON u.id = a.user_id JOIN sign_in_tokens t ON t.id = a.entity_id "
             "WHERE a.operation = 'update' AND a.after ->> 'event' = 'sign_in' AND t.token_hash = :h"),
             {"h": tokens.token_hash(token)}).scalars().all()
     engine.dispose()
-    assert len(rows) == 1 and rows[0]["remote_ip"] == "127.0.0.1"
+    return [row["remote_ip"] for row in rows]
+
+
+def test_sign_ins_are_in_the_audit_log(dashboards, people):
+    _, bob = people
+    token = dashboards.token(bob)
+    assert fetch(f"{dashboards.url}?token={token}")[0] == 200
+    assert sign_in_ips(dashboards, token) == ["127.0.0.1"]
 
 
 # -- the real server: kernels ------------------------------------------------------------------
@@ -357,6 +442,8 @@ def test_closing_a_page_shuts_its_kernel_down(browser, dashboards, system_token)
         while kernel_exists(context, kernel_id) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not kernel_exists(context, kernel_id)
+        # and the server no longer keeps its owner (the map of kernel owners shrank)
+        assert f"Kernel {kernel_id} is gone: its owner forgotten" in dashboards.log.read_text(errors="replace")
     finally:
         context.close()
 
@@ -376,12 +463,7 @@ def test_only_the_pages_user_reaches_its_kernel(browser, dashboards, people):
             assert other.request.post(f"voila/api/shutdown/{kernel_id}", headers=signed).status == 403
             bobs_page = other.new_page()
             bobs_page.goto("")
-            connected = bobs_page.evaluate("""(id) => new Promise(resolve => {
-                const ws = new WebSocket(`${location.origin.replace("http", "ws")}/api/kernels/${id}/channels`);
-                ws.onopen = () => { ws.close(); resolve("open"); };
-                ws.onerror = () => resolve("refused");
-            })""", kernel_id)
-            assert connected == "refused"
+            assert browser_socket(bobs_page, f"/api/kernels/{kernel_id}/channels") == "refused"
         finally:
             other.close()
         assert kernel_exists(page.context, kernel_id)  # Ann's page keeps its kernel
@@ -405,6 +487,7 @@ def test_preheated_kernels_act_as_whoever_opens_the_page(browser, preheated, peo
     wait_for_pool(preheated, 1)  # a kernel has run the app up to page_crm(), before any page
     with app_as(browser, preheated, preheated.token(ann), "?say=first") as page:
         assert shown(page) == (ann, "first", "True")
+        assert kernel_crm_user(page) == ann  # not the server's own CRM_USER
         first = page.evaluate("() => window.jupyterapp.widgetManager._kernel.id")
     wait_for_pool(preheated, 2)  # refilled after Ann took hers
     with app_as(browser, preheated, preheated.token(bob), "?say=second") as page:
@@ -412,3 +495,23 @@ def test_preheated_kernels_act_as_whoever_opens_the_page(browser, preheated, peo
         assert page.evaluate("() => window.jupyterapp.widgetManager._kernel.id") != first
     status, body = fetch(f"{preheated.url}voila/render/{IDENTITY}")
     assert status == 403 and "identity-user" not in body
+
+
+def test_only_the_servers_own_kernels_open_the_request_socket(browser, preheated, people):
+    """``/voila/query/<kernel id>`` hands a preheated kernel its page's request (the signed
+    page user among it): no browser or other client may open it in a kernel's place."""
+    ann, _ = people
+    query = f"/voila/query/{uuid.uuid4()}"
+    assert handshake(preheated, query) == 403
+    guessed = page_user.kernel_proof(query.rsplit("/", 1)[1], "guessed")
+    assert handshake(preheated, query, {page_user.KERNEL_HEADER: guessed}) == 403
+    context = browser.new_context(base_url=preheated.url)
+    try:
+        preheated.sign_in(context, preheated.token(ann))
+        page = context.new_page()
+        page.goto("")
+        assert browser_socket(page, query) == "refused"
+    finally:
+        context.close()
+    port = preheated.url.rstrip("/").rsplit(":", 1)[1]
+    assert handshake(preheated, query, {"Host": f"rebound.example:{port}"}) == 403
