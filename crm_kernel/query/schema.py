@@ -150,26 +150,9 @@ def reflected_table(name: str, columns: list[tuple[str, str]]) -> TableInfo | No
     return TableInfo(name, name.replace("_", " ").capitalize(), table, cols)
 
 
-def reflect_postgres(conn: sa.Connection) -> dict[str, TableInfo]:
-    rows = conn.execute(sa.text("""
-        SELECT c.table_name, c.column_name,
-               CASE WHEN c.data_type = 'USER-DEFINED' THEN 'user-defined' ELSE c.data_type END
-        FROM information_schema.columns c
-        WHERE c.table_schema = 'public'
-        ORDER BY c.table_name, c.ordinal_position
-    """)).all()
-    return _group(rows)
-
-
-def reflect_duckdb(con) -> dict[str, TableInfo]:
-    rows = con.execute("""
-        SELECT table_name, column_name, data_type FROM information_schema.columns
-        WHERE table_schema = 'main' ORDER BY table_name, ordinal_position
-    """).fetchall()
-    return _group(rows)
-
-
-def _group(rows) -> dict[str, TableInfo]:
+def reflected_tables(rows) -> dict[str, TableInfo]:
+    """``(table, column, type name)`` rows as the tables the catalog does not describe (each
+    engine's reflection query gives them; see ``engines/``)."""
     by_table: dict[str, list[tuple[str, str]]] = {}
     for table_name, column_name, type_name in rows:
         by_table.setdefault(table_name, []).append((column_name, type_name))
