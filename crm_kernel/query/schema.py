@@ -14,9 +14,12 @@ import sqlalchemy as sa
 from ..model import ENTITIES, tables
 from ..model.catalog import INTERNAL_TABLES, FieldType
 
-# Field types grouped by what can be done with them.
+# Field types grouped by what can be done with them: the one spelling of each family, read by
+# the operator table, the compiler and the widgets.
+TEXT_TYPES = frozenset({"text"})
 NUMERIC_TYPES = frozenset({"integer", "number", "money"})
-ORDERED_TYPES = NUMERIC_TYPES | {"text", "date", "timestamp"}
+TEMPORAL_TYPES = frozenset({"date", "timestamp"})
+ORDERED_TYPES = TEXT_TYPES | NUMERIC_TYPES | TEMPORAL_TYPES
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import QuerySpecError
-from .operators import OPERATORS
+from .operators import COMPARISONS, OPERATORS
 
 AGGREGATE_FUNCTIONS = ("count", "count_distinct", "sum", "avg", "min", "max")
 TRUNCATIONS = ("day", "week", "month", "quarter", "year")
@@ -475,7 +475,7 @@ def _related(item, path) -> Related:
         raise QuerySpecError(f"{path}.quantifier", f"must be one of {', '.join(QUANTIFIERS)}, not {show(quantifier)}")
     operator, value = item.get("operator"), item.get("value")
     if quantifier == "count":
-        if operator not in ("=", "!=", "<", ">", "<=", ">="):
+        if operator not in COMPARISONS:
             raise QuerySpecError(f"{path}.operator", "a count rule compares with = != < > <= >=")
         _expect(value, int, f"{path}.value", "a whole number")
         if abs(value) > BIGINT:

@@ -19,7 +19,7 @@ from ...model.money import converted_value
 from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
-from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Column, Schema, TableInfo
+from ..schema import NUMERIC_TYPES, ORDERED_TYPES, TEMPORAL_TYPES, Column, Schema, TableInfo
 from ..spec import (
     Aggregate,
     Group,
@@ -33,7 +33,7 @@ from ..spec import (
     show,
 )
 
-_FAMILY = {t: "number" for t in NUMERIC_TYPES} | {"date": "temporal", "timestamp": "temporal"}
+_FAMILY = {t: "number" for t in NUMERIC_TYPES} | {t: "temporal" for t in TEMPORAL_TYPES}
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ class Compiler:
         for key in spec.group_by:
             expr, column = scope.resolve(key.field, key.path)
             if key.trunc:
-                if column.type not in ("date", "timestamp"):
+                if column.type not in TEMPORAL_TYPES:
                     raise QuerySpecError(f"{key.path}.trunc", f"{key.field} is a {column.type} field; only dates "
                                                               "and timestamps can be truncated")
                 expr = truncate(expr, key.trunc, column.type, self.tz)
