@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from ..errors import DatabaseError
-from .engine import libpq_url
+from .engine import OUTAGE_STATES, libpq_url, outage
 
 IDLE_SECONDS = 60.0  # an idle pooled connection older than this is closed, not reused
 POOL_SIZE = 4  # idle connections kept per engine
@@ -41,7 +41,15 @@ def connect(url: str, *, autocommit: bool = False) -> adbc.Connection:
     try:
         return adbc.connect(libpq_url(url), autocommit=autocommit)
     except adbc_driver_manager.Error as exc:
-        raise DatabaseError(f"cannot open a connection to PostgreSQL: {first_line(exc)}") from exc
+        raise outage(url, first_line(exc), lost=False) from exc
+
+
+def failure(engine: sa.Engine, exc: adbc_driver_manager.Error, doing: str) -> DatabaseError:
+    """``exc`` as a DatabaseError: the server out of reach, or what it refused while ``doing``."""
+    state = getattr(exc, "sqlstate", None) or ""
+    if state.startswith(OUTAGE_STATES) or (not state and isinstance(exc, adbc_driver_manager.OperationalError)):
+        return outage(engine.url.render_as_string(hide_password=False), first_line(exc), lost=True)
+    return DatabaseError(f"{doing} failed on PostgreSQL: {first_line(exc)}")
 
 
 def connect_engine(engine: sa.Engine) -> adbc.Connection:
@@ -145,7 +153,7 @@ def session(engine: sa.Engine, *, timezone: str, timeout: float | None = None) -
         except adbc_driver_manager.Error as exc:
             _close(conn, cursor)
             if not reused:  # a pooled connection the server has closed meanwhile: take another
-                raise DatabaseError(f"cannot prepare a PostgreSQL session: {first_line(exc)}") from exc
+                raise failure(engine, exc, "preparing the session") from exc
     ok = False
     try:
         yield cursor

@@ -144,7 +144,7 @@ def run(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: fl
     except adbc_driver_manager.Error as exc:
         if getattr(exc, "sqlstate", None) == "57014":  # canceling statement
             raise stopped(handle, timeout, "statement timeout" in str(exc)) from None
-        raise DatabaseError(f"the query failed on PostgreSQL: {arrow.first_line(exc)}") from exc
+        raise arrow.failure(engine, exc, "the query") from exc
     after = None
     if compiled.keys:
         keys = table.select([key.name for key in compiled.keys])
