@@ -189,3 +189,19 @@ def test_the_grid_source_pages_records_by_keyset(query_engine):
     assert pl.concat(seen).equals(offset)
     jumped = source.page(spec, 2, 3)  # a page not reached from the one before it: OFFSET
     assert jumped.compiled.spec.after is None and jumped.compiled.spec.offset == 2
+
+
+def test_a_statement_shape_compiled_once_binds_each_runs_own_values(query_engine):
+    """ADBC's statements are compiled once per shape and cached: the values (and the length
+    of an IN list) must still be each run's own."""
+    from crm_kernel.query.engines.postgres import run_rows
+
+    def spec(low, priorities):
+        return {"entity": "deals", "select": ["title"], "order_by": ["title"], "where": {"rules": [
+            {"field": "value", "operator": ">=", "value": low},
+            {"field": "priority", "operator": "in", "value": priorities}]}}
+
+    runs = [spec(0, ["medium"]), spec(50_000, ["medium"]), spec(0, ["medium", "low", "urgent"]), spec(0, ["low"])]
+    answers = [run_postgres(query_engine, s).dicts() for s in runs]
+    assert answers == [run_rows(query_engine, s).dicts() for s in runs]
+    assert len({str(a) for a in answers}) == len(answers)  # four different answers, not one cached
