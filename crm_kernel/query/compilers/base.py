@@ -373,7 +373,7 @@ class Compiler:
             keys.append((scope.base.c.id, scope.info.columns["id"], False))
         return keys
 
-    def _seek(self, spec: QuerySpec, scope: Scope, keys) -> tuple[sa.ColumnElement | None, list]:
+    def _seek(self, spec: QuerySpec, scope: Scope, keys) -> tuple[sa.ColumnElement | None, tuple[list, list]]:
         """``after``: the condition that starts the page after the row it names, and the hidden
         columns (``__after_<n>``) that give the next page's ``after``."""
         if spec.grouped:
