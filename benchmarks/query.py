@@ -6,10 +6,20 @@ For each question it prints, in one run:
 
 - compile time of the spec (parse, check against the catalog, build the statement);
 - execution on PostgreSQL through ``run_postgres`` and the hand-written SQL through the same
-  connection and frame building, and their ratio (goal: within 1.2x);
+  kind of connection (ADBC, Arrow) and frame building, and their ratio (goal: within 1.2x);
 - the same on DuckDB over a snapshot of the same data (goal: within 1.2x);
 - the pandas route (``pandas.read_sql`` of the tables involved, then pandas) and DuckDB's
   speed-up over it (goal for aggregates: at least 10x).
+
+Then, on a table of --rows rows (``bench_rows``, made with generate_series):
+
+- ``crm.query`` of all of them from PostgreSQL against a bare ADBC read of the same SQL into
+  an Arrow table (goal: within 1.5x);
+- page 1 against page 10,000 (or the last whole page, with fewer rows) of --page-size rows,
+  by keyset, on both engines, with the same page by OFFSET beside it (goal: deep pages by
+  keyset within the same order of magnitude as page 1).
+
+    .venv/bin/python benchmarks/query.py --scale 0.2 --rows 20000 --repeat 3   # a quick check
 
 Times are the best of --repeat runs. Without --url (CRM_DATABASE_URL is ignored) it starts a
 throwaway PostgreSQL cluster, loads demo data at --scale and takes a snapshot.
@@ -27,11 +37,10 @@ import pandas as pd
 import sqlalchemy as sa
 from harness import best, database
 
+from crm_kernel import CRM, snapshot
 from crm_kernel import demo as demo_data
-from crm_kernel import snapshot
-from crm_kernel.db import connect_engine
-from crm_kernel.query import frames, run_duckdb, run_postgres
-from crm_kernel.query.run import compile_spec, parse, postgres_schema
+from crm_kernel.db import arrow, connect_engine
+from crm_kernel.query import ENGINES, compile_spec, frames, parse, run_duckdb, run_postgres
 
 TODAY = dt.date(2026, 1, 15)
 NOW = dt.datetime(2026, 1, 15, 12, tzinfo=dt.UTC)
@@ -99,7 +108,7 @@ QUESTIONS = {
 
 def compile_seconds(engine: sa.Engine, spec: dict, rounds: int = 2000) -> float:
     with engine.connect() as conn:
-        schema = postgres_schema(conn, parse(spec))
+        schema = ENGINES["postgres"].schema(conn, parse(spec))
     started = time.perf_counter()
     for _ in range(rounds):
         compile_spec(spec, schema=schema, now=NOW)
@@ -111,8 +120,7 @@ def measure(engine: sa.Engine, snap, question, repeat: int) -> str:
     compiled = run_postgres(engine, spec, now=NOW).compiled
 
     def pg_hand():
-        with engine.connect() as conn:
-            return frames.from_rows(compiled.columns, conn.execute(sa.text(hand_sql)).all(), "UTC")
+        return frames.from_arrow(compiled.columns, arrow.plain(bare_adbc(engine, hand_sql)), "UTC")
 
     def duck_hand():
         return frames.from_arrow(compiled.columns, snap.con.sql(hand_sql).to_arrow_table(), "UTC")
@@ -130,11 +138,63 @@ def measure(engine: sa.Engine, snap, question, repeat: int) -> str:
             f"{dk * 1e3:>7.1f}ms {dkh * 1e3:>7.1f}ms {dk / dkh:>5.2f}x {pdr * 1e3:>7.0f}ms {pdr / dk:>7.1f}x")
 
 
+def bare_adbc(engine: sa.Engine, sql: str, params: list | None = None):
+    """``sql`` read into an Arrow table on a pooled ADBC connection, nothing else."""
+    with arrow.session(engine, timezone="UTC") as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetch_arrow_table()
+
+
+BIG_TABLE = """
+    CREATE TABLE bench_rows AS
+    SELECT gen_random_uuid() AS id, md5(g::text) AS title, mod(g, 100000)::numeric(12, 2) AS value,
+           DATE '2026-01-01' - mod(g, 3000) AS close_date,
+           TIMESTAMPTZ '2026-01-15 12:00+00' - g * INTERVAL '1 second' AS created_at, mod(g, 7)::integer AS kind
+    FROM generate_series(1, {rows}) g
+"""
+BIG_SPEC = {"entity": "bench_rows"}
+
+
+def measure_big_read(engine: sa.Engine, repeat: int) -> None:
+    crm = CRM(engine)
+    result = crm.execute(BIG_SPEC)
+    from crm_kernel.query.engines.postgres import adbc_statement
+
+    sql, values = adbc_statement(result.compiled)
+    spec = best(repeat, lambda: crm.query(BIG_SPEC))
+    bare = best(repeat, lambda: bare_adbc(engine, sql, values or None))
+    print(f"\ncrm.query of {result.row_count:,} rows from PostgreSQL: {spec * 1e3:.0f} ms; bare ADBC of the same "
+          f"SQL: {bare * 1e3:.0f} ms; ratio {spec / bare:.2f}x (goal <= 1.5x)", flush=True)
+
+
+def measure_paging(engine: sa.Engine, snap, rows: int, page_size: int, repeat: int) -> None:
+    """Page 1 and a deep page of ``bench_rows``, by keyset and by OFFSET, on both engines."""
+    spec = {"entity": "bench_rows", "select": ["title", "value", "created_at"],
+            "order_by": [{"field": "value", "dir": "desc"}]}
+    page = min(10_000, max(2, rows // page_size))  # 1-based: the deep page
+    print(f"\npaging {rows:,} rows by {page_size}, sorted by value (ties), page 1 against page {page:,}:")
+    engines = {"postgres": lambda s: run_postgres(engine, s, now=NOW), "duckdb": lambda s: run_duckdb(snap.con, s, now=NOW)}
+    for name, run in engines.items():
+        first, deep, offset = _page_times(run, spec, page, page_size, repeat)
+        print(f"  {name:<9} page 1 {first * 1e3:7.1f} ms   page {page:,} by keyset {deep * 1e3:7.1f} ms "
+              f"({deep / first:.1f}x)   by OFFSET {offset * 1e3:7.1f} ms ({offset / first:.1f}x)", flush=True)
+
+
+def _page_times(run, spec: dict, page: int, page_size: int, repeat: int) -> tuple[float, float, float]:
+    before = run({**spec, "limit": (page - 1) * page_size, "after": []})  # untimed: the row before the page
+    first = best(repeat, lambda: run({**spec, "limit": page_size, "after": []}))
+    deep = best(repeat, lambda: run({**spec, "limit": page_size, "after": before.after}))
+    offset = best(repeat, lambda: run({**spec, "limit": page_size, "offset": (page - 1) * page_size}))
+    return first, deep, offset
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=10)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--url", help="run on this database (its data is used as it is)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the big read and of paging")
+    parser.add_argument("--page-size", type=int, default=100)
     args = parser.parse_args()
 
     with database(args.url, "crm-bench-query-") as url, tempfile.TemporaryDirectory() as out:
@@ -142,12 +202,18 @@ def main() -> None:
         if not args.url:
             print(f"loading demo data at scale {args.scale} ...", flush=True)
             demo_data.load(engine, scale=args.scale, seed=42, today=TODAY)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS bench_rows")
+            conn.exec_driver_sql(BIG_TABLE.format(rows=int(args.rows)))
+            conn.exec_driver_sql("ANALYZE bench_rows")
         folder = snapshot.export(engine, Path(out))
         snap = snapshot.open(folder)
         print(f"{'question':<42} {'compile':>9} {'pg spec':>9} {'pg hand':>9} {'ratio':>6} "
               f"{'duck spec':>9} {'duck hand':>9} {'ratio':>6} {'pandas':>9} {'duck/pd':>8}")
         for name, question in QUESTIONS.items():
             print(f"{name:<42} " + measure(engine, snap, question, args.repeat), flush=True)
+        measure_big_read(engine, args.repeat)
+        measure_paging(engine, snap, args.rows, args.page_size, args.repeat)
         snap.close()
         engine.dispose()
 

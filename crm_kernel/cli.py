@@ -215,11 +215,19 @@ def query():
 
 
 _TABLE_ROWS = 100
+_ENGINE_NAMES = ("postgres", "duckdb")  # query.engines' registry, named here so --help needs no import
+
+
+class _Offline:
+    """What an engine reads of a CRM when it runs on a snapshot: only the settings."""
+
+    def __init__(self, config: Config):
+        self.config = config
 
 
 @query.command("run")
 @click.argument("spec_file", metavar="SPEC.json", type=click.File("r"))
-@click.option("--backend", type=click.Choice(["postgres", "duckdb"]), default="postgres", show_default=True)
+@click.option("--backend", type=click.Choice(list(_ENGINE_NAMES)), default="postgres", show_default=True)
 @click.option("--snapshot", "snapshot_dir", type=click.Path(exists=True, file_okay=False),
               help="Snapshot folder (or a parent of several) for --backend duckdb [default: the newest].")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
@@ -231,20 +239,26 @@ _TABLE_ROWS = 100
 def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
     """Run the query in SPEC.json (`-` reads stdin) and print or save its rows."""
     from . import CRM
+    from .query.engines import ENGINES
 
     spec = spec_file.read()
     if fmt == "parquet" and not out:
         raise click.UsageError("--format parquet needs --out FILE")
-    if backend == "duckdb":
-        from .query import run_duckdb
+    engine = ENGINES[backend]
+    if snapshot_dir is not None and not engine.uses_snapshot:
+        raise click.UsageError(f"--snapshot is for a snapshot backend, not {backend}")
+    if engine.uses_snapshot:  # a snapshot needs no database: nothing is read from the live CRM
+        from .query.control import timeout_seconds
         from .snapshot import open as open_snapshot
 
+        config = Config.from_env()
         with open_snapshot(snapshot_dir) as snap:
-            result = run_duckdb(snap.con, spec, timezone=Config.from_env().timezone, params=params)
+            result = engine.execute(_Offline(config), spec, snap, params=params,
+                                    timeout=timeout_seconds(config.statement_timeout))
         _write_rows(result, fmt, out, backend)
         return
     with CRM.connect() as crm:
-        result = crm.execute(spec, params=params)
+        result = crm.execute(spec, backend, params=params)
         _write_rows(result, fmt, out, backend)
         if out or fmt != "table":  # rows taken out of the live CRM: audited
             from .export import record_export
@@ -303,7 +317,7 @@ def _emit(text: str, out: str | None) -> None:
 
 @query.command("sql")
 @click.argument("spec_file", metavar="SPEC.json", type=click.File("r"))
-@click.option("--dialect", type=click.Choice(["postgres", "duckdb"]), default="postgres", show_default=True)
+@click.option("--dialect", type=click.Choice(list(_ENGINE_NAMES)), default="postgres", show_default=True)
 @_friendly
 def query_sql(spec_file, dialect):
     """Print the SQL a spec compiles to, with its values shown inline (for reading only).
@@ -313,13 +327,13 @@ def query_sql(spec_file, dialect):
     """
     from .errors import DatabaseError
     from .query import compile_spec, parse
-    from .query.run import postgres_schema
+    from .query.engines import ENGINES
 
     spec = parse(spec_file.read())
     schema = None
     try:
         with _engine() as engine, engine.connect() as conn:
-            schema = postgres_schema(conn, spec)
+            schema = ENGINES["postgres"].schema(conn, spec)
     except DatabaseError:
         pass  # offline: the catalog alone
     click.echo(compile_spec(spec, dialect, schema=schema, timezone=Config.from_env().timezone).preview())

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from .config import Config
 from .db import connect_engine, resolve_url
 from .db.migrate import check_schema
-from .errors import ConfigError, QuerySpecError, ValidationError
+from .errors import ConfigError, ValidationError
 from .ingest import Ingest
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
@@ -120,7 +120,7 @@ class CRM:
     # -- queries ------------------------------------------------------------------------------
 
     def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None,
-                params: dict | None = None) -> QueryResult:
+                params: dict | None = None, fetch: str = "arrow") -> QueryResult:
         """Run a query spec; returns a :class:`~crm_kernel.query.QueryResult` (frame, SQL, timings).
 
         ``backend="duckdb"`` runs on a snapshot: ``snapshot`` is an opened snapshot or a path
@@ -128,27 +128,14 @@ class CRM:
         A query runs at most ``CRM_STATEMENT_TIMEOUT`` seconds; ``handle`` (a
         :class:`~crm_kernel.query.RunHandle`) cancels it from another thread. Either raises
         :class:`~crm_kernel.query.QueryCancelled`. ``params`` gives the values of the spec's
-        parameters (rules with ``valueSource: "parameter"``).
+        parameters (rules with ``valueSource: "parameter"``). ``fetch="rows"`` keeps a small
+        result as Python rows for ``dicts()``, without loading pyarrow or polars.
         """
-        from . import query
+        from .query.control import timeout_seconds
+        from .query.engines import engine
 
-        stop = {"timeout": query.control.timeout_seconds(self.config.statement_timeout), "handle": handle,
-                "params": params}
-        if backend == "postgres":
-            if snapshot is not None:
-                raise QuerySpecError("snapshot", "a snapshot is for backend=\"duckdb\"")
-            result = query.run_postgres(self.engine, spec, timezone=self.config.timezone, now=now, **stop)
-        elif backend == "duckdb":
-            from . import snapshot as snapshots
-
-            opened = snapshot if isinstance(snapshot, snapshots.Snapshot) else snapshots.open(snapshot)
-            try:
-                result = query.run_duckdb(opened.con, spec, timezone=self.config.timezone, now=now, **stop)
-            finally:
-                if opened is not snapshot:
-                    opened.close()
-        else:
-            raise QuerySpecError("backend", f"unknown backend {backend!r}; use postgres or duckdb")
+        result = engine(backend).execute(self, spec, snapshot, now=now, handle=handle, params=params, fetch=fetch,
+                                         timeout=timeout_seconds(self.config.statement_timeout))
         self.last_query = result
         return result
 

@@ -31,11 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from .errors import CrmError, DatabaseError
-from .query import compile_spec, parse
-from .query.run import duckdb_schema, postgres_schema
+from .errors import CrmError
+from .query import parse
 from .services import audit
 
 # polars, pyarrow, DuckDB and xlsxwriter are imported by the functions that use them: the
@@ -76,70 +73,11 @@ def result_pages(crm, spec, *, backend: str = "postgres", snapshot=None,
     """The spec's whole result as frames of at most ``page_size`` rows, all read from one moment
     (at least one frame, empty when the result is). ``snapshot`` (DuckDB): an opened snapshot,
     a snapshot folder or a parent of several (the newest when the export starts)."""
-    if backend == "postgres":
-        return _postgres_pages(crm, spec, page_size)
-    if backend == "duckdb":
-        return _duckdb_pages(crm, spec, snapshot, page_size)
-    raise ExportError(f"unknown backend {backend!r}; use postgres or duckdb")
+    from .query.engines import ENGINES
 
-
-def _postgres_pages(crm, spec, page_size: int) -> Iterator[pl.DataFrame]:
-    from .query import frames
-
-    parsed = parse(spec)
-    timezone = crm.config.timezone
-    try:
-        with crm.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            compiled = compile_spec(parsed, "postgres", schema=postgres_schema(conn, parsed), timezone=timezone)
-            # A named (server-side) cursor: the server keeps the result, each page is one fetch.
-            result = conn.execution_options(stream_results=True, yield_per=page_size).execute(compiled.statement)
-            empty = True
-            for rows in result.partitions(page_size):
-                empty = False
-                yield frames.from_rows(compiled.columns, rows, timezone)
-            if empty:
-                yield frames.from_rows(compiled.columns, [], timezone)
-            conn.rollback()
-    except sa.exc.DBAPIError as exc:
-        raise DatabaseError(f"reading the result from PostgreSQL failed: {exc.orig}") from exc
-
-
-def _duckdb_pages(crm, spec, snapshot, page_size: int) -> Iterator[pl.DataFrame]:
-    import duckdb
-    import pyarrow as pa
-
-    from . import snapshot as snapshots
-    from .query import frames
-
-    parsed = parse(spec)
-    timezone = crm.config.timezone
-    if isinstance(snapshot, snapshots.Snapshot):
-        opened, owned = snapshot, False
-    else:  # resolved once: a snapshot published while the export runs is not looked at
-        opened = snapshots.open(snapshot if snapshot is not None else snapshots.default_parent(crm.config))
-        owned = True
-    try:
-        con = opened.con.cursor()  # a result of its own, whatever else uses the snapshot meanwhile
-        try:
-            compiled = compile_spec(parsed, "duckdb", schema=duckdb_schema(con, parsed), timezone=timezone)
-            bound = compiled.bound()
-            params = [bound.params[name] for name in bound.positiontup]
-            reader = con.sql(str(bound), params=params).to_arrow_reader(page_size)
-            empty = True
-            for batch in reader:
-                empty = False
-                yield frames.from_arrow(compiled.columns, pa.Table.from_batches([batch]), timezone)
-            if empty:
-                yield frames.from_arrow(compiled.columns, reader.schema.empty_table(), timezone)
-        except duckdb.Error as exc:
-            raise ExportError(f"reading the result from the snapshot {opened.path} failed: {exc}") from exc
-        finally:
-            con.close()
-    finally:
-        if owned:
-            opened.close()
+    if backend not in ENGINES:
+        raise ExportError(f"unknown backend {backend!r}; use one of {', '.join(ENGINES)}")
+    return ENGINES[backend].pages(crm, spec, snapshot, page_size)
 
 
 # -- writing one file -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from crm_kernel import CRM, QuerySpecError
 from crm_kernel.query import compile_spec, run_duckdb, run_postgres
+from crm_kernel.query.engines.postgres import run_rows
 
 from . import query_data
 from .helpers import assert_rows_match, hand_rows
@@ -147,9 +148,10 @@ def test_timestamps_are_in_the_query_zone_and_dates_stay_dates(query_engine, que
 @pytest.mark.parametrize("timezone", ["UTC", "Asia/Kolkata"])
 @pytest.mark.parametrize(("spec", "hand_sql"), [pytest.param(s, h, id=i) for i, s, h in CORPUS])
 def test_rows_as_dicts_are_the_frames_rows_without_building_a_frame(query_engine, spec, hand_sql, timezone):
-    """``dicts()`` (what the board reads, without polars) gives what ``frame.to_dicts()`` gives:
-    the same values of the same types, timestamps in the same zone."""
-    dicts = run_postgres(query_engine, spec, timezone=timezone, now=query_data.NOW).dicts()
+    """``dicts()`` of DB-API rows (what the board reads, without pyarrow or polars) gives what
+    ``frame.to_dicts()`` of the Arrow result gives: the same values of the same types,
+    timestamps in the same zone."""
+    dicts = run_rows(query_engine, spec, timezone=timezone, now=query_data.NOW).dicts()
     frame = run_postgres(query_engine, spec, timezone=timezone, now=query_data.NOW).frame.to_dicts()
     assert dicts == frame
     assert [[(type(v), getattr(v, "tzinfo", None), str(v)) for v in row.values()] for row in dicts] == \
@@ -157,7 +159,7 @@ def test_rows_as_dicts_are_the_frames_rows_without_building_a_frame(query_engine
 
 
 def test_rows_as_dicts_cover_every_field_type(query_engine):
-    result = run_postgres(query_engine, {"entity": "deals", "select": list(DTYPES), "where": {"rules": [
+    result = run_rows(query_engine, {"entity": "deals", "select": list(DTYPES), "where": {"rules": [
         {"field": "title", "operator": "=", "value": "Acme renewal"}]}})
     assert result.dicts() == [ACME_RENEWAL] and result.row_count == 1
     assert result.frame.to_dicts() == [ACME_RENEWAL] and result.dicts() == [ACME_RENEWAL]  # the frame's, once built
@@ -165,7 +167,7 @@ def test_rows_as_dicts_cover_every_field_type(query_engine):
         conn.exec_driver_sql("UPDATE companies SET tags = ARRAY['vip', 'partner'] WHERE name = 'Acme Software'")
     try:
         spec = {"entity": "companies", "select": ["name", "tags"], "order_by": ["name"]}
-        dicts = run_postgres(query_engine, spec).dicts()
+        dicts = run_rows(query_engine, spec).dicts()
         assert dicts == run_postgres(query_engine, spec).frame.to_dicts()
         assert {"name": "Acme Software", "tags": ["vip", "partner"]} in dicts
     finally:

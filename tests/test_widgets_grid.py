@@ -54,7 +54,7 @@ def test_pages_are_fetched_one_at_a_time(qcrm, source):
     assert run.rows == everything.height == 9 and run.page_rows == 4
     count, first = source.log
     assert count == ({"entity": "deals", "aggregates": [{"fn": "count", "as": "rows"}]}, 1)
-    assert first == ({**SPEC, "offset": 0, "limit": 4}, 4)
+    assert first == ({**SPEC, "after": [], "offset": 0, "limit": 4}, 4)  # keyset paging from the start
     assert grid.frame.height == 4 and len(grid.datagrid.data) == 4  # all the kernel and browser hold
     assert grid.page_label.value == "rows 1–4 of 9" and grid.previous_button.disabled
     pages = [grid.frame]
@@ -64,7 +64,9 @@ def test_pages_are_fetched_one_at_a_time(qcrm, source):
     pages.append(grid.frame)
     assert grid.page_label.value == "rows 9–9 of 9" and grid.next_button.disabled
     grid.next_page()  # past the end: nothing runs
-    assert [(s["offset"], s["limit"], n) for s, n in source.log[1:]] == [(0, 4, 4), (4, 4, 4), (8, 4, 1)]
+    # Each page starts after the sort keys (value, id) of the last row before it: no OFFSET.
+    assert [(len(s["after"]), s["offset"], s["limit"], n) for s, n in source.log[1:]] == [
+        (0, 0, 4, 4), (2, 0, 4, 4), (2, 0, 4, 1)]
     assert pl.concat(pages).equals(everything)  # stable pages: together, the whole result once
     grid.previous_button.click()
     assert grid.start == 4 and list(grid.datagrid.data.index) == [5, 6, 7, 8]  # row numbers go on
@@ -74,7 +76,10 @@ def test_a_limit_and_offset_in_the_spec_are_respected(source):
     grid = ResultGrid(source=source, page_size=4)
     assert grid.show({**SPEC, "limit": 6, "offset": 1}).rows == 6
     grid.next_page()
-    assert (source.log[-1][0]["offset"], source.log[-1][0]["limit"], grid.frame.height) == (5, 2, 2)
+    first, last = source.log[-2][0], source.log[-1][0]
+    assert (first["after"], first["offset"], first["limit"]) == ([], 1, 4)
+    assert (len(last["after"]), last["offset"], last["limit"], grid.frame.height) == (2, 0, 2, 2)
+    assert pl.concat([source.execute({**SPEC, "limit": 6, "offset": 1}).frame.tail(2)]).equals(grid.frame)
 
 
 def test_grouped_results_page_without_a_count(source):

@@ -303,7 +303,7 @@ class Pipeline:
 
     def _rows(self, spec: dict, now: dt.datetime | None = None) -> list[dict]:
         # Python values straight from the rows: a board's kernel never loads polars (see query/rows.py)
-        return self.crm.execute(spec, now=now).dicts()
+        return self.crm.execute(spec, now=now, fetch="rows").dicts()
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(self.tz) if self.clock is None else self.clock().astimezone(self.tz)

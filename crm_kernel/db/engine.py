@@ -88,13 +88,12 @@ def checked_timezone(name: str) -> str:
 
 
 # Connection failures (class 08), the server shutting down (57P01-57P03) and a dead socket.
-_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03")
+OUTAGE_STATES = ("08", "57P01", "57P02", "57P03")
 
 
 def _database_errors(url: str):
     """A ``handle_error`` listener turning driver-level failures into ``DatabaseError``."""
-    where = safe_url(url)
-    hint = " (is the embedded cluster running? `crm db start`)" if "127.0.0.1" in url else ""
+    where, hint = safe_url(url), outage_hint(url)
 
     def handle(ctx: sa.engine.ExceptionContext) -> None:
         if ctx.is_pre_ping:  # the pool replaces the connection itself
@@ -108,7 +107,7 @@ def _database_errors(url: str):
             raise DatabaseError(f"the statement was cancelled: {detail}")
         if ctx.connection is None:
             raise DatabaseError(f"cannot connect to {where}{hint}: {detail}")
-        if ctx.is_disconnect or isinstance(orig, psycopg.InterfaceError) or state.startswith(_OUTAGE_STATES):
+        if ctx.is_disconnect or isinstance(orig, psycopg.InterfaceError) or state.startswith(OUTAGE_STATES):
             raise DatabaseError(f"lost the connection to {where}{hint}: {detail}")
         raise DatabaseError(f"the database refused the operation: {detail}")
 
@@ -127,6 +126,17 @@ def dumps_json(value) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(dumps_json(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def outage_hint(url: str) -> str:
+    """What to check when ``url`` cannot be reached (an embedded cluster may just be stopped)."""
+    return " (is the embedded cluster running? `crm db start`)" if "127.0.0.1" in url else ""
+
+
+def outage(url: str, detail: str, *, lost: bool) -> DatabaseError:
+    """The error of a server that is out of reach: ``lost`` mid-use, or never reached."""
+    verb = "lost the connection to" if lost else "cannot connect to"
+    return DatabaseError(f"{verb} {safe_url(url)}{outage_hint(url)}: {detail}")
 
 
 def safe_url(url: str) -> str:

@@ -7,18 +7,20 @@
 from typing import TYPE_CHECKING
 
 from ..errors import QuerySpecError
-from .compilers import COMPILERS, CompiledQuery, Compiler, PostgresCompiler
+from .compilers import COMPILERS, CompiledQuery, Compiler
 from .control import QueryCancelled, RunHandle
+from .engines import ENGINES
+from .engines.postgres import PostgresCompiler
 from .operators import OPERATORS, Operator, operators_for
 from .run import BACKENDS, QueryResult, compile_spec, run_duckdb, run_postgres
 from .schema import Schema
 from .spec import QuerySpec, parse
 
 if TYPE_CHECKING:
-    from .compilers import DuckDBCompiler
+    from .engines.duckdb import DuckDBCompiler
 
 __all__ = [
-    "BACKENDS", "OPERATORS", "CompiledQuery", "Compiler", "DuckDBCompiler", "Operator", "PostgresCompiler",
+    "BACKENDS", "ENGINES", "OPERATORS", "CompiledQuery", "Compiler", "DuckDBCompiler", "Operator", "PostgresCompiler",
     "QueryCancelled", "QueryResult", "QuerySpec", "QuerySpecError", "RunHandle", "Schema", "compile_spec", "operators_for", "parse",
     "run_duckdb", "run_postgres",
 ]

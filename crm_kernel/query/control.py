@@ -110,3 +110,41 @@ def statement(handle: RunHandle | None, interrupt: Callable[[], None]) -> Iterat
     else:
         with handle.statement(interrupt):
             yield
+
+
+def stopped(handle: RunHandle | None, timeout: float | None, timed_out: bool) -> QueryCancelled:
+    """The error of a run stopped by its handle or by its time limit."""
+    if timed_out and not (handle is not None and handle.cancelled):
+        return QueryCancelled("timeout", timeout)
+    return QueryCancelled("cancelled")
+
+
+class Timer:
+    """Calls ``interrupt`` once ``seconds`` have passed inside the ``with`` block (never without
+    a limit); ``fired`` tells whether it did."""
+
+    def __init__(self, seconds: float | None, interrupt):
+        self.seconds, self.fired = seconds, False
+        self._lock = threading.Lock()
+        self._interrupt = interrupt
+        self._timer: threading.Timer | None = None
+        self._done = False
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.fired = True
+                self._interrupt()
+
+    def __enter__(self):
+        if self.seconds:
+            self._timer = threading.Timer(self.seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._done = True  # a timer firing from now on must not interrupt the next statement
+        if self._timer is not None:
+            self._timer.cancel()

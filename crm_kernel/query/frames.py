@@ -1,6 +1,6 @@
 """Result frames: the same polars schema from every engine, decided by the compiled columns.
 
-PostgreSQL hands back Python objects, DuckDB hands back Arrow; both end in a frame whose
+Both engines hand back Arrow (PostgreSQL's small row reads hand back Python objects); all end in a frame whose
 dtypes follow the output columns' field types, so one spec gives equal frames on both.
 """
 
@@ -13,7 +13,7 @@ import polars as pl
 from .compilers import OutputColumn
 from .rows import canonical_json
 
-if TYPE_CHECKING:  # DuckDB's results only: a PostgreSQL query needs no pyarrow (about 65 MB resident)
+if TYPE_CHECKING:  # imported by whoever made the table: rows read as Python objects need no pyarrow
     import pyarrow as pa
 
 
@@ -49,8 +49,20 @@ def from_rows(columns: list[OutputColumn], rows: list, timezone: str) -> pl.Data
     return pl.DataFrame(series)
 
 
+_UUID_PARTS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # hex digits between the dashes
+
+
+def _canonical(expr: pl.Expr) -> pl.Expr:
+    """canonical_json of each value, computed once per distinct value: most rows of a column
+    share a few documents (``{}`` above all), and the Python call is the cost."""
+    distinct = expr.unique(maintain_order=True)  # evaluated twice below: the same order both times
+    return expr.replace_strict(distinct, distinct.map_elements(canonical_json, return_dtype=pl.String),
+                               return_dtype=pl.String)
+
+
 def from_arrow(columns: list[OutputColumn], table: pa.Table, timezone: str) -> pl.DataFrame:
-    """A frame from an Arrow table (DuckDB), cast to the same dtypes as :func:`from_rows`."""
+    """A frame from an Arrow table (DuckDB, or PostgreSQL through ADBC), cast to the same dtypes as
+    :func:`from_rows`."""
     frame = pl.from_arrow(table, rechunk=False)
     if not isinstance(frame, pl.DataFrame):
         frame = frame.to_frame()
@@ -59,7 +71,10 @@ def from_arrow(columns: list[OutputColumn], table: pa.Table, timezone: str) -> p
         target = dtype(column, timezone)
         expr = pl.col(column.name)
         if column.type == "json":
-            expr = expr.cast(pl.String).map_elements(canonical_json, return_dtype=pl.String)
+            expr = _canonical(expr.cast(pl.String))
+        elif column.type == "uuid" and frame.schema[column.name] == pl.Binary:  # PostgreSQL's 16 bytes (ADBC)
+            hexed = expr.bin.encode("hex")
+            expr = pl.concat_str([hexed.str.slice(a, b - a) for a, b in _UUID_PARTS], separator="-")
         elif frame.schema[column.name] == target:
             pass  # already the dtype PostgreSQL's frame has: no copy
         elif column.type == "timestamp":

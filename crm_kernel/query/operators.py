@@ -13,13 +13,14 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from .schema import NUMERIC_TYPES as NUMBER
+from .schema import ORDERED_TYPES as ORDERED
+from .schema import TEMPORAL_TYPES as TEMPORAL
+from .schema import TEXT_TYPES as TEXT
+
 Arity = Literal["none", "one", "list", "pair", "relative", "period"]
 
-TEXT = frozenset({"text"})
-NUMBER = frozenset({"integer", "number", "money"})
-TEMPORAL = frozenset({"date", "timestamp"})
-EQUALITY = TEXT | NUMBER | TEMPORAL | {"enum", "boolean", "uuid"}
-ORDERED = TEXT | NUMBER | TEMPORAL
+EQUALITY = ORDERED | {"enum", "boolean", "uuid"}
 LISTABLE = TEXT | NUMBER | {"enum", "uuid"}
 ANY_TYPE = EQUALITY | {"json"}
 
@@ -84,6 +85,9 @@ def _between(col, v) -> sa.ColumnElement:
         # Bounds from other fields: which is lower is known only per row.
         return sa.case((low <= high, col.between(low, high)), else_=col.between(high, low))
     return col.between(low, high)
+
+# The comparisons: also what a count of related records (spec.py) and the builder's count row take.
+COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
 
 _ROWS = [
     # name, label, types, arity, build

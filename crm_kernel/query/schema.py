@@ -14,9 +14,12 @@ import sqlalchemy as sa
 from ..model import ENTITIES, tables
 from ..model.catalog import INTERNAL_TABLES, FieldType
 
-# Field types grouped by what can be done with them.
+# Field types grouped by what can be done with them: the one spelling of each family, read by
+# the operator table, the compiler and the widgets.
+TEXT_TYPES = frozenset({"text"})
 NUMERIC_TYPES = frozenset({"integer", "number", "money"})
-ORDERED_TYPES = NUMERIC_TYPES | {"text", "date", "timestamp"}
+TEMPORAL_TYPES = frozenset({"date", "timestamp"})
+ORDERED_TYPES = TEXT_TYPES | NUMERIC_TYPES | TEMPORAL_TYPES
 
 
 @dataclass(frozen=True)
@@ -150,26 +153,9 @@ def reflected_table(name: str, columns: list[tuple[str, str]]) -> TableInfo | No
     return TableInfo(name, name.replace("_", " ").capitalize(), table, cols)
 
 
-def reflect_postgres(conn: sa.Connection) -> dict[str, TableInfo]:
-    rows = conn.execute(sa.text("""
-        SELECT c.table_name, c.column_name,
-               CASE WHEN c.data_type = 'USER-DEFINED' THEN 'user-defined' ELSE c.data_type END
-        FROM information_schema.columns c
-        WHERE c.table_schema = 'public'
-        ORDER BY c.table_name, c.ordinal_position
-    """)).all()
-    return _group(rows)
-
-
-def reflect_duckdb(con) -> dict[str, TableInfo]:
-    rows = con.execute("""
-        SELECT table_name, column_name, data_type FROM information_schema.columns
-        WHERE table_schema = 'main' ORDER BY table_name, ordinal_position
-    """).fetchall()
-    return _group(rows)
-
-
-def _group(rows) -> dict[str, TableInfo]:
+def reflected_tables(rows) -> dict[str, TableInfo]:
+    """``(table, column, type name)`` rows as the tables the catalog does not describe (each
+    engine's reflection query gives them; see ``engines/``)."""
     by_table: dict[str, list[tuple[str, str]]] = {}
     for table_name, column_name, type_name in rows:
         by_table.setdefault(table_name, []).append((column_name, type_name))

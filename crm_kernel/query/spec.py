@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import QuerySpecError
-from .operators import OPERATORS
+from .operators import COMPARISONS, OPERATORS
 
 AGGREGATE_FUNCTIONS = ("count", "count_distinct", "sum", "avg", "min", "max")
 TRUNCATIONS = ("day", "week", "month", "quarter", "year")
@@ -118,6 +118,9 @@ class QuerySpec:
     order_by: tuple[OrderItem, ...] = ()
     limit: int | None = None
     offset: int = 0
+    # Keyset paging: the sort keys (order_by, then id) of the row before this page; ``()`` for
+    # the first page. Pages then cost the same however deep (no OFFSET rows to skip).
+    after: tuple | None = None
     source: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -126,7 +129,7 @@ class QuerySpec:
 
 
 TOP_LEVEL_KEYS = {"entity", "select", "where", "group_by", "aggregates", "having", "order_by", "limit", "offset",
-                  "name", "description", "parameters"}
+                  "after", "name", "description", "parameters"}
 PARAMETER_KEYS = {"type", "label", "default", "description"}
 
 
@@ -160,6 +163,7 @@ def parse(spec: dict | str | QuerySpec) -> QuerySpec:
         order_by=tuple(_order_item(item, f"order_by[{i}]") for i, item in enumerate(_list(spec, "order_by"))),
         limit=_count(spec.get("limit"), "limit"),
         offset=_count(spec.get("offset"), "offset") or 0,
+        after=_after(spec),
         source=spec,
     )
 
@@ -256,6 +260,13 @@ def _count(value, path) -> int | None:
     if value > BIGINT:
         raise QuerySpecError(path, f"must be at most {BIGINT}")
     return value
+
+
+def _after(spec: dict) -> tuple | None:
+    if spec.get("after") is None:
+        return None
+    _expect(spec["after"], list, "after", "a list: the sort keys of the last row before the page ([] for the first)")
+    return tuple(spec["after"])
 
 
 def _keys(item: dict, path: str, allowed: set[str]) -> None:
@@ -464,7 +475,7 @@ def _related(item, path) -> Related:
         raise QuerySpecError(f"{path}.quantifier", f"must be one of {', '.join(QUANTIFIERS)}, not {show(quantifier)}")
     operator, value = item.get("operator"), item.get("value")
     if quantifier == "count":
-        if operator not in ("=", "!=", "<", ">", "<=", ">="):
+        if operator not in COMPARISONS:
             raise QuerySpecError(f"{path}.operator", "a count rule compares with = != < > <= >=")
         _expect(value, int, f"{path}.value", "a whole number")
         if abs(value) > BIGINT:

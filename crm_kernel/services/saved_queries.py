@@ -16,7 +16,7 @@ class SavedQueryService(RecordService):
         first; the parameters its rules name must be declared under ``"parameters"`` (with a
         type, a label and a default when there is one), so whoever runs it knows what to give."""
         from ..query import compile_spec, parse
-        from ..query.run import postgres_schema
+        from ..query.engines import ENGINES
         from ..query.spec import spec_parameters
 
         parsed = parse(spec)
@@ -27,7 +27,7 @@ class SavedQueryService(RecordService):
                                                       f"{{\"{undeclared[0]}\": {{\"type\": \"money\", \"label\": \"...\"}}}}"},
                                   "saved_queries")
         with self.crm.engine.connect() as conn:
-            compile_spec(parsed, schema=postgres_schema(conn, parsed), check_only=True)
+            compile_spec(parsed, schema=ENGINES["postgres"].schema(conn, parsed), check_only=True)
         existing = self._find(name, own_only=True, missing_ok=True)
         values = {"spec": parsed.source, "entity": parsed.entity, "shared": shared, "description": description}
         if existing:

@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import adbc_driver_manager
-import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..db import arrow
 from ..errors import DatabaseError
 from .errors import SnapshotError
 from .store import private_open
@@ -34,10 +33,7 @@ class Worker:
     """One ADBC connection inside the export's transaction snapshot."""
 
     def __init__(self, url: str, snapshot_id: str):
-        try:
-            self.conn = adbc.connect(url)
-        except adbc_driver_manager.Error as exc:
-            raise DatabaseError(f"cannot open an export connection: {exc}") from exc
+        self.conn = arrow.connect(url)
         self.cursor = self.conn.cursor()
         try:  # ADBC has begun a transaction: make it read the lead's snapshot
             self.cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -102,22 +98,13 @@ def _target_schema(schema: pa.Schema, columns: tuple[ExportColumn, ...]) -> pa.S
 
 
 def _convert(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    arrays = [_as_decimal(a, f.type) if pa.types.is_decimal(_leaf(f.type)) else a
+    arrays = [arrow.as_decimal(a, f.type) if pa.types.is_decimal(_leaf(f.type)) else a
               for a, f in zip(batch.columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _leaf(kind: pa.DataType) -> pa.DataType:
     return kind.value_type if pa.types.is_list(kind) else kind
-
-
-def _as_decimal(array: pa.Array, kind: pa.DataType) -> pa.Array:
-    """ADBC's numeric text (an opaque extension type) as decimals; exact, since PostgreSQL
-    prints every numeric(p, s) with exactly s decimals."""
-    if pa.types.is_list(kind):
-        values = _as_decimal(array.values, kind.value_type)
-        return pa.ListArray.from_arrays(array.offsets, values, type=kind, mask=array.is_null())
-    return pc.cast(array.storage if isinstance(array, pa.ExtensionArray) else array, kind)
 
 
 class ParquetSink:

@@ -19,6 +19,7 @@ import ipywidgets as widgets
 
 from ..query import Operator
 from ..query.dates import UNITS
+from ..query.schema import NUMERIC_TYPES
 from .fields import FieldChoice
 
 VALUE_CLASS = "crm-rule-value"
@@ -299,7 +300,7 @@ class ManyValues(Editor):
 
     def __init__(self, choice: FieldChoice):
         super().__init__()
-        self.numeric = choice.type in ("integer", "number", "money")
+        self.numeric = choice.type in NUMERIC_TYPES
         if choice.type == "enum":
             self.widget = widgets.SelectMultiple(options=list(choice.values), value=(),
                                                  rows=min(len(choice.values), 6),

@@ -65,7 +65,7 @@ class ExportPanel:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             exported = export_result(source.crm, spec, fmt, path, backend=source.backend,
-                                     snapshot=source.snapshot, page_size=self.page_size, on_page=self.on_page)
+                                     snapshot=source.engine_snapshot, page_size=self.page_size, on_page=self.on_page)
         except OSError as exc:  # the folder itself could not be made
             show_error(self.message, f"cannot write {path}: {exc.strerror or exc}")
             return None

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ..model import ENTITIES
 from ..query import Schema
-from ..query.schema import TableInfo, reflect_postgres
+from ..query.engines import ENGINES
+from ..query.schema import TableInfo
 
 SEP = " › "  # U+203A between the parts of a label
 # Relations not followed past the first step: every record has them, and two steps through
@@ -53,7 +54,7 @@ class FieldCatalog:
             if row.get("label"):
                 labels[(row["entity"], row["key"])] = row["label"]
         with crm.engine.connect() as conn:
-            reflected = reflect_postgres(conn)
+            reflected = ENGINES["postgres"].reflect(conn)
         return cls(Schema.from_catalog(extra=reflected, custom_fields=declared), labels)
 
     # -- entities ---------------------------------------------------------------------------

@@ -169,7 +169,7 @@ class ResultGrid(widgets.VBox):
         """The spec's first page as a plain table, read as Python values: what a workbench opens
         with, before any Run, without loading polars, pandas or the DataGrid. Returns its rows."""
         source = source or self.source
-        result = source.execute(page_spec(source.stable(spec), 0, self.page_size))
+        result = source.execute(page_spec(source.stable(spec), 0, self.page_size), fetch="rows")
         rows = result.dicts()
         names = [column.name for column in result.compiled.columns]
         head = "".join(f"<th>{html.escape(name)}</th>" for name in names)

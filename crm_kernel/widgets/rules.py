@@ -12,10 +12,10 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..query import OPERATORS, operators_for
+from ..query.operators import COMPARISONS as _COMPARISONS
 from .editors import Editor, NoValue, TextInput, adapt, editor_for
 from .fields import FieldChoice
 
-_COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
 _QUANTIFIERS = [("has at least one", "any"), ("has none", "none"), ("count of them", "count")]
 
 

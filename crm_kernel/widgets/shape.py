@@ -8,12 +8,12 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..query.schema import TEMPORAL_TYPES
 from ..query.spec import AGGREGATE_FUNCTIONS, TRUNCATIONS
 from .rules import Row, RowContainer, small_button
 
 _FUNCTION_LABELS = {"count": "count", "count_distinct": "count distinct", "sum": "sum", "avg": "average",
                     "min": "minimum", "max": "maximum"}
-_TEMPORAL = ("date", "timestamp")
 
 
 def _alias_input(value: str | None) -> widgets.Text:
@@ -109,7 +109,7 @@ class GroupKeyRow(_ShapeRow):
 
     def _show_trunc(self) -> None:
         choice = self.ctx.catalog.field(self.entity, self.field.value or "")
-        temporal = choice is not None and choice.type in _TEMPORAL
+        temporal = choice is not None and choice.type in TEMPORAL_TYPES
         self.trunc.layout.visibility = "visible" if temporal or self.trunc.value else "hidden"
 
     def to_spec(self):

@@ -8,19 +8,21 @@ distinct values). It holds no SQL.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import QuerySpecError
 from ..model import ENTITIES
 from ..query import QueryResult, RunHandle, parse
-from ..query.run import duckdb_schema, postgres_schema
+from ..query.engines import ENGINES, LABELS
 from ..query.spec import spec_parameters
 
 if TYPE_CHECKING:
     import polars as pl
 
-BACKENDS = {"postgres": "Live (PostgreSQL)", "duckdb": "Latest snapshot (DuckDB)"}
+BACKENDS = LABELS  # engine name -> what the backend toggle shows
 COUNT_ALIAS = "rows"
 SUGGESTIONS = 50  # distinct values offered while typing
 
@@ -36,18 +38,28 @@ class Source:
         self.snapshot = snapshot
         self._opened = None  # (folder, Snapshot) we opened and must close
         self._tie_breakers: dict[tuple[str, str], list[str] | None] = {}
+        # The paged spec, and the ``after`` of each page start read so far (keyset paging).
+        self._seeks: tuple[tuple | None, dict[int, list]] = (None, {})
         self.handle: RunHandle | None = None  # set during a run that a Stop button may cancel
         self.params: dict = {}  # values of the specs' parameters (the workbench's parameter form)
 
-    def execute(self, spec) -> QueryResult:
+    def execute(self, spec, fetch: str = "arrow") -> QueryResult:
         parsed = parse(spec)
         # Only the parameters this spec names: the counting and suggestion specs made from a
         # query keep some of its rules, and a parameter nothing uses is refused as a typo.
         named = spec_parameters(parsed)
         params = {name: value for name, value in self.params.items() if name in named}
-        if self.backend == "duckdb":
-            return self.crm.execute(parsed, "duckdb", snapshot=self._snapshot(), handle=self.handle, params=params)
-        return self.crm.execute(parsed, self.backend, handle=self.handle, params=params)
+        return self.crm.execute(parsed, self.backend, snapshot=self._engine_snapshot(), handle=self.handle,
+                                params=params, fetch=fetch)
+
+    @property
+    def engine_snapshot(self):
+        """The ``snapshot`` argument as this source's engine takes it (None for the live database)."""
+        return self.snapshot if ENGINES[self.backend].uses_snapshot else None
+
+    def _engine_snapshot(self):
+        """The opened snapshot for an engine that reads one, else None."""
+        return self._snapshot() if ENGINES[self.backend].uses_snapshot else None
 
     def _snapshot(self):
         if hasattr(self.snapshot, "con"):
@@ -75,7 +87,7 @@ class Source:
         return folder.parent if (folder / "manifest.json").exists() else folder
 
     def describe(self) -> str:
-        if self.backend != "duckdb":
+        if not ENGINES[self.backend].uses_snapshot:
             return BACKENDS[self.backend]
         if hasattr(self.snapshot, "path"):
             return f"snapshot {self.snapshot.path.name}"
@@ -98,8 +110,37 @@ class Source:
         return rows_after_paging(spec, int(result.frame[COUNT_ALIAS][0])), result.execute_seconds
 
     def page(self, spec: dict, start: int, size: int) -> QueryResult:
-        """Rows ``start`` .. ``start + size`` of the spec's result (fewer at its end)."""
-        return self.execute(page_spec(self.stable(spec), start, size))
+        """Rows ``start`` .. ``start + size`` of the spec's result (fewer at its end).
+
+        Records are paged by keyset: a page starts after the sort keys of the previous page's
+        last row (kept from when it was read), so page 10,000 costs what page 1 costs. A page
+        not reached from the one before it, a grouped result and a table without an id are
+        paged with OFFSET."""
+        spec = self.stable(spec)
+        if not self._seekable(spec):
+            return self.execute(page_spec(spec, start, size))
+        key = (json.dumps(spec, sort_keys=True), size)
+        if self._seeks[0] != key:
+            self._seeks = (key, {0: []})
+        after = self._seeks[1].get(start)
+        if after is None:
+            return self.execute(page_spec(spec, start, size))
+        page = page_spec(spec, start, size, after=after)
+        try:
+            result = self.execute(page)
+        except QuerySpecError as exc:
+            if not exc.path.startswith(("after", "order_by")):
+                raise
+            self._seeks = (key, {})  # sorted by something keys cannot hold (tags): OFFSET it is
+            return self.execute(page_spec(spec, start, size))
+        if result.after is not None and result.row_count == page["limit"]:
+            self._seeks[1][start + size] = result.after
+        return result
+
+    @staticmethod
+    def _seekable(spec: dict) -> bool:
+        parsed = parse(spec)
+        return not parsed.grouped and parsed.entity in ENTITIES
 
     def stable(self, spec: dict) -> dict:
         """The spec with a sort that makes its pages stable. The engine adds the id to a paged
@@ -119,11 +160,9 @@ class Source:
 
     def _tie_breaker(self, parsed) -> list[str] | None:
         """None when the table has an id; else its sortable columns."""
-        if self.backend == "duckdb":
-            schema = duckdb_schema(self._snapshot().con, parsed)
-        else:
-            with self.crm.engine.connect() as conn:
-                schema = postgres_schema(conn, parsed)
+        engine = ENGINES[self.backend]
+        with engine.connection(self.crm, self._engine_snapshot()) as conn:
+            schema = engine.schema(conn, parsed)
         info = schema.table(parsed.entity)
         if info is None or "id" in info.columns:
             return None
@@ -167,15 +206,20 @@ def rows_after_paging(spec: dict, counted: int) -> int:
     return rows if spec.get("limit") is None else min(rows, spec["limit"])
 
 
-def page_spec(spec: dict, start: int, size: int) -> dict:
-    """The spec narrowed to rows ``start`` .. ``start + size`` of its own result.
+def page_spec(spec: dict, start: int, size: int, after: list | None = None) -> dict:
+    """The spec narrowed to rows ``start`` .. ``start + size`` of its own result; with
+    ``after`` (the sort keys of row ``start - 1``, ``[]`` for the first page) by keyset.
 
     The engine orders limited results by the spec's sort, then by id, so pages never overlap;
     a grouped result is ordered by its group keys as well.
     """
     page = copy.deepcopy(spec)
     limit = spec.get("limit")
-    page["offset"] = (spec.get("offset") or 0) + start
+    if after is None:
+        page["offset"] = (spec.get("offset") or 0) + start
+    else:  # the keys already stand past the spec's own offset, but on the first page
+        page["after"] = list(after)
+        page["offset"] = 0 if after else (spec.get("offset") or 0)
     page["limit"] = size if limit is None else max(0, min(size, limit - start))
     parsed = parse(spec)
     if parsed.grouped:

@@ -1,32 +1,33 @@
-"""One compiler per engine; see base.py for the shared logic."""
+"""The compiler every engine shares (base.py); each engine's dialect lives in its module under
+``query/engines/``."""
 
 from collections.abc import Iterator, Mapping
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from .base import CompiledQuery, Compiler, OutputColumn
-from .postgres import PostgresCompiler
 
 if TYPE_CHECKING:
-    from .duckdb import DuckDBCompiler
+    from ..engines.duckdb import DuckDBCompiler
+    from ..engines.postgres import PostgresCompiler
 
 
 class _Compilers(Mapping):
-    """Backend name -> compiler class. DuckDB's (duckdb and duckdb_engine, about 40 MB resident)
-    is imported with the first DuckDB query, so that a kernel that only asks PostgreSQL never
-    loads it."""
-
-    _classes = {"postgres": (".postgres", "PostgresCompiler"), "duckdb": (".duckdb", "DuckDBCompiler")}
+    """Backend name -> compiler class, from the engine registry (each imported on first use)."""
 
     def __getitem__(self, name: str) -> type[Compiler]:
-        module, cls = self._classes[name]
-        return getattr(import_module(module, __name__), cls)
+        from ..engines import ENGINES
+
+        return ENGINES[name].compiler
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._classes)
+        from ..engines import ENGINES
+
+        return iter(ENGINES)
 
     def __len__(self) -> int:
-        return len(self._classes)
+        from ..engines import ENGINES
+
+        return len(ENGINES)
 
 
 COMPILERS: Mapping[str, type[Compiler]] = _Compilers()
@@ -37,4 +38,6 @@ __all__ = ["COMPILERS", "CompiledQuery", "Compiler", "DuckDBCompiler", "OutputCo
 def __getattr__(name: str):
     if name == "DuckDBCompiler":
         return COMPILERS["duckdb"]
+    if name == "PostgresCompiler":
+        return COMPILERS["postgres"]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

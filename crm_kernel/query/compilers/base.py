@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 
@@ -19,7 +19,7 @@ from ...model.money import converted_value
 from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
-from ..schema import NUMERIC_TYPES, ORDERED_TYPES, Schema, SchemaColumn, TableInfo
+from ..schema import NUMERIC_TYPES, ORDERED_TYPES, TEMPORAL_TYPES, Schema, SchemaColumn, TableInfo
 from ..spec import (
     Aggregate,
     Group,
@@ -33,7 +33,7 @@ from ..spec import (
     show,
 )
 
-_FAMILY = {t: "number" for t in NUMERIC_TYPES} | {"date": "temporal", "timestamp": "temporal"}
+_FAMILY = {t: "number" for t in NUMERIC_TYPES} | {t: "temporal" for t in TEMPORAL_TYPES}
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class CompiledQuery:
     dialect: sa.Dialect
     spec: QuerySpec
     preview_dialect: sa.Dialect | None = None  # one whose literal SQL reads naturally
+    # Hidden columns after ``columns`` (a seek only): the last row's sort keys, for the next page.
+    keys: list[OutputColumn] = field(default_factory=list)
 
     def bound(self) -> sa.engine.Compiled:
         """The statement compiled for its engine, IN lists expanded: text plus parameters."""
@@ -238,6 +240,7 @@ class Compiler:
                 raise QuerySpecError("having", "needs group_by or aggregates")
             columns, outputs, stmt_columns = self._plain(spec, scope)
             group_exprs = []
+        keys = self._order(spec, scope, outputs)  # before the FROM clause: a sort key may need a join
         stmt = sa.select(*stmt_columns).select_from(scope.from_clause())
         if where:
             stmt = stmt.where(*where)
@@ -247,13 +250,21 @@ class Compiler:
             condition = self.visit_group(spec.having, OutputScope(outputs), allow_related=False)
             if condition is not None:
                 stmt = stmt.having(condition)
-        stmt = stmt.order_by(*self._order(spec, scope, outputs))
+        asked = len(spec.order_by)  # then the id, as a plain ascending tie-breaker
+        stmt = stmt.order_by(*(sort(expr, descending) for expr, _, descending in keys[:asked]),
+                             *(expr for expr, _, _ in keys[asked:]))
+        seek_columns = []
+        if spec.after is not None:
+            condition, (hidden, seek_columns) = self._seek(spec, scope, keys)
+            stmt = stmt.add_columns(*hidden)
+            if condition is not None:
+                stmt = stmt.where(condition)
         if spec.limit is not None:
             stmt = stmt.limit(spec.limit)
         if spec.offset:
             stmt = stmt.offset(spec.offset)
         self._check_params_used()
-        return CompiledQuery(stmt, columns, self.dialect, spec, self.preview_dialect)
+        return CompiledQuery(stmt, columns, self.dialect, spec, self.preview_dialect, seek_columns)
 
     def _check_params_used(self) -> None:
         """A parameter given but named by no rule and declared nowhere is a typo, not a no-op."""
@@ -290,7 +301,7 @@ class Compiler:
             expr, column = scope.resolve(item.field, item.path)
             labelled = expr.label(item.alias)
             self._add_output(outputs, item.alias, item.path, labelled, column)
-            stmt_columns.append(self.shown(expr, column).label(item.alias) if column.type == "json" else labelled)
+            stmt_columns.append(shown(expr, column).label(item.alias) if column.type == "json" else labelled)
             columns.append(OutputColumn(item.alias, column.type, column.scale))
         return columns, outputs, stmt_columns
 
@@ -302,14 +313,14 @@ class Compiler:
         for key in spec.group_by:
             expr, column = scope.resolve(key.field, key.path)
             if key.trunc:
-                if column.type not in ("date", "timestamp"):
+                if column.type not in TEMPORAL_TYPES:
                     raise QuerySpecError(f"{key.path}.trunc", f"{key.field} is a {column.type} field; only dates "
                                                               "and timestamps can be truncated")
-                expr = self.truncate(expr, key.trunc, column.type)
+                expr = truncate(expr, key.trunc, column.type, self.tz)
                 column = SchemaColumn(key.alias, "date", column.label)
             self._add_output(outputs, key.alias, key.path, expr, column)
             group_exprs.append(expr)
-            stmt_columns.append(self.shown(expr, column).label(key.alias))
+            stmt_columns.append(shown(expr, column).label(key.alias))
             columns.append(OutputColumn(key.alias, column.type, column.scale))
         for agg in spec.aggregates:
             expr, column = self.visit_aggregate(agg, scope)
@@ -338,26 +349,63 @@ class Compiler:
             raise QuerySpecError(f"{agg.path}.fn", f"{agg.fn} needs a number, text or date field; "
                                                    f"{agg.field} is {column.type}")
         if agg.fn == "avg":
-            return self.average(expr), SchemaColumn(agg.alias, "float", agg.alias)
+            return sa.cast(sa.func.avg(expr), sa.Double()), SchemaColumn(agg.alias, "float", agg.alias)
         if agg.fn == "sum":
-            return self.total(expr, column), SchemaColumn(agg.alias, column.type, agg.alias, scale=column.scale)
+            return sa.func.sum(expr), SchemaColumn(agg.alias, column.type, agg.alias, scale=column.scale)
         fn = sa.func.min if agg.fn == "min" else sa.func.max
         return fn(expr), SchemaColumn(agg.alias, column.type, agg.alias, column.values, column.scale)
 
-    def _order(self, spec: QuerySpec, scope: Scope, outputs) -> list:
-        clauses = []
+    def _order(self, spec: QuerySpec, scope: Scope, outputs) -> list[tuple[sa.ColumnElement, SchemaColumn, bool]]:
+        """The sort keys: (expression, its field, descending?)."""
+        keys = []
         for item in spec.order_by:
             if item.field in outputs:
-                expr = outputs[item.field][0]
+                expr, column = outputs[item.field]
             elif spec.grouped:
                 raise QuerySpecError(item.path, f"{item.field!r} is not a group key or aggregate; "
                                                 f"sort by one of {', '.join(outputs)}")
             else:
-                expr, _ = scope.resolve(item.field, item.path)
-            clauses.append(self.sort(expr, item.descending))
-        if not spec.grouped and "id" in scope.info.columns and (spec.limit is not None or spec.offset):
-            clauses.append(scope.base.c.id)  # a total order, so pages are stable on every engine
-        return clauses
+                expr, column = scope.resolve(item.field, item.path)
+            keys.append((expr, column, item.descending))
+        paged = spec.limit is not None or spec.offset or spec.after is not None
+        if not spec.grouped and "id" in scope.info.columns and paged:
+            # a total order, so pages are stable on every engine
+            keys.append((scope.base.c.id, scope.info.columns["id"], False))
+        return keys
+
+    def _seek(self, spec: QuerySpec, scope: Scope, keys) -> tuple[sa.ColumnElement | None, tuple[list, list]]:
+        """``after``: the condition that starts the page after the row it names, and the hidden
+        columns (``__after_<n>``) that give the next page's ``after``."""
+        if spec.grouped:
+            raise QuerySpecError("after", "keyset paging is for rows, not groups; page groups with offset")
+        if "id" not in scope.info.columns:
+            raise QuerySpecError("after", f"keyset paging needs an id to break ties; {spec.entity} has none, "
+                                          "page it with offset")
+        exprs = [(expr.element if isinstance(expr, sa.sql.elements.Label) else expr, column, descending)
+                 for expr, column, descending in keys]
+        for (_, column, _), item in zip(exprs, spec.order_by, strict=False):
+            if column.type in ("json", "tags"):
+                raise QuerySpecError(item.path, f"keyset paging cannot sort by {column.type} field {item.field}")
+        hidden = [sa.sql.expression.label(f"__after_{i}", expr) for i, (expr, _, _) in enumerate(exprs)]
+        columns = [OutputColumn(f"__after_{i}", column.type, column.scale) for i, (_, column, _) in enumerate(exprs)]
+        if not spec.after:
+            return None, (hidden, columns)
+        if len(spec.after) != len(exprs):
+            raise QuerySpecError("after", f"needs {len(exprs)} values, the sort keys of the last row before the page "
+                                          f"(its order_by fields, then id); got {len(spec.after)}")
+        after = [None if value is None else values.scalar(value, column, f"after[{i}]", self.tz)
+                 for i, (value, (_, column, _)) in enumerate(zip(spec.after, exprs, strict=True))]
+        keys = []
+        for i, (expr, column, descending) in enumerate(exprs):
+            if column.type == "enum" and column.values:
+                # An enum sorts by its values' order; compared with a text value DuckDB would
+                # compare text. Both engines compare the positions alike.
+                position = {value: n for n, value in enumerate(column.values)}
+                after[i] = None if after[i] is None else position[after[i]]
+                expr = sa.case(*((expr == value, n) for value, n in position.items()))
+            keys.append((expr, descending))
+        condition = seek_condition(keys, after)
+        return condition, (hidden, columns)
 
     # -- filters --------------------------------------------------------------------------
 
@@ -557,13 +605,7 @@ class Compiler:
         exists = sa.exists(sa.select(sa.literal(1)).select_from(inner.from_clause()).where(*conditions))
         return exists if rule.quantifier == "any" else sa.not_(exists)
 
-    # -- what dialects may change ---------------------------------------------------------
-
-    @staticmethod
-    def shown(expr, column: SchemaColumn) -> sa.ColumnElement:
-        """An output column as fetched: JSON as its text, which the result frame reads itself
-        (a driver's own JSON parsing fails on a number of 4,300 digits, for every row)."""
-        return sa.cast(expr, sa.Text()) if column.type == "json" else expr
+    # -- what engines may change --------------------------------------------------------
 
     def read_custom(self, text: sa.ColumnElement, kind: str) -> sa.ColumnElement:
         """A custom field's text as its declared type; null where the text does not fit it."""
@@ -576,20 +618,40 @@ class Compiler:
         """A cast of text whose form is right; null where its value is not (30 February)."""
         return sa.try_cast(text, target)
 
-    def truncate(self, expr, unit: str, field_type: str) -> sa.ColumnElement:
-        """The date a value falls in when cut to ``unit`` (weeks start on Monday)."""
-        if field_type == "date":
-            expr = sa.cast(expr, sa.DateTime())
-        else:  # the query's wall-clock time, whatever zone the session is in
-            expr = sa.func.timezone(self.tz.key, expr)
-        return sa.cast(sa.func.date_trunc(unit, expr), sa.Date())
 
-    def average(self, expr) -> sa.ColumnElement:
-        return sa.cast(sa.func.avg(expr), sa.Double())
+# -- the same SQL on every engine -----------------------------------------------------------
 
-    def total(self, expr, column: SchemaColumn) -> sa.ColumnElement:
-        return sa.func.sum(expr)
+def shown(expr, column: SchemaColumn) -> sa.ColumnElement:
+    """An output column as fetched: JSON as its text, which the result frame reads itself
+    (a driver's own JSON parsing fails on a number of 4,300 digits, for every row)."""
+    return sa.cast(expr, sa.Text()) if column.type == "json" else expr
 
-    def sort(self, expr, descending: bool) -> sa.ColumnElement:
-        """Empty values sort last in both directions, on every engine."""
-        return (expr.desc() if descending else expr.asc()).nulls_last()
+
+def truncate(expr, unit: str, field_type: str, tz: zoneinfo.ZoneInfo) -> sa.ColumnElement:
+    """The date a value falls in when cut to ``unit`` (weeks start on Monday)."""
+    if field_type == "date":
+        expr = sa.cast(expr, sa.DateTime())
+    else:  # the query's wall-clock time, whatever zone the session is in
+        expr = sa.func.timezone(tz.key, expr)
+    return sa.cast(sa.func.date_trunc(unit, expr), sa.Date())
+
+
+def sort(expr, descending: bool) -> sa.ColumnElement:
+    """Empty values sort last in both directions, on every engine."""
+    return (expr.desc() if descending else expr.asc()).nulls_last()
+
+
+def seek_condition(keys: list[tuple[sa.ColumnElement, bool]], after: list) -> sa.ColumnElement:
+    """Rows strictly after the row whose sort keys are ``after``, in the order ``keys`` give
+    (expression, descending?; empty values last in both directions): the same rows OFFSET
+    would skip to, without reading the ones before."""
+    def same(expr, value):
+        return expr.is_(None) if value is None else expr == value
+
+    alternatives, equal = [], []
+    for (expr, descending), value in zip(keys, after, strict=True):
+        if value is not None:  # nothing sorts after an empty value but other empty values (ties)
+            beyond = expr < value if descending else expr > value
+            alternatives.append(sa.and_(*equal, sa.or_(beyond, expr.is_(None))))
+        equal.append(same(expr, value))
+    return sa.or_(*alternatives) if alternatives else sa.false()
