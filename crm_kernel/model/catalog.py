@@ -44,10 +44,10 @@ class Field:
     relation: str | None = None  # name of that many-to-one relation (company_id -> company)
 
     def __post_init__(self):
-        if not self.label:
-            object.__setattr__(self, "label", _label(self.relation or self.name))
         if self.references and not self.relation:
             object.__setattr__(self, "relation", self.name.removesuffix("_id"))
+        if not self.label:  # a reference reads as what it points at: company_id is "Company"
+            object.__setattr__(self, "label", _label(self.relation or self.name))
 
     @property
     def required(self) -> bool:
