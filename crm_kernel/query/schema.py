@@ -79,8 +79,9 @@ class Schema:
                 for f in e.fields if not f.hidden
             }
             relations = {f.relation: Relation(f.relation, f.name, f.references) for f in e.fields if f.references}
-            custom = {
-                key: Column(f"custom_fields.{key}", kind, key.replace("_", " ").capitalize(), json_key=key)
+            custom = {  # a multiselect is a list of texts, queried as tags are
+                key: Column(f"custom_fields.{key}", "tags" if kind == "multiselect" else kind,
+                            key.replace("_", " ").capitalize(), json_key=key)
                 for key, kind in (custom_fields or {}).get(e.name, {}).items()
             }
             columns.update(COMPUTED.get(e.name, {}))

@@ -115,6 +115,9 @@ class Scope:
         if column is None:
             declared = ", ".join(sorted(info.custom)) or "none"
             raise QuerySpecError(where, f"custom field {key!r} of {info.name} is not declared; declared: {declared}")
+        if column.type == "tags":  # a multiselect: its JSON array as a list of text
+            value = alias.c.custom_fields.op("->", return_type=alias.c.custom_fields.type)(sa.literal(key, sa.Text))
+            return self.compiler.read_custom_list(value), Column(path, column.type, column.label)
         text = alias.c.custom_fields.op("->>", return_type=sa.Text())(sa.literal(key, sa.Text))
         return self.compiler.read_custom(text, column.type), Column(path, column.type, column.label)
 
@@ -578,6 +581,10 @@ class Compiler:
             return text
         form, target = CUSTOM_FORMS[kind]
         return sa.case((text.regexp_match(form), self.checked_cast(text, target)))
+
+    def read_custom_list(self, value: sa.ColumnElement) -> sa.ColumnElement:
+        """A custom field's JSON array as a list of text (null where it is no array)."""
+        raise QuerySpecError("", f"multiselect custom fields cannot be read on the {self.name} engine")
 
     def checked_cast(self, text: sa.ColumnElement, target: sa.types.TypeEngine) -> sa.ColumnElement:
         """A cast of text whose form is right; null where its value is not (30 February)."""
