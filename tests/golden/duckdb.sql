@@ -521,3 +521,17 @@ WHERE deals.deleted_at IS NULL AND deals.created_at >= '2026-03-19 12:00:00+00:0
 SELECT deals.id AS id 
 FROM with_deleted.deals AS deals 
 WHERE deals.deleted_at IS NULL AND deals.type = 'renewal'
+
+-- multiselect selected and has
+SELECT companies.name AS name, CASE WHEN (json_type(companies.custom_fields -> 'channels') = 'ARRAY') THEN json_extract_string(companies.custom_fields -> 'channels', '$[*]') END AS "custom_fields.channels" 
+FROM with_deleted.companies AS companies 
+WHERE companies.deleted_at IS NULL AND (EXISTS (SELECT 1 AS anon_1 
+FROM unnest(CASE WHEN (json_type(companies.custom_fields -> 'channels') = 'ARRAY') THEN json_extract_string(companies.custom_fields -> 'channels', '$[*]') END) AS element(value) 
+WHERE lower(element.value) = lower('web')))
+
+-- multiselect match mode
+SELECT companies.name AS name 
+FROM with_deleted.companies AS companies 
+WHERE companies.deleted_at IS NULL AND (SELECT count(*) AS count_1 
+FROM unnest(CASE WHEN (json_type(companies.custom_fields -> 'channels') = 'ARRAY') THEN json_extract_string(companies.custom_fields -> 'channels', '$[*]') END) AS element(value) 
+WHERE element.value IN ('web', 'phone')) >= 2
