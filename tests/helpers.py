@@ -34,6 +34,8 @@ def same_value(got, want) -> bool:
     """
     if isinstance(want, uuid.UUID):
         return isinstance(got, str) and got == str(want)
+    if isinstance(want, list) and isinstance(got, list):  # a text[] column (tags)
+        return all(isinstance(item, str) for item in got) and got == want
     if isinstance(want, dict | list):
         return isinstance(got, str) and json.loads(got) == want
     if isinstance(want, decimal.Decimal):

@@ -171,9 +171,40 @@ CORPUS = [
      "SELECT name FROM companies WHERE deleted_at IS NULL AND (custom_fields->>'seats')::numeric > 10"),
     # -- shape -----------------------------------------------------------------------------
     ("all fields by default", {"entity": "pipeline_stages", "where": where(rule("name", "=", "Won"))},
-     "SELECT id, name, description, position, probability, is_active, is_closed_won, is_closed_lost, required_fields, "
-     "colour, created_at, updated_at, created_by, updated_by, deleted_at, version, custom_fields "
-     "FROM pipeline_stages WHERE deleted_at IS NULL AND name = 'Won'"),
+     "SELECT s.id, s.name, s.description, s.position, s.probability, s.is_active, s.is_closed_won, s.is_closed_lost, "
+     "s.required_fields, s.colour, s.created_at, s.updated_at, cr.full_name, up.full_name, s.deleted_at, s.version, "
+     "s.custom_fields FROM pipeline_stages s LEFT JOIN users cr ON cr.id = s.created_by "
+     "LEFT JOIN users up ON up.id = s.updated_by WHERE s.deleted_at IS NULL AND s.name = 'Won'"),
+    # Names in place of ids, deleted companies included (a deal still names its deleted company).
+    ("deals show names by default", {"entity": "deals", "where": where(rule("value", ">=", 100))},
+     "SELECT d.id, c.name, ct.first_name || ' ' || ct.last_name, s.name, o.full_name, d.title, d.description, d.value, "
+     "d.currency, d.probability, d.weighted_value, d.expected_close_date, d.actual_close_date, d.first_contact_date, "
+     "d.last_activity_at, d.lead_source, d.campaign, d.type, d.priority, d.close_reason, d.created_at, d.updated_at, "
+     "cr.full_name, up.full_name, d.deleted_at, d.version, d.custom_fields, d.stage_entered_at, p.name, d.tags "
+     "FROM deals d LEFT JOIN companies c ON c.id = d.company_id LEFT JOIN contacts ct ON ct.id = d.contact_id "
+     "JOIN pipeline_stages s ON s.id = d.stage_id LEFT JOIN users o ON o.id = d.owner_id "
+     "LEFT JOIN users cr ON cr.id = d.created_by LEFT JOIN users up ON up.id = d.updated_by "
+     "LEFT JOIN products p ON p.id = d.product_id WHERE d.deleted_at IS NULL AND d.value >= 100"),
+    ("activities show names by default", {"entity": "activities", "where": where(rule("type", "in", ["call", "task"]))},
+     "SELECT a.id, d.title, ct.first_name || ' ' || ct.last_name, c.name, o.full_name, a.type, a.subject, "
+     "a.description, a.scheduled_at, a.completed_at, a.due_at, a.duration_minutes, a.status, a.priority, "
+     "a.external_id, a.external_source, a.external_data, a.created_at, a.updated_at, cr.full_name, up.full_name, "
+     "a.deleted_at, a.version, a.custom_fields FROM activities a LEFT JOIN deals d ON d.id = a.deal_id "
+     "LEFT JOIN contacts ct ON ct.id = a.contact_id LEFT JOIN companies c ON c.id = a.company_id "
+     "LEFT JOIN users o ON o.id = a.owner_id LEFT JOIN users cr ON cr.id = a.created_by "
+     "LEFT JOIN users up ON up.id = a.updated_by WHERE a.deleted_at IS NULL AND a.type IN ('call', 'task')"),
+    ("default columns sort by a name", {"entity": "contacts", "order_by": [{"field": "company", "dir": "desc"}, "last_name"],
+                                        "limit": 3},
+     "SELECT ct.id, c.name, ct.first_name, ct.last_name, ct.email, ct.phone, ct.job_title, ct.preferred_contact_method, "
+     "ct.timezone, ct.is_primary, ct.lead_source, ct.lead_score, ct.lifecycle_stage, ct.social_profiles, o.full_name, "
+     "ct.created_at, ct.updated_at, cr.full_name, up.full_name, ct.deleted_at, ct.version, ct.custom_fields, ct.tags "
+     "FROM contacts ct LEFT JOIN companies c ON c.id = ct.company_id LEFT JOIN users o ON o.id = ct.owner_id "
+     "LEFT JOIN users cr ON cr.id = ct.created_by LEFT JOIN users up ON up.id = ct.updated_by "
+     "WHERE ct.deleted_at IS NULL ORDER BY c.name DESC NULLS LAST, ct.last_name, ct.id LIMIT 3"),
+    ("default columns keep ids selectable", {"entity": "deals", "select": ["title", "company_id", "company.name"],
+                                             "where": where(rule("company.name", "beginsWith", "Acme"))},
+     "SELECT d.title, d.company_id, c.name FROM deals d JOIN companies c ON c.id = d.company_id "
+     "WHERE d.deleted_at IS NULL AND c.name ILIKE 'acme%'"),
     ("select with alias and types", deals(rule("title", "=", "Acme renewal"),
                                           select=["id", "value", "probability", "expected_close_date", "created_at",
                                                   {"field": "stage.is_closed_won", "as": "won"}, "type"]),

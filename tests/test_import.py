@@ -264,6 +264,19 @@ def test_declared_custom_fields_are_checked_and_typed(crm, tmp_path):
     assert crm.companies.list()[0]["custom_fields"] == {"seats": 12, "motto": "Go"}
 
 
+def test_a_multiselect_imports_as_a_list_of_its_options(crm, tmp_path):
+    crm.custom_fields.define("companies", "channels", "multiselect", options=["web", "phone", "events"])
+    f = write(tmp_path / "m.csv", "name,channels\nAcme,web; phone\nGlobex,\"events, web, web\"\nInitech,web; fax\n"
+              "Hooli,\n")
+    report = crm.importer.preview("companies", f, mapping={"unmapped": "custom_fields"})
+    assert report.errors.select("line", "column", "value").rows() == [(4, "channels", "web; fax")]
+    assert "'fax' is not one of the options" in report.errors["reason"][0]
+    crm.importer.run("companies", f, mapping={"unmapped": "custom_fields"}, skip_invalid=True)
+    stored = {c["name"]: c["custom_fields"] for c in crm.companies.list()}
+    assert stored == {"Acme": {"channels": ["web", "phone"]}, "Globex": {"channels": ["events", "web"]},
+                      "Hooli": {"channels": None}}
+
+
 def test_deals_without_a_company_work_on_the_board_snapshot_and_analytics(crm, tmp_path):
     from crm_kernel import snapshot
     from crm_kernel.board.pipeline import Pipeline

@@ -180,3 +180,26 @@ def test_no_implicit_row_limit(query_engine):
     with query_engine.connect() as conn:
         live = conn.exec_driver_sql("SELECT count(*) FROM activities WHERE deleted_at IS NULL").scalar()
     assert run_postgres(query_engine, spec).row_count == live == 9
+
+
+@pytest.mark.parametrize("backend", ["postgres", "duckdb"])
+def test_default_columns_are_names_labelled_as_the_catalog_labels_them(query_engine, query_snapshot, backend):
+    from crm_kernel.model import ENTITIES
+
+    spec = {"entity": "deals", "where": {"rules": [{"field": "title", "operator": "=", "value": "Acme renewal"}]}}
+    result = (run_postgres(query_engine, spec, now=query_data.NOW) if backend == "postgres"
+              else run_duckdb(query_snapshot.con, spec, now=query_data.NOW))
+    labels = {c.name: c.label for c in result.compiled.columns}
+    deals = ENTITIES["deals"]
+    assert {name: labels[name] for name in ("company", "contact", "stage", "owner", "product", "creator")} == {
+        "company": deals.field("company_id").label, "contact": deals.field("contact_id").label,
+        "stage": deals.field("stage_id").label, "owner": deals.field("owner_id").label,
+        "product": deals.field("product_id").label, "creator": deals.field("created_by").label}
+    assert labels["company"] == "Company" and labels["title"] == "Title" and labels["id"] == "ID"
+    assert not any(name.endswith("_id") for name in labels)  # no raw ids but the row's own
+    [row] = result.dicts()
+    assert (row["id"], row["company"], row["contact"], row["stage"], row["owner"], row["product"]) == (
+        query_data.uid("deal", 1), "Acme Software", "Carol Chen", "Proposal", "Alice Archer", None)
+    # the ids stay selectable by name
+    ids = compile_spec({"entity": "deals", "select": ["company_id", "stage_id"]}).columns
+    assert [(c.name, c.type, c.label) for c in ids] == [("company_id", "uuid", "Company"), ("stage_id", "uuid", "Stage")]

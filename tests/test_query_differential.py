@@ -45,6 +45,15 @@ def test_corpus_is_the_same_on_both_engines(query_engine, query_snapshot, spec, 
     assert_rows_match(duck, hand_rows(query_engine, hand_sql), ordered=bool(spec.get("order_by")))
 
 
+@pytest.mark.parametrize("entity", ["deals", "companies", "contacts", "activities", "users", "pipeline_stages",
+                                    "audit_log"])
+def test_default_columns_are_the_same_on_both_engines(query_engine, query_snapshot, entity):
+    """Names in place of ids, through joins that reach soft-deleted records on both engines."""
+    pg, duck = both(query_engine, query_snapshot, {"entity": entity, "order_by": ["id"]})
+    same_rows(pg, duck, ordered=True)
+    assert pg.height > 0 and not [c for c in pg.columns if c.endswith("_id") and c not in ("entity_id", "external_id")]
+
+
 @pytest.mark.parametrize("timezone", ["UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata"])
 def test_time_zones_agree(query_engine, query_snapshot, timezone):
     spec = {"entity": "activities", "group_by": [{"field": "completed_at", "trunc": "day"}, {"field": "completed_at", "trunc": "week", "as": "w"}],

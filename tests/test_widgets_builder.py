@@ -303,6 +303,17 @@ def test_spec_round_trips_and_keeps_unknown_fields_visible(builder):
         builder.spec = {"entity": "deals", "where": {"rules": [{"field": "title", "operator": "like"}]}}
 
 
+def test_without_columns_the_builder_names_the_default_columns(builder):
+    note = builder._every_field
+    assert "Company, Contact, Stage, Owner, Title" in note.value and "Company id" not in note.value
+    assert note.layout.display == ""
+    builder.entity.value = "activities"
+    assert "ID, Deal, Contact, Company, Owner, Type, Subject" in note.value
+    builder.columns.add_button.click()
+    builder.columns.members[0].field.value = "subject"
+    assert note.layout.display == "none"
+
+
 def test_changing_entity_starts_a_new_query(builder):
     add_rule(builder).editor.widget.value = "x"
     builder.entity.value = "companies"

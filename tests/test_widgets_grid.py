@@ -245,3 +245,22 @@ def test_xlsx_reads_back_as_numbers(shown, tmp_path):
         styles = book.read("xl/styles.xml").decode()
     assert "#,##0.00" in styles and "yyyy-mm-dd" in styles
     assert io.BytesIO(exported.path.read_bytes()).read(2) == b"PK"
+
+
+def test_default_columns_show_names_and_filter_and_sort_by_them(source):
+    """Without select the grid shows the company's, stage's and owner's names; a header filter
+    or sort on such a column runs on the name (the field behind it), and the id stays for links."""
+    grid = ResultGrid(source=source, page_size=20)
+    grid.show({"entity": "deals"})
+    assert {"id", "company", "contact", "stage", "owner", "product"} <= set(grid.frame.columns)
+    assert not {"company_id", "stage_id", "owner_id"} & set(grid.frame.columns)
+    assert set(grid.datagrid.data["stage"]) >= {"Won", "Lead", "Proposal"}
+    grid.datagrid._transforms = [{"type": "sort", "column": "owner", "desc": True},
+                                 {"type": "filter", "column": "company", "operator": "startswith", "value": "Acme"}]
+    counted = source.log[-2][0]
+    assert counted["where"]["rules"] == [{"field": "company.name", "operator": "beginsWith", "value": "Acme"}]
+    assert source.log[-1][0]["order_by"][0] == {"field": "owner", "dir": "desc"}
+    assert grid.total == 2 and set(grid.frame["company"]) == {"Acme Software"}
+    assert grid.frame["owner"].to_list() == ["Alice Archer", "Alice Archer"]
+    grid.datagrid.selections = [{"r1": 0, "r2": 0, "c1": 1, "c2": 1}]
+    assert grid.selected_record() == ("deals", grid.frame["id"][0])

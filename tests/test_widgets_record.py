@@ -133,6 +133,21 @@ def test_an_unset_custom_flag_is_not_a_change(crm, acme):
     assert crm.companies.get(acme["company"]["id"])["custom_fields"] == {"partner": True}
 
 
+def test_a_multiselect_is_edited_as_tags_limited_to_its_options(crm, acme):
+    crm.custom_fields.define("companies", "channels", "multiselect", options=["web", "phone", "events"])
+    form = RecordForm(crm, "companies", acme["company"]["id"])
+    editor = form.editors["custom_fields.channels"]
+    assert editor.input.children[1].allowed_tags == ["web", "phone", "events"]
+    assert editor.value == [] and form.changes() == {}  # unset is no choice, and not a change
+    editor.input.children[1].value = ["phone", "web"]
+    assert form.save()
+    assert crm.companies.get(acme["company"]["id"])["custom_fields"] == {"channels": ["phone", "web"]}
+    assert form.changes() == {}
+    editor.input.children[1].value = []
+    assert form.save()
+    assert crm.companies.get(acme["company"]["id"])["custom_fields"] == {}
+
+
 def test_a_stale_edit_is_refused_with_the_current_values_shown(crm, acme):
     form = RecordForm(crm, "deals", acme["deal"]["id"])
     crm.deals.update(acme["deal"]["id"], title="Acme renewal 2026", priority="high")  # someone else

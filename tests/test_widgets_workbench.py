@@ -295,7 +295,11 @@ def test_the_workbench_opens_on_the_first_rows(qcrm, query_snapshot, tmp_path):
     shown = one(wb, "crm-result-grid").placeholder.children[0].value
     first = qcrm.query({"entity": "deals", "select": ["title"], "order_by": ["id"], "limit": 5})
     assert all(f"<td>{title}</td>" in shown for title in first["title"])
-    assert "<th>stage_id</th>" in shown and "first rows of deals" in wb.status.value
+    # The default columns read as the catalog labels them: the stage's name, not its id.
+    assert "<th title='stage'>Stage</th>" in shown and "stage_id" not in shown
+    stages = set(qcrm.query({"entity": "deals", "select": ["stage.name"], "order_by": ["id"], "limit": 5})["stage.name"])
+    assert any(f"<td>{name}</td>" in shown for name in stages)
+    assert "first rows of deals" in wb.status.value
     assert wb.grid.datagrid is None  # no DataGrid (nor pandas) until a Run
     wb.run()
     assert wb.grid.datagrid is not None and wb.grid.frame.height == 5

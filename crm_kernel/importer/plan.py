@@ -19,7 +19,14 @@ from .dedup import UNIQUE, find_duplicates, suspected_companies
 from .mapping import RELATIONS, Mapping, template_parts
 from .reading import Table
 from .relations import copy_out, file_key, lookup
-from .validation import PROBLEM_SCHEMA, check_fields, field_rule, missing_required, problems_frame
+from .validation import (
+    PROBLEM_SCHEMA,
+    check_fields,
+    field_rule,
+    listed,
+    missing_required,
+    problems_frame,
+)
 
 OnDuplicate = str  # "skip" | "update" | "create"
 ON_DUPLICATE = ("skip", "update", "create")
@@ -99,22 +106,36 @@ def _declared_custom(conn, entity: str, frame: pl.DataFrame) -> tuple[pl.DataFra
     names = [c for c in frame.columns if c.startswith("custom_fields.")]
     if not names:
         return frame, problems_frame()
-    declared = dict(conn.execute(sa.text(
-        "SELECT key, type FROM custom_field_definitions WHERE entity = :e AND deleted_at IS NULL"),
-        {"e": entity}).all())
+    declared = {key: (kind, options) for key, kind, options in conn.execute(sa.text(
+        "SELECT key, type, options FROM custom_field_definitions WHERE entity = :e AND deleted_at IS NULL"),
+        {"e": entity}).all()}
     exprs, problems = [], []
     for name in names:
-        kind = declared.get(name.removeprefix("custom_fields."))
+        kind, options = declared.get(name.removeprefix("custom_fields."), (None, None))
         if kind in (None, "text"):
             continue
-        spec = catalog.Field(name, kind, minimum=BIGINT_RANGE[0], maximum=BIGINT_RANGE[1]) \
-            if kind == "integer" else catalog.Field(name, kind)
-        clean, reason = field_rule(spec, pl.col(name))
+        if kind == "multiselect":
+            clean, reason = _chosen(pl.col(name), options)
+        else:
+            spec = catalog.Field(name, kind, minimum=BIGINT_RANGE[0], maximum=BIGINT_RANGE[1]) \
+                if kind == "integer" else catalog.Field(name, kind)
+            clean, reason = field_rule(spec, pl.col(name))
         exprs.append(clean.cast(_CUSTOM_AS[kind], strict=False) if kind in _CUSTOM_AS else clean)
         problems.append(frame.select("_row", pl.lit(name).alias("target"), pl.col(name).alias("value"),
                                      reason.alias("reason")).filter(pl.col("reason").is_not_null()))
     frame = frame.with_columns([e for e in exprs])
     return frame, (pl.concat(problems) if problems else problems_frame())
+
+
+def _chosen(raw: pl.Expr, options: list[str]) -> tuple[pl.Expr, pl.Expr]:
+    """A multiselect's cell, "web; phone": the list of its options, or why not (the first
+    choice that is no option)."""
+    items = listed(raw)
+    outside = items.list.eval(pl.element().filter(~pl.element().is_in(options))).list.first()
+    choices = ", ".join(map(repr, options))
+    reason = pl.when(outside.is_not_null()).then(
+        pl.lit("'") + outside + pl.lit(f"' is not one of the options {choices}")).otherwise(None)
+    return items, reason
 
 
 def build(conn: sa.Connection, table: Table, m: Mapping, on_duplicate: OnDuplicate, actor) -> Plan:

@@ -119,9 +119,7 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
             reason = when(present & ~low.is_in(_TRUE + _FALSE)).then(pl.lit("is not true or false")).otherwise(None)
             return clean.otherwise(None), reason
         case "tags":  # text[] (sql/015 on main): "vip; partner" or "vip, partner"
-            items = raw.str.replace_all(",", ";").str.split(";").list.eval(
-                pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")).list.unique(
-                maintain_order=True)
+            items = listed(raw)
             quoted = items.list.eval(pl.lit('"') + pl.element().str.replace_all(r'(["\\])', r"\$1") + pl.lit('"'))
             clean = pl.concat_str(pl.lit("{"), quoted.list.join(","), pl.lit("}"))
             reason = when(raw.str.contains("\x00", literal=True)).then(
@@ -140,6 +138,12 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
             reason = raw.map_elements(bad_json, return_dtype=pl.String, skip_nulls=True)
             return raw, reason
     raise TypeError(f"a {f.type} field cannot be imported")
+
+
+def listed(raw: pl.Expr) -> pl.Expr:
+    """A list written in one cell, "vip; partner" or "vip, partner": trimmed, none empty, each once."""
+    return raw.str.replace_all(",", ";").str.split(";").list.eval(
+        pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")).list.unique(maintain_order=True)
 
 
 def multiplied(raw: pl.Expr, factor: float) -> pl.Expr:

@@ -39,15 +39,15 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     format: str | None = None  # extra checks: email, currency, colour, identifier, custom_field_type, entity,
-    # deal_fields (a list of deal field names)
+    # deal_fields (a list of deal field names), custom_field_options (a list of distinct texts)
     references: str | None = None  # entity a uuid field points at
     relation: str | None = None  # name of that many-to-one relation (company_id -> company)
 
     def __post_init__(self):
-        if not self.label:
-            object.__setattr__(self, "label", _label(self.relation or self.name))
         if self.references and not self.relation:
             object.__setattr__(self, "relation", self.name.removesuffix("_id"))
+        if not self.label:  # a reference reads as what it points at: company_id is "Company"
+            object.__setattr__(self, "label", _label(self.relation or self.name))
 
     @property
     def required(self) -> bool:
@@ -341,7 +341,8 @@ SAVED_QUERIES = Entity("saved_queries", "Saved queries", "Saved query", "name", 
     _last_xact(),
 ))
 
-CUSTOM_FIELD_TYPES = ("text", "integer", "number", "date", "timestamp", "boolean")
+# A multiselect holds a JSON array of strings, each one of its declaration's options.
+CUSTOM_FIELD_TYPES = ("text", "integer", "number", "date", "timestamp", "boolean", "multiselect")
 
 CUSTOM_FIELD_DEFINITIONS = Entity("custom_field_definitions", "Custom fields", "Custom field", "key", (
     _id(),
@@ -351,6 +352,7 @@ CUSTOM_FIELD_DEFINITIONS = Entity("custom_field_definitions", "Custom fields", "
     text("label"),
     *_bookkeeping(),
     _last_xact(),
+    json("options", format="custom_field_options"),  # sql/018_multiselect.sql: a multiselect's choices
 ))
 
 AUDIT_LOG = Entity("audit_log", "Audit log", "Audit entry", "operation", (

@@ -236,8 +236,29 @@ def _tags(value: list[str]) -> list[str]:
     return kept
 
 
+MAX_OPTIONS = 500
+
+
+def _custom_field_options(value: Any) -> list:
+    """A multiselect's options: texts, none empty, each once."""
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a non-empty list of texts, e.g. [\"red\", \"green\"]")
+    if len(value) > MAX_OPTIONS:
+        raise ValueError(f"{len(value)} options are more than {MAX_OPTIONS}")
+    for option in value:
+        if not isinstance(option, str) or not option.strip():
+            raise ValueError(f"{shown(option)} is not an option: options are texts, none empty")
+        if len(option) > MAX_TAG_LENGTH:
+            raise ValueError(f"option {shown(option)} is longer than {MAX_TAG_LENGTH} characters")
+    twice = sorted({o for o in value if value.count(o) > 1})
+    if twice:
+        raise ValueError(f"lists {shown(twice[0])} twice")
+    return value
+
+
 _FORMATS = {"email": _email, "currency": _currency, "colour": _colour, "identifier": _identifier,
-            "custom_field_type": _custom_field_type, "entity": _entity, "deal_fields": _deal_fields}
+            "custom_field_type": _custom_field_type, "entity": _entity, "deal_fields": _deal_fields,
+            "custom_field_options": _custom_field_options}
 
 
 def _python_type(f: Field) -> Any:
@@ -406,9 +427,27 @@ _EXPECTED = {
 }
 
 
-def custom_value_problem(kind: str, value: Any) -> str | None:
+def custom_value_problem(kind: str, value: Any, options: list[str] | None = None) -> str | None:
     """Why a stored custom-field value (as JSON gives it back) does not fit its declared
-    ``kind``, or None when it fits. JSON null fits every type."""
-    if value is None or _fits(kind, value):
+    ``kind`` (and, for a multiselect, its ``options``), or None when it fits. JSON null fits
+    every type."""
+    if value is None:
+        return None
+    if kind == "multiselect":
+        return _multiselect_problem(value, options or [])
+    if _fits(kind, value):
         return None
     return f"{shown(value)} is not {_EXPECTED[kind]} (declared {kind})"
+
+
+def _multiselect_problem(value: Any, options: list[str]) -> str | None:
+    choices = ", ".join(map(repr, options))
+    if not isinstance(value, list):
+        return f"{shown(value)} is not a list of options (declared multiselect of {choices})"
+    for item in value:
+        if item not in options or not isinstance(item, str):
+            return f"{shown(item)} is not one of the options {choices}"
+    twice = [item for item in options if value.count(item) > 1]
+    if twice:
+        return f"{shown(twice[0])} is chosen twice"
+    return None

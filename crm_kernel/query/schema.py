@@ -7,6 +7,7 @@ in compiled SQL come only from here, never from the spec's strings.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -81,8 +82,9 @@ class Schema:
                 for f in e.fields if not f.hidden
             }
             relations = {f.relation: Relation(f.relation, f.name, f.references) for f in e.fields if f.references}
-            custom = {
-                key: SchemaColumn(f"custom_fields.{key}", kind, key.replace("_", " ").capitalize(), json_key=key)
+            custom = {  # a multiselect is a list of texts, queried as tags are
+                key: SchemaColumn(f"custom_fields.{key}", "tags" if kind == "multiselect" else kind,
+                            key.replace("_", " ").capitalize(), json_key=key)
                 for key, kind in (custom_fields or {}).get(e.name, {}).items()
             }
             columns.update(COMPUTED.get(e.name, {}))
@@ -104,7 +106,58 @@ COMPUTED: dict[str, dict[str, SchemaColumn]] = {
         "weighted_reporting": SchemaColumn("weighted_reporting", "money", "Weighted value (reporting currency)",
                                      scale=2, computed="reporting_weighted"),
     },
+    # The name a contact goes by, as its record page and pickers show it (services/related.py).
+    "contacts": {
+        "full_name": SchemaColumn("full_name", "text", "Name", computed="full_name"),
+    },
 }
+
+# The field that names a record of an entity when another entity's default columns show it in
+# place of its id: the catalog's title field, or one of the computed fields above.
+NAME_FIELDS = {"contacts": "full_name"}
+
+
+@dataclass(frozen=True)
+class DefaultColumn:
+    """One of the columns a spec without ``select`` returns: a field path, its output name
+    and the catalog's label for it."""
+
+    field: str
+    alias: str
+    label: str
+
+
+def default_columns(info: TableInfo, schema: Schema) -> list[DefaultColumn]:
+    """What a spec without ``select`` returns: the entity's fields in the catalog's order, each
+    reference (``company_id``) shown as the referenced record's name (``company.name`` named
+    ``company``, labelled as the catalog labels ``company_id``). The id stays (the grid links
+    rows by it); the referenced ids can still be selected by name."""
+    by_field = {relation.field: relation for relation in info.relations.values()}
+    out = []
+    for name, column in info.columns.items():
+        if column.computed:
+            continue
+        relation = by_field.get(name)
+        target = schema.table(relation.target) if relation is not None else None
+        if target is None:
+            out.append(DefaultColumn(name, name, column.label))
+            continue
+        title = NAME_FIELDS.get(target.name) or ENTITIES[target.name].title_field
+        alias = relation.name if relation.name not in info.columns else f"{relation.name}_name"
+        out.append(DefaultColumn(f"{relation.name}.{title}", alias, column.label))
+    return out
+
+
+def default_fields(entity: str) -> dict[str, str]:
+    """``{output name: field path}`` of a catalog entity's default columns (empty for other
+    tables, whose default columns are their fields under their own names)."""
+    info = _catalog().table(entity)
+    return {} if info is None else {c.alias: c.field for c in default_columns(info, _catalog())}
+
+
+@functools.cache
+def _catalog() -> Schema:
+    return Schema.from_catalog()
 
 
 def _light_table(entity) -> sa.TableClause:

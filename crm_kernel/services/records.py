@@ -202,14 +202,14 @@ class RecordService:
         if not custom:
             return
         definitions = tables.table("custom_field_definitions")
-        declared = dict(conn.execute(
-            sa.select(definitions.c.key, definitions.c.type)
+        declared = conn.execute(
+            sa.select(definitions.c.key, definitions.c.type, definitions.c.options)
             .where(definitions.c.entity == self.entity.name, definitions.c.deleted_at.is_(None),
                    definitions.c.key.in_(list(custom)))
-        ).all())
+        ).all()
         errors = {}
-        for key, kind in declared.items():
-            problem = custom_value_problem(kind, custom.get(key))
+        for key, kind, options in declared:
+            problem = custom_value_problem(kind, custom.get(key), options)
             if problem:
                 errors[f"custom_fields.{key}"] = problem
         if errors:

@@ -10,6 +10,7 @@ previews and look-ups go through ``crm_kernel.query``.
 from __future__ import annotations
 
 import copy
+import html
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ import ipywidgets as widgets
 from ..errors import QuerySpecError
 from ..model import ENTITIES
 from ..query import compile_spec, parse
+from ..query.schema import default_columns
 from ..query.spec import plain_form, spec_parameters
 from .editors import Suggest
 from .fields import FieldCatalog
@@ -164,9 +166,18 @@ class QueryBuilder(widgets.VBox):
             self._quiet = False
         self._spec = self._collect()
         self._every_field.layout.display = "none" if self._spec.get("select") else ""
+        self._every_field.value = self.default_columns_note(self._spec.get("entity"))
         self._validate()
         for callback in self._callbacks:
             callback(self)
+
+    def default_columns_note(self, entity) -> str:
+        """What a spec without select shows: the default columns by their labels."""
+        info = self.catalog.schema.table(entity) if isinstance(entity, str) else None
+        if info is None:
+            return "<i>No columns chosen: every field of the entity.</i>"
+        labels = ", ".join(html.escape(c.label) for c in default_columns(info, self.catalog.schema))
+        return f"<i>No columns chosen: the default columns ({labels}).</i>"
 
     def title_field(self, entity: str) -> str | None:
         return ENTITIES[entity].title_field if entity in ENTITIES else None

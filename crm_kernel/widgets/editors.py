@@ -296,12 +296,12 @@ class ChoiceValue(Editor):
 
 
 class ManyValues(Editor):
-    """A list: a multi-select for enums, tags for everything else."""
+    """A list: a multi-select for enums and multiselect options, tags for everything else."""
 
     def __init__(self, choice: FieldChoice):
         super().__init__()
         self.numeric = choice.type in NUMERIC_TYPES
-        if choice.type == "enum":
+        if choice.values:  # an enum's values, a multiselect's options
             self.widget = widgets.SelectMultiple(options=list(choice.values), value=(),
                                                  rows=min(len(choice.values), 6),
                                                  layout=widgets.Layout(width="220px"))
@@ -423,6 +423,8 @@ def scalar_editor(choice: FieldChoice, suggest: Suggest | None = None) -> Editor
             return TimestampValue()
         case "enum":
             return ChoiceValue([(v.replace("_", " "), v) for v in choice.values])
+        case "tags" if choice.values:  # a multiselect: one of its options
+            return ChoiceValue([(v, v) for v in choice.values])
         case "boolean":
             return ChoiceValue([("true", True), ("false", False)], value=True)
         case "uuid":

@@ -29,7 +29,7 @@ class FieldChoice:
     path: str  # what the spec says: "value", "stage.name", "custom_fields.tier"
     label: str  # what the picker shows
     type: str
-    values: tuple[str, ...] = ()  # enum values
+    values: tuple[str, ...] = ()  # enum values; a multiselect custom field's options
     scale: int | None = None
 
 
@@ -37,9 +37,10 @@ class FieldCatalog:
     """The entities and field paths of one database, with labels, for the pickers."""
 
     def __init__(self, schema: Schema, custom_labels: dict[tuple[str, str], str] | None = None,
-                 depth: int = 2):
+                 depth: int = 2, custom_options: dict[tuple[str, str], tuple[str, ...]] | None = None):
         self.schema = schema
         self.custom_labels = custom_labels or {}
+        self.custom_options = custom_options or {}  # (entity, key) -> a multiselect's options
         self.depth = depth
         self._fields: dict[str, list[FieldChoice]] = {}
 
@@ -49,13 +50,16 @@ class FieldCatalog:
         tables and views (reflected)."""
         declared: dict[str, dict[str, str]] = {}
         labels: dict[tuple[str, str], str] = {}
+        options: dict[tuple[str, str], tuple[str, ...]] = {}
         for row in crm.custom_fields.list(limit=None, order_by="key"):
             declared.setdefault(row["entity"], {})[row["key"]] = row["type"]
             if row.get("label"):
                 labels[(row["entity"], row["key"])] = row["label"]
+            if row.get("options"):
+                options[(row["entity"], row["key"])] = tuple(row["options"])
         with crm.engine.connect() as conn:
             reflected = ENGINES["postgres"].reflect(conn)
-        return cls(Schema.from_catalog(extra=reflected, custom_fields=declared), labels)
+        return cls(Schema.from_catalog(extra=reflected, custom_fields=declared), labels, custom_options=options)
 
     # -- entities ---------------------------------------------------------------------------
 
@@ -92,7 +96,8 @@ class FieldCatalog:
                                    column.values, column.scale))
         for key, column in info.custom.items():
             label = self.custom_labels.get((info.name, key), column.label)
-            out.append(FieldChoice(f"{prefix}custom_fields.{key}", group + SEP + label, column.type))
+            out.append(FieldChoice(f"{prefix}custom_fields.{key}", group + SEP + label, column.type,
+                                   self.custom_options.get((info.name, key), ())))
         if depth >= self.depth:
             return
         for relation in info.relations.values():
@@ -132,7 +137,8 @@ class FieldCatalog:
                 if column is None:
                     return None
                 label = self.custom_labels.get((info.name, parts[-1]), column.label)
-                return FieldChoice(path, SEP.join([*labels, label]), column.type)
+                return FieldChoice(path, SEP.join([*labels, label]), column.type,
+                                   self.custom_options.get((info.name, parts[-1]), ()))
             relation = info.relations.get(part)
             if relation is None or self.schema.table(relation.target) is None:
                 return None

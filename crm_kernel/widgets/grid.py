@@ -172,7 +172,8 @@ class ResultGrid(widgets.VBox):
         result = source.execute(page_spec(source.stable(spec), 0, self.page_size), fetch="rows")
         rows = result.dicts()
         names = [column.name for column in result.compiled.columns]
-        head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+        head = "".join(f"<th title='{html.escape(column.name)}'>{html.escape(column.label or column.name)}</th>"
+                       for column in result.compiled.columns)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row[name]))}</td>" for name in names) + "</tr>"
                        for row in rows)
         table = widgets.HTML(f"<div class='crm-preview-table' style='max-height:{GRID_HEIGHT}px;overflow:auto'>"

@@ -60,6 +60,8 @@ def _same(kind: str, before: Any, after: Any) -> bool:
     """Whether a form value says the same as the stored one (``"1200"`` is ``Decimal("1200.00")``)."""
     if kind == "boolean":  # an unset custom flag shows as an unticked box
         return bool(before) == bool(after)
+    if kind == "tags":  # an unset multiselect shows as no choices
+        return list(before or []) == list(after or [])
     if kind == "date":  # a custom field's date is stored as JSON text
         before, after = (dt.date.fromisoformat(v) if isinstance(v, str) else v for v in (before, after))
     if before is None or after is None:
@@ -76,8 +78,6 @@ def _same(kind: str, before: Any, after: Any) -> bool:
             return False
     if kind == "uuid":
         return str(before) == str(after)
-    if kind == "tags":
-        return list(before) == list(after)
     return before == after
 
 
@@ -151,8 +151,9 @@ class FieldEditor(widgets.VBox):
     ``custom_fields.<key>`` for a custom field."""
 
     def __init__(self, crm, name: str, label: str, kind: str, *, field: Field | None = None,
-                 nullable: bool = True, readonly: bool = False):
+                 nullable: bool = True, readonly: bool = False, options: list[str] | None = None):
         self.crm, self.name, self.kind, self.field = crm, name, kind, field
+        self.options = options  # a multiselect's: the only tags its input takes
         self.nullable = nullable
         self.input = self._make_input(label, readonly)
         # Under the input, not under its label.
@@ -178,7 +179,8 @@ class FieldEditor(widgets.VBox):
         if self.kind == "date":
             return widgets.DatePicker(description=label, style=style, disabled=readonly)
         if self.kind == "tags":
-            box = widgets.TagsInput(value=[], allow_duplicates=False, layout=widgets.Layout(width="330px"))
+            box = widgets.TagsInput(value=[], allow_duplicates=False, allowed_tags=list(self.options or []),
+                                    layout=widgets.Layout(width="330px"))
             return widgets.HBox([widgets.Label(label, layout=widgets.Layout(width="150px")), box],
                                 layout=widgets.Layout(width="480px"))
         if self.kind == "text" and self.name in _LONG_TEXT:
@@ -249,6 +251,8 @@ def _custom_value(kind: str, value: Any) -> Any:
         return int(number) if number == number.to_integral_value() else float(number)
     if kind == "date":
         return value.isoformat() if isinstance(value, dt.date) else str(value)
+    if kind == "multiselect":
+        return list(value) or None
     return value
 
 
@@ -273,9 +277,11 @@ class RecordForm(widgets.VBox):
             key = definition["key"]
             self.custom_types[key] = definition["type"]
             kind = definition["type"] if definition["type"] in ("boolean", "date", "timestamp") else (
-                "number" if definition["type"] in ("number", "integer") else "text")
+                "number" if definition["type"] in ("number", "integer") else
+                "tags" if definition["type"] == "multiselect" else "text")
             self.editors[f"custom_fields.{key}"] = FieldEditor(crm, f"custom_fields.{key}",
-                                                               definition["label"] or key, kind)
+                                                               definition["label"] or key, kind,
+                                                               options=definition.get("options"))
         self.info = widgets.HTML("")
         self.info.add_class("crm-record-info")
         self.message = widgets.HTML("")

@@ -17,6 +17,7 @@ from ..errors import QuerySpecError
 from ..model import ENTITIES
 from ..query import QueryResult, RunHandle, parse
 from ..query.engines import ENGINES, LABELS
+from ..query.schema import default_fields
 from ..query.spec import spec_parameters
 
 if TYPE_CHECKING:
@@ -259,7 +260,8 @@ def narrowed(spec: dict, sort: list[tuple[str, bool]], rules: list[dict]) -> dic
     if rules:
         key = "having" if parsed.grouped else "where"
         if not parsed.grouped:
-            fields = {item.alias: item.field for item in parsed.select}
+            fields = ({item.alias: item.field for item in parsed.select} if parsed.select
+                      else default_fields(parsed.entity))
             rules = [{**rule, "field": fields.get(rule["field"], rule["field"])} for rule in rules]
         existing = out.get(key)
         combined = ([existing] if existing and existing.get("rules") else []) + rules

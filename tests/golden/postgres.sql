@@ -358,9 +358,30 @@ FROM companies
 WHERE companies.deleted_at IS NULL AND CASE WHEN ((companies.custom_fields ->> 'seats') ~ '^-?[0-9]{1,18}$') THEN CAST(companies.custom_fields ->> 'seats' AS BIGINT) END > 10
 
 -- all fields by default
-SELECT pipeline_stages.id AS id, pipeline_stages.name AS name, pipeline_stages.description AS description, pipeline_stages.position AS position, pipeline_stages.probability AS probability, pipeline_stages.is_active AS is_active, pipeline_stages.is_closed_won AS is_closed_won, pipeline_stages.is_closed_lost AS is_closed_lost, CAST(pipeline_stages.required_fields AS TEXT) AS required_fields, pipeline_stages.colour AS colour, pipeline_stages.created_at AS created_at, pipeline_stages.updated_at AS updated_at, pipeline_stages.created_by AS created_by, pipeline_stages.updated_by AS updated_by, pipeline_stages.deleted_at AS deleted_at, pipeline_stages.version AS version, CAST(pipeline_stages.custom_fields AS TEXT) AS custom_fields 
-FROM pipeline_stages 
+SELECT pipeline_stages.id AS id, pipeline_stages.name AS name, pipeline_stages.description AS description, pipeline_stages.position AS position, pipeline_stages.probability AS probability, pipeline_stages.is_active AS is_active, pipeline_stages.is_closed_won AS is_closed_won, pipeline_stages.is_closed_lost AS is_closed_lost, CAST(pipeline_stages.required_fields AS TEXT) AS required_fields, pipeline_stages.colour AS colour, pipeline_stages.created_at AS created_at, pipeline_stages.updated_at AS updated_at, creator.full_name AS creator, updater.full_name AS updater, pipeline_stages.deleted_at AS deleted_at, pipeline_stages.version AS version, CAST(pipeline_stages.custom_fields AS TEXT) AS custom_fields 
+FROM pipeline_stages LEFT OUTER JOIN users AS creator ON pipeline_stages.created_by = creator.id LEFT OUTER JOIN users AS updater ON pipeline_stages.updated_by = updater.id 
 WHERE pipeline_stages.deleted_at IS NULL AND pipeline_stages.name = 'Won'
+
+-- deals show names by default
+SELECT deals.id AS id, company.name AS company, contact.first_name || ' ' || contact.last_name AS contact, stage.name AS stage, owner.full_name AS owner, deals.title AS title, deals.description AS description, deals.value AS value, deals.currency AS currency, deals.probability AS probability, deals.weighted_value AS weighted_value, deals.expected_close_date AS expected_close_date, deals.actual_close_date AS actual_close_date, deals.first_contact_date AS first_contact_date, deals.last_activity_at AS last_activity_at, deals.lead_source AS lead_source, deals.campaign AS campaign, deals.type AS type, deals.priority AS priority, deals.close_reason AS close_reason, deals.created_at AS created_at, deals.updated_at AS updated_at, creator.full_name AS creator, updater.full_name AS updater, deals.deleted_at AS deleted_at, deals.version AS version, CAST(deals.custom_fields AS TEXT) AS custom_fields, deals.stage_entered_at AS stage_entered_at, product.name AS product, deals.tags AS tags 
+FROM deals LEFT OUTER JOIN companies AS company ON deals.company_id = company.id LEFT OUTER JOIN contacts AS contact ON deals.contact_id = contact.id LEFT OUTER JOIN pipeline_stages AS stage ON deals.stage_id = stage.id LEFT OUTER JOIN users AS owner ON deals.owner_id = owner.id LEFT OUTER JOIN users AS creator ON deals.created_by = creator.id LEFT OUTER JOIN users AS updater ON deals.updated_by = updater.id LEFT OUTER JOIN products AS product ON deals.product_id = product.id 
+WHERE deals.deleted_at IS NULL AND deals.value >= 100
+
+-- activities show names by default
+SELECT activities.id AS id, deal.title AS deal, contact.first_name || ' ' || contact.last_name AS contact, company.name AS company, owner.full_name AS owner, activities.type AS type, activities.subject AS subject, activities.description AS description, activities.scheduled_at AS scheduled_at, activities.completed_at AS completed_at, activities.due_at AS due_at, activities.duration_minutes AS duration_minutes, activities.status AS status, activities.priority AS priority, activities.external_id AS external_id, activities.external_source AS external_source, CAST(activities.external_data AS TEXT) AS external_data, activities.created_at AS created_at, activities.updated_at AS updated_at, creator.full_name AS creator, updater.full_name AS updater, activities.deleted_at AS deleted_at, activities.version AS version, CAST(activities.custom_fields AS TEXT) AS custom_fields 
+FROM activities LEFT OUTER JOIN deals AS deal ON activities.deal_id = deal.id LEFT OUTER JOIN contacts AS contact ON activities.contact_id = contact.id LEFT OUTER JOIN companies AS company ON activities.company_id = company.id LEFT OUTER JOIN users AS owner ON activities.owner_id = owner.id LEFT OUTER JOIN users AS creator ON activities.created_by = creator.id LEFT OUTER JOIN users AS updater ON activities.updated_by = updater.id 
+WHERE activities.deleted_at IS NULL AND activities.type IN ('call', 'task')
+
+-- default columns sort by a name
+SELECT contacts.id AS id, company.name AS company, contacts.first_name AS first_name, contacts.last_name AS last_name, contacts.email AS email, contacts.phone AS phone, contacts.job_title AS job_title, contacts.preferred_contact_method AS preferred_contact_method, contacts.timezone AS timezone, contacts.is_primary AS is_primary, contacts.lead_source AS lead_source, contacts.lead_score AS lead_score, contacts.lifecycle_stage AS lifecycle_stage, CAST(contacts.social_profiles AS TEXT) AS social_profiles, owner.full_name AS owner, contacts.created_at AS created_at, contacts.updated_at AS updated_at, creator.full_name AS creator, updater.full_name AS updater, contacts.deleted_at AS deleted_at, contacts.version AS version, CAST(contacts.custom_fields AS TEXT) AS custom_fields, contacts.tags AS tags 
+FROM contacts LEFT OUTER JOIN companies AS company ON contacts.company_id = company.id LEFT OUTER JOIN users AS owner ON contacts.owner_id = owner.id LEFT OUTER JOIN users AS creator ON contacts.created_by = creator.id LEFT OUTER JOIN users AS updater ON contacts.updated_by = updater.id 
+WHERE contacts.deleted_at IS NULL ORDER BY company DESC NULLS LAST, last_name ASC NULLS LAST, contacts.id 
+ LIMIT 3
+
+-- default columns keep ids selectable
+SELECT deals.title AS title, deals.company_id AS company_id, company.name AS "company.name" 
+FROM deals LEFT OUTER JOIN companies AS company ON deals.company_id = company.id 
+WHERE deals.deleted_at IS NULL AND company.name ILIKE 'Acme%' ESCAPE '\'
 
 -- select with alias and types
 SELECT deals.id AS id, deals.value AS value, deals.probability AS probability, deals.expected_close_date AS expected_close_date, deals.created_at AS created_at, stage.is_closed_won AS won, deals.type AS type 
@@ -500,3 +521,17 @@ WHERE deals.deleted_at IS NULL AND deals.created_at >= '2026-03-19 12:00:00+00:0
 SELECT deals.id AS id 
 FROM deals 
 WHERE deals.deleted_at IS NULL AND deals.type = 'renewal'
+
+-- multiselect selected and has
+SELECT companies.name AS name, crm_json_texts(companies.custom_fields -> 'channels') AS "custom_fields.channels" 
+FROM companies 
+WHERE companies.deleted_at IS NULL AND (EXISTS (SELECT 1 AS anon_1 
+FROM unnest(crm_json_texts(companies.custom_fields -> 'channels')) AS element(value) 
+WHERE lower(element.value) = lower('web')))
+
+-- multiselect match mode
+SELECT companies.name AS name 
+FROM companies 
+WHERE companies.deleted_at IS NULL AND (SELECT count(*) AS count_1 
+FROM unnest(crm_json_texts(companies.custom_fields -> 'channels')) AS element(value) 
+WHERE element.value IN ('web', 'phone')) >= 2

@@ -19,7 +19,15 @@ from ...model.money import converted_value
 from .. import values
 from ..dates import period_window, relative_window
 from ..operators import OPERATORS
-from ..schema import NUMERIC_TYPES, ORDERED_TYPES, TEMPORAL_TYPES, Schema, SchemaColumn, TableInfo
+from ..schema import (
+    NUMERIC_TYPES,
+    ORDERED_TYPES,
+    TEMPORAL_TYPES,
+    Schema,
+    SchemaColumn,
+    TableInfo,
+    default_columns,
+)
 from ..spec import (
     Aggregate,
     Group,
@@ -43,6 +51,7 @@ class OutputColumn:
     name: str
     type: str
     scale: int | None = None
+    label: str | None = None  # what a person reads above it (the catalog's label); None: the name
 
 
 @dataclass
@@ -116,6 +125,9 @@ class Scope:
         if column is None:
             declared = ", ".join(sorted(info.custom)) or "none"
             raise QuerySpecError(where, f"custom field {key!r} of {info.name} is not declared; declared: {declared}")
+        if column.type == "tags":  # a multiselect: its JSON array as a list of text
+            value = alias.c.custom_fields.op("->", return_type=alias.c.custom_fields.type)(sa.literal(key, sa.Text))
+            return self.compiler.read_custom_list(value), SchemaColumn(path, column.type, column.label)
         text = alias.c.custom_fields.op("->>", return_type=sa.Text())(sa.literal(key, sa.Text))
         return self.compiler.read_custom(text, column.type), SchemaColumn(path, column.type, column.label)
 
@@ -283,6 +295,9 @@ class Compiler:
 
     def computed(self, kind: str, alias: sa.FromClause) -> sa.ColumnElement:
         """The SQL of a computed field (``schema.COMPUTED``) on a row of ``alias``."""
+        if kind == "full_name":
+            # || and not concat_ws: no contact (an outer join's nulls) must read as null, not ""
+            return alias.c.first_name + sa.literal(" ", sa.Text) + alias.c.last_name
         if kind in ("reporting_value", "reporting_weighted"):
             rates = self.schema.table("exchange_rates")
             value = converted_value(alias.c.value, alias.c.currency, alias.c.actual_close_date,
@@ -294,15 +309,18 @@ class Compiler:
         raise QuerySpecError("", f"no computed field {kind!r} on the {self.name} engine")
 
     def _plain(self, spec: QuerySpec, scope: Scope):
-        items = spec.select or [SelectItem("select", name, name) for name, column in scope.info.columns.items()
-                                if not column.computed]
+        items = [(item, None) for item in spec.select] or [
+            (SelectItem("select", default.field, default.alias), default.label)
+            for default in default_columns(scope.info, self.schema)]
         columns, outputs, stmt_columns = [], {}, []
-        for item in items:
+        for item, label in items:
             expr, column = scope.resolve(item.field, item.path)
             labelled = expr.label(item.alias)
             self._add_output(outputs, item.alias, item.path, labelled, column)
             stmt_columns.append(shown(expr, column).label(item.alias) if column.type == "json" else labelled)
-            columns.append(OutputColumn(item.alias, column.type, column.scale))
+            if label is None:  # a field of the row under its own name reads as the catalog labels it
+                label = column.label if item.alias == item.field else item.alias
+            columns.append(OutputColumn(item.alias, column.type, column.scale, label))
         return columns, outputs, stmt_columns
 
     def _grouped(self, spec: QuerySpec, scope: Scope):
@@ -613,6 +631,10 @@ class Compiler:
             return text
         form, target = CUSTOM_FORMS[kind]
         return sa.case((text.regexp_match(form), self.checked_cast(text, target)))
+
+    def read_custom_list(self, value: sa.ColumnElement) -> sa.ColumnElement:
+        """A custom field's JSON array as a list of text (null where it is no array)."""
+        raise QuerySpecError("", f"multiselect custom fields cannot be read on the {self.name} engine")
 
     def checked_cast(self, text: sa.ColumnElement, target: sa.types.TypeEngine) -> sa.ColumnElement:
         """A cast of text whose form is right; null where its value is not (30 February)."""

@@ -37,6 +37,9 @@ class PostgresCompiler(Compiler):
     # psycopg's pyformat doubles every % in literal SQL; named parameters read as written.
     preview_dialect = pg_psycopg.dialect(paramstyle="named")
 
+    def read_custom_list(self, value):
+        return sa.func.crm_json_texts(value, type_=sa.ARRAY(sa.Text()))  # sql/018_multiselect.sql
+
     def checked_cast(self, text, target):
         name = _CHECKED.get(type(target))
         return getattr(sa.func, name)(text, type_=target) if name else sa.cast(text, target)
