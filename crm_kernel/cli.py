@@ -121,9 +121,12 @@ def migrate():
     from .db import connect_engine, resolve_url
     from .db import migrate as apply
 
-    engine = connect_engine(resolve_url())
+    config = Config.from_env()
+    engine = connect_engine(resolve_url(config))
     applied = apply(engine)
     engine.dispose()
+    if not config.database_url and _embedded(config).ensure_service_login():
+        click.echo("apps connect as the service login crm_service (row-level security applies)")
     for m in applied:
         click.echo(f"applied {m.path.name}")
     click.echo(f"{len(applied)} migration(s) applied" if applied else "schema is up to date")

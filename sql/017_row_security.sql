@@ -50,11 +50,11 @@ CREATE FUNCTION crm_login_user() RETURNS uuid
     SELECT user_id FROM crm_user_logins WHERE login = session_user::text
 $$;
 
--- An active user by e-mail, readable before anyone acts (the library resolves CRM_USER with it).
-CREATE FUNCTION crm_find_user(email text) RETURNS TABLE (id uuid, email text, role text)
+-- A user by e-mail or id, readable before anyone acts (the library resolves CRM_USER with it).
+CREATE FUNCTION crm_find_user(key text) RETURNS TABLE (id uuid, email text, role text, usable boolean)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT u.id, u.email, u.role::text FROM users u
-    WHERE lower(u.email) = lower($1) AND u.deleted_at IS NULL AND u.active
+    SELECT u.id, u.email, u.role::text, u.deleted_at IS NULL AND u.active FROM users u
+    WHERE lower(u.email) = lower(key) OR u.id::text = lower(key)
 $$;
 
 CREATE FUNCTION crm_sees_all() RETURNS boolean
@@ -132,9 +132,9 @@ CREATE FUNCTION crm_protect(target regclass, rule text) RETURNS void LANGUAGE pl
 DECLARE
     acting  constant text := '(SELECT crm_acting_user()) IS NOT NULL';
     admin   constant text := '(SELECT crm_writes_all())';
-    sees    constant text := '(SELECT crm_sees_all()) OR owner_id = ANY ((SELECT crm_visible_owners()))';
-    writes  constant text := '(SELECT crm_writes_all()) OR owner_id = ANY ((SELECT crm_writable_owners()))';
-    assigns constant text := '(SELECT crm_writes_all()) OR owner_id = ANY ((SELECT crm_assignable_owners()))';
+    sees    constant text := '(SELECT crm_sees_all()) OR owner_id = ANY ((SELECT crm_visible_owners())::uuid[])';
+    writes  constant text := '(SELECT crm_writes_all()) OR owner_id = ANY ((SELECT crm_writable_owners())::uuid[])';
+    assigns constant text := '(SELECT crm_writes_all()) OR owner_id = ANY ((SELECT crm_assignable_owners())::uuid[])';
 BEGIN
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
     IF rule = 'internal' THEN

@@ -150,7 +150,7 @@ def tags() -> Field:
     return Field("tags", "tags", label="Tags", nullable=False, has_default=True)
 
 
-ROLES = ("admin", "manager", "rep")
+ROLES = ("admin", "manager", "rep", "analyst")
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTACT_METHODS = ("email", "phone", "sms", "linkedin")
 LIFECYCLE_STAGES = ("lead", "prospect", "customer", "champion", "inactive")
