@@ -63,12 +63,24 @@ _SET_CONFIG = "SELECT set_config(name, value, {local}) FROM unnest(%s::text[], %
 def apply_settings(cursor, settings: dict[str, str], *, local: bool) -> None:
     """``set_config`` every entry of ``settings`` on a DBAPI cursor (psycopg or ADBC): for the
     transaction (``local``) or the session (a connection of its own, such as an ADBC worker)."""
-    if settings:
-        names, values = zip(*((str(k), str(v)) for k, v in settings.items()), strict=True)
-        sql = _SET_CONFIG.format(local="true" if local else "false")
-        if type(cursor).__module__.startswith("adbc"):  # ADBC binds $1-style parameters
-            sql = sql.replace("%s", "$1", 1).replace("%s", "$2", 1)
-        cursor.execute(sql, [list(names), list(values)])
+    if not settings:
+        return
+    pairs = [(str(k), str(v)) for k, v in settings.items()]
+    scope = "true" if local else "false"
+    if type(cursor).__module__.startswith("adbc"):  # no array parameters there: quoted literals
+        calls = ", ".join(f"set_config({_quote(k)}, {_quote(v)}, {scope})" for k, v in pairs)
+        cursor.execute(f"SELECT {calls}")
+        cursor.fetchall()
+        return
+    names, values = zip(*pairs, strict=True)
+    cursor.execute(_SET_CONFIG.format(local=scope), [list(names), list(values)])
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings, PostgreSQL's default since 9.1)."""
+    if "\x00" in text:
+        raise ValueError("a setting cannot hold NUL")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _begin(conn: sa.Connection) -> None:

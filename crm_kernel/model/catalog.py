@@ -164,7 +164,7 @@ SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
 # The system's own bookkeeping, outside the catalog and never queried. Secret tables are not
 # copied to snapshots either (sign-in tokens are hashes, but whoever holds a snapshot has no
 # business with them); the schema's version is (a snapshot records which schema it holds).
-SECRET_TABLES = frozenset({"sign_in_tokens"})
+SECRET_TABLES = frozenset({"sign_in_tokens", "crm_user_logins"})
 INTERNAL_TABLES = frozenset({"schema_migrations"}) | SECRET_TABLES
 
 
