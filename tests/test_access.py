@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -80,3 +81,247 @@ def test_services_list_exactly_the_permitted_deals(app_engine, world, who):
     assert _titles(crm.deals.list(limit=None)) == VISIBLE_DEALS[who]
     assert {r["subject"].split()[0] for r in crm.activities.list(limit=None)} == VISIBLE_DEALS[who]
     assert len(crm.companies.list(limit=None)) == 4  # companies are shared read-only
+
+
+def _owners(crm: CRM, frame) -> set[str]:
+    names = {str(u["id"]): u["email"].split("@")[0] for u in crm.users.list(limit=None)}
+    return {names[str(o)] for o in frame["owner_id"].to_list()}
+
+
+@pytest.mark.parametrize("who", sorted(VISIBLE_DEALS))
+def test_query_on_postgres_and_on_the_users_snapshot(app_engine, world, who, tmp_path):
+    from crm_kernel import snapshot
+
+    crm = as_user(app_engine, who)
+    spec = {"entity": "deals", "select": ["title", "owner_id", "value"]}
+    assert _owners(crm, crm.query(spec)) == VISIBLE_DEALS[who]
+    folder = crm.snapshot(tmp_path / "snaps")
+    manifest = snapshot.Manifest.read(folder)
+    assert manifest.view.email == f"{who}@example.com"
+    assert manifest.view.login == APP_LOGIN
+    assert manifest.view.full == (who in ("ada", "ana"))
+    assert manifest.tables["deals"].rows == len(VISIBLE_DEALS[who])
+    assert "crm_user_logins" not in manifest.tables and "sign_in_tokens" not in manifest.tables
+    assert _owners(crm, crm.query(spec, backend="duckdb", snapshot=folder)) == VISIBLE_DEALS[who]
+    # Only the snapshot's owner can read it, whoever's view it is.
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o600}
+
+
+def test_an_incremental_snapshot_of_a_partial_view_is_copied_in_full(app_engine, world, tmp_path):
+    from crm_kernel import snapshot
+
+    rob = as_user(app_engine, "rob")
+    rob.snapshot(tmp_path)
+    rob.deals.create(title="rob second", company_id=world["records"]["rob"]["company"]["id"])
+    newer = snapshot.Manifest.read(rob.snapshot(tmp_path, incremental=True))
+    assert newer.base is None and newer.tables["deals"].rows == 2
+
+
+@pytest.mark.parametrize("who", sorted(VISIBLE_DEALS))
+def test_board_totals_export_and_analytics_hold_only_permitted_deals(app_engine, world, who, tmp_path):
+    import polars as pl
+
+    from crm_kernel.board.pipeline import Pipeline
+    from crm_kernel.export import export_result
+
+    crm = as_user(app_engine, who)
+    totals = Pipeline(crm).totals()
+    assert sum(t.count for t in totals.values()) == len(VISIBLE_DEALS[who])
+    assert sum(t.value for t in totals.values()) == 1000 * len(VISIBLE_DEALS[who])
+    done = export_result(crm, {"entity": "deals", "select": ["title", "owner_id"]}, "csv", tmp_path / "deals.csv")
+    assert done.rows == len(VISIBLE_DEALS[who])
+    assert _owners(crm, pl.read_csv(tmp_path / "deals.csv")) == VISIBLE_DEALS[who]
+    pipeline = crm.analytics.pipeline(by="stage")
+    assert pipeline["deals"].sum() == len(VISIBLE_DEALS[who])
+
+
+def test_no_acting_user_sees_nothing(app_engine, world):
+    with app_engine.connect() as conn:
+        for table in ("deals", "companies", "users", "pipeline_stages", "audit_log", "teams"):
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() == 0, table
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            conn.exec_driver_sql("SELECT * FROM crm_user_logins").all()
+
+
+def test_every_table_is_protected(engine):
+    with engine.connect() as conn:
+        unprotected = conn.exec_driver_sql(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' "
+            "AND NOT relrowsecurity ORDER BY 1").scalars().all()
+    assert unprotected == ["schema_migrations"]
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+def _deal_count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT count(*) FROM deals").scalar()
+
+
+def test_an_analyst_reads_everything_and_writes_nothing(app_engine, engine, world):
+    ana = as_user(app_engine, "ana")
+    company = world["records"]["rob"]["company"]
+    before = _deal_count(engine)
+    with pytest.raises(AccessDeniedError, match="deals"):
+        ana.deals.create(title="mine", company_id=company["id"])
+    with pytest.raises(AccessDeniedError) as refused:
+        ana.companies.update(company["id"], name="Renamed")
+    assert refused.value.table == "companies"
+    assert _deal_count(engine) == before
+    assert CRM(engine).companies.get(company["id"])["name"] == company["name"]
+
+
+def test_a_rep_changes_only_their_own_records(app_engine, engine, world):
+    rob = as_user(app_engine, "rob")
+    records = world["records"]
+    assert rob.companies.update(records["rob"]["company"]["id"], name="Rob's")["name"] == "Rob's"
+    with pytest.raises(AccessDeniedError) as refused:
+        rob.companies.update(records["sam"]["company"]["id"], name="Taken")
+    assert refused.value.table == "companies"
+    from crm_kernel.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):  # another rep's deal is not even visible
+        rob.deals.update(records["rae"]["deal"]["id"], title="Taken")
+    admin = CRM(engine)
+    assert admin.companies.get(records["sam"]["company"]["id"])["name"] == "Sam Co"
+    assert admin.deals.get(records["rae"]["deal"]["id"])["title"] == "rae deal"
+    # A new record of a rep's is theirs.
+    created = rob.contacts.create(first_name="New", last_name="Person")
+    assert created["owner_id"] == world["users"]["rob"]["id"]
+
+
+def test_a_rep_hands_a_deal_to_a_teammate_but_not_outside_the_team(app_engine, engine, world):
+    rob = as_user(app_engine, "rob")
+    users, deal = world["users"], world["records"]["rob"]["deal"]
+    with pytest.raises(AccessDeniedError) as refused:
+        rob.deals.update(deal["id"], owner_id=users["sam"]["id"])
+    assert (refused.value.table, refused.value.field) == ("deals", "owner_id")
+    assert CRM(engine).deals.get(deal["id"])["owner_id"] == users["rob"]["id"]
+    handed = rob.deals.update(deal["id"], owner_id=users["rae"]["id"])
+    assert handed["owner_id"] == users["rae"]["id"]
+    assert _titles(rob.deals.list(limit=None)) == set()  # no longer Rob's to see
+    assert _titles(as_user(app_engine, "rae").deals.list(limit=None)) == {"rob", "rae"}
+
+
+def test_the_database_refuses_what_the_checks_would(app_engine, engine, world):
+    """Below the services' checks: the same refusals come from the policies, as AccessDeniedError."""
+    rob = as_user(app_engine, "rob")
+    users, company = world["users"], world["records"]["rob"]["company"]
+    before = _deal_count(engine)
+    with pytest.raises(AccessDeniedError) as refused, rob.transaction() as conn:
+        conn.execute(sa.text("INSERT INTO deals (title, company_id, stage_id, owner_id) VALUES "
+                             "('x', :c, '00000000-0000-0000-0001-000000000001', :o)"),
+                     {"c": company["id"], "o": users["sam"]["id"]})
+    assert refused.value.table == "deals"
+    with rob.transaction() as conn:  # the stages are visible but not Rob's to change: nothing updates
+        assert conn.execute(sa.text("UPDATE pipeline_stages SET name = 'Mine' WHERE position = 1 RETURNING id")).all() == []
+    assert _deal_count(engine) == before
+    assert CRM(engine).stages.first()["name"] == "Lead"
+
+
+def test_only_admins_change_stages_and_settings(app_engine, engine, world):
+    mia = as_user(app_engine, "mia")
+    with pytest.raises(AccessDeniedError, match="pipeline_stages"):
+        mia.stages.update("00000000-0000-0000-0001-000000000001", name="Renamed")
+    with pytest.raises(AccessDeniedError, match="exchange_rates"):
+        mia.money.set_rate("EUR", "2024-01-01", "1.1")
+    with pytest.raises(AccessDeniedError, match="crm_settings"):
+        mia.money.set_reporting_currency("EUR")
+    with pytest.raises(AccessDeniedError):
+        mia.access.set_role("rob@example.com", "admin")
+    ada = as_user(app_engine, "ada")
+    assert ada.stages.update("00000000-0000-0000-0001-000000000001", name="New lead")["name"] == "New lead"
+    with engine.begin() as conn:  # the seeded stage as it was (the reset between tests keeps it)
+        conn.exec_driver_sql("UPDATE pipeline_stages SET name = 'Lead', updated_by = NULL, version = 1 "
+                             "WHERE id = '00000000-0000-0000-0001-000000000001'")
+    assert CRM(engine).users.get(world["users"]["rob"]["id"])["role"] == "rep"
+
+
+def test_a_manager_changes_their_teams_records(app_engine, world):
+    mia = as_user(app_engine, "mia")
+    records = world["records"]
+    assert mia.deals.update(records["rob"]["deal"]["id"], value=2000)["value"] == 2000
+    from crm_kernel.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        mia.deals.update(records["sam"]["deal"]["id"], value=2000)
+
+
+def test_import_as_a_rep_owns_the_rows_and_an_analyst_is_refused(app_engine, engine, world, tmp_path):
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("first_name,last_name,email\nIda,Import,ida@example.org\nJon,Import,jon@example.org\n")
+    rob = as_user(app_engine, "rob")
+    report = rob.importer.run("contacts", csv)
+    assert report.created == 2
+    owners = {c["owner_id"] for c in CRM(engine).contacts.list(limit=None, last_name="Import")}
+    assert owners == {world["users"]["rob"]["id"]}
+    assert len([r for r in CRM(engine).contacts.list(limit=None) if r["last_name"] == "Import"]) == 2
+    with pytest.raises(AccessDeniedError):
+        as_user(app_engine, "ana").importer.run("contacts", csv, on_duplicate="create")
+
+
+# -- roles and teams --------------------------------------------------------------------------
+
+
+def test_role_and_team_changes_are_audited(crm, audit_rows):
+    rob = crm.users.create(email="rob@example.com", full_name="Rob", role="rep")
+    crm.users.create(email="mia@example.com", full_name="Mia", role="rep")
+    crm.access.set_role("mia@example.com", "manager")
+    team = crm.access.add_team("East", manager="mia@example.com")
+    crm.access.add_member("East", "rob@example.com")
+    crm.access.remove_member("East", "rob@example.com")
+    crm.access.set_role("rob@example.com", "analyst")
+    assert crm.access.team("east") == {"id": team["id"], "name": "East", "manager": "mia@example.com", "members": []}
+    grants = [(r["entity"], r["operation"], r["before"], r["after"]) for r in audit_rows()
+              if r["operation"] in ("grant", "revoke")]
+    assert grants == [
+        ("users", "grant", {"role": "rep"}, {"role": "manager"}),
+        ("teams", "grant", None, {"member": "rob@example.com"}),
+        ("teams", "revoke", {"member": "rob@example.com"}, None),
+        ("users", "grant", {"role": "rep"}, {"role": "analyst"}),
+    ]
+    assert audit_rows(rob["id"], "grant")[0]["user_id"] == crm.user_id
+
+
+def test_an_unknown_role_is_refused(crm):
+    from crm_kernel.errors import ValidationError
+
+    crm.users.create(email="rob@example.com", full_name="Rob")
+    with pytest.raises(ValidationError, match="role"):
+        crm.access.set_role("rob@example.com", "owner")
+
+
+# -- raw SQL with a user's own login ----------------------------------------------------------
+
+
+def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, world):
+    from crm_kernel.access.admin import db_credentials
+
+    url = db_credentials(engine, "rob@example.com")
+    assert "crm_user_" in url
+    raw = connect_engine(url)
+    try:
+        with raw.connect() as conn:
+            titles = conn.exec_driver_sql("SELECT title FROM deals").scalars().all()
+            assert titles == ["rob deal"]
+            # Naming another user changes nothing for a per-user login.
+            conn.execute(sa.text("SELECT set_config('crm.user_id', :u, false)"), {"u": str(world["users"]["ada"]["id"])})
+            assert conn.exec_driver_sql("SELECT title FROM deals").scalars().all() == ["rob deal"]
+            assert conn.execute(sa.text("UPDATE pipeline_stages SET name = 'x' RETURNING id")).all() == []
+            with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+                conn.execute(sa.text("INSERT INTO deals (title, stage_id, owner_id) VALUES "
+                                     "('x', '00000000-0000-0000-0001-000000000001', :o)"),
+                             {"o": str(world["users"]["sam"]["id"])})
+        # The library takes the login's own user and refuses to act as anyone else through it.
+        assert CRM(raw).user_email == "rob@example.com"
+        with pytest.raises(ConfigError, match="acts as rob@example.com"):
+            CRM(raw, user="ada@example.com")
+    finally:
+        raw.dispose()
+    rotated = db_credentials(engine, "rob@example.com")
+    assert rotated != url and sa.make_url(rotated).username == sa.make_url(url).username
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(url).close()  # the old password no longer works
+    psycopg.connect(rotated).close()

@@ -221,12 +221,22 @@ def _adbc_connect(engine: sa.Engine):
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc
 
-    from ..db.engine import libpq_url
+    from ..db.engine import SETTINGS_OPTION, apply_settings, libpq_url
 
     try:
-        return adbc.connect(libpq_url(engine.url.render_as_string(hide_password=False)))
+        conn = adbc.connect(libpq_url(engine.url.render_as_string(hide_password=False)))
     except adbc_driver_manager.Error as exc:
         raise DatabaseError(f"cannot connect for analytics: {exc}") from exc
+    try:  # the acting user, for the session: row-level security reads it (sql/017)
+        settings = engine.get_execution_options().get(SETTINGS_OPTION)
+        if settings:
+            with conn.cursor() as cursor:
+                apply_settings(cursor, settings, local=False)
+            conn.commit()
+    except adbc_driver_manager.Error as exc:
+        conn.close()
+        raise DatabaseError(f"cannot set the analytics connection's acting user: {exc}") from exc
+    return conn
 
 
 def _adbc_frame(conn, sql: str, params: dict) -> pl.DataFrame:
