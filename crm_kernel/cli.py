@@ -125,8 +125,8 @@ def migrate():
     engine = connect_engine(resolve_url(config))
     applied = apply(engine)
     engine.dispose()
-    if not config.database_url and _embedded(config).ensure_service_login():
-        click.echo("apps connect as the service login crm_service (row-level security applies)")
+    if not config.database_url and _embedded(config).ensure_service_login() == "created":
+        click.echo("apps and notebooks connect as the login crm_service (row-level security applies)")
     for m in applied:
         click.echo(f"applied {m.path.name}")
     click.echo(f"{len(applied)} migration(s) applied" if applied else "schema is up to date")
@@ -167,7 +167,10 @@ def restore(file, replace):
     from .db import resolve_url
     from .db.backup import restore as load
 
-    version = load(resolve_url(), file, replace=replace)
+    config = Config.from_env()
+    version = load(resolve_url(config), file, replace=replace)
+    if not config.database_url:
+        _embedded(config).ensure_service_login()  # a restore into a fresh cluster: the apps' login
     click.echo(f"restored schema version {version} from {file}; run `crm db migrate` if this crm_kernel is newer")
 
 
@@ -511,7 +514,7 @@ def users_team(ctx):
 @click.option("--manager", metavar="EMAIL", help="The team's manager (give them the manager role too).")
 @_friendly
 def users_team_add(name, manager):
-    """Create a team."""
+    """Create a team; its manager sees the records of its members."""
     from . import CRM
 
     with CRM.connect() as crm:

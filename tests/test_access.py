@@ -325,3 +325,57 @@ def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, 
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(url).close()  # the old password no longer works
     psycopg.connect(rotated).close()
+
+
+# -- a rep's queries never return another rep's deal ------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _rule(user_ids: list[str]):
+    return st.one_of(
+        st.fixed_dictionaries({"field": st.just("value"), "operator": st.sampled_from(["=", "!=", "<", ">", ">=", "<="]),
+                               "value": st.integers(0, 5000)}),
+        st.fixed_dictionaries({"field": st.just("title"),
+                               "operator": st.sampled_from(["contains", "beginsWith", "doesNotContain", "=", "!="]),
+                               "value": st.text(max_size=6)}),
+        st.fixed_dictionaries({"field": st.just("owner_id"), "operator": st.sampled_from(["in", "notIn"]),
+                               "value": st.lists(st.sampled_from(user_ids), min_size=1, max_size=3)}),
+        st.fixed_dictionaries({"field": st.just("owner_id"), "operator": st.sampled_from(["=", "!="]),
+                               "value": st.sampled_from(user_ids)}),
+        st.fixed_dictionaries({"field": st.sampled_from(["stage.name", "company.name"]),
+                               "operator": st.sampled_from(["=", "!=", "contains"]),
+                               "value": st.sampled_from(["Lead", "Won", "Rob Co", "Sam Co", ""])}),
+        st.fixed_dictionaries({"field": st.sampled_from(["deleted_at", "contact_id", "owner_id"]),
+                               "operator": st.sampled_from(["null", "notNull"])}),
+    )
+
+
+def _where(user_ids: list[str]):
+    group = st.fixed_dictionaries({"combinator": st.sampled_from(["and", "or"]), "not": st.booleans(),
+                                   "rules": st.lists(_rule(user_ids), max_size=4)})
+    return st.fixed_dictionaries({"combinator": st.sampled_from(["and", "or"]), "not": st.booleans(),
+                                  "rules": st.lists(st.one_of(_rule(user_ids), group), max_size=3)})
+
+
+def test_a_reps_queries_never_return_another_reps_deal(app_engine, world):
+    rob = as_user(app_engine, "rob")
+    mine = str(world["users"]["rob"]["id"])
+    user_ids = sorted(str(u["id"]) for u in world["users"].values())
+
+    @settings(max_examples=40, deadline=None)
+    @given(where=_where(user_ids), grouped=st.booleans())
+    def check(where, grouped):
+        spec = {"entity": "deals", "where": where}
+        if grouped:
+            spec |= {"group_by": ["owner_id"], "aggregates": [{"fn": "count", "as": "n"}]}
+        else:
+            spec |= {"select": ["title", "owner_id"]}
+        frame = rob.query(spec)
+        assert {str(o) for o in frame["owner_id"].to_list()} <= {mine}
+        activities = rob.query({"entity": "activities", "select": ["subject", "owner_id", "deal.owner_id"],
+                                "where": {**where, "rules": []}})
+        assert {str(o) for o in activities["owner_id"].to_list()} <= {mine}
+
+    check()

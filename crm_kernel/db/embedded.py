@@ -164,27 +164,28 @@ class EmbeddedPostgres:
             return None
         return f"postgresql://{SERVICE_LOGIN}:{state['service_password']}@127.0.0.1:{state['port']}/{database}"
 
-    def ensure_service_login(self) -> bool:
+    def ensure_service_login(self) -> str | None:
         """Create (once) the login apps and notebooks connect as, IN ROLE crm_app, with a random
-        password kept in ``state.json`` (0600). Needs the schema's roles (sql/017): returns
-        False, doing nothing, while they do not exist yet (before `crm db migrate`)."""
+        password kept in ``state.json`` (0600): returns "created", or "exists" when it was there.
+        Needs the schema's roles (sql/017): None, doing nothing, while they do not exist yet
+        (before `crm db migrate`)."""
         import psycopg
         from psycopg import sql
 
         with psycopg.connect(self.url(), autocommit=True) as conn:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'crm_app'").fetchone():
-                return False
+                return None
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [SERVICE_LOGIN]).fetchone()
             password = self._state().get("service_password")
             if exists and password:
-                return True
+                return "exists"
             password = secrets.token_urlsafe(18)
             verb = "ALTER" if exists else "CREATE"
             conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}").format(
                 sql.SQL(verb), sql.Identifier(SERVICE_LOGIN), sql.Literal(password)))
             conn.execute(sql.SQL("GRANT crm_app TO {}").format(sql.Identifier(SERVICE_LOGIN)))
             self._save_state(service_password=password)
-        return True
+        return "created"
 
     # -- lifecycle ------------------------------------------------------------------------
 
