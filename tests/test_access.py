@@ -9,6 +9,8 @@ import secrets
 import psycopg
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm_kernel import CRM
 from crm_kernel.db import connect_engine
@@ -329,9 +331,6 @@ def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, 
 
 # -- a rep's queries never return another rep's deal ------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 
 def _rule(user_ids: list[str]):
     return st.one_of(
@@ -379,3 +378,35 @@ def test_a_reps_queries_never_return_another_reps_deal(app_engine, world):
         assert {str(o) for o in activities["owner_id"].to_list()} <= {mine}
 
     check()
+
+
+# -- the crm command ----------------------------------------------------------------------------
+
+
+def test_crm_users_role_team_and_db_credentials(crm, app_engine, audit_rows):
+    from click.testing import CliRunner
+
+    from crm_kernel import cli
+
+    def run(*args, **env):
+        return CliRunner().invoke(cli.main, list(args), env=env or None)
+
+    assert run("users", "add", "rob@example.com", "--role", "rep").exit_code == 0
+    assert run("users", "add", "mia@example.com", "--role", "analyst").exit_code == 0
+    assert run("users", "role", "mia@example.com", "manager").output.strip() == "mia@example.com is now manager"
+    assert "team East" in run("users", "team", "add", "East", "--manager", "mia@example.com").output
+    assert run("users", "team", "member", "East", "rob@example.com").output.strip() == "team East: rob@example.com"
+    listing = run("users", "team").output
+    assert "East" in listing and "mia@example.com" in listing and "rob@example.com" in listing
+    issued = run("users", "db-credentials", "rob@example.com")
+    url = issued.output.strip().splitlines()[-1].strip()
+    assert issued.exit_code == 0 and url.startswith("postgresql://crm_user_")
+    assert [r["operation"] for r in audit_rows(operation="grant")] == ["grant"] * 3
+    # Through the apps' login, acting as a rep: refused, with the command's clean message.
+    app_url = app_engine.url.render_as_string(hide_password=False)
+    refused = run("users", "role", "rob@example.com", "admin", CRM_APP_DATABASE_URL=app_url, CRM_USER="rob@example.com")
+    assert refused.exit_code == 1 and "only admins change roles" in refused.output
+    refused = run("users", "db-credentials", "rob@example.com", CRM_APP_DATABASE_URL=app_url,
+                  CRM_USER="rob@example.com")
+    assert refused.exit_code == 1 and "only admins issue database logins" in refused.output
+    assert CRM(app_engine, user="rob@example.com").user_role == "rep"
