@@ -70,7 +70,7 @@ def main() -> None:
             times, rows = {}, {}
             for role, crm in crms.items():
                 rows[role] = crm.execute(spec, now=NOW).frame.height
-                times[role] = best(args.repeat, lambda crm=crm: crm.execute(spec, now=NOW).frame)
+                times[role] = best(args.repeat, lambda crm=crm, spec=spec: crm.execute(spec, now=NOW).frame)
             print(f"{name:<42} " + " ".join(f"{times[r] * 1e3:>7.1f}ms" for r in crms)
                   + f" {times['manager'] / times['admin']:>7.2f}x {times['rep'] / times['admin']:>7.2f}x   "
                   + "/".join(str(rows[r]) for r in crms), flush=True)
