@@ -410,3 +410,20 @@ def test_crm_users_role_team_and_db_credentials(crm, app_engine, audit_rows):
                   CRM_USER="rob@example.com")
     assert refused.exit_code == 1 and "only admins issue database logins" in refused.output
     assert CRM(app_engine, user="rob@example.com").user_role == "rep"
+
+
+def test_audit_rows_are_visible_with_their_record(app_engine, world):
+    records = world["records"]
+
+    def audited(who: str) -> set:
+        with as_user(app_engine, who).engine.connect() as conn:
+            return set(conn.exec_driver_sql("SELECT entity_id FROM audit_log").scalars())
+
+    deals = {name: r["deal"]["id"] for name, r in records.items()}
+    companies = {r["company"]["id"] for r in records.values()}
+    rob = audited("rob")
+    assert deals["rob"] in rob and deals["rae"] not in rob and deals["sam"] not in rob
+    assert companies <= rob  # companies are everyone's to read, and so is their history
+    mia = audited("mia")
+    assert {deals["rob"], deals["rae"], deals["mia"]} <= mia and deals["sam"] not in mia
+    assert set(deals.values()) <= audited("ana")
