@@ -198,3 +198,6 @@ CREATE POLICY crm_read ON row_deletions FOR SELECT TO crm_app USING ((SELECT crm
 GRANT SELECT ON schema_migrations TO crm_app;
 GRANT USAGE ON SCHEMA public TO crm_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO crm_app;
+
+-- Protecting tables is the migrator's business (it needs the tables' ownership anyway).
+REVOKE EXECUTE ON FUNCTION crm_protect(regclass, text) FROM PUBLIC;

@@ -427,3 +427,11 @@ def test_audit_rows_are_visible_with_their_record(app_engine, world):
     mia = audited("mia")
     assert {deals["rob"], deals["rae"], deals["mia"]} <= mia and deals["sam"] not in mia
     assert set(deals.values()) <= audited("ana")
+
+
+def test_an_analyst_saves_their_own_queries(app_engine, world):
+    ana = as_user(app_engine, "ana")
+    saved = ana.saved_queries.save("big deals", {"entity": "deals", "where": {"rules": [
+        {"field": "value", "operator": ">", "value": 500}]}}, shared=True)
+    assert saved["owner_id"] == world["users"]["ana"]["id"]
+    assert "big deals" in {q["name"] for q in as_user(app_engine, "rob").saved_queries.visible()}

@@ -2,7 +2,7 @@
 table instead of surfacing as a database error (the database enforces them anyway, for every
 login in role crm_app; the schema's owner is bound only by these checks).
 
-- analysts write nothing; stages, settings, exchange rates, custom fields, products, users and
+- analysts write nothing but their own saved queries; stages, settings, exchange rates, custom fields, products, users and
   teams are written by admins only;
 - a record with an owner (deals, activities, companies, contacts) is changed by its owner, by a
   manager of a team its owner is in, or by an admin; it is handed only to the acting user's
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 ADMIN_ONLY = frozenset({"pipeline_stages", "crm_settings", "exchange_rates", "custom_field_definitions", "products",
                         "users", "teams", "team_members"})
 OWNED = frozenset({"deals", "activities", "companies", "contacts"})
+PERSONAL = frozenset({"saved_queries"})  # everyone's own workspace, analysts' too (the policy keeps it theirs)
 
 
 def check_write(crm: CRM, conn: sa.Connection, table: str, values: dict, before: dict | None) -> None:
@@ -33,6 +34,8 @@ def check_write(crm: CRM, conn: sa.Connection, table: str, values: dict, before:
     if role == "admin":
         return
     who = f"{crm.user_email} ({role})"
+    if table in PERSONAL:
+        return
     if role == "analyst":
         raise AccessDeniedError(f"{table}: {who} may read but not change records", table=table)
     if table in ADMIN_ONLY:
