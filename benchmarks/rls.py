@@ -9,7 +9,8 @@ one got, and the manager's and the rep's time as a ratio of the admin's (goal: w
 A rep and a manager see fewer rows than an admin; the ratio is what their filtering costs.
 
 Demo data is loaded at --scale into a throwaway cluster, and its managers are given teams: the
-reps are dealt out among them.
+reps are dealt out among them. With --url its data is used as it is (teams are made only when
+it has none; a login crm_bench_app in role crm_app is created or given a new password).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def app_engine(owner: sa.Engine) -> sa.Engine:
     """A login in role crm_app, as `crm db start` makes crm_service."""
     password = secrets.token_urlsafe(12)
     with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f"CREATE ROLE {LOGIN} LOGIN PASSWORD '{password}' IN ROLE crm_app")
+        exists = conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{LOGIN}'").first()
+        conn.exec_driver_sql(f"{'ALTER' if exists else 'CREATE'} ROLE {LOGIN} LOGIN PASSWORD '{password}'")
+        conn.exec_driver_sql(f"GRANT crm_app TO {LOGIN}")
     return connect_engine(owner.url.set(username=LOGIN, password=password).render_as_string(hide_password=False))
 
 
@@ -42,10 +45,11 @@ def make_teams(crm: CRM) -> dict[str, str]:
     managers = [u["email"] for u in users if u["role"] == "manager"]
     reps = [u["email"] for u in users if u["role"] == "rep"]
     admin = next(u["email"] for u in users if u["role"] == "admin" and not u["email"].startswith("system@"))
-    for i, manager in enumerate(managers):
-        crm.access.add_team(f"Team {i + 1}", manager=manager)
-    for i, rep in enumerate(reps):
-        crm.access.add_member(f"Team {i % len(managers) + 1}", rep)
+    if not crm.access.teams():
+        for i, manager in enumerate(managers):
+            crm.access.add_team(f"Team {i + 1}", manager=manager)
+        for i, rep in enumerate(reps):
+            crm.access.add_member(f"Team {i % len(managers) + 1}", rep)
     return {"admin": admin, "manager": managers[0], "rep": reps[0]}
 
 
@@ -53,12 +57,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--url", help="run on this database (its data is used as it is)")
     args = parser.parse_args()
 
-    with database(None, "crm-bench-rls-") as url:
+    with database(args.url, "crm-bench-rls-") as url:
         owner = connect_engine(url)
-        print(f"loading demo data at scale {args.scale} ...", flush=True)
-        demo_data.load(owner, scale=args.scale, seed=42, today=TODAY)
+        if not args.url:
+            print(f"loading demo data at scale {args.scale} ...", flush=True)
+            demo_data.load(owner, scale=args.scale, seed=42, today=TODAY)
         who = make_teams(CRM(owner))
         app = app_engine(owner)
         crms = {"owner": CRM(owner), **{role: CRM(app, user=email) for role, email in who.items()}}
