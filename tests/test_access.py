@@ -435,3 +435,33 @@ def test_an_analyst_saves_their_own_queries(app_engine, world):
         {"field": "value", "operator": ">", "value": 500}]}}, shared=True)
     assert saved["owner_id"] == world["users"]["ana"]["id"]
     assert "big deals" in {q["name"] for q in as_user(app_engine, "rob").saved_queries.visible()}
+
+
+def test_the_acting_user_is_set_per_transaction_and_never_left_in_the_pool(engine, world):
+    rob = str(world["users"]["rob"]["id"])
+    acting = engine.execution_options(crm_settings={"crm.user_id": rob})  # the contract CRM follows
+    with acting.begin() as conn:
+        assert conn.exec_driver_sql("SELECT current_setting('crm.user_id', true)").scalar() == rob
+        assert conn.exec_driver_sql("SELECT crm_acting_role()").scalar() == "rep"
+    for _ in range(3):  # whichever pooled connection comes next, it names nobody
+        with engine.connect() as conn:
+            assert not conn.exec_driver_sql("SELECT current_setting('crm.user_id', true)").scalar()
+
+
+def test_an_inactive_user_acts_no_more(app_engine, engine, world):
+    rob = as_user(app_engine, "rob")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET active = false WHERE id = :id"), {"id": world["users"]["rob"]["id"]})
+    assert rob.deals.list(limit=None) == []  # an open CRM of theirs reads nothing from now on
+    with pytest.raises(ConfigError, match="inactive"):
+        as_user(app_engine, "rob")
+
+
+def test_change_tracking_triggers_work_for_the_app_login(app_engine, engine, world):
+    """Hard deletes by a crm_app login are recorded (sql/003's triggers run as their owner)."""
+    activity = world["records"]["rob"]["activity"]["id"]
+    with as_user(app_engine, "ada").transaction() as conn:
+        assert conn.execute(sa.text("DELETE FROM activities WHERE id = :id"), {"id": activity}).rowcount == 1
+    with engine.connect() as conn:
+        recorded = conn.execute(sa.text("SELECT row_id FROM row_deletions WHERE table_name = 'activities' AND row_id IS NOT NULL")).scalars()
+        assert list(recorded) == [str(activity)]
