@@ -83,6 +83,8 @@ def test_services_list_exactly_the_permitted_deals(app_engine, world, who):
     assert _titles(crm.deals.list(limit=None)) == VISIBLE_DEALS[who]
     assert {r["subject"].split()[0] for r in crm.activities.list(limit=None)} == VISIBLE_DEALS[who]
     assert len(crm.companies.list(limit=None)) == 4  # companies are shared read-only
+    found = crm.search("deal", entities="deals")
+    assert {t.split()[0] for t in found["title"].to_list()} == VISIBLE_DEALS[who]
 
 
 def _owners(crm: CRM, frame) -> set[str]:
