@@ -467,3 +467,14 @@ def test_change_tracking_triggers_work_for_the_app_login(app_engine, engine, wor
     with engine.connect() as conn:
         recorded = conn.execute(sa.text("SELECT row_id FROM row_deletions WHERE table_name = 'activities' AND row_id IS NOT NULL")).scalars()
         assert list(recorded) == [str(activity)]
+
+
+def test_an_import_may_not_update_records_outside_the_reps_teams(app_engine, engine, world, tmp_path):
+    admin = CRM(engine)
+    admin.contacts.create(first_name="Sam's", last_name="Contact", email="theirs@example.org",
+                          owner_id=world["users"]["sam"]["id"])
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("first_name,last_name,email\nChanged,Name,theirs@example.org\nNew,One,new@example.org\n")
+    with pytest.raises(AccessDeniedError, match="1 of the file's rows"):
+        as_user(app_engine, "rob").importer.run("contacts", csv, on_duplicate="update")
+    assert {c["first_name"] for c in admin.contacts.list(limit=None)} == {"Sam's"}

@@ -18,6 +18,7 @@ import polars as pl
 import sqlalchemy as sa
 from psycopg import sql
 
+from ..errors import AccessDeniedError
 from ..model import catalog
 from ..services import changes
 
@@ -152,6 +153,10 @@ def _update(cursor, table: str, frame: pl.DataFrame, actor) -> None:
         "UPDATE {table} t SET {sets}, version = t.version + 1, updated_at = now(), updated_by = %(actor)s"
         " FROM import_updates u WHERE t.id = u.id").format(table=sql.Identifier(table), sets=sql.SQL(", ").join(sets)),
         {"actor": actor})
+    if cursor.rowcount != frame.height:  # row-level security skipped records the user may not change
+        raise AccessDeniedError(f"{table}: {frame.height - cursor.rowcount:,} of the file's rows would update "
+                                "records you may not change (owned outside your teams); nothing was written",
+                                table=table)
     cursor.execute(sql.SQL(
         "INSERT INTO audit_log (user_id, entity, entity_id, operation, before, after, imported)"
         " SELECT %(actor)s, %(entity)s, t.id, 'update', b.img, {image}, true"
