@@ -12,6 +12,8 @@ Measures, each into an emptied contacts table (indexes, triggers and constraints
   the same file's bytes, nothing else;
 - pandas ``read_csv`` + ``to_sql(method="multi", chunksize=...)`` of the same file (no
   validation, no dedup, no audit), on a tenth of the rows (it is slow), scaled to rows/s;
+- ``crm.importer.run`` as a rep through a login in role crm_app (row-level security applies,
+  so the rows go through a temporary staging table and INSERT ... SELECT instead of COPY);
 - ``crm.importer.preview`` alone (read, map, validate, dedup: everything but the writing), so
   that the importer's own work can be told from the database's.
 
@@ -24,6 +26,7 @@ CRM_DATABASE_URL).
 from __future__ import annotations
 
 import argparse
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +77,20 @@ def importer(crm: CRM, path: Path) -> float:
     return time.perf_counter() - started
 
 
+def rep_crm(engine) -> CRM:
+    """A rep acting through a login in role crm_app, as the apps connect (sql/017)."""
+    password = secrets.token_urlsafe(12)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        exists = conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = 'crm_bench_import'").first()
+        conn.exec_driver_sql(f"{'ALTER' if exists else 'CREATE'} ROLE crm_bench_import LOGIN PASSWORD '{password}'")
+        conn.exec_driver_sql("GRANT crm_app TO crm_bench_import")
+        conn.exec_driver_sql("INSERT INTO users (email, full_name, role) VALUES ('bench.rep@example.com', 'Rep', 'rep') "
+                             "ON CONFLICT DO NOTHING")
+    app = connect_engine(engine.url.set(username="crm_bench_import", password=password)
+                         .render_as_string(hide_password=False))
+    return CRM(app, user="bench.rep@example.com")
+
+
 def pandas_to_sql(engine, path: Path, rows: int) -> float:
     import pandas as pd
 
@@ -110,15 +127,21 @@ def main() -> None:
         with engine.connect() as conn:
             audited = conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE imported")).scalar_one()
         empty(engine)
+        rep = rep_crm(engine)
+        staged = importer(rep, path)
+        rep.close()
+        empty(engine)
         sample = max(1, args.rows // 10)
         slow = pandas_to_sql(engine, path, sample)
         empty(engine)
         engine.dispose()
     rate = {"bare COPY (floor)": args.rows / floor, "crm.importer.run": args.rows / ours,
+            "crm.importer.run as a rep": args.rows / staged,
             f"pandas to_sql ({sample:,} rows)": sample / slow}
     for name, value in rate.items():
         print(f"{name:<32} {value:>12,.0f} rows/s")
     print(f"importer / bare COPY time: {ours / floor:.2f}x   (audit rows written: {audited:,})")
+    print(f"importer as a rep (staged, row-level security) / as the owner (COPY): {staged / ours:.2f}x")
     print(f"importer vs pandas to_sql: {rate['crm.importer.run'] / (sample / slow):.1f}x faster")
 
 

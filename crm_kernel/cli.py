@@ -135,6 +135,9 @@ def migrate():
 
     with _engine() as engine:
         applied = apply(engine)
+    config = Config.from_env()
+    if not config.database_url and _embedded(config).ensure_service_login() == "created":
+        click.echo("apps and notebooks connect as the login crm_service (row-level security applies)")
     for m in applied:
         click.echo(f"applied {m.path.name}")
     click.echo(f"{len(applied)} migration(s) applied" if applied else "schema is up to date")
@@ -175,7 +178,10 @@ def restore(file, replace):
     from .db import resolve_url
     from .db.backup import restore as load
 
-    version = load(resolve_url(), file, replace=replace)
+    config = Config.from_env()
+    version = load(resolve_url(config), file, replace=replace)
+    if not config.database_url:
+        _embedded(config).ensure_service_login()  # a restore into a fresh cluster: the apps' login
     click.echo(f"restored schema version {version} from {file}; run `crm db migrate` if this crm_kernel is newer")
 
 
@@ -197,7 +203,7 @@ def demo_data(scale, seed, today, if_empty, replace):
     """Load realistic demo data with COPY."""
     from . import CRM, demo
 
-    with CRM.connect() as crm:
+    with CRM.connect(owner=True) as crm:  # COPY straight into the tables: the owner, not bound by row security
         if if_empty and crm.companies.count(include_deleted=True):
             click.echo("the CRM already holds data: demo data not loaded")
             return
@@ -478,7 +484,7 @@ def users():
 @users.command("add")
 @click.argument("email")
 @click.option("--name", "full_name", help="Full name [default: from the e-mail].")
-@click.option("--role", type=click.Choice(["admin", "manager", "rep"]), default="rep", show_default=True)
+@click.option("--role", type=click.Choice(["admin", "manager", "rep", "analyst"]), default="rep", show_default=True)
 @_friendly
 def users_add(email, full_name, role):
     """Add a user; set CRM_USER to their e-mail to act as them."""
@@ -500,6 +506,97 @@ def users_list():
         listed = crm.users.list(limit=None, order_by="email")
     for u in listed:
         click.echo(f"{u['email']:<40} {u['role']:<8} {u['full_name']}")
+
+
+@users.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["admin", "manager", "rep", "analyst"]))
+@_friendly
+def users_role(email, role):
+    """Give a user a role: admin (everything), manager (their teams' records), rep (their own
+    deals and activities), analyst (reads everything, changes nothing). Audited."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        user = crm.access.set_role(email, role)
+    click.echo(f"{user['email']} is now {user['role']}")
+
+
+@users.group("team", invoke_without_command=True)
+@click.pass_context
+@_friendly
+def users_team(ctx):
+    """Teams: a manager sees the records of their teams' members. Without a subcommand: list them."""
+    if ctx.invoked_subcommand is None:
+        from . import CRM
+
+        with CRM.connect() as crm:
+            teams = crm.access.teams()
+        if not teams:
+            click.echo("no teams; add one with `crm users team add NAME --manager EMAIL`")
+        for t in teams:
+            click.echo(f"{t['name']:<24} manager {t['manager'] or '-':<32} members: {', '.join(t['members']) or '-'}")
+
+
+@users_team.command("add")
+@click.argument("name")
+@click.option("--manager", metavar="EMAIL", help="The team's manager (give them the manager role too).")
+@_friendly
+def users_team_add(name, manager):
+    """Create a team; its manager sees the records of its members."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        team = crm.access.add_team(name, manager=manager)
+    click.echo(f"team {team['name']} (manager {team['manager'] or '-'})")
+
+
+@users_team.command("member")
+@click.argument("team")
+@click.argument("email")
+@click.option("--remove", is_flag=True, help="Take the user out of the team.")
+@_friendly
+def users_team_member(team, email, remove):
+    """Put a user in a team (or take them out with --remove). Audited."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        found = crm.access.remove_member(team, email) if remove else crm.access.add_member(team, email)
+    click.echo(f"team {found['name']}: {', '.join(found['members']) or 'no members'}")
+
+
+@users_team.command("manager")
+@click.argument("team")
+@click.argument("email", required=False)
+@_friendly
+def users_team_manager(team, email):
+    """Make EMAIL the team's manager (no EMAIL: none). Audited."""
+    from . import CRM
+
+    with CRM.connect() as crm:
+        found = crm.access.set_manager(team, email)
+    click.echo(f"team {found['name']}: manager {found['manager'] or '-'}")
+
+
+@users.command("db-credentials")
+@click.argument("email")
+@_friendly
+def users_db_credentials(email):
+    """Create (or rotate) the user's own PostgreSQL login for raw SQL and print its URL, shown
+    once. Row-level security gives it exactly the user's rows; it cannot act as anyone else."""
+    from . import CRM
+    from .access.admin import db_credentials
+    from .errors import AccessDeniedError
+
+    with CRM.connect(owner=True) as owner:
+        with CRM.connect() as acting:  # only an admin hands out logins
+            if acting.user_role != "admin":
+                raise AccessDeniedError(f"only admins issue database logins; {acting.user_email} is a "
+                                        f"{acting.user_role}", table="users")
+            by = acting.user_id
+        url = db_credentials(owner.engine, email, by=by)
+    click.echo(f"Database login for {email}; shown once, keep it private:")
+    click.echo(f"  {url}")
 
 
 @users.command("token")
@@ -557,12 +654,15 @@ _snapshot_folder = click.option(
 @_friendly
 def snapshot_export(out, incremental):
     """Copy every table to Parquet from one consistent transaction; prints the new folder."""
-    from .snapshot import Manifest, export
+    from . import CRM
+    from .snapshot import Manifest
 
-    with _engine() as engine:
-        path = export(engine, out, incremental=incremental, progress=True)
+    with CRM.connect() as crm:  # the acting user's rows, where row-level security applies
+        path = crm.snapshot(out, incremental=incremental, progress=True)
     manifest = Manifest.read(path)
     how = f"incremental from {manifest.base}" if manifest.base else "full"
+    if manifest.view is not None and not manifest.view.full:
+        how += f", only the rows {manifest.view.email} may read"
     click.echo(f"{len(manifest.tables)} tables, {manifest.rows:,} rows ({how})", err=True)
     click.echo(path)
 

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 
 from .config import Config
 from .db import connect_engine, resolve_url
+from .db.engine import SETTINGS_OPTION, resolve_app_url
 from .db.migrate import check_schema
-from .errors import ConfigError, ValidationError
+from .errors import AccessDeniedError, ConfigError, ValidationError
 from .ingest import Ingest
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
@@ -43,7 +44,11 @@ class CRM:
     def __init__(self, engine: sa.Engine, user: str | None = None, config: Config | None = None):
         self.engine = engine
         self.config = config or Config.from_env()
-        self.user_id, self.user_email = self._resolve_user(user)
+        self.user_id, self.user_email, self.user_role = self._resolve_user(user)
+        # Every transaction on this engine names the acting user (db/engine.py sets it at
+        # begin); row-level security (sql/017) filters by it for logins in role crm_app. The
+        # option engine shares the pool of the engine it was made from.
+        self.engine = engine.execution_options(**{SETTINGS_OPTION: {"crm.user_id": str(self.user_id)}})
         self.users = RecordService(self, "users")
         self.companies = RecordService(self, "companies")
         self.contacts = RecordService(self, "contacts")
@@ -80,15 +85,32 @@ class CRM:
         return Analytics(self)
 
     @classmethod
-    def connect(cls, url: str | None = None, *, user: str | None = None) -> CRM:
-        """Connect to ``url``, else ``CRM_DATABASE_URL``, else the running embedded cluster.
+    def connect(cls, url: str | None = None, *, user: str | None = None, owner: bool = False) -> CRM:
+        """Connect to ``url``; else, as apps and notebooks do, ``CRM_APP_DATABASE_URL``, else the
+        embedded cluster's service login, else ``CRM_DATABASE_URL`` (see
+        :func:`~crm_kernel.db.engine.resolve_app_url`). ``owner=True`` connects as the schema's
+        owner instead (``CRM_DATABASE_URL`` or the embedded superuser), which row-level security
+        does not bind: for loading demo data and administration.
 
         ``user`` (else ``CRM_USER``) is the e-mail of the acting user; without one the
-        built-in system user acts.
+        built-in system user acts. A per-user login (`crm users db-credentials`) always acts as
+        its own user.
         """
         config = Config.from_env()
-        engine = connect_engine(url or resolve_url(config), timezone=config.timezone)
-        return cls(engine, user=user if user is not None else config.user, config=config)
+        url = url or (resolve_url(config) if owner else resolve_app_url(config))
+        engine = connect_engine(url, timezone=config.timezone)
+        try:
+            return cls(engine, user=user if user is not None else config.user, config=config)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    @property
+    def access(self):
+        """Roles and teams: ``crm.access.set_role(email, "manager")``, ``add_team``, ``add_member``."""
+        from .access.admin import Access
+
+        return Access(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -103,19 +125,27 @@ class CRM:
         url = self.engine.url.render_as_string(hide_password=True)
         return f"<CRM {url} as {self.user_email}>"
 
-    def _resolve_user(self, email: str | None) -> tuple[uuid.UUID, str]:
+    def _resolve_user(self, email: str | None) -> tuple[uuid.UUID, str, str]:
+        """(id, e-mail, role) of the acting user. Read through SECURITY DEFINER functions
+        (sql/017): before anyone acts, row-level security shows no user."""
+        find = sa.text("SELECT id, email, role, usable FROM crm_find_user(:key)")
         with self.engine.connect() as conn:
             check_schema(conn)
+            login_user = conn.execute(sa.text("SELECT crm_login_user()")).scalar()
+            if login_user is not None:  # a per-user login acts as its own user, whoever is named
+                row = conn.execute(find, {"key": str(login_user)}).one()
+                if email and email.lower() != row.email.lower():
+                    raise ConfigError(f"this database login acts as {row.email}, not {email}")
+                if not row.usable:
+                    raise ConfigError(f"CRM user {row.email!r} is inactive or deleted")
+                return row.id, row.email, row.role
             if not email:
-                row = conn.execute(sa.text("SELECT id, email FROM users WHERE id = :id"), {"id": SYSTEM_USER_ID}).one()
-                return row.id, row.email
-            row = conn.execute(
-                sa.text("SELECT id, email FROM users WHERE lower(email) = lower(:e) AND deleted_at IS NULL AND active"),
-                {"e": email},
-            ).first()
-        if row is None:
+                row = conn.execute(find, {"key": SYSTEM_USER_ID}).one()
+                return row.id, row.email, row.role
+            row = conn.execute(find, {"key": email}).first()
+        if row is None or not row.usable:
             raise ConfigError(f"CRM user {email!r} does not exist or is inactive; add it with `crm users add {email}`")
-        return row.id, row.email
+        return row.id, row.email, row.role
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -180,6 +210,22 @@ class CRM:
                 yield conn
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             raise _integrity_error(exc) from exc
+        except sa.exc.ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+                raise access_denied(exc) from exc
+            raise
+
+
+INSUFFICIENT_PRIVILEGE = "42501"  # a row-level security check or a missing grant
+_POLICY_TABLE = re.compile(r'(?:policy for table|permission denied for table) "?([A-Za-z0-9_]+)"?')
+
+
+def access_denied(exc: sa.exc.DBAPIError) -> AccessDeniedError:
+    """The database refused the acting user's write (sql/017): name the table."""
+    message = exc.orig.diag.message_primary or str(exc.orig)
+    match = _POLICY_TABLE.search(message)
+    table = match.group(1) if match else None
+    return AccessDeniedError(f"not allowed: {message}", table=table)
 
 
 _SUFFIX = re.compile(r"_(fkey|key|check|not_null|excl)$")

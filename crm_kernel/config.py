@@ -25,6 +25,9 @@ class Setting(NamedTuple):
 
 SETTINGS = (
     Setting("CRM_DATABASE_URL", None, "PostgreSQL URL; when unset the embedded cluster under CRM_HOME is used"),
+    Setting("CRM_APP_DATABASE_URL", None, "PostgreSQL URL of a login in role crm_app (bound by row-level "
+            "security) that apps and notebooks use; when unset, the embedded cluster's service login, else "
+            "CRM_DATABASE_URL"),
     Setting("CRM_HOME", None, "folder for the embedded cluster and snapshots; when unset, the nearest .crm "
             "folder in the current directory or its parents, else .crm in the source checkout's root, "
             "else ~/.crm"),
@@ -44,6 +47,7 @@ class Config:
     timezone: str
     statement_timeout: str = "300"  # read by crm_kernel.query.control.timeout_seconds
     smtp_url: str | None = None
+    app_database_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> Config:
@@ -56,6 +60,7 @@ class Config:
             timezone=values["CRM_TIMEZONE"],
             statement_timeout=values["CRM_STATEMENT_TIMEOUT"],
             smtp_url=values["CRM_SMTP_URL"],
+            app_database_url=values["CRM_APP_DATABASE_URL"],
         )
 
 

@@ -82,3 +82,16 @@ class ImportRefusedError(CrmError):
 
 class SignInError(CrmError):
     """A sign-in was refused: an unknown or revoked token, or a served page without a signed-in user."""
+
+
+class AccessDeniedError(CrmError):
+    """The acting user may not do this: a write their role or teams do not allow (an analyst's
+    change, a rep's deal handed outside their teams, a stage changed by a non-admin). Nothing was
+    written. ``table`` and ``field`` name what was refused (``field`` may be None). Named so as
+    not to shadow the builtin ``PermissionError``, which it does not derive from (file-handling
+    code catches ``OSError``)."""
+
+    def __init__(self, message: str, table: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.table = table
+        self.field = field

@@ -16,6 +16,7 @@ from .helpers import TEMPLATE_DATABASE, create_database
 SEEDED_STAGES = [f"00000000-0000-0000-0001-00000000000{i}" for i in range(1, 7)]
 RESET_SQL = f"""
 TRUNCATE activities, deals, products, contacts, companies, saved_queries, custom_field_definitions, audit_log,
+    team_members, teams, crm_user_logins,
     row_deletions RESTART IDENTITY;
 DELETE FROM pipeline_stages WHERE id NOT IN ({", ".join(f"'{s}'" for s in SEEDED_STAGES)});
 DELETE FROM users WHERE id <> '00000000-0000-0000-0000-000000000001';

@@ -4,11 +4,12 @@ import os
 import re
 import stat
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from click.testing import CliRunner
 
-from crm_kernel import cli
+from crm_kernel import CRM, cli
 from crm_kernel.db import embedded
 from crm_kernel.errors import ConfigError
 
@@ -82,8 +83,21 @@ def test_embedded_cluster_lifecycle():
         assert "(running)" in status.output and "schema version: none" in status.output
         assert "001_core_schema.sql" in status.output
 
-        assert "migration(s) applied" in crm("db", "migrate", env=env).output
+        migrated = crm("db", "migrate", env=env).output
+        assert "migration(s) applied" in migrated and "login crm_service" in migrated
         assert crm("db", "migrate", env=env).output.strip() == "schema is up to date"
+        # Apps and notebooks connect as the service login, bound by row-level security; the
+        # owner only when asked. Its password is kept with the cluster's, readable by its owner.
+        state = home / "pg" / "state.json"
+        assert "service_password" in state.read_text() and stat.S_IMODE(state.stat().st_mode) == 0o600
+        with patch.dict(os.environ, {"CRM_HOME": str(home)}):
+            os.environ.pop("CRM_DATABASE_URL", None)  # restored with the rest when the block ends
+            with CRM.connect() as app:
+                assert app.engine.url.username == "crm_service" and app.user_role == "admin"
+                with app.engine.connect() as conn:
+                    assert conn.exec_driver_sql("SELECT row_security_active('deals')").scalar() is True
+            with CRM.connect(owner=True) as owner:
+                assert owner.engine.url.username == "postgres"
         status = crm("db", "status", env=env)
         assert "pending migrations: none" in status.output
         for shown in (status.output, crm("db", "url", env=env).output):  # password masked

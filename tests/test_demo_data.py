@@ -480,7 +480,7 @@ def test_replace_leaves_only_the_new_demo_data(fresh):
 
 def test_replace_keeps_the_authors_of_the_pipeline(fresh):
     engine = fresh("demo_replace_authors")
-    CRM(engine).users.create(email="designer@example.com", full_name="Pipeline Designer")
+    CRM(engine).users.create(email="designer@example.com", full_name="Pipeline Designer", role="admin")  # only admins edit stages
     CRM(engine, user="designer@example.com").stages.create(name="Discovery", position=7)
     demo.load(engine, scale=SCALE, today=TODAY)
     demo.load(engine, scale=SCALE, seed=2, today=TODAY, replace=True)

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from ..errors import DatabaseError
-from .engine import OUTAGE_STATES, libpq_url, outage
+from .engine import OUTAGE_STATES, SETTINGS_OPTION, apply_settings, libpq_url, outage
 
 IDLE_SECONDS = 60.0  # an idle pooled connection older than this is closed, not reused
 POOL_SIZE = 4  # idle connections kept per engine
@@ -58,7 +58,7 @@ def connect_engine(engine: sa.Engine) -> adbc.Connection:
     conn = connect(engine.url.render_as_string(hide_password=False))
     try:
         with conn.cursor() as cursor:
-            apply_settings(cursor, settings_of(engine))
+            apply_settings(cursor, settings_of(engine), local=False)
         conn.commit()  # session settings made in a transaction end with it unless it commits
     except adbc_driver_manager.Error as exc:
         _close(conn)
@@ -68,16 +68,7 @@ def connect_engine(engine: sa.Engine) -> adbc.Connection:
 
 def settings_of(engine: sa.Engine) -> dict[str, str]:
     """The session settings every connection of ``engine`` must carry (``crm_settings``)."""
-    return dict(engine.get_execution_options().get("crm_settings") or {})
-
-
-def apply_settings(cursor: adbc.Cursor, settings: dict[str, str]) -> None:
-    """``set_config(name, value, false)`` for each setting, in one round trip (values bound)."""
-    if not settings:
-        return
-    calls = ", ".join(f"set_config(${2 * i + 1}, ${2 * i + 2}, false)" for i in range(len(settings)))
-    cursor.execute(f"SELECT {calls}", [part for pair in settings.items() for part in map(str, pair)])
-    cursor.fetchall()
+    return dict(engine.get_execution_options().get(SETTINGS_OPTION) or {})
 
 
 def first_line(exc: BaseException) -> str:
@@ -148,7 +139,7 @@ def session(engine: sa.Engine, *, timezone: str, timeout: float | None = None) -
         conn, reused = pool.take()
         cursor = conn.cursor()
         try:
-            apply_settings(cursor, settings)
+            apply_settings(cursor, settings, local=False)
             break
         except adbc_driver_manager.Error as exc:
             _close(conn, cursor)

@@ -99,6 +99,21 @@ def backup(url: str, out: Path | str | None = None) -> Backup:
     return Backup(target, version, target.stat().st_size)
 
 
+# Roles belong to the cluster, not to the database: a backup's grants and policies name the
+# roles sql/017 makes, which a fresh cluster lacks (per-user logins are made again with
+# `crm users db-credentials`, the service login by `crm db start`).
+CLUSTER_ROLES = """
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crm_app') THEN
+        CREATE ROLE crm_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crm_personal_login') THEN
+        CREATE ROLE crm_personal_login NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
+END $$;
+"""
+
 _VERSION_ROW = re.compile(r"^(\d+)\t", re.MULTILINE)
 
 
@@ -137,6 +152,7 @@ def restore(url: str, path: Path | str, *, replace: bool = False) -> str:
     # drop when replacing. COMMIT is sent only once pg_restore has read the whole file: a file
     # that breaks off half-way ends the session with the transaction open, and it rolls back.
     prefix = "BEGIN;\n" + ("DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n" if current is not None else "")
+    prefix += CLUSTER_ROLES
     with tempfile.TemporaryFile() as psql_err, tempfile.TemporaryFile() as restore_err:
         script = subprocess.Popen([_tool("pg_restore"), "--no-owner", "--file=-", str(path)],
                                   stdout=subprocess.PIPE, stderr=restore_err, stdin=subprocess.DEVNULL)

@@ -28,6 +28,7 @@ INSTALL_HINT = (
 )
 SUPERUSER = "postgres"
 DATABASE = "crm"
+SERVICE_LOGIN = "crm_service"  # the apps' login: a member of crm_app (sql/017), bound by row-level security
 
 
 def find_bindir() -> Path:
@@ -156,6 +157,36 @@ class EmbeddedPostgres:
             raise DatabaseError(f"the embedded cluster in {self.root} has never been started; run `crm db start`")
         return f"postgresql://{SUPERUSER}:{state['password']}@127.0.0.1:{state['port']}/{database}"
 
+    def app_url(self, database: str = DATABASE) -> str | None:
+        """The service login's URL once :meth:`ensure_service_login` made it, else None."""
+        state = self._state()
+        if "port" not in state or "service_password" not in state:
+            return None
+        return f"postgresql://{SERVICE_LOGIN}:{state['service_password']}@127.0.0.1:{state['port']}/{database}"
+
+    def ensure_service_login(self) -> str | None:
+        """Create (once) the login apps and notebooks connect as, IN ROLE crm_app, with a random
+        password kept in ``state.json`` (0600): returns "created", or "exists" when it was there.
+        Needs the schema's roles (sql/017): None, doing nothing, while they do not exist yet
+        (before `crm db migrate`)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'crm_app'").fetchone():
+                return None
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [SERVICE_LOGIN]).fetchone()
+            password = self._state().get("service_password")
+            if exists and password:
+                return "exists"
+            password = secrets.token_urlsafe(18)
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                sql.SQL(verb), sql.Identifier(SERVICE_LOGIN), sql.Literal(password)))
+            conn.execute(sql.SQL("GRANT crm_app TO {}").format(sql.Identifier(SERVICE_LOGIN)))
+            self._save_state(service_password=password)
+        return "created"
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def init(self) -> None:
@@ -219,6 +250,7 @@ class EmbeddedPostgres:
                 self._save_state(port=port)
                 time.sleep(0.2)
         self._ensure_database()
+        self.ensure_service_login()
         return self.url()
 
     def _ensure_database(self) -> None:

@@ -42,6 +42,52 @@ def resolve_url(config: Config | None = None) -> str:
     return cluster.url()
 
 
+def resolve_app_url(config: Config | None = None) -> str:
+    """The URL apps and notebooks use: ``CRM_APP_DATABASE_URL``, else the embedded cluster's
+    service login (made by `crm db start`/`crm db migrate`, bound by row-level security), else
+    :func:`resolve_url` (the schema's owner, which no policy binds)."""
+    config = config or Config.from_env()
+    if config.app_database_url:
+        return config.app_database_url
+    if not config.database_url:
+        app_url = embedded.for_home(config.home).app_url()
+        if app_url:
+            return app_url
+    return resolve_url(config)
+
+
+SETTINGS_OPTION = "crm_settings"  # execution option: {"crm.user_id": "<uuid>"} applied per transaction
+_SET_CONFIG = "SELECT set_config(name, value, {local}) FROM unnest(%s::text[], %s::text[]) AS s(name, value)"
+
+
+def apply_settings(cursor, settings: dict[str, str], *, local: bool) -> None:
+    """``set_config`` every entry of ``settings`` on a DBAPI cursor (psycopg or ADBC): for the
+    transaction (``local``) or the session (a connection of its own, such as an ADBC worker)."""
+    if not settings:
+        return
+    pairs = [(str(k), str(v)) for k, v in settings.items()]
+    scope = "true" if local else "false"
+    if type(cursor).__module__.startswith("adbc"):  # no array parameters there: one pair of $n each
+        calls = ", ".join(f"set_config(${2 * i + 1}, ${2 * i + 2}, {scope})" for i in range(len(pairs)))
+        cursor.execute(f"SELECT {calls}", [part for pair in pairs for part in pair])
+        cursor.fetchall()
+        return
+    names, values = zip(*pairs, strict=True)
+    cursor.execute(_SET_CONFIG.format(local=scope), [list(names), list(values)])
+
+
+def _begin(conn: sa.Connection) -> None:
+    """Every transaction starts with the engine's ``crm_settings`` (the acting user), set with
+    ``set_config(..., true)`` so they end with it and never leak to the pool's next user."""
+    settings = conn.get_execution_options().get(SETTINGS_OPTION)
+    if settings:
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            apply_settings(cursor, settings, local=True)
+        finally:
+            cursor.close()
+
+
 def connect_engine(url: str, timezone: str = "UTC") -> sa.Engine:
     """An engine whose sessions use ``timezone`` and fail fast when the server is down.
 
@@ -59,6 +105,7 @@ def connect_engine(url: str, timezone: str = "UTC") -> sa.Engine:
         json_serializer=dumps_json,
     )
     sa.event.listen(engine, "handle_error", _database_errors(url))
+    sa.event.listen(engine, "begin", _begin)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")

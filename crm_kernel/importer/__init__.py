@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from ..access import rules
 from ..errors import ImportRefusedError
 from .mapping import IMPORTABLE, Mapping, auto_map, load_mapping
 from .plan import ON_DUPLICATE, Plan, build
@@ -152,6 +153,7 @@ class Importer:
             return report
         columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
         with Progress(*columns, disable=not progress) as bar, self.crm.transaction() as conn:
+            rules.check_write(self.crm, conn, entity, {}, None)  # analysts, admin-only tables
             conn.exec_driver_sql(f"LOCK TABLE {entity} IN SHARE ROW EXCLUSIVE MODE")  # dedup holds till commit
             plan = build(conn, table, m, on_duplicate, self.crm.user_id)
             report = _report(plan, table)
@@ -172,6 +174,6 @@ class Importer:
                 if on_progress is not None:
                     on_progress(done, total)
 
-            write(conn, plan, self.crm.user_id, advance)
+            write(conn, plan, self.crm.user_id, advance, default_owner=self.crm.user_role != "admin")
         report.written = True
         return report

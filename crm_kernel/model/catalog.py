@@ -150,7 +150,7 @@ def tags() -> Field:
     return Field("tags", "tags", label="Tags", nullable=False, has_default=True)
 
 
-ROLES = ("admin", "manager", "rep")
+ROLES = ("admin", "manager", "rep", "analyst")
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTACT_METHODS = ("email", "phone", "sms", "linkedin")
 LIFECYCLE_STAGES = ("lead", "prospect", "customer", "champion", "inactive")
@@ -164,8 +164,9 @@ SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
 # The system's own bookkeeping, outside the catalog and never queried. Secret tables are not
 # copied to snapshots either (sign-in tokens are hashes, but whoever holds a snapshot has no
 # business with them); the schema's version is (a snapshot records which schema it holds).
-SECRET_TABLES = frozenset({"sign_in_tokens"})
-INTERNAL_TABLES = frozenset({"schema_migrations"}) | SECRET_TABLES
+SECRET_TABLES = frozenset({"sign_in_tokens", "crm_user_logins"})
+# Teams (sql/016) are read by the access functions and crm.access, not by queries (yet).
+INTERNAL_TABLES = frozenset({"schema_migrations", "teams", "team_members"}) | SECRET_TABLES
 
 
 def _id() -> Field:

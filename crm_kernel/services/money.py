@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from ..access import rules
 from ..errors import ValidationError
 from ..model import tables
 from ..model.currencies import is_currency
@@ -65,6 +66,7 @@ class MoneyService:
         """
         new = _currency_code(code, "currency")
         with self.crm.transaction() as conn:
+            rules.check_write(self.crm, conn, "crm_settings", {"reporting_currency": new}, None)
             conn.exec_driver_sql("LOCK TABLE exchange_rates IN EXCLUSIVE MODE")
             old = self.reporting_currency(conn)
             if new == old:
@@ -146,6 +148,7 @@ class MoneyService:
         if not rows:
             return
         with self.crm.transaction() as conn:
+            rules.check_write(self.crm, conn, "exchange_rates", {}, None)
             conn.execute(sa.text(_UPSERT), [
                 {"currency": c, "rate_date": d, "rate": rate, "source": s} for c, d, rate, s in rows
             ])

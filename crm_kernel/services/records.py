@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..errors import ConflictError, NotFoundError, ValidationError
+from ..access import rules
+from ..errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
 from ..model import catalog, tables
 from ..model.validation import (
     clean_create,
@@ -140,6 +141,10 @@ class RecordService:
         row = conn.execute(stmt).mappings().first()
         noun = self.entity.singular.lower()
         if row is None:
+            # Row-level security hides from FOR UPDATE a row the user may read but not change.
+            if conn.execute(sa.select(self.table.c.id).where(self.table.c.id == rid)).first() is not None:
+                raise AccessDeniedError(f"{self.entity.name}: {self.crm.user_email} ({self.crm.user_role}) may "
+                                        f"not change {noun} {rid}", table=self.entity.name)
             raise NotFoundError(f"no {noun} with id {rid}")
         if (row["deleted_at"] is not None) != deleted:
             state = "is deleted" if row["deleted_at"] is not None else "is not deleted"
@@ -155,6 +160,8 @@ class RecordService:
     def _insert(self, conn: sa.Connection, clean: dict, inherited: tuple[str, ...] = ()) -> dict:
         """Insert ``clean``; references named in ``inherited`` were copied from a row this
         transaction has locked and are not checked again (see :meth:`_check_references`)."""
+        clean = rules.default_owner(self.crm, self.entity.name, clean)
+        rules.check_write(self.crm, conn, self.entity.name, clean, None)
         self._check_references(conn, clean, inherited)
         actor = self.crm.user_id
         stmt = (
@@ -172,6 +179,7 @@ class RecordService:
         # sending every field back): it stays valid even if its target was soft-deleted since.
         unchanged = tuple(r.field for r in self.entity.relations
                           if r.field in values and values[r.field] == before[r.field])
+        rules.check_write(self.crm, conn, self.entity.name, values, before)
         self._check_references(conn, values, unchanged)
         stmt = (
             sa.update(self.table)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..db.engine import libpq_url
+from ..db.engine import SETTINGS_OPTION, apply_settings, libpq_url
 from ..db.migrate import schema_version
 from ..errors import DatabaseError
 from . import manifest, store
@@ -56,6 +56,7 @@ class Pin:
     schema_version: str | None
     tables: list[ExportTable]
     enums: dict[str, list[str]]
+    view: manifest.View | None
 
 
 def export(engine: sa.Engine, parent: Path | str | None = None, *, incremental: bool = False,
@@ -69,12 +70,21 @@ def export(engine: sa.Engine, parent: Path | str | None = None, *, incremental: 
     keeps open, exports exactly what that transaction sees (as ``pg_dump --snapshot``).
     ``on_table(name)`` is called, from a copying thread, after each table's file is written.
     Returns the new snapshot's folder.
+
+    The engine's acting user (``crm_settings``, as a :class:`~crm_kernel.CRM`'s engine carries
+    it) applies to every connection: a login bound by row-level security exports only that
+    user's rows, and the manifest's ``view`` says whose rows they are. Such a partial snapshot
+    is always copied in full (an incremental one could keep rows the user no longer sees).
     """
     parent = Path(parent).expanduser() if parent is not None else store.default_parent()
     url = libpq_url(engine.url.render_as_string(hide_password=False))
+    settings = engine.get_execution_options().get(SETTINGS_OPTION) or {}
     with store.Staging(parent) as staging, _pinned(engine, transaction_snapshot) as pin:
-        base = find_base(parent, pin.database, pin.pg_snapshot) if incremental else None
-        tables = _copy_all(url, pin, base, staging.path, progress, on_table)
+        full = pin.view is None or pin.view.full
+        base = find_base(parent, pin.database, pin.pg_snapshot) if incremental and full else None
+        if base is not None and base.manifest.view is not None and not base.manifest.view.full:
+            base = None
+        tables = _copy_all(url, pin, base, staging.path, progress, on_table, settings)
         manifest.Manifest(
             schema_version=pin.schema_version,
             exported_at=pin.taken_at.astimezone(dt.UTC).isoformat(),
@@ -83,6 +93,7 @@ def export(engine: sa.Engine, parent: Path | str | None = None, *, incremental: 
             tables=tables,
             enums=pin.enums,
             base=base.path.name if base else None,
+            view=pin.view,
         ).write(staging.path)
         return staging.publish(store.folder_name(pin.taken_at))
 
@@ -90,8 +101,11 @@ def export(engine: sa.Engine, parent: Path | str | None = None, *, incremental: 
 @contextmanager
 def _pinned(engine: sa.Engine, transaction_snapshot: str | None) -> Iterator[Pin]:
     """Hold the export's transaction open while the workers import its snapshot and copy."""
+    settings = engine.get_execution_options().get(SETTINGS_OPTION) or {}
     try:
-        conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        # The acting user is set by hand, after SET TRANSACTION SNAPSHOT (which must come
+        # before any query, and set_config is one).
+        conn = engine.connect().execution_options(isolation_level="REPEATABLE READ", **{SETTINGS_OPTION: {}})
     except sa.exc.DBAPIError as exc:
         raise DatabaseError(f"cannot connect for the snapshot: {exc.orig}") from exc
     with conn:
@@ -99,15 +113,33 @@ def _pinned(engine: sa.Engine, transaction_snapshot: str | None) -> Iterator[Pin
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             if transaction_snapshot:
                 conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT {literal(transaction_snapshot)}")
+            cursor = conn.connection.dbapi_connection.cursor()
+            apply_settings(cursor, settings, local=True)
+            cursor.close()
             row = conn.exec_driver_sql(_PIN).one()
             tables = read_tables(conn)
             pin = Pin(row.snapshot_id, row.pg_snapshot, row.taken_at,
                       manifest.Database(row.name, row.system_identifier, row.server_version),
-                      schema_version(conn), tables, read_enums(conn, tables))
+                      schema_version(conn), tables, read_enums(conn, tables), _view(conn))
         except sa.exc.DBAPIError as exc:
             raise DatabaseError(f"cannot start the snapshot transaction: {exc.orig}") from exc
         yield pin
         conn.rollback()
+
+
+_VIEW = """
+SELECT session_user::text AS login, u.id::text AS user_id, u.email, u.role,
+       NOT row_security_active('deals') OR coalesce(crm_sees_all(), false) AS full
+FROM (SELECT crm_acting_user() AS id) acting LEFT JOIN crm_find_user(acting.id::text) u ON true
+"""
+
+
+def _view(conn: sa.Connection) -> manifest.View | None:
+    """Whose rows the export holds; None on a schema without row-level security (sql/017)."""
+    if conn.exec_driver_sql("SELECT to_regprocedure('crm_acting_user()')").scalar() is None:
+        return None
+    row = conn.exec_driver_sql(_VIEW).one()
+    return manifest.View(row.login, row.user_id, row.email, row.role, bool(row.full))
 
 
 def _progress(enabled: bool) -> Progress:
@@ -116,7 +148,7 @@ def _progress(enabled: bool) -> Progress:
 
 
 def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: bool,
-              on_table: Callable[[str], None] | None) -> dict[str, manifest.Table]:
+              on_table: Callable[[str], None] | None, settings: dict[str, str]) -> dict[str, manifest.Table]:
     """Copy every table, largest first, over ``WORKERS`` connections; the first error stops all."""
     todo = deque(pin.tables)
     done: dict[str, manifest.Table] = {}
@@ -125,7 +157,7 @@ def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: boo
         tasks = {t.name: bar.add_task(t.name, total=t.estimated_rows or None) for t in pin.tables}
 
         def run() -> None:
-            worker = Worker(url, pin.snapshot_id)
+            worker = Worker(url, pin.snapshot_id, settings)
             try:
                 while not stop.is_set():
                     try:

@@ -78,6 +78,19 @@ class Database:
 
 
 @dataclass(frozen=True)
+class View:
+    """Whose rows a snapshot holds. ``full``: every row (taken by the schema's owner, which
+    row-level security does not bind, or by an admin or analyst); otherwise only what the
+    acting user may read (sql/017)."""
+
+    login: str  # the database login that exported
+    user_id: str | None  # the acting user (crm.user_id, or a per-user login's own user)
+    email: str | None
+    role: str | None
+    full: bool
+
+
+@dataclass(frozen=True)
 class Manifest:
     schema_version: str | None
     exported_at: str  # ISO 8601, UTC: the moment the transaction snapshot was taken
@@ -87,6 +100,7 @@ class Manifest:
     enums: dict[str, list[str]] = field(default_factory=dict)  # PostgreSQL enum types and labels
     base: str | None = None  # the snapshot an incremental export started from
     format: int = FORMAT
+    view: View | None = None  # whose rows it holds (None: taken before views were recorded)
 
     @property
     def rows(self) -> int:
@@ -109,7 +123,8 @@ class Manifest:
                 raise SnapshotError(f"{path} has format {data.get('format')!r}; this version reads {FORMAT}")
             if not _PG_SNAPSHOT.match(data["pg_snapshot"]):
                 raise SnapshotError(f"{path} holds a malformed pg_snapshot {data['pg_snapshot']!r}")
-            manifest = cls(**{**data, "database": Database(**data["database"]),
+            view = View(**data["view"]) if data.get("view") else None
+            manifest = cls(**{**data, "database": Database(**data["database"]), "view": view,
                               "tables": {name: Table.from_json(t) for name, t in data["tables"].items()}})
         except FileNotFoundError:
             raise SnapshotError(f"{folder} is not a snapshot (no {MANIFEST})") from None

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..db import arrow
+from ..db.engine import apply_settings
 from ..errors import DatabaseError
 from .errors import SnapshotError
 from .store import private_open
@@ -32,9 +33,16 @@ BATCH_BYTES = 16 << 20
 class Worker:
     """One ADBC connection inside the export's transaction snapshot."""
 
-    def __init__(self, url: str, snapshot_id: str):
+    def __init__(self, url: str, snapshot_id: str, settings: dict[str, str] | None = None):
         self.conn = arrow.connect(url)
         self.cursor = self.conn.cursor()
+        try:
+            if settings:  # the acting user, for the session (row-level security reads it; sql/017)
+                apply_settings(self.cursor, settings, local=False)
+                self.conn.commit()  # SET TRANSACTION SNAPSHOT must open the next transaction
+        except adbc_driver_manager.Error as exc:
+            self.close()
+            raise DatabaseError(f"cannot set the export connection's acting user: {exc}") from exc
         try:  # ADBC has begun a transaction: make it read the lead's snapshot
             self.cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             self.cursor.execute(f"SET TRANSACTION SNAPSHOT {literal(snapshot_id)}")
