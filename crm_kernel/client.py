@@ -21,7 +21,7 @@ from .config import Config
 from .db import connect_engine, resolve_url
 from .db.engine import SETTINGS_OPTION, resolve_app_url
 from .db.migrate import check_schema
-from .errors import AccessDeniedError, ConfigError, ValidationError
+from .errors import ConfigError, ValidationError
 from .ingest import Ingest
 from .model import ENTITIES, SYSTEM_USER_ID
 from .services import DealService, RecordService, StageService
@@ -210,22 +210,6 @@ class CRM:
                 yield conn
         except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
             raise _integrity_error(exc) from exc
-        except sa.exc.ProgrammingError as exc:
-            if getattr(exc.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
-                raise access_denied(exc) from exc
-            raise
-
-
-INSUFFICIENT_PRIVILEGE = "42501"  # a row-level security check or a missing grant
-_POLICY_TABLE = re.compile(r'(?:policy for table|permission denied for table) "?([A-Za-z0-9_]+)"?')
-
-
-def access_denied(exc: sa.exc.DBAPIError) -> AccessDeniedError:
-    """The database refused the acting user's write (sql/017): name the table."""
-    message = exc.orig.diag.message_primary or str(exc.orig)
-    match = _POLICY_TABLE.search(message)
-    table = match.group(1) if match else None
-    return AccessDeniedError(f"not allowed: {message}", table=table)
 
 
 _SUFFIX = re.compile(r"_(fkey|key|check|not_null|excl)$")

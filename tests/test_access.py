@@ -144,7 +144,7 @@ def test_no_acting_user_sees_nothing(app_engine, world):
     with app_engine.connect() as conn:
         for table in ("deals", "companies", "users", "pipeline_stages", "audit_log", "teams"):
             assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() == 0, table
-        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        with pytest.raises(AccessDeniedError, match="permission denied"):
             conn.exec_driver_sql("SELECT * FROM crm_user_logins").all()
 
 
@@ -314,7 +314,7 @@ def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, 
             conn.execute(sa.text("SELECT set_config('crm.user_id', :u, false)"), {"u": str(world["users"]["ada"]["id"])})
             assert conn.exec_driver_sql("SELECT title FROM deals").scalars().all() == ["rob deal"]
             assert conn.execute(sa.text("UPDATE pipeline_stages SET name = 'x' RETURNING id")).all() == []
-            with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+            with pytest.raises(AccessDeniedError, match="row-level security"):
                 conn.execute(sa.text("INSERT INTO deals (title, stage_id, owner_id) VALUES "
                                      "('x', '00000000-0000-0000-0001-000000000001', :o)"),
                              {"o": str(world["users"]["sam"]["id"])})
@@ -478,3 +478,27 @@ def test_an_import_may_not_update_records_outside_the_reps_teams(app_engine, eng
     with pytest.raises(AccessDeniedError, match="1 of the file's rows"):
         as_user(app_engine, "rob").importer.run("contacts", csv, on_duplicate="update")
     assert {c["first_name"] for c in admin.contacts.list(limit=None)} == {"Sam's"}
+
+
+def test_a_refusal_on_any_path_is_an_access_denied_error(app_engine, world):
+    """Not only the services' transactions: raw SQL through the CRM's engine, a read of a table
+    the app role has no grant on, and the Arrow (ADBC) query path name the table refused."""
+    import adbc_driver_manager
+
+    from crm_kernel.db import arrow
+
+    rob = as_user(app_engine, "rob")
+    with pytest.raises(AccessDeniedError) as raised, rob.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO pipeline_stages (name, position) VALUES ('Mine', 99)"))
+    assert raised.value.table == "pipeline_stages"
+    with pytest.raises(AccessDeniedError) as raised, rob.engine.connect() as conn:
+        conn.execute(sa.text("SELECT * FROM crm_user_logins"))
+    assert raised.value.table == "crm_user_logins"
+    with arrow.session(rob.engine, timezone="UTC") as cursor:
+        try:
+            cursor.execute("SELECT * FROM crm_user_logins")
+        except adbc_driver_manager.Error as exc:
+            refused = arrow.failure(rob.engine, exc, "the query")
+    assert isinstance(refused, AccessDeniedError) and refused.table == "crm_user_logins"
+    with app_engine.connect() as conn:  # nothing was written
+        assert conn.execute(sa.text("SELECT count(*) FROM pipeline_stages WHERE name = 'Mine'")).scalar() == 0

@@ -29,8 +29,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from ..errors import DatabaseError
-from .engine import OUTAGE_STATES, SETTINGS_OPTION, apply_settings, libpq_url, outage
+from ..errors import AccessDeniedError, DatabaseError
+from .engine import (
+    INSUFFICIENT_PRIVILEGE,
+    OUTAGE_STATES,
+    SETTINGS_OPTION,
+    access_denied,
+    apply_settings,
+    libpq_url,
+    outage,
+)
 
 IDLE_SECONDS = 60.0  # an idle pooled connection older than this is closed, not reused
 POOL_SIZE = 4  # idle connections kept per engine
@@ -44,9 +52,12 @@ def connect(url: str, *, autocommit: bool = False) -> adbc.Connection:
         raise outage(url, first_line(exc), lost=False) from exc
 
 
-def failure(engine: sa.Engine, exc: adbc_driver_manager.Error, doing: str) -> DatabaseError:
-    """``exc`` as a DatabaseError: the server out of reach, or what it refused while ``doing``."""
+def failure(engine: sa.Engine, exc: adbc_driver_manager.Error, doing: str) -> DatabaseError | AccessDeniedError:
+    """``exc`` as a DatabaseError: the server out of reach, or what it refused while ``doing``;
+    an AccessDeniedError where the acting user may not (row-level security, a missing grant)."""
     state = getattr(exc, "sqlstate", None) or ""
+    if state == INSUFFICIENT_PRIVILEGE:
+        return access_denied(first_line(exc))
     if state.startswith(OUTAGE_STATES) or (not state and isinstance(exc, adbc_driver_manager.OperationalError)):
         return outage(engine.url.render_as_string(hide_password=False), first_line(exc), lost=True)
     return DatabaseError(f"{doing} failed on PostgreSQL: {first_line(exc)}")

@@ -11,7 +11,7 @@ import psycopg
 import sqlalchemy as sa
 
 from ..config import Config
-from ..errors import ConfigError, DatabaseError
+from ..errors import AccessDeniedError, ConfigError, DatabaseError
 from . import embedded
 
 
@@ -146,6 +146,8 @@ def _database_errors(url: str):
         if ctx.is_pre_ping:  # the pool replaces the connection itself
             return
         orig = ctx.original_exception
+        if getattr(orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            raise access_denied(orig.diag.message_primary or str(orig))
         if not isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
             return
         state = getattr(orig, "sqlstate", None) or ""
@@ -159,6 +161,16 @@ def _database_errors(url: str):
         raise DatabaseError(f"the database refused the operation: {detail}")
 
     return handle
+
+
+INSUFFICIENT_PRIVILEGE = "42501"  # a row-level security check or a missing grant (sql/017)
+_REFUSED_TABLE = re.compile(r'(?:policy for table|permission denied for table) "?([A-Za-z0-9_]+)"?')
+
+
+def access_denied(message: str) -> AccessDeniedError:
+    """The database refused the acting user (row-level security, sql/017): name the table."""
+    match = _REFUSED_TABLE.search(message)
+    return AccessDeniedError(f"not allowed: {message}", table=match.group(1) if match else None)
 
 
 def dumps_json(value) -> str:
