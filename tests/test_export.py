@@ -213,6 +213,14 @@ def test_an_open_snapshot_and_an_empty_result(query_engine, query_snapshot, tmp_
     qcrm = CRM(query_engine)
     spec = {"entity": "deals", "select": ["title", "value", "stage.name"], "order_by": [{"field": "value", "dir": "desc"}]}
     path = tmp_path / "deals.parquet"
+    try:
+        _export_open_snapshot_and_empty(qcrm, query_snapshot, spec, path, tmp_path)
+    finally:  # the query database is shared and read-only: take the exports' audit rows out again
+        with query_engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM audit_log WHERE operation = 'export'")
+
+
+def _export_open_snapshot_and_empty(qcrm, query_snapshot, spec, path, tmp_path) -> None:
     done = export_result(qcrm, spec, "parquet", path, backend="duckdb", snapshot=query_snapshot, page_size=4)
     assert pl.read_parquet(path).equals(qcrm.query(spec, "duckdb", snapshot=query_snapshot)) and done.rows == 9
     assert query_snapshot.sql("SELECT count(*) AS n FROM deals")["n"][0] == 9  # still open and usable
