@@ -124,19 +124,25 @@ CONDITIONS = st.tuples(st.sampled_from(["=", "!=", "contains", "beginsWith", "<"
        combinator=st.sampled_from(["and", "or"]))
 def test_match_modes_match_the_oracle(tagged, mode, threshold, conditions, combinator):
     crm, snap, stored = tagged
+    rule, expected = match_case("tags", stored, mode, threshold, conditions, combinator)
+    assert ids(crm, snap, {"rules": [rule]}) == expected
+
+
+def match_case(field: str, stored: dict, mode, threshold, conditions, combinator) -> tuple[dict, list]:
+    """A match rule on ``field`` (its elements tested by ``conditions``) and the ids of
+    ``stored`` (id -> elements) the oracle says it keeps."""
     match = {"mode": mode} | ({"threshold": threshold} if mode in ("atLeast", "atMost", "exactly") else {})
     group = {"combinator": combinator, "rules": [{"field": "", "operator": op, "value": v} for op, v in conditions]}
-    rule = {"field": "tags", "operator": "=", "value": group, "match": match}
+    rule = {"field": field, "operator": "=", "value": group, "match": match}
 
-    def condition(tag: str) -> bool:
+    def condition(element: str) -> bool:
         if not conditions:
             return True  # an empty group filters nothing
-        results = [element_holds(op, v, tag) for op, v in conditions]
+        results = [element_holds(op, v, element) for op, v in conditions]
         return all(results) if combinator == "and" else any(results)
 
     threshold_used = float(threshold) if isinstance(threshold, float) else threshold
-    expected = sorted(i for i, tags in stored.items() if oracle(tags, mode, threshold_used, condition))
-    assert ids(crm, snap, {"rules": [rule]}) == expected
+    return rule, sorted(i for i, elements in stored.items() if oracle(elements, mode, threshold_used, condition))
 
 
 def test_match_modes_are_not_vacuous(tagged):
