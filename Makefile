@@ -10,13 +10,14 @@ DEMO_SEED  ?= 42
 PORT       ?= 8866
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo serve test lint db db-stop postgres chromium venv clean help
+.PHONY: demo serve test lint format db db-stop postgres chromium venv clean help
 
 help:
 	@echo "make demo   start the embedded PostgreSQL, load demo data, serve the dashboards on http://127.0.0.1:$(PORT)"
 	@echo "make serve  serve the dashboards again (the database must be up: make db)"
 	@echo "make test   run the whole test suite (installs what is missing)"
-	@echo "make lint   ruff over the package, tests and benchmarks"
+	@echo "make lint   ruff check and ruff format --check over the package, tests and benchmarks"
+	@echo "make format ruff format and the fixable ruff checks, in place"
 	@echo "make db     start the embedded PostgreSQL and apply migrations"
 
 venv: $(VENV)/.installed
@@ -80,8 +81,16 @@ serve: venv
 test: venv postgres chromium
 	$(BIN)/python -m pytest
 
+# One formatter (ruff format, 120 columns) so that a diff shows what changed, not how it was typed.
+RUFF_PATHS := crm_kernel tests benchmarks conftest.py
+
 lint: venv
-	$(BIN)/ruff check crm_kernel tests benchmarks
+	$(BIN)/ruff check $(RUFF_PATHS)
+	$(BIN)/ruff format --check $(RUFF_PATHS)
+
+format: venv
+	$(BIN)/ruff format $(RUFF_PATHS)
+	$(BIN)/ruff check --fix $(RUFF_PATHS)
 
 clean:
 	-$(BIN)/crm db stop

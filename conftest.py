@@ -53,10 +53,16 @@ def pytest_configure(config):
     HYPOTHESIS_PROFILE=thorough explores more."""
     from hypothesis import HealthCheck, settings
 
-    settings.register_profile("default", max_examples=40, derandomize=True, deadline=None,
-                              suppress_health_check=[HealthCheck.function_scoped_fixture])
-    settings.register_profile("thorough", max_examples=500, deadline=None,
-                              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    settings.register_profile(
+        "default",
+        max_examples=40,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    settings.register_profile(
+        "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 

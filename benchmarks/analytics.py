@@ -6,7 +6,8 @@ pandas over ``read_sql``, in one run.
 
 Without --url it starts a throwaway PostgreSQL cluster (never CRM_DATABASE_URL), loads demo
 data at --scale (whose deals come with their history) and, for any deal without a history of
-its own (data loaded by other means), writes one into the audit log: every deal walks the open stages to where it is now, a week or more apart, some with
+its own (data loaded by other means), writes one into the audit log: every deal walks the open
+stages to where it is now, a week or more apart, some with
 their value edited and their close date pushed on the way. Then it exports a snapshot and
 times (best of --repeat) each analytic on both engines and, for those with a pandas baseline,
 pandas reading the same rows with ``pandas.read_sql`` and computing the same answer, which it
@@ -80,6 +81,7 @@ def load(engine: sa.Engine, scale: float) -> None:
 
 # -- pandas baselines: the same answers from read_sql --------------------------------------------
 
+
 def _read(engine: sa.Engine, sql: str, **params) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(sa.text(sql), conn, params=params)
@@ -94,25 +96,35 @@ def _rates(engine: sa.Engine) -> pd.DataFrame:
 
 def _convert(frame: pd.DataFrame, rates: pd.DataFrame, day) -> pd.Series:
     """Cents at the nearest earlier rate of ``day`` (a column name, or one day for all)."""
-    keyed = frame.assign(_day=pd.to_datetime(frame[day]) if isinstance(day, str) else pd.Timestamp(day),
-                         _row=range(len(frame)))
+    keyed = frame.assign(
+        _day=pd.to_datetime(frame[day]) if isinstance(day, str) else pd.Timestamp(day), _row=range(len(frame))
+    )
     keyed["_day"] = keyed["_day"].fillna(pd.Timestamp("2262-01-01"))
-    joined = pd.merge_asof(keyed.sort_values("_day"), rates, left_on="_day", right_on="rate_date",
-                           by="currency", direction="backward").sort_values("_row")
+    joined = pd.merge_asof(
+        keyed.sort_values("_day"), rates, left_on="_day", right_on="rate_date", by="currency", direction="backward"
+    ).sort_values("_row")
     return (joined["value"].astype(float).fillna(0) * joined["rate"] * 100 + 0.5).apply(
-        lambda c: None if pd.isna(c) else int(c))
+        lambda c: None if pd.isna(c) else int(c)
+    )
 
 
-PANDAS_STAGES = "SELECT id::text AS stage_id, name AS stage, position, probability AS stage_probability, is_closed_won, is_closed_lost FROM pipeline_stages"
+PANDAS_STAGES = (
+    "SELECT id::text AS stage_id, name AS stage, position, probability AS stage_probability,"
+    " is_closed_won, is_closed_lost FROM pipeline_stages"
+)
 
 
 def pandas_pipeline_as_of(engine: sa.Engine, moment: dt.datetime) -> pd.DataFrame:
-    audit = _read(engine, """
+    audit = _read(
+        engine,
+        """
         SELECT id, at, entity_id::text AS deal_id, after->>'stage_id' AS stage_id,
             (after->>'value')::numeric AS value, after->>'currency' AS currency,
             (after->>'probability')::numeric AS probability, after->>'deleted_at' AS deleted_at,
             before->>'stage_id' AS before_stage, operation
-        FROM audit_log WHERE entity = 'deals' AND at <= :upto""", upto=moment)
+        FROM audit_log WHERE entity = 'deals' AND at <= :upto""",
+        upto=moment,
+    )
     audit = audit.sort_values(["deal_id", "at", "id"])
     audit["enters"] = (audit["operation"] == "create") | (audit["before_stage"] != audit["stage_id"])
     audit["entered_at"] = audit["at"].where(audit["enters"])
@@ -125,17 +137,22 @@ def pandas_pipeline_as_of(engine: sa.Engine, moment: dt.datetime) -> pd.DataFram
     deals["cents"] = _convert(deals, _rates(engine), moment.date()).values
     probability = deals["probability"].fillna(deals["stage_probability"]).astype(float)
     deals["weighted"] = (deals["cents"].astype(float) * probability + 0.5).apply(
-        lambda c: None if pd.isna(c) else int(c))
+        lambda c: None if pd.isna(c) else int(c)
+    )
     deals["days"] = (pd.Timestamp(moment) - deals["entered"]).dt.total_seconds() / 86400
-    return deals.groupby("stage").agg(deals=("deal_id", "size"), value=("cents", "sum"),
-                                      weighted=("weighted", "sum"), avg_days=("days", "mean"))
+    return deals.groupby("stage").agg(
+        deals=("deal_id", "size"), value=("cents", "sum"), weighted=("weighted", "sum"), avg_days=("days", "mean")
+    )
 
 
 def pandas_velocity(engine: sa.Engine) -> pd.DataFrame:
-    audit = _read(engine, """
+    audit = _read(
+        engine,
+        """
         SELECT id, at, entity_id::text AS deal_id, after->>'stage_id' AS stage_id,
             before->>'stage_id' AS before_stage, operation
-        FROM audit_log WHERE entity = 'deals'""")
+        FROM audit_log WHERE entity = 'deals'""",
+    )
     entries = audit[(audit["operation"] == "create") | (audit["before_stage"] != audit["stage_id"])]
     entries = entries.sort_values(["deal_id", "at"])
     entries["left_at"] = entries.groupby("deal_id")["at"].shift(-1)
@@ -147,10 +164,13 @@ def pandas_velocity(engine: sa.Engine) -> pd.DataFrame:
 
 
 def pandas_win_rate(engine: sa.Engine) -> pd.DataFrame:
-    deals = _read(engine, """
+    deals = _read(
+        engine,
+        """
         SELECT d.owner_id::text AS owner_id, s.is_closed_won AS won, d.value, d.currency, d.actual_close_date
         FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id
-        WHERE d.deleted_at IS NULL AND (s.is_closed_won OR s.is_closed_lost)""")
+        WHERE d.deleted_at IS NULL AND (s.is_closed_won OR s.is_closed_lost)""",
+    )
     users = _read(engine, "SELECT id::text AS owner_id, full_name AS owner FROM users")
     deals["cents"] = _convert(deals, _rates(engine), "actual_close_date").values
     deals = deals.merge(users, on="owner_id", how="left")
@@ -160,18 +180,23 @@ def pandas_win_rate(engine: sa.Engine) -> pd.DataFrame:
 
 
 def pandas_forecast(engine: sa.Engine) -> pd.DataFrame:
-    deals = _read(engine, """
+    deals = _read(
+        engine,
+        """
         SELECT d.value, d.currency, d.expected_close_date, s.probability, s.is_closed_won, s.is_closed_lost
-        FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.deleted_at IS NULL""")
+        FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.deleted_at IS NULL""",
+    )
     deals = deals[~deals["is_closed_won"] & ~deals["is_closed_lost"]].copy()
     deals["cents"] = _convert(deals.assign(_none=None), _rates(engine), "_none").values
     deals["weighted"] = (deals["cents"].astype(float) * deals["probability"].astype(float) + 0.5).apply(
-        lambda c: None if pd.isna(c) else int(c))
+        lambda c: None if pd.isna(c) else int(c)
+    )
     deals["period"] = pd.to_datetime(deals["expected_close_date"]).dt.to_period("Q")
     return deals.groupby("period", dropna=False).agg(deals=("cents", "size"), forecast=("weighted", "sum"))
 
 
 # -- the run ---------------------------------------------------------------------------------------
+
 
 def check_pipeline(ours: pl.DataFrame, theirs: pd.DataFrame) -> None:
     """pandas and the library agree on deals and converted value per stage."""
@@ -197,8 +222,9 @@ def main() -> None:
             load(engine, args.scale)
         crm = CRM(engine)
         with engine.connect() as conn:
-            first, last, rows = conn.execute(sa.text(
-                "SELECT min(at), max(at), count(*) FROM audit_log WHERE entity = 'deals'")).one()
+            first, last, rows = conn.execute(
+                sa.text("SELECT min(at), max(at), count(*) FROM audit_log WHERE entity = 'deals'")
+            ).one()
         as_of = last - (last - first) / 3
         print(f"{rows:,} deal audit rows from {first:%Y-%m-%d} to {last:%Y-%m-%d}; as_of {as_of:%Y-%m-%d}")
         folder = crm.snapshot(out=scratch)
@@ -230,7 +256,7 @@ def main() -> None:
             line = f"{label:<28} {times['duckdb']:8.3f}s {times['postgres']:8.3f}s"
             if baseline is not None:
                 pandas = best(args.repeat, baseline)
-                line += (f" {pandas:8.3f}s {pandas / times['duckdb']:13.1f}x {pandas / times['postgres']:9.1f}x")
+                line += f" {pandas:8.3f}s {pandas / times['duckdb']:13.1f}x {pandas / times['postgres']:9.1f}x"
             print(line, flush=True)
         opened.close()
         engine.dispose()

@@ -62,16 +62,28 @@ _SETTLE_JS = """async () => {
 
 def bare_notebook() -> dict:
     source = "import ipywidgets\nipywidgets.Label('ready')"
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                            "language": "python"}},
-            "cells": [{"cell_type": "code", "id": "bare", "metadata": {}, "execution_count": None,
-                       "outputs": [], "source": source}]}
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "bare",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": source,
+            }
+        ],
+    }
 
 
 def serve_options() -> set[str]:
     """The options ``crm serve`` knows (another version may lack --pool or --no-sign-in)."""
-    help_text = subprocess.run([sys.executable, "-m", "crm_kernel.cli", "serve", "--help"],
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "crm_kernel.cli", "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     return {word.strip(",") for word in help_text.split() if word.startswith("--")}
 
 
@@ -86,7 +98,7 @@ class AppServer(Server):
                 for arg in child.cmdline():
                     name = Path(arg).name
                     if name.startswith("kernel-") and name.endswith(".json"):
-                        found[name[len("kernel-"):-len(".json")]] = child
+                        found[name[len("kernel-") : -len(".json")]] = child
             except psutil.Error:
                 pass
         return found
@@ -131,8 +143,7 @@ def open_settled(browser, server: Server, name: str, ready: str, query: str) -> 
     return page, time.perf_counter() - started, kernel_id
 
 
-def run_mode(browser, folder: Path, apps: dict[str, tuple[str, str]], options: list[str], pool: int,
-             log: Path) -> dict:
+def run_mode(browser, folder: Path, apps: dict[str, tuple[str, str]], options: list[str], pool: int, log: Path) -> dict:
     """Open every app (name -> ready marker, address query) on one server; their times and,
     with all of them open, their kernels' memory."""
     server = AppServer(["--dir", str(folder), *options], log)
@@ -160,8 +171,9 @@ def main() -> None:
     parser.add_argument("--url", help="an existing database (its data is replaced!)")
     parser.add_argument("--scale", type=float, default=1, help="demo data scale (2,000 deals each); default 1")
     parser.add_argument("--apps", nargs="+", help="only these apps of dashboards/ (e.g. pipeline.ipynb)")
-    parser.add_argument("--log", type=Path, default=Path("test-artifacts/bench-apps-voila.log"),
-                        help="where crm serve's output goes")
+    parser.add_argument(
+        "--log", type=Path, default=Path("test-artifacts/bench-apps-voila.log"), help="where crm serve's output goes"
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -184,11 +196,14 @@ def main() -> None:
     with database(args.url, prefix="crm-bench-apps-") as url:
         engine = connect_engine(url)
         deals = demo_data.load(engine, scale=args.scale, today=dt.date.today(), replace=True)["deals"]
-        apps = {BARE: (BARE_READY, "")} | {name: (markers[name], QUERY[name](engine) if name in QUERY else "")
-                                            for name in names}
+        apps = {BARE: (BARE_READY, "")} | {
+            name: (markers[name], QUERY[name](engine) if name in QUERY else "") for name in names
+        }
         engine.dispose()
-        print(f"{deals:,} deals; crm serve {' '.join(extra) or '(no extra options)'}; goal {GOAL_SECONDS:g} s "
-              f"and {GOAL_MB:g} MB per open app (ratio < 1 meets it)")
+        print(
+            f"{deals:,} deals; crm serve {' '.join(extra) or '(no extra options)'}; goal {GOAL_SECONDS:g} s "
+            f"and {GOAL_MB:g} MB per open app (ratio < 1 meets it)"
+        )
         results = {}
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
@@ -205,10 +220,16 @@ def main() -> None:
         for name, result in apps.items():
             shown = f"({name[:-6]})" if name == BARE else name[:-6]
             memory = result["memory"]
-            mem = (f"{memory[0]:>5.0f}MB {memory[1]:>5.0f}MB {memory[2]:>5.0f}MB {memory[0] / GOAL_MB:>5.2f}x"
-                   if memory else f"{'(kernel not found)':>33}")
-            print(f"{shown:<18} {mode:<10} | {result['seconds']:>7.2f}s {result['seconds'] / GOAL_SECONDS:>5.2f}x "
-                  f"| {mem}", flush=True)
+            mem = (
+                f"{memory[0]:>5.0f}MB {memory[1]:>5.0f}MB {memory[2]:>5.0f}MB {memory[0] / GOAL_MB:>5.2f}x"
+                if memory
+                else f"{'(kernel not found)':>33}"
+            )
+            print(
+                f"{shown:<18} {mode:<10} | {result['seconds']:>7.2f}s {result['seconds'] / GOAL_SECONDS:>5.2f}x "
+                f"| {mem}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

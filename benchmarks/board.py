@@ -109,8 +109,13 @@ def round_trips(crm: CRM, url: str, moves: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=float, nargs="+", default=[0.5, 5, 50],
-                        help="demo data scales (2,000 deals each); default 0.5 5 50 = 1k, 10k, 100k deals")
+    parser.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        default=[0.5, 5, 50],
+        help="demo data scales (2,000 deals each); default 0.5 5 50 = 1k, 10k, 100k deals",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--moves", type=int, default=7)
     parser.add_argument("--url", help="an existing database (its data is replaced!)")
@@ -118,8 +123,11 @@ def main() -> None:
 
     with database(args.url, prefix="crm-bench-board-") as url:
         engine = connect_engine(url)
-        print(f"{'deals':>8} | {'first render':>12} {'all deals':>10} {'ratio':>6} | {'state sent':>10} {'all deals':>10} "
-              f"| {'round trip':>10} {'reload all':>10} {'ratio':>6}")
+        print(
+            f"{'deals':>8} | {'first render':>12} {'all deals':>10} {'ratio':>6} "
+            f"| {'state sent':>10} {'all deals':>10} "
+            f"| {'round trip':>10} {'reload all':>10} {'ratio':>6}"
+        )
         for scale in args.scales:
             deals = demo_data.load(engine, scale=scale, today=dt.date.today(), replace=True)["deals"]
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -129,9 +137,12 @@ def main() -> None:
             board_s, board_bytes = render(crm, None, args.repeat)
             all_s, all_bytes = render(crm, EVERY_DEAL, args.repeat)
             trip, reload = round_trips(crm, libpq_url(url), args.moves)
-            print(f"{deals:>8,} | {board_s * 1000:>10.0f}ms {all_s * 1000:>8.0f}ms {all_s / board_s:>5.1f}x "
-                  f"| {board_bytes / 1024:>8.0f}kB {all_bytes / 1024:>8.0f}kB "
-                  f"| {trip * 1000:>8.0f}ms {reload * 1000:>8.0f}ms {reload / trip:>5.1f}x", flush=True)
+            print(
+                f"{deals:>8,} | {board_s * 1000:>10.0f}ms {all_s * 1000:>8.0f}ms {all_s / board_s:>5.1f}x "
+                f"| {board_bytes / 1024:>8.0f}kB {all_bytes / 1024:>8.0f}kB "
+                f"| {trip * 1000:>8.0f}ms {reload * 1000:>8.0f}ms {reload / trip:>5.1f}x",
+                flush=True,
+            )
         engine.dispose()
 
 

@@ -54,8 +54,10 @@ def main() -> None:
                         rows = run(names).row_count
                         before = best(args.repeat, lambda spec=ids: run(spec))
                         after = best(args.repeat, lambda spec=names: run(spec))
-                        print(f"{entity:<11} {backend:<9} {shape:<11} {rows:>7} {before:>8.4f} {after:>8.4f} "
-                              f"{after / before:>6.2f}")
+                        print(
+                            f"{entity:<11} {backend:<9} {shape:<11} {rows:>7} {before:>8.4f} {after:>8.4f} "
+                            f"{after / before:>6.2f}"
+                        )
         engine.dispose()
 
 

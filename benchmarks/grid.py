@@ -46,16 +46,20 @@ def create_tables(url: str, sizes) -> None:
         for rows in sizes:
             name = table(rows)
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
-            conn.execute(sa.text(f"""
+            conn.execute(
+                sa.text(f"""
                 CREATE TABLE {name} AS
                 SELECT md5(g::text)::uuid AS id,
                        'Deal ' || g AS title,
-                       (ARRAY['Acme', 'Globex', 'Initech', 'Umbrella', 'Hooli'])[1 + g % 5] || ' ' || (g % 997) AS company,
+                       (ARRAY['Acme', 'Globex', 'Initech', 'Umbrella', 'Hooli'])[1 + g % 5]
+                           || ' ' || (g % 997) AS company,
                        round((g % 100000) * 1.37, 2)::numeric(12, 2) AS value,
                        (ARRAY['Lead', 'Qualified', 'Proposal', 'Negotiation', 'Won', 'Lost'])[1 + g % 6] AS stage,
                        DATE '2026-01-01' + (g % 720) AS close_date,
                        TIMESTAMPTZ '2025-01-01 00:00:00+00' + g * INTERVAL '37 seconds' AS created_at
-                FROM generate_series(1, :rows) AS g"""), {"rows": rows})
+                FROM generate_series(1, :rows) AS g"""),
+                {"rows": rows},
+            )
             conn.execute(sa.text(f"ALTER TABLE {name} ADD PRIMARY KEY (id)"))
             conn.execute(sa.text(f"ANALYZE {name}"))
     engine.dispose()
@@ -74,6 +78,7 @@ def drop_tables(url: str, sizes) -> None:
 
 
 # -- one measurement, in its own process -------------------------------------------------------
+
 
 def _status_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -139,8 +144,12 @@ def measure(mode: str, rows: int, url: str) -> dict:
 
 
 def run_one(mode: str, rows: int, url: str) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--one", mode, "--rows", str(rows), "--url", url],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, __file__, "--one", mode, "--rows", str(rows), "--url", url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{mode} {rows} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -163,19 +172,27 @@ def main() -> None:
         print(f"creating {', '.join(f'{n:,}' for n in args.rows)}-row tables ...", flush=True)
         create_tables(url, args.rows)
         try:
-            print(f"\n{'rows':>10} | {'grid':<24} | {'first page':>10} | {'next page':>9} | {'last page':>9} | "
-                  f"{'kernel peak':>11} | {'to browser':>11}")
+            print(
+                f"\n{'rows':>10} | {'grid':<24} | {'first page':>10} | {'next page':>9} | {'last page':>9} | "
+                f"{'kernel peak':>11} | {'to browser':>11}"
+            )
             print("-" * 104)
             for rows in args.rows:
                 paged, plain = run_one("paged", rows, url), run_one("plain", rows, url)
                 for r, name in ((paged, "ResultGrid (1,000/page)"), (plain, "plain DataGrid")):
                     nxt = f"{r['next_page_s'] * 1000:7.0f} ms" if "next_page_s" in r else f"{'':>9}"
                     last = f"{r['last_page_s'] * 1000:7.0f} ms" if "last_page_s" in r else f"{'':>9}"
-                    print(f"{rows:>10,} | {name:<24} | {r['first_page_s']:8.2f} s | {nxt} | {last} | "
-                          f"{r['peak_mb']:8.1f} MB | {r['sent_bytes'] / 1e6:8.2f} MB")
-                print(f"{'':>10} | {'ratio plain / paged':<24} | {plain['first_page_s'] / paged['first_page_s']:8.1f} x | "
-                      f"{'':>9} | {'':>9} | {plain['peak_mb'] / max(paged['peak_mb'], 0.1):8.1f} x | "
-                      f"{plain['sent_bytes'] / paged['sent_bytes']:8.1f} x", flush=True)
+                    print(
+                        f"{rows:>10,} | {name:<24} | {r['first_page_s']:8.2f} s | {nxt} | {last} | "
+                        f"{r['peak_mb']:8.1f} MB | {r['sent_bytes'] / 1e6:8.2f} MB"
+                    )
+                print(
+                    f"{'':>10} | {'ratio plain / paged':<24} | "
+                    f"{plain['first_page_s'] / paged['first_page_s']:8.1f} x | "
+                    f"{'':>9} | {'':>9} | {plain['peak_mb'] / max(paged['peak_mb'], 0.1):8.1f} x | "
+                    f"{plain['sent_bytes'] / paged['sent_bytes']:8.1f} x",
+                    flush=True,
+                )
         finally:
             drop_tables(url, args.rows)
 

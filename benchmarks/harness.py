@@ -68,16 +68,26 @@ def best(repeat: int, run: Callable[[], object]) -> float:
 def busiest(engine: sa.Engine, key: str) -> str:
     """The record with the most activities, by the activities' column ``key`` (company_id, deal_id)."""
     with engine.connect() as conn:
-        return str(conn.execute(sa.text(
-            f"SELECT {key} FROM activities WHERE {key} IS NOT NULL "
-            f"GROUP BY {key} ORDER BY count(*) DESC LIMIT 1")).scalar_one())
+        return str(
+            conn.execute(
+                sa.text(
+                    f"SELECT {key} FROM activities WHERE {key} IS NOT NULL "
+                    f"GROUP BY {key} ORDER BY count(*) DESC LIMIT 1"
+                )
+            ).scalar_one()
+        )
 
 
 # -- the apps in Chromium ------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's: `playwright install` cannot download here
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # What shows that each app of dashboards/ has rendered: an element its widgets draw once their
 # data is in (classes from crm_kernel/widgets: the .js front ends and add_class()).
 READY = {
@@ -114,8 +124,9 @@ def ready_marker(name: str) -> str:
     """The CSS selector that shows app ``name`` has rendered; an app without one is refused
     up front rather than timed until it times out."""
     if name not in READY:
-        raise SystemExit(f"{name}: no ready marker; add the CSS selector of what it renders to READY in "
-                         f"benchmarks/harness.py")
+        raise SystemExit(
+            f"{name}: no ready marker; add the CSS selector of what it renders to READY in benchmarks/harness.py"
+        )
     return READY[name]
 
 
@@ -128,14 +139,17 @@ def wait_ready(page, name: str, ready: str, timeout_ms: int = PAGE_TIMEOUT_MS) -
         found = page.wait_for_function(_READY_JS, arg=[ready], timeout=timeout_ms, polling=50).json_value()
     except PlaywrightTimeout:
         shown = " ".join(page.inner_text("body").split())[:300] if page.query_selector("body") else ""
-        raise SystemExit(f"{name}: its ready marker {ready!r} did not appear within {timeout_ms / 1000:g} s; "
-                         f"the page shows: {shown or '(nothing)'}") from None
+        raise SystemExit(
+            f"{name}: its ready marker {ready!r} did not appear within {timeout_ms / 1000:g} s; "
+            f"the page shows: {shown or '(nothing)'}"
+        ) from None
     if found != "ready":
         raise SystemExit(f"{name} failed to render (waiting for {ready!r}):\n{found}")
 
 
-def open_app(context, base_url: str, name: str, ready: str, query: str = "",
-             timeout_ms: int = PAGE_TIMEOUT_MS) -> tuple[object, float]:
+def open_app(
+    context, base_url: str, name: str, ready: str, query: str = "", timeout_ms: int = PAGE_TIMEOUT_MS
+) -> tuple[object, float]:
     """Open app ``name`` in a new page of a browser context; returns the page and the seconds
     from navigation until ``ready`` was visible."""
     page = context.new_page()
@@ -157,9 +171,22 @@ class Server:
         self.log = log
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "crm_kernel.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--no-browser", *options],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "crm_kernel.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--no-browser",
+                    *options,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:

@@ -43,15 +43,17 @@ COLUMNS = ["first_name", "last_name", "email", "phone", "job_title", "lead_sourc
 
 def make_file(path: Path, rows: int) -> None:
     i = pl.int_range(rows, eager=True)
-    pl.DataFrame({
-        "first_name": "First" + (i % 5000).cast(pl.String),
-        "last_name": "Last" + i.cast(pl.String),
-        "email": "person" + i.cast(pl.String) + "@example.com",
-        "phone": "+1 555 " + (i % 10_000_000).cast(pl.String).str.zfill(7),
-        "job_title": pl.Series(["Buyer", "CTO", "Engineer", "Analyst"]).gather(i % 4),
-        "lead_source": pl.Series(["web", "event", "referral"]).gather(i % 3),
-        "lead_score": (i % 101).cast(pl.String),
-    }).write_csv(path)
+    pl.DataFrame(
+        {
+            "first_name": "First" + (i % 5000).cast(pl.String),
+            "last_name": "Last" + i.cast(pl.String),
+            "email": "person" + i.cast(pl.String) + "@example.com",
+            "phone": "+1 555 " + (i % 10_000_000).cast(pl.String).str.zfill(7),
+            "job_title": pl.Series(["Buyer", "CTO", "Engineer", "Analyst"]).gather(i % 4),
+            "lead_source": pl.Series(["web", "event", "referral"]).gather(i % 3),
+            "lead_score": (i % 101).cast(pl.String),
+        }
+    ).write_csv(path)
 
 
 def empty(engine) -> None:
@@ -63,8 +65,10 @@ def bare_copy(engine, path: Path) -> float:
     started = time.perf_counter()
     with engine.begin() as conn:
         cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY contacts ({', '.join(COLUMNS)}) FROM STDIN (FORMAT csv, HEADER true)") as copy, \
-                open(path, "rb") as fh:
+        with (
+            cursor.copy(f"COPY contacts ({', '.join(COLUMNS)}) FROM STDIN (FORMAT csv, HEADER true)") as copy,
+            open(path, "rb") as fh,
+        ):
             while block := fh.read(1 << 20):
                 copy.write(block)
     return time.perf_counter() - started
@@ -84,10 +88,13 @@ def rep_crm(engine) -> CRM:
         exists = conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = 'crm_bench_import'").first()
         conn.exec_driver_sql(f"{'ALTER' if exists else 'CREATE'} ROLE crm_bench_import LOGIN PASSWORD '{password}'")
         conn.exec_driver_sql("GRANT crm_app TO crm_bench_import")
-        conn.exec_driver_sql("INSERT INTO users (email, full_name, role) VALUES ('bench.rep@example.com', 'Rep', 'rep') "
-                             "ON CONFLICT DO NOTHING")
-    app = connect_engine(engine.url.set(username="crm_bench_import", password=password)
-                         .render_as_string(hide_password=False))
+        conn.exec_driver_sql(
+            "INSERT INTO users (email, full_name, role) VALUES ('bench.rep@example.com', 'Rep', 'rep') "
+            "ON CONFLICT DO NOTHING"
+        )
+    app = connect_engine(
+        engine.url.set(username="crm_bench_import", password=password).render_as_string(hide_password=False)
+    )
     return CRM(app, user="bench.rep@example.com")
 
 
@@ -135,9 +142,12 @@ def main() -> None:
         slow = pandas_to_sql(engine, path, sample)
         empty(engine)
         engine.dispose()
-    rate = {"bare COPY (floor)": args.rows / floor, "crm.importer.run": args.rows / ours,
-            "crm.importer.run as a rep": args.rows / staged,
-            f"pandas to_sql ({sample:,} rows)": sample / slow}
+    rate = {
+        "bare COPY (floor)": args.rows / floor,
+        "crm.importer.run": args.rows / ours,
+        "crm.importer.run as a rep": args.rows / staged,
+        f"pandas to_sql ({sample:,} rows)": sample / slow,
+    }
     for name, value in rate.items():
         print(f"{name:<32} {value:>12,.0f} rows/s")
     print(f"importer / bare COPY time: {ours / floor:.2f}x   (audit rows written: {audited:,})")

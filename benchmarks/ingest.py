@@ -36,8 +36,9 @@ def make_people(crm: CRM, companies: int) -> list[str]:
     for c in range(companies):
         company = crm.companies.create(name=f"Company {c}", domain=f"www.company{c}.example")
         for p in range(5):
-            contact = crm.contacts.create(first_name=f"P{p}", last_name=f"C{c}", company_id=company["id"],
-                                          email=f"p{p}@company{c}.example")
+            contact = crm.contacts.create(
+                first_name=f"P{p}", last_name=f"C{c}", company_id=company["id"], email=f"p{p}@company{c}.example"
+            )
             addresses.append(contact["email"])
     return addresses
 
@@ -96,10 +97,13 @@ def main() -> None:
     n = args.messages
     print(f"{n:,} messages ({size:.1f} MB mbox), {len(addresses):,} contacts")
     print(f"  a transaction per message (baseline) {baseline:7.2f} s  {n / baseline:7.0f} msg/s")
-    print(f"  savepoints, {library_chunk} a transaction     {chunked:7.2f} s  {n / chunked:7.0f} msg/s"
-          f"  ratio {baseline / chunked:.2f}x")
-    print(f"  the same mailbox again (duplicates)  {again:7.2f} s  {n / again:7.0f} msg/s"
-          f"  ratio {baseline / again:.2f}x")
+    print(
+        f"  savepoints, {library_chunk} a transaction     {chunked:7.2f} s  {n / chunked:7.0f} msg/s"
+        f"  ratio {baseline / chunked:.2f}x"
+    )
+    print(
+        f"  the same mailbox again (duplicates)  {again:7.2f} s  {n / again:7.0f} msg/s  ratio {baseline / again:.2f}x"
+    )
 
 
 if __name__ == "__main__":

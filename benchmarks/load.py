@@ -132,14 +132,18 @@ def main() -> None:
     load_rate = loaded / load_time
     insert_rate, copy_rate, plain_rate = (sampled / t for t in (insert_time, copy_time, plain_copy_time))
     what = ", ".join(f"{f.height:,} {name}" for name, f in frames.items())
-    print(f"load() at scale {args.scale:g}: {loaded:,} rows in {load_time:.1f} s = {load_rate:,.0f} rows/s"
-          " (generation, COPY, indexes and foreign keys, ANALYZE)")
+    print(
+        f"load() at scale {args.scale:g}: {loaded:,} rows in {load_time:.1f} s = {load_rate:,.0f} rows/s"
+        " (generation, COPY, indexes and foreign keys, ANALYZE)"
+    )
     print(f"sample of the same rows ({what}):")
     print(f"  INSERT, one row per execute:      {insert_time:6.2f} s = {insert_rate:8,.0f} rows/s")
     print(f"  COPY as load() does (copy_in):    {copy_time:6.2f} s = {copy_rate:8,.0f} rows/s")
     print(f"  COPY into the tables as they are: {plain_copy_time:6.2f} s = {plain_rate:8,.0f} rows/s")
-    print(f"COPY/INSERT on the same rows: {copy_rate / insert_rate:.1f}x as load() copies, "
-          f"{plain_rate / insert_rate:.1f}x plain; load() end to end vs INSERT: {load_rate / insert_rate:.1f}x")
+    print(
+        f"COPY/INSERT on the same rows: {copy_rate / insert_rate:.1f}x as load() copies, "
+        f"{plain_rate / insert_rate:.1f}x plain; load() end to end vs INSERT: {load_rate / insert_rate:.1f}x"
+    )
 
 
 if __name__ == "__main__":

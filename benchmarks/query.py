@@ -47,61 +47,111 @@ NOW = dt.datetime(2026, 1, 15, 12, tzinfo=dt.UTC)
 
 QUESTIONS = {
     "pipeline by stage and month": (
-        {"entity": "deals", "group_by": ["stage.name", {"field": "expected_close_date", "trunc": "month"}],
-         "aggregates": [{"fn": "count", "as": "deals"}, {"fn": "sum", "field": "value", "as": "total"}]},
+        {
+            "entity": "deals",
+            "group_by": ["stage.name", {"field": "expected_close_date", "trunc": "month"}],
+            "aggregates": [{"fn": "count", "as": "deals"}, {"fn": "sum", "field": "value", "as": "total"}],
+        },
         """SELECT s.name AS "stage.name", CAST(date_trunc('month', CAST(d.expected_close_date AS timestamp)) AS date)
                   AS expected_close_date_month, count(*) AS deals, sum(d.value) AS total
            FROM deals d LEFT JOIN pipeline_stages s ON s.id = d.stage_id
            WHERE d.deleted_at IS NULL GROUP BY 1, 2""",
         ("deals", "pipeline_stages"),
-        lambda t: (t["deals"][t["deals"].deleted_at.isna()]
-                   .merge(t["pipeline_stages"], left_on="stage_id", right_on="id", suffixes=("", "_stage"))
-                   .assign(month=lambda d: pd.to_datetime(d.expected_close_date).dt.to_period("M"))
-                   .groupby(["name", "month"], dropna=False).agg(deals=("id", "size"), total=("value", "sum"))),
+        lambda t: (
+            t["deals"][t["deals"].deleted_at.isna()]
+            .merge(t["pipeline_stages"], left_on="stage_id", right_on="id", suffixes=("", "_stage"))
+            .assign(month=lambda d: pd.to_datetime(d.expected_close_date).dt.to_period("M"))
+            .groupby(["name", "month"], dropna=False)
+            .agg(deals=("id", "size"), total=("value", "sum"))
+        ),
     ),
     "stale accounts (no activity in 30 days)": (
-        {"entity": "companies", "select": ["name"], "where": {"rules": [
-            {"related": "activities", "quantifier": "none",
-             "where": {"rules": [{"field": "created_at", "operator": "inLast", "value": {"amount": 30, "unit": "day"}}]}}]}},
+        {
+            "entity": "companies",
+            "select": ["name"],
+            "where": {
+                "rules": [
+                    {
+                        "related": "activities",
+                        "quantifier": "none",
+                        "where": {
+                            "rules": [
+                                {"field": "created_at", "operator": "inLast", "value": {"amount": 30, "unit": "day"}}
+                            ]
+                        },
+                    }
+                ]
+            },
+        },
         """SELECT c.name FROM companies c WHERE c.deleted_at IS NULL AND NOT EXISTS (
              SELECT 1 FROM activities a WHERE a.company_id = c.id AND a.deleted_at IS NULL
-             AND a.created_at >= TIMESTAMPTZ '2025-12-16 12:00:00+00' AND a.created_at < TIMESTAMPTZ '2026-01-15 12:00:00+00')""",
+             AND a.created_at >= TIMESTAMPTZ '2025-12-16 12:00:00+00'
+             AND a.created_at < TIMESTAMPTZ '2026-01-15 12:00:00+00')""",
         ("companies", "activities"),
-        lambda t: t["companies"][t["companies"].deleted_at.isna() & ~t["companies"].id.isin(
-            t["activities"][t["activities"].deleted_at.isna()
-                            & (t["activities"].created_at >= pd.Timestamp("2025-12-16 12:00", tz="UTC"))
-                            & (t["activities"].created_at < pd.Timestamp("2026-01-15 12:00", tz="UTC"))].company_id)][["name"]],
+        lambda t: t["companies"][
+            t["companies"].deleted_at.isna()
+            & ~t["companies"].id.isin(
+                t["activities"][
+                    t["activities"].deleted_at.isna()
+                    & (t["activities"].created_at >= pd.Timestamp("2025-12-16 12:00", tz="UTC"))
+                    & (t["activities"].created_at < pd.Timestamp("2026-01-15 12:00", tz="UTC"))
+                ].company_id
+            )
+        ][["name"]],
     ),
     "top owners by won value": (
-        {"entity": "deals", "where": {"rules": [{"field": "stage.is_closed_won", "operator": "=", "value": True}]},
-         "group_by": ["owner.email"], "aggregates": [{"fn": "sum", "field": "value", "as": "won"}],
-         "order_by": [{"field": "won", "dir": "desc"}], "limit": 10},
+        {
+            "entity": "deals",
+            "where": {"rules": [{"field": "stage.is_closed_won", "operator": "=", "value": True}]},
+            "group_by": ["owner.email"],
+            "aggregates": [{"fn": "sum", "field": "value", "as": "won"}],
+            "order_by": [{"field": "won", "dir": "desc"}],
+            "limit": 10,
+        },
         """SELECT u.email AS "owner.email", sum(d.value) AS won FROM deals d
            LEFT JOIN pipeline_stages s ON s.id = d.stage_id LEFT JOIN users u ON u.id = d.owner_id
            WHERE d.deleted_at IS NULL AND s.is_closed_won = true GROUP BY 1 ORDER BY won DESC NULLS LAST LIMIT 10""",
         ("deals", "pipeline_stages", "users"),
-        lambda t: (t["deals"][t["deals"].deleted_at.isna()]
-                   .merge(t["pipeline_stages"], left_on="stage_id", right_on="id", suffixes=("", "_stage"))
-                   .query("is_closed_won")
-                   .merge(t["users"], left_on="owner_id", right_on="id", how="left", suffixes=("", "_user"))
-                   .groupby("email", dropna=False)["value"].sum().nlargest(10)),
+        lambda t: (
+            t["deals"][t["deals"].deleted_at.isna()]
+            .merge(t["pipeline_stages"], left_on="stage_id", right_on="id", suffixes=("", "_stage"))
+            .query("is_closed_won")
+            .merge(t["users"], left_on="owner_id", right_on="id", how="left", suffixes=("", "_user"))
+            .groupby("email", dropna=False)["value"]
+            .sum()
+            .nlargest(10)
+        ),
     ),
     "win rate by industry": (
-        {"entity": "deals", "where": {"combinator": "or", "rules": [
-            {"field": "stage.is_closed_won", "operator": "=", "value": True},
-            {"field": "stage.is_closed_lost", "operator": "=", "value": True}]},
-         "group_by": ["company.industry"],
-         "aggregates": [{"fn": "count", "as": "closed"}, {"fn": "avg", "field": "stage.probability", "as": "win_rate"}]},
-        """SELECT c.industry AS "company.industry", count(*) AS closed, CAST(avg(s.probability) AS double precision) AS win_rate
+        {
+            "entity": "deals",
+            "where": {
+                "combinator": "or",
+                "rules": [
+                    {"field": "stage.is_closed_won", "operator": "=", "value": True},
+                    {"field": "stage.is_closed_lost", "operator": "=", "value": True},
+                ],
+            },
+            "group_by": ["company.industry"],
+            "aggregates": [
+                {"fn": "count", "as": "closed"},
+                {"fn": "avg", "field": "stage.probability", "as": "win_rate"},
+            ],
+        },
+        """SELECT c.industry AS "company.industry", count(*) AS closed,
+                  CAST(avg(s.probability) AS double precision) AS win_rate
            FROM deals d LEFT JOIN companies c ON c.id = d.company_id LEFT JOIN pipeline_stages s ON s.id = d.stage_id
            WHERE d.deleted_at IS NULL AND (s.is_closed_won = true OR s.is_closed_lost = true) GROUP BY 1""",
         ("deals", "pipeline_stages", "companies"),
-        lambda t: (t["deals"][t["deals"].deleted_at.isna()]
-                   .merge(t["pipeline_stages"], left_on="stage_id", right_on="id", suffixes=("", "_stage"))
-                   .query("is_closed_won or is_closed_lost")
-                   .merge(t["companies"], left_on="company_id", right_on="id", suffixes=("", "_company"))
-                   .assign(won=lambda d: d.is_closed_won.astype(float))
-                   .groupby("industry", dropna=False).agg(closed=("won", "size"), win_rate=("won", "mean"))),
+        lambda t: (
+            t["deals"][t["deals"].deleted_at.isna()]
+            .merge(t["pipeline_stages"], left_on="stage_id", right_on="id", suffixes=("", "_stage"))
+            .query("is_closed_won or is_closed_lost")
+            .merge(t["companies"], left_on="company_id", right_on="id", suffixes=("", "_company"))
+            .assign(won=lambda d: d.is_closed_won.astype(float))
+            .groupby("industry", dropna=False)
+            .agg(closed=("won", "size"), win_rate=("won", "mean"))
+        ),
     ),
 }
 
@@ -134,8 +184,10 @@ def measure(engine: sa.Engine, snap, question, repeat: int) -> str:
     dk = best(repeat, lambda: run_duckdb(snap.con, spec, now=NOW))
     dkh = best(repeat, duck_hand)
     pdr = best(max(1, repeat // 2), pandas_route)
-    return (f"{c * 1e3:>7.3f}ms {pg * 1e3:>7.1f}ms {pgh * 1e3:>7.1f}ms {pg / pgh:>5.2f}x "
-            f"{dk * 1e3:>7.1f}ms {dkh * 1e3:>7.1f}ms {dk / dkh:>5.2f}x {pdr * 1e3:>7.0f}ms {pdr / dk:>7.1f}x")
+    return (
+        f"{c * 1e3:>7.3f}ms {pg * 1e3:>7.1f}ms {pgh * 1e3:>7.1f}ms {pg / pgh:>5.2f}x "
+        f"{dk * 1e3:>7.1f}ms {dkh * 1e3:>7.1f}ms {dk / dkh:>5.2f}x {pdr * 1e3:>7.0f}ms {pdr / dk:>7.1f}x"
+    )
 
 
 def bare_adbc(engine: sa.Engine, sql: str, params: list | None = None):
@@ -163,21 +215,33 @@ def measure_big_read(engine: sa.Engine, repeat: int) -> None:
     sql, values = adbc_statement(result.compiled)
     spec = best(repeat, lambda: crm.query(BIG_SPEC))
     bare = best(repeat, lambda: bare_adbc(engine, sql, values or None))
-    print(f"\ncrm.query of {result.row_count:,} rows from PostgreSQL: {spec * 1e3:.0f} ms; bare ADBC of the same "
-          f"SQL: {bare * 1e3:.0f} ms; ratio {spec / bare:.2f}x (goal <= 1.5x)", flush=True)
+    print(
+        f"\ncrm.query of {result.row_count:,} rows from PostgreSQL: {spec * 1e3:.0f} ms; bare ADBC of the same "
+        f"SQL: {bare * 1e3:.0f} ms; ratio {spec / bare:.2f}x (goal <= 1.5x)",
+        flush=True,
+    )
 
 
 def measure_paging(engine: sa.Engine, snap, rows: int, page_size: int, repeat: int) -> None:
     """Page 1 and a deep page of ``bench_rows``, by keyset and by OFFSET, on both engines."""
-    spec = {"entity": "bench_rows", "select": ["title", "value", "created_at"],
-            "order_by": [{"field": "value", "dir": "desc"}]}
+    spec = {
+        "entity": "bench_rows",
+        "select": ["title", "value", "created_at"],
+        "order_by": [{"field": "value", "dir": "desc"}],
+    }
     page = min(10_000, max(2, rows // page_size))  # 1-based: the deep page
     print(f"\npaging {rows:,} rows by {page_size}, sorted by value (ties), page 1 against page {page:,}:")
-    engines = {"postgres": lambda s: run_postgres(engine, s, now=NOW), "duckdb": lambda s: run_duckdb(snap.con, s, now=NOW)}
+    engines = {
+        "postgres": lambda s: run_postgres(engine, s, now=NOW),
+        "duckdb": lambda s: run_duckdb(snap.con, s, now=NOW),
+    }
     for name, run in engines.items():
         first, deep, offset = _page_times(run, spec, page, page_size, repeat)
-        print(f"  {name:<9} page 1 {first * 1e3:7.1f} ms   page {page:,} by keyset {deep * 1e3:7.1f} ms "
-              f"({deep / first:.1f}x)   by OFFSET {offset * 1e3:7.1f} ms ({offset / first:.1f}x)", flush=True)
+        print(
+            f"  {name:<9} page 1 {first * 1e3:7.1f} ms   page {page:,} by keyset {deep * 1e3:7.1f} ms "
+            f"({deep / first:.1f}x)   by OFFSET {offset * 1e3:7.1f} ms ({offset / first:.1f}x)",
+            flush=True,
+        )
 
 
 def _page_times(run, spec: dict, page: int, page_size: int, repeat: int) -> tuple[float, float, float]:
@@ -208,8 +272,10 @@ def main() -> None:
             conn.exec_driver_sql("ANALYZE bench_rows")
         folder = snapshot.export(engine, Path(out))
         snap = snapshot.open(folder)
-        print(f"{'question':<42} {'compile':>9} {'pg spec':>9} {'pg hand':>9} {'ratio':>6} "
-              f"{'duck spec':>9} {'duck hand':>9} {'ratio':>6} {'pandas':>9} {'duck/pd':>8}")
+        print(
+            f"{'question':<42} {'compile':>9} {'pg spec':>9} {'pg hand':>9} {'ratio':>6} "
+            f"{'duck spec':>9} {'duck hand':>9} {'ratio':>6} {'pandas':>9} {'duck/pd':>8}"
+        )
         for name, question in QUESTIONS.items():
             print(f"{name:<42} " + measure(engine, snap, question, args.repeat), flush=True)
         measure_big_read(engine, args.repeat)

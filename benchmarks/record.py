@@ -74,16 +74,19 @@ def measure(crm: CRM, entity: str, record_id: str, repeat: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=float, nargs="+", default=[0.5, 5],
-                        help="demo data scales (2,000 deals each); default 0.5 5")
+    parser.add_argument(
+        "--scales", type=float, nargs="+", default=[0.5, 5], help="demo data scales (2,000 deals each); default 0.5 5"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--url", help="an existing database (its data is replaced!)")
     args = parser.parse_args()
 
     with database(args.url, prefix="crm-bench-record-") as url:
         engine = connect_engine(url)
-        print(f"{'page':>9} {'companies':>9} {'activities':>10} | {'open page':>9} {'show all':>9} {'ratio':>6} "
-              f"| {'state sent':>10} {'show all':>9} | {'save':>6}")
+        print(
+            f"{'page':>9} {'companies':>9} {'activities':>10} | {'open page':>9} {'show all':>9} {'ratio':>6} "
+            f"| {'state sent':>10} {'show all':>9} | {'save':>6}"
+        )
         for scale in args.scales:
             counts = demo_data.load(engine, scale=scale, today=dt.date.today(), replace=True)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -91,10 +94,13 @@ def main() -> None:
             crm = CRM(engine)
             for entity, key in (("companies", "company_id"), ("deals", "deal_id")):
                 row = measure(crm, entity, busiest(engine, key), args.repeat)
-                print(f"{entity:>9} {counts['companies']:>9,} {row['activities']:>10,} | {row['page'] * 1000:>7.0f}ms "
-                      f"{row['all'] * 1000:>7.0f}ms {row['all'] / row['page']:>5.1f}x "
-                      f"| {row['page_bytes'] / 1024:>8.0f}kB {row['all_bytes'] / 1024:>7.0f}kB "
-                      f"| {row['save'] * 1000:>4.0f}ms", flush=True)
+                print(
+                    f"{entity:>9} {counts['companies']:>9,} {row['activities']:>10,} | {row['page'] * 1000:>7.0f}ms "
+                    f"{row['all'] * 1000:>7.0f}ms {row['all'] / row['page']:>5.1f}x "
+                    f"| {row['page_bytes'] / 1024:>8.0f}kB {row['all_bytes'] / 1024:>7.0f}kB "
+                    f"| {row['save'] * 1000:>4.0f}ms",
+                    flush=True,
+                )
         engine.dispose()
 
 

@@ -70,16 +70,22 @@ def main() -> None:
         crms = {"owner": CRM(owner), **{role: CRM(app, user=email) for role, email in who.items()}}
         with owner.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-        print(f"{'question':<42} " + " ".join(f"{r:>9}" for r in crms) + f" {'mgr/adm':>8} {'rep/adm':>8}   rows "
-              "(owner/admin/manager/rep)")
+        print(
+            f"{'question':<42} " + " ".join(f"{r:>9}" for r in crms) + f" {'mgr/adm':>8} {'rep/adm':>8}   rows "
+            "(owner/admin/manager/rep)"
+        )
         for name, (spec, *_rest) in QUESTIONS.items():
             times, rows = {}, {}
             for role, crm in crms.items():
                 rows[role] = crm.execute(spec, now=NOW).frame.height
                 times[role] = best(args.repeat, lambda crm=crm, spec=spec: crm.execute(spec, now=NOW).frame)
-            print(f"{name:<42} " + " ".join(f"{times[r] * 1e3:>7.1f}ms" for r in crms)
-                  + f" {times['manager'] / times['admin']:>7.2f}x {times['rep'] / times['admin']:>7.2f}x   "
-                  + "/".join(str(rows[r]) for r in crms), flush=True)
+            print(
+                f"{name:<42} "
+                + " ".join(f"{times[r] * 1e3:>7.1f}ms" for r in crms)
+                + f" {times['manager'] / times['admin']:>7.2f}x {times['rep'] / times['admin']:>7.2f}x   "
+                + "/".join(str(rows[r]) for r in crms),
+                flush=True,
+            )
         app.dispose()
         owner.dispose()
 

@@ -56,39 +56,55 @@ def one(conn, sql: str) -> sa.Row:
 
 
 def drop_letter(word: str) -> str:
-    return word[:len(word) // 2] + word[len(word) // 2 + 1:]
+    return word[: len(word) // 2] + word[len(word) // 2 + 1 :]
 
 
 def swap_letters(word: str) -> str:
     i = max(1, len(word) // 2 - 1)
-    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
 
 
 def searches(engine: sa.Engine) -> list[tuple[str, str, str]]:
     """(what, text, id of the record it should find), drawn from the data."""
     with engine.connect() as conn:
-        company = one(conn, "SELECT id, name FROM companies WHERE deleted_at IS NULL AND length(name) > 12"
-                            " ORDER BY id LIMIT 1")
-        person = one(conn, "SELECT id, first_name, last_name, email FROM contacts WHERE deleted_at IS NULL"
-                           " AND length(last_name) >= 5 AND email IS NOT NULL ORDER BY id LIMIT 1")
-        accented = conn.execute(sa.text(
-            "SELECT id, first_name || ' ' || last_name AS name FROM contacts WHERE deleted_at IS NULL"
-            " AND first_name || last_name <> crm_fold(first_name || last_name)"
-            " AND lower(first_name || last_name) <> crm_fold(first_name || last_name) ORDER BY id LIMIT 1")).first()
-        domain = one(conn, "SELECT id, email FROM contacts WHERE deleted_at IS NULL AND email LIKE '%@%'"
-                           " ORDER BY id DESC LIMIT 1")
-        deal = one(conn, "SELECT id, title FROM deals WHERE deleted_at IS NULL AND title ILIKE '%renewal%'"
-                         " ORDER BY id LIMIT 1")
-        activity = one(conn, "SELECT id, subject FROM activities WHERE deleted_at IS NULL"
-                             " AND subject = 'Discovery call' ORDER BY id LIMIT 1")
+        company = one(
+            conn, "SELECT id, name FROM companies WHERE deleted_at IS NULL AND length(name) > 12 ORDER BY id LIMIT 1"
+        )
+        person = one(
+            conn,
+            "SELECT id, first_name, last_name, email FROM contacts WHERE deleted_at IS NULL"
+            " AND length(last_name) >= 5 AND email IS NOT NULL ORDER BY id LIMIT 1",
+        )
+        accented = conn.execute(
+            sa.text(
+                "SELECT id, first_name || ' ' || last_name AS name FROM contacts WHERE deleted_at IS NULL"
+                " AND first_name || last_name <> crm_fold(first_name || last_name)"
+                " AND lower(first_name || last_name) <> crm_fold(first_name || last_name) ORDER BY id LIMIT 1"
+            )
+        ).first()
+        domain = one(
+            conn,
+            "SELECT id, email FROM contacts WHERE deleted_at IS NULL AND email LIKE '%@%' ORDER BY id DESC LIMIT 1",
+        )
+        deal = one(
+            conn, "SELECT id, title FROM deals WHERE deleted_at IS NULL AND title ILIKE '%renewal%' ORDER BY id LIMIT 1"
+        )
+        activity = one(
+            conn,
+            "SELECT id, subject FROM activities WHERE deleted_at IS NULL"
+            " AND subject = 'Discovery call' ORDER BY id LIMIT 1",
+        )
     words = company.name.split()
     longest = max(range(len(words)), key=lambda i: len(words[i]))
     typo_company = " ".join(drop_letter(w) if i == longest else w for i, w in enumerate(words))
     local, host = person.email.split("@")
     found = [
         ("company, a letter missing", typo_company.lower(), str(company.id)),
-        ("contact, two letters swapped", f"{person.first_name} {swap_letters(person.last_name)}".lower(),
-         str(person.id)),
+        (
+            "contact, two letters swapped",
+            f"{person.first_name} {swap_letters(person.last_name)}".lower(),
+            str(person.id),
+        ),
         ("e-mail fragment", f"{local}@{host.split('.')[0]}", str(person.id)),
         ("e-mail domain", "@" + domain.email.split("@")[1], str(domain.id)),
         ("deal, common word", "renewal", ""),
@@ -152,7 +168,10 @@ def main() -> None:
                 conn.exec_driver_sql("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
                 return [str(r.id) for r in conn.execute(sa.text(BASELINE), {"like": f"%{text}%", "n": 20})]
 
-        print(f"{'search':<30} {'text':<28} | {'crm.search':>10} {'ILIKE scan':>10} {'ratio':>7} | found it: search, ILIKE")
+        print(
+            f"{'search':<30} {'text':<28} | {'crm.search':>10} {'ILIKE scan':>10} {'ratio':>7} "
+            "| found it: search, ILIKE"
+        )
         ratios, latencies, scanned = [], [], []
         for what, text, wanted in searches(engine):
             got = crm.search(text)  # warm up
@@ -162,16 +181,27 @@ def main() -> None:
             with crm.transaction() as conn:
                 searching.set_thresholds(conn)
                 scanned += [f"{text!r}: {what}" for what in table_scans(conn, text)]
-            hit = "-" if not wanted else f"{'yes' if wanted in got['id'].to_list() else 'NO'}, " \
-                                           f"{'yes' if wanted in plain else 'no'}"
+            hit = (
+                "-"
+                if not wanted
+                else f"{'yes' if wanted in got['id'].to_list() else 'NO'}, {'yes' if wanted in plain else 'no'}"
+            )
             ratios.append(theirs / ours)
             latencies.append(ours)
-            print(f"{what:<30} {text[:28]:<28} | {ours * 1000:>8.1f}ms {theirs * 1000:>8.1f}ms {theirs / ours:>6.1f}x"
-                  f" | {hit}", flush=True)
-        print(f"crm.search: median {statistics.median(latencies) * 1000:.1f} ms, slowest {max(latencies) * 1000:.1f} ms;"
-              f" {statistics.median(ratios):.1f}x faster than the ILIKE scan (median)")
-        print("plans: every source of candidates on its index" if not scanned else
-              "plans with a sequential scan: " + "; ".join(scanned))
+            print(
+                f"{what:<30} {text[:28]:<28} | {ours * 1000:>8.1f}ms {theirs * 1000:>8.1f}ms {theirs / ours:>6.1f}x"
+                f" | {hit}",
+                flush=True,
+            )
+        print(
+            f"crm.search: median {statistics.median(latencies) * 1000:.1f} ms, slowest {max(latencies) * 1000:.1f} ms;"
+            f" {statistics.median(ratios):.1f}x faster than the ILIKE scan (median)"
+        )
+        print(
+            "plans: every source of candidates on its index"
+            if not scanned
+            else "plans with a sequential scan: " + "; ".join(scanned)
+        )
         engine.dispose()
 
 

@@ -37,8 +37,9 @@ def pool_fills(log: Path, app: str) -> int:
     return len(re.findall(rf"Kernel pool of {re.escape(app)} is filled", log.read_text(errors="replace")))
 
 
-def open_times(browser, address: str, token: str, app: str, query: str, opens: int, log: Path | None,
-               gap: float) -> list[float]:
+def open_times(
+    browser, address: str, token: str, app: str, query: str, opens: int, log: Path | None, gap: float
+) -> list[float]:
     context = browser.new_context()
     context.request.get(f"{address}?token={token}")
     times = []
@@ -79,16 +80,21 @@ def main() -> None:
                 log = Path(tempfile.mkstemp(prefix=f"crm-serve-pool{pool}-", suffix=".log")[1])
                 server = Server(["--pool", str(pool)], log)
                 try:
-                    times = open_times(browser, server.url, token, args.app, query, args.opens,
-                                       log if pool else None, args.gap)
+                    times = open_times(
+                        browser, server.url, token, args.app, query, args.opens, log if pool else None, args.gap
+                    )
                 finally:
                     server.stop()
                 medians[pool] = statistics.median(times)
-                print(f"--pool {pool}: {args.app} ready in {medians[pool]:.2f} s (median of "
-                      f"{', '.join(f'{t:.2f}' for t in times)})")
+                print(
+                    f"--pool {pool}: {args.app} ready in {medians[pool]:.2f} s (median of "
+                    f"{', '.join(f'{t:.2f}' for t in times)})"
+                )
             browser.close()
-        print(f"ratio: a preheated open takes {medians[1] / medians[0]:.2f}x the time of a cold one "
-              f"({medians[0] / medians[1]:.1f}x faster)")
+        print(
+            f"ratio: a preheated open takes {medians[1] / medians[0]:.2f}x the time of a cold one "
+            f"({medians[0] / medians[1]:.1f}x faster)"
+        )
 
 
 if __name__ == "__main__":

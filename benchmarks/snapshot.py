@@ -48,16 +48,22 @@ def export(engine: sa.Engine, folder: Path, incremental: bool = False) -> None:
 
 def move_some_deals(engine: sa.Engine, share: float) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "UPDATE deals SET stage_id = (SELECT id FROM pipeline_stages ORDER BY position LIMIT 1),"
-            " version = version + 1, updated_at = now() WHERE random() < :share"), {"share": share})
+        conn.execute(
+            sa.text(
+                "UPDATE deals SET stage_id = (SELECT id FROM pipeline_stages ORDER BY position LIMIT 1),"
+                " version = version + 1, updated_at = now() WHERE random() < :share"
+            ),
+            {"share": share},
+        )
 
 
 def pandas_text_query(table: ExportTable) -> str:
     """The export query with uuid and jsonb as text: pandas holds them as Python objects
     that ``to_parquet`` cannot write."""
-    columns = [f"{quote(c.name)}::text AS {quote(c.name)}" if c.duckdb_type in ("UUID", "JSON")
-               else c.expression for c in table.columns]
+    columns = [
+        f"{quote(c.name)}::text AS {quote(c.name)}" if c.duckdb_type in ("UUID", "JSON") else c.expression
+        for c in table.columns
+    ]
     return f"SELECT {', '.join(columns)} FROM {quote(table.name)}"
 
 
@@ -77,9 +83,11 @@ def copy_csv_route(url: str, tables: list[ExportTable], folder: Path) -> None:
                     buffer.write(data)
             if not buffer.tell():
                 continue  # an empty table: nothing for the CSV reader to parse
-            arrow = pacsv.read_csv(pa.py_buffer(buffer.getbuffer()),
-                                   read_options=pacsv.ReadOptions(column_names=[c.name for c in table.columns]),
-                                   parse_options=pacsv.ParseOptions(newlines_in_values=True))
+            arrow = pacsv.read_csv(
+                pa.py_buffer(buffer.getbuffer()),
+                read_options=pacsv.ReadOptions(column_names=[c.name for c in table.columns]),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            )
             pq.write_table(arrow, folder / table.file, compression="zstd")
 
 
@@ -102,8 +110,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=10, help="demo data scale (1 = 28,000 rows)")
     parser.add_argument("--url", help="benchmark this database as it is instead of a throwaway one")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
-    parser.add_argument("--workers", type=int, default=exporter.WORKERS,
-                        help="parallel export connections")
+    parser.add_argument("--workers", type=int, default=exporter.WORKERS, help="parallel export connections")
     parser.add_argument("--skip-pandas", action="store_true", help="leave out the (slow) pandas baseline")
     args = parser.parse_args()
     exporter.WORKERS = args.workers
@@ -143,13 +150,22 @@ def main() -> None:
 
     line(f"snapshot export (ADBC, {args.workers} connections, zstd Parquet)", export_time)
     if "incremental" in results:
-        line("  incremental, after 1% of deals moved", results["incremental"],
-             f"{export_time / results['incremental']:.1f}x faster than full")
+        line(
+            "  incremental, after 1% of deals moved",
+            results["incremental"],
+            f"{export_time / results['incremental']:.1f}x faster than full",
+        )
     if "pandas" in results:
-        line("pandas.read_sql + to_parquet", results["pandas"],
-             f"export is {results['pandas'] / export_time:.1f}x faster (goal: >= 5x)")
-    line("COPY csv -> pyarrow -> Parquet (untyped)", results["copy_csv"],
-         f"export is {results['copy_csv'] / export_time:.2f}x faster")
+        line(
+            "pandas.read_sql + to_parquet",
+            results["pandas"],
+            f"export is {results['pandas'] / export_time:.1f}x faster (goal: >= 5x)",
+        )
+    line(
+        "COPY csv -> pyarrow -> Parquet (untyped)",
+        results["copy_csv"],
+        f"export is {results['copy_csv'] / export_time:.2f}x faster",
+    )
     line("bare COPY (binary) -> /dev/null", results["floor_binary"])
     line("bare COPY (text) -> /dev/null", results["floor_text"])
     print(f"\nexport / floor (fastest bare COPY) = {export_time / floor:.2f} (goal: <= 1.5)")

@@ -1,7 +1,7 @@
 """crm_kernel: a notebook- and analytics-centric CRM.
 
-    from crm_kernel import CRM
-    crm = CRM.connect()
+from crm_kernel import CRM
+crm = CRM.connect()
 """
 
 from typing import TYPE_CHECKING
@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "CRM", "ConfigError", "ConflictError", "CrmError", "DatabaseError", "NotFoundError", "QuerySpecError",
+    "CRM",
+    "ConfigError",
+    "ConflictError",
+    "CrmError",
+    "DatabaseError",
+    "NotFoundError",
+    "QuerySpecError",
     "ValidationError",
 ]
 

@@ -52,8 +52,10 @@ def _fetch_request(secret: str) -> dict[str, str]:
     """What ``voila.utils.wait_for_request`` does, with this kernel's proof that it is one of
     the server's own: ``crm serve`` refuses the request socket to anyone else."""
     kernel_id = os.environ["VOILA_KERNEL_ID"]
-    url = (f"ws://{os.environ.get('VOILA_APP_IP', '127.0.0.1')}:{os.environ.get('VOILA_APP_PORT', '8866')}"
-           f"{os.environ.get('VOILA_SERVER_URL', '/')}voila/query/{kernel_id}")
+    url = (
+        f"ws://{os.environ.get('VOILA_APP_IP', '127.0.0.1')}:{os.environ.get('VOILA_APP_PORT', '8866')}"
+        f"{os.environ.get('VOILA_SERVER_URL', '/')}voila/query/{kernel_id}"
+    )
 
     async def receive() -> str:
         from tornado.httpclient import HTTPRequest
@@ -100,7 +102,6 @@ def page_user() -> str | None:
     email = signed.verify(os.environ.get(signed.ENV), secret)
     os.environ["CRM_USER"] = email
     return email
-
 
 
 def page_crm() -> CRM:

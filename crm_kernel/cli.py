@@ -50,8 +50,10 @@ def _settings_help() -> str:
     return "\n".join(lines)
 
 
-@click.group(epilog="Settings (environment variables):\n\n" + _settings_help(),
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    epilog="Settings (environment variables):\n\n" + _settings_help(),
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="crm_kernel")
 def main():
     """crm_kernel: the CRM in a Python library.
@@ -144,8 +146,11 @@ def migrate():
 
 
 @db.command()
-@click.option("--show-password", is_flag=True,
-              help="Print the password too, for tools that connect with it: psql \"$(crm db url --show-password)\".")
+@click.option(
+    "--show-password",
+    is_flag=True,
+    help='Print the password too, for tools that connect with it: psql "$(crm db url --show-password)".',
+)
 @_friendly
 def url(show_password):
     """Print the database URL, its password masked unless --show-password is given."""
@@ -157,8 +162,12 @@ def url(show_password):
 
 
 @db.command()
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="The backup file, or a folder for the default name crm-DATE-TIME-vVERSION.dump [default: here].")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The backup file, or a folder for the default name crm-DATE-TIME-vVERSION.dump [default: here].",
+)
 @_friendly
 def backup(out):
     """Back the whole database up into one pg_dump file (custom format, private to you)."""
@@ -189,15 +198,24 @@ def restore(file, replace):
 
 
 @main.command("demo-data")
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="1 = 1,000 companies, 5,000 contacts, 2,000 deals, 20,000 activities, 10 users.")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="1 = 1,000 companies, 5,000 contacts, 2,000 deals, 20,000 activities, 10 users.",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed and --today, same data (ids too).")
-@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="The date the data is centred on [default: today].")
+@click.option(
+    "--today", type=click.DateTime(["%Y-%m-%d"]), default=None, help="The date the data is centred on [default: today]."
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the CRM already holds companies.")
-@click.option("--replace", is_flag=True,
-              help="Delete the CRM's records and exchange rates first (keeps pipeline stages, custom field "
-                   "definitions and their authors, and the reporting currency).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Delete the CRM's records and exchange rates first (keeps pipeline stages, custom field "
+    "definitions and their authors, and the reporting currency).",
+)
 @_friendly
 def demo_data(scale, seed, today, if_empty, replace):
     """Load realistic demo data with COPY."""
@@ -207,8 +225,14 @@ def demo_data(scale, seed, today, if_empty, replace):
         if if_empty and crm.companies.count(include_deleted=True):
             click.echo("the CRM already holds data: demo data not loaded")
             return
-        counts = demo.load(crm.engine, scale=scale, seed=seed,
-                           today=today.date() if today else dt.date.today(), replace=replace, progress=True)
+        counts = demo.load(
+            crm.engine,
+            scale=scale,
+            seed=seed,
+            today=today.date() if today else dt.date.today(),
+            replace=replace,
+            progress=True,
+        )
     click.echo(", ".join(f"{n:,} {table}" for table, n in counts.items()))
 
 
@@ -234,13 +258,29 @@ class _Offline:
 @query.command("run")
 @click.argument("spec_file", metavar="SPEC.json", type=click.File("r"))
 @click.option("--backend", type=click.Choice(list(_ENGINE_NAMES)), default="postgres", show_default=True)
-@click.option("--snapshot", "snapshot_dir", type=click.Path(exists=True, file_okay=False),
-              help="Snapshot folder (or a parent of several) for --backend duckdb [default: the newest].")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
-              show_default=True, help="json is a list of row objects.")
+@click.option(
+    "--snapshot",
+    "snapshot_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Snapshot folder (or a parent of several) for --backend duckdb [default: the newest].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+    help="json is a list of row objects.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", callback=lambda ctx, p, v: _params(v),
-              help="A parameter's value (repeatable); JSON values such as '{\"amount\": 30, \"unit\": \"day\"}' too.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=lambda ctx, p, v: _params(v),
+    help='A parameter\'s value (repeatable); JSON values such as \'{"amount": 30, "unit": "day"}\' too.',
+)
 @_friendly
 def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
     """Run the query in SPEC.json (`-` reads stdin) and print or save its rows."""
@@ -259,8 +299,9 @@ def query_run(spec_file, backend, snapshot_dir, fmt, out, params):
 
         config = Config.from_env()
         with open_snapshot(snapshot_dir) as snap:
-            result = engine.execute(_Offline(config), spec, snap, params=params,
-                                    timeout=timeout_seconds(config.statement_timeout))
+            result = engine.execute(
+                _Offline(config), spec, snap, params=params, timeout=timeout_seconds(config.statement_timeout)
+            )
         _write_rows(result, fmt, out, backend)
         return
     with CRM.connect() as crm:
@@ -350,9 +391,13 @@ def query_sql(spec_file, dialect):
 
 @main.command()
 @click.argument("text")
-@click.option("--entity", "entities", multiple=True,
-              type=click.Choice(["companies", "contacts", "deals", "activities"]),
-              help="Search only these (repeat for several) [default: all four].")
+@click.option(
+    "--entity",
+    "entities",
+    multiple=True,
+    type=click.Choice(["companies", "contacts", "deals", "activities"]),
+    help="Search only these (repeat for several) [default: all four].",
+)
 @click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True, help="At most this many rows.")
 @_friendly
 def search(text, entities, limit):
@@ -370,8 +415,14 @@ def search(text, entities, limit):
     if frame.is_empty():
         click.echo(f"nothing matches {text!r}")
         return
-    with pl.Config(tbl_rows=limit, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200,
-                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+    with pl.Config(
+        tbl_rows=limit,
+        tbl_cols=-1,
+        fmt_str_lengths=60,
+        tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
         click.echo(str(frame))
 
 
@@ -380,23 +431,49 @@ def search(text, entities, limit):
 
 @main.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8866, show_default=True, help="Port to listen on.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Beyond loopback, sign-in is required.")
-@click.option("--browser/--no-browser", default=True, show_default=True,
-              help="Open the dashboards in a web browser (when the machine has one to show).")
-@click.option("--dir", "folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The folder of dashboard notebooks [default: dashboards/].")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on. Beyond loopback, sign-in is required."
+)
+@click.option(
+    "--browser/--no-browser",
+    default=True,
+    show_default=True,
+    help="Open the dashboards in a web browser (when the machine has one to show).",
+)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The folder of dashboard notebooks [default: dashboards/].",
+)
 @click.option("--tracebacks", is_flag=True, help="Show Python tracebacks in the page when a dashboard fails.")
-@click.option("--pool", type=click.IntRange(0, 20), default=1, show_default=True,
-              help="Preheated kernels per app, so that an app opens without waiting for one; 0: none.")
-@click.option("--no-sign-in", "no_sign_in", is_flag=True,
-              help="No sign-in: every page acts as CRM_USER. Only on a loopback address.")
-@click.option("--allow-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Also answer requests for this Host name (a reverse proxy's); repeatable. "
-                   "Loopback names and --host are always answered, nothing else.")
-@click.option("--behind-proxy", is_flag=True,
-              help="Reached through a reverse proxy: believe its X-Forwarded-Proto and X-Forwarded-For "
-                   "(https gives a Secure session cookie). Only when nothing else can reach the port.")
+@click.option(
+    "--pool",
+    type=click.IntRange(0, 20),
+    default=1,
+    show_default=True,
+    help="Preheated kernels per app, so that an app opens without waiting for one; 0: none.",
+)
+@click.option(
+    "--no-sign-in",
+    "no_sign_in",
+    is_flag=True,
+    help="No sign-in: every page acts as CRM_USER. Only on a loopback address.",
+)
+@click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests for this Host name (a reverse proxy's); repeatable. "
+    "Loopback names and --host are always answered, nothing else.",
+)
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    help="Reached through a reverse proxy: believe its X-Forwarded-Proto and X-Forwarded-For "
+    "(https gives a Secure session cookie). Only when nothing else can reach the port.",
+)
 @_friendly
 def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hosts, behind_proxy):
     """Serve the Voilà dashboards (My day first; / lists them) on http://127.0.0.1:8866.
@@ -419,9 +496,18 @@ def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hos
     with CRM.connect(user=hub_user) as crm:
         acting_user = crm.user_email
     sign_in = not (no_sign_in or hub_user)
-    command = serving.voila_command(folder, host=host, port=port, open_browser=browser and not sign_in,
-                                    tracebacks=tracebacks, pool=pool, sign_in=sign_in, acting_user=acting_user,
-                                    allowed_hosts=allowed_hosts, behind_proxy=behind_proxy)
+    command = serving.voila_command(
+        folder,
+        host=host,
+        port=port,
+        open_browser=browser and not sign_in,
+        tracebacks=tracebacks,
+        pool=pool,
+        sign_in=sign_in,
+        acting_user=acting_user,
+        allowed_hosts=allowed_hosts,
+        behind_proxy=behind_proxy,
+    )
     serving.check_port(host, port)
     click.echo(f"Serving {len(names)} dashboard(s) from {folder} at {serving.address(host, port)}")
     for name in names:
@@ -440,14 +526,29 @@ def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hos
 @main.command("import")
 @click.argument("entity", type=click.Choice(["companies", "contacts", "deals", "activities", "users", "products"]))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--mapping", "mapping_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="MAP.json: columns to fields, value renames, templates, defaults (see README).")
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="MAP.json: columns to fields, value renames, templates, defaults (see README).",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be created, updated, skipped and refused; write nothing.")
-@click.option("--on-duplicate", type=click.Choice(["skip", "update", "create"]), default="skip", show_default=True,
-              help="What a row that repeats a record does.")
-@click.option("--skip-invalid", is_flag=True, help="Write the valid rows and report the rest (default: all or nothing).")
-@click.option("--errors", "errors_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write every problem to OUT.csv: line, column, value, reason.")
+@click.option(
+    "--on-duplicate",
+    type=click.Choice(["skip", "update", "create"]),
+    default="skip",
+    show_default=True,
+    help="What a row that repeats a record does.",
+)
+@click.option(
+    "--skip-invalid", is_flag=True, help="Write the valid rows and report the rest (default: all or nothing)."
+)
+@click.option(
+    "--errors",
+    "errors_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write every problem to OUT.csv: line, column, value, reason.",
+)
 @click.option("--encoding", help="The file's encoding (default: detected, e.g. utf-8 or cp1252).")
 @_friendly
 def import_(entity, file, mapping_file, dry_run, on_duplicate, skip_invalid, errors_file, encoding):
@@ -461,9 +562,17 @@ def import_(entity, file, mapping_file, dry_run, on_duplicate, skip_invalid, err
 
     try:
         with CRM.connect() as crm:
-            report = crm.importer.run(entity, file, mapping=mapping_file, on_duplicate=on_duplicate,
-                                      skip_invalid=skip_invalid, dry_run=dry_run, encoding=encoding,
-                                      errors=errors_file, progress=sys.stderr.isatty())
+            report = crm.importer.run(
+                entity,
+                file,
+                mapping=mapping_file,
+                on_duplicate=on_duplicate,
+                skip_invalid=skip_invalid,
+                dry_run=dry_run,
+                encoding=encoding,
+                errors=errors_file,
+                progress=sys.stderr.isatty(),
+            )
     except ImportRefusedError as exc:
         if exc.report is not None:
             click.echo(str(exc.report))
@@ -591,8 +700,9 @@ def users_db_credentials(email):
     with CRM.connect(owner=True) as owner:
         with CRM.connect() as acting:  # only an admin hands out logins
             if acting.user_role != "admin":
-                raise AccessDeniedError(f"only admins issue database logins; {acting.user_email} is a "
-                                        f"{acting.user_role}", table="users")
+                raise AccessDeniedError(
+                    f"only admins issue database logins; {acting.user_email} is a {acting.user_role}", table="users"
+                )
             by = acting.user_id
         url = db_credentials(owner.engine, email, by=by)
     click.echo(f"Database login for {email}; shown once, keep it private:")
@@ -601,12 +711,18 @@ def users_db_credentials(email):
 
 @users.command("token")
 @click.argument("email", required=False)
-@click.option("--revoke", is_flag=True, help="Revoke the user's tokens (all, or the one --id names) and end their sessions.")
+@click.option(
+    "--revoke", is_flag=True, help="Revoke the user's tokens (all, or the one --id names) and end their sessions."
+)
 @click.option("--id", "token_id", metavar="ID", help="With --revoke: only this token.")
 @click.option("--list", "listing", is_flag=True, help="List active tokens (the user's, or everyone's without EMAIL).")
 @click.option("--all", "include_revoked", is_flag=True, help="With --list: revoked tokens too.")
-@click.option("--url", "base", metavar="URL",
-              help="The address users reach `crm serve` at, for the link [default: http://127.0.0.1:8866/].")
+@click.option(
+    "--url",
+    "base",
+    metavar="URL",
+    help="The address users reach `crm serve` at, for the link [default: http://127.0.0.1:8866/].",
+)
 @_friendly
 def users_token(email, revoke, token_id, listing, include_revoked, base):
     """Issue a sign-in token for `crm serve` and print its sign-in link (shown once: only its
@@ -643,14 +759,20 @@ def snapshot():
 
 
 _snapshot_folder = click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="The folder holding the snapshots [default: $CRM_HOME/snapshots].")
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The folder holding the snapshots [default: $CRM_HOME/snapshots].",
+)
 
 
 @snapshot.command("export")
 @_snapshot_folder
-@click.option("--incremental", is_flag=True,
-              help="Copy only rows changed since the newest snapshot in the folder (the same result as a full export).")
+@click.option(
+    "--incremental",
+    is_flag=True,
+    help="Copy only rows changed since the newest snapshot in the folder (the same result as a full export).",
+)
 @_friendly
 def snapshot_export(out, incremental):
     """Copy every table to Parquet from one consistent transaction; prints the new folder."""
@@ -721,8 +843,13 @@ def currency_reporting(code):
 
 @currency.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--layout", type=click.Choice(["auto", "plain", "ecb"]), default="auto", show_default=True,
-              help="plain: currency,date,rate; ecb: the European Central Bank's Date,USD,JPY,... per euro.")
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "plain", "ecb"]),
+    default="auto",
+    show_default=True,
+    help="plain: currency,date,rate; ecb: the European Central Bank's Date,USD,JPY,... per euro.",
+)
 @_friendly
 def currency_import(file, layout):
     """Load exchange rates from a CSV file (all rows or, when one is wrong, none)."""
@@ -762,8 +889,10 @@ def ingest():
 
 
 _create_contacts = click.option(
-    "--create-contacts", is_flag=True,
-    help="Add an unknown sender from a known company's domain as a lead contact (default: skip and count).")
+    "--create-contacts",
+    is_flag=True,
+    help="Add an unknown sender from a known company's domain as a lead contact (default: skip and count).",
+)
 
 
 def _report(summary) -> None:
@@ -811,12 +940,20 @@ def ingest_ics(file, create_contacts):
 @click.option("--host", required=True, help="The IMAP server.")
 @click.option("--user", required=True, help="The login name.")
 @click.option("--folder", default="INBOX", show_default=True, help="The folder (opened read-only).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="[default: 993 with --ssl, 143 with --starttls or --plain]")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="[default: 993 with --ssl, 143 with --starttls or --plain]",
+)
 @click.option("--ssl", "security", flag_value="ssl", default=True, help="TLS from the start (the default).")
 @click.option("--starttls", "security", flag_value="starttls", help="Plain connection upgraded with STARTTLS.")
-@click.option("--plain", "security", flag_value="plain",
-              help="No encryption: the password travels in clear (a server on this machine only).")
+@click.option(
+    "--plain",
+    "security",
+    flag_value="plain",
+    help="No encryption: the password travels in clear (a server on this machine only).",
+)
 @_create_contacts
 @_friendly
 def ingest_imap(host, user, folder, port, security, create_contacts):
@@ -830,8 +967,18 @@ def ingest_imap(host, user, folder, port, security, create_contacts):
         click.echo(f"Warning: --plain sends the password to {host} unencrypted.", err=True)
     password = os.environ.get("CRM_IMAP_PASSWORD") or click.prompt(f"Password for {user}@{host}", hide_input=True)
     with CRM.connect() as crm:
-        _report(crm.ingest.imap(host, user, password, folder=folder, port=port, security=security,
-                                create_contacts=create_contacts, progress=True))
+        _report(
+            crm.ingest.imap(
+                host,
+                user,
+                password,
+                folder=folder,
+                port=port,
+                security=security,
+                create_contacts=create_contacts,
+                progress=True,
+            )
+        )
 
 
 # -- reports -------------------------------------------------------------------------------
@@ -857,12 +1004,28 @@ def report_list():
 
 @report.command("run")
 @click.argument("name")
-@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="KEY VALUE",
-              help="A parameter of the report (repeatable); numbers and true/false are typed as such.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for NAME-YYYY-MM-DD.ipynb and .html [default: $CRM_HOME/reports].")
-@click.option("--mail-to", "mail_to", multiple=True, metavar="ADDR",
-              help="Mail the HTML to ADDR through CRM_SMTP_URL (repeatable).")
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="KEY VALUE",
+    help="A parameter of the report (repeatable); numbers and true/false are typed as such.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for NAME-YYYY-MM-DD.ipynb and .html [default: $CRM_HOME/reports].",
+)
+@click.option(
+    "--mail-to",
+    "mail_to",
+    multiple=True,
+    metavar="ADDR",
+    help="Mail the HTML to ADDR through CRM_SMTP_URL (repeatable).",
+)
 @click.option("--no-snapshot", is_flag=True, help="Do not take a fresh snapshot first.")
 @_friendly
 def report_run(name, parameters, out, mail_to, no_snapshot):
@@ -871,8 +1034,14 @@ def report_run(name, parameters, out, mail_to, no_snapshot):
 
     from . import reports
 
-    result = reports.run(name, {k: _resolve_type(v) for k, v in parameters}, out=out,
-                         snapshot=not no_snapshot, mail_to=list(mail_to) or None, progress=False)
+    result = reports.run(
+        name,
+        {k: _resolve_type(v) for k, v in parameters},
+        out=out,
+        snapshot=not no_snapshot,
+        mail_to=list(mail_to) or None,
+        progress=False,
+    )
     click.echo(f"{result.notebook}", err=True)
     if result.mailed_to:
         click.echo(f"mailed to {', '.join(result.mailed_to)}", err=True)

@@ -1,8 +1,8 @@
 """``CRM``: the object every face starts from.
 
-    from crm_kernel import CRM
-    crm = CRM.connect()          # CRM_DATABASE_URL, else the embedded cluster
-    crm.deals.move(deal_id, "Won", changes={"close_reason": "Best fit"})
+from crm_kernel import CRM
+crm = CRM.connect()          # CRM_DATABASE_URL, else the embedded cluster
+crm.deals.move(deal_id, "Won", changes={"close_reason": "Best fit"})
 """
 
 from __future__ import annotations
@@ -149,8 +149,17 @@ class CRM:
 
     # -- queries ------------------------------------------------------------------------------
 
-    def execute(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None,
-                params: dict | None = None, fetch: str = "arrow") -> QueryResult:
+    def execute(
+        self,
+        spec,
+        backend: str = "postgres",
+        snapshot=None,
+        *,
+        now=None,
+        handle=None,
+        params: dict | None = None,
+        fetch: str = "arrow",
+    ) -> QueryResult:
         """Run a query spec; returns a :class:`~crm_kernel.query.QueryResult` (frame, SQL, timings).
 
         ``backend="duckdb"`` runs on a snapshot: ``snapshot`` is an opened snapshot or a path
@@ -164,13 +173,22 @@ class CRM:
         from .query.control import timeout_seconds
         from .query.engines import engine
 
-        result = engine(backend).execute(self, spec, snapshot, now=now, handle=handle, params=params, fetch=fetch,
-                                         timeout=timeout_seconds(self.config.statement_timeout))
+        result = engine(backend).execute(
+            self,
+            spec,
+            snapshot,
+            now=now,
+            handle=handle,
+            params=params,
+            fetch=fetch,
+            timeout=timeout_seconds(self.config.statement_timeout),
+        )
         self.last_query = result
         return result
 
-    def query(self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None,
-              params: dict | None = None) -> pl.DataFrame:
+    def query(
+        self, spec, backend: str = "postgres", snapshot=None, *, now=None, handle=None, params: dict | None = None
+    ) -> pl.DataFrame:
         """Run a query spec and return its rows as a polars DataFrame (``crm.last_query`` has the rest).
 
         ``params`` fills the spec's parameters: ``crm.query(spec, params={"min_value": 10000})``.
@@ -198,8 +216,12 @@ class CRM:
         """
         from .snapshot import default_parent, export
 
-        return export(self.engine, out if out is not None else default_parent(self.config),
-                      incremental=incremental, progress=progress)
+        return export(
+            self.engine,
+            out if out is not None else default_parent(self.config),
+            incremental=incremental,
+            progress=progress,
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:

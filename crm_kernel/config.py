@@ -25,12 +25,20 @@ class Setting(NamedTuple):
 
 SETTINGS = (
     Setting("CRM_DATABASE_URL", None, "PostgreSQL URL; when unset the embedded cluster under CRM_HOME is used"),
-    Setting("CRM_APP_DATABASE_URL", None, "PostgreSQL URL of a login in role crm_app (bound by row-level "
-            "security) that apps and notebooks use; when unset, the embedded cluster's service login, else "
-            "CRM_DATABASE_URL"),
-    Setting("CRM_HOME", None, "folder for the embedded cluster and snapshots; when unset, the nearest .crm "
-            "folder in the current directory or its parents, else .crm in the source checkout's root, "
-            "else ~/.crm"),
+    Setting(
+        "CRM_APP_DATABASE_URL",
+        None,
+        "PostgreSQL URL of a login in role crm_app (bound by row-level "
+        "security) that apps and notebooks use; when unset, the embedded cluster's service login, else "
+        "CRM_DATABASE_URL",
+    ),
+    Setting(
+        "CRM_HOME",
+        None,
+        "folder for the embedded cluster and snapshots; when unset, the nearest .crm "
+        "folder in the current directory or its parents, else .crm in the source checkout's root, "
+        "else ~/.crm",
+    ),
     Setting("CRM_USER", None, "e-mail of the acting user; when unset the built-in system user acts"),
     Setting("CRM_TIMEZONE", "UTC", "time zone for relative dates and date truncation"),
     Setting("CRM_STATEMENT_TIMEOUT", "300", "seconds a query may run before it is stopped; 0: no limit"),

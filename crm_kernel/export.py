@@ -68,8 +68,10 @@ class Exported:
 
 # -- reading one consistent result -----------------------------------------------------------
 
-def result_pages(crm, spec, *, backend: str = "postgres", snapshot=None,
-                 page_size: int = EXPORT_PAGE) -> Iterator[pl.DataFrame]:
+
+def result_pages(
+    crm, spec, *, backend: str = "postgres", snapshot=None, page_size: int = EXPORT_PAGE
+) -> Iterator[pl.DataFrame]:
     """The spec's whole result as frames of at most ``page_size`` rows, all read from one moment
     (at least one frame, empty when the result is). ``snapshot`` (DuckDB): an opened snapshot,
     a snapshot folder or a parent of several (the newest when the export starts)."""
@@ -82,8 +84,18 @@ def result_pages(crm, spec, *, backend: str = "postgres", snapshot=None,
 
 # -- writing one file -------------------------------------------------------------------------
 
-def export_result(crm, spec, fmt: str, path: Path | str, *, backend: str = "postgres", snapshot=None,
-                  page_size: int = EXPORT_PAGE, on_page: Callable[[int], None] | None = None) -> Exported:
+
+def export_result(
+    crm,
+    spec,
+    fmt: str,
+    path: Path | str,
+    *,
+    backend: str = "postgres",
+    snapshot=None,
+    page_size: int = EXPORT_PAGE,
+    on_page: Callable[[int], None] | None = None,
+) -> Exported:
     """Write the spec's whole result to ``path`` in ``fmt`` (csv, xlsx or parquet).
 
     ``on_page(rows_written)`` is called after each page is written. The file appears complete
@@ -106,8 +118,9 @@ def record_export(crm, spec, rows: int, fmt: str, target: Path | str) -> None:
     """The audit row of a finished export: who, which query, how many rows, where to."""
     parsed = parse(spec)
     with crm.engine.begin() as conn:
-        audit.exported(conn, user_id=crm.user_id, entity=parsed.entity, spec=parsed.source, rows=rows,
-                       fmt=fmt, target=str(target))
+        audit.exported(
+            conn, user_id=crm.user_id, entity=parsed.entity, spec=parsed.source, rows=rows, fmt=fmt, target=str(target)
+        )
 
 
 def _counted(pages: Iterator[pl.DataFrame], on_page) -> Iterator[pl.DataFrame]:
@@ -161,10 +174,12 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Text cells a spreadsheet would run as a formula get a leading single quote."""
     import polars as pl
 
-    texts = [name for name, kind in frame.schema.items()
-             if kind == pl.String or isinstance(kind, pl.Categorical | pl.Enum)]
+    texts = [
+        name for name, kind in frame.schema.items() if kind == pl.String or isinstance(kind, pl.Categorical | pl.Enum)
+    ]
     if not texts:
         return frame
+
     def guarded(name: str) -> pl.Expr:
         text = pl.col(name).cast(pl.String)
         risky = pl.any_horizontal(text.str.starts_with(start) for start in FORMULA_START)
@@ -211,8 +226,10 @@ def _parquet(pages, out) -> int:
 def _excel(pages, out) -> int:
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False,
-                                     "strings_to_formulas": False, "strings_to_urls": False})
+    book = xlsxwriter.Workbook(
+        out,
+        {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},
+    )
     try:
         sheet = book.add_worksheet("Result")
         header = book.add_format({"bold": True})
@@ -227,8 +244,10 @@ def _excel(pages, out) -> int:
             if i == 0:
                 sheet.write_row(0, 0, frame.columns, header)
             if rows + frame.height > EXCEL_MAX_ROWS:
-                raise ExportError(f"Excel holds at most {EXCEL_MAX_ROWS:,} rows on a sheet; this result has more: "
-                                  "export it as CSV or Parquet")
+                raise ExportError(
+                    f"Excel holds at most {EXCEL_MAX_ROWS:,} rows on a sheet; this result has more: "
+                    "export it as CSV or Parquet"
+                )
             kinds = [_excel_kind(dtype) for dtype in frame.dtypes]
             for r, values in enumerate(frame.iter_rows(), start=rows + 1):
                 for c, (value, kind) in enumerate(zip(values, kinds, strict=True)):

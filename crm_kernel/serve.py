@@ -71,8 +71,13 @@ def app_entries(folder: Path) -> list[AppEntry]:
     for name in apps(folder):
         meta = _metadata(Path(folder) / name)
         title, line = _first_markdown(Path(folder) / name)
-        entries.append(AppEntry(name, meta.get("title") or title or Path(name).stem.replace("_", " ").capitalize(),
-                                meta.get("description") or line))
+        entries.append(
+            AppEntry(
+                name,
+                meta.get("title") or title or Path(name).stem.replace("_", " ").capitalize(),
+                meta.get("description") or line,
+            )
+        )
     return entries
 
 
@@ -112,8 +117,9 @@ def _plain(text: str) -> str:
     return re.sub(r"(\*\*|__|`)", "", text)
 
 
-def page_config_hook(page_config: dict, base_url: str, settings: dict, log, voila_configuration,
-                     notebook_path: str) -> dict:
+def page_config_hook(
+    page_config: dict, base_url: str, settings: dict, log, voila_configuration, notebook_path: str
+) -> dict:
     """Voilà's page-config hook: a folder's page (the landing page at ``/``) gets ``crmApps``,
     the entries the crm template's tree page lists. Read at every request, so a notebook added
     to the folder appears without a restart."""
@@ -135,10 +141,19 @@ def app_url(name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> st
     return f"{address(host, port)}voila/render/{quote(name)}"
 
 
-def voila_command(folder: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                  open_browser: bool = True, tracebacks: bool = False, pool: int = DEFAULT_POOL,
-                  sign_in: bool = True, acting_user: str = "", allowed_hosts: tuple[str, ...] = (),
-                  behind_proxy: bool = False) -> list[str]:
+def voila_command(
+    folder: Path,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    open_browser: bool = True,
+    tracebacks: bool = False,
+    pool: int = DEFAULT_POOL,
+    sign_in: bool = True,
+    acting_user: str = "",
+    allowed_hosts: tuple[str, ...] = (),
+    behind_proxy: bool = False,
+) -> list[str]:
     """The command line that serves every notebook in ``folder`` with Voilà (the sign-in
     server of :mod:`crm_kernel.voila_server`).
 
@@ -148,12 +163,17 @@ def voila_command(folder: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT
     believes a reverse proxy's ``X-Forwarded-Proto``/``-For`` (https gives a Secure cookie)."""
     if not sign_in and not is_loopback(host):
         who = acting_user or "the server's user"
-        raise ConfigError(f"cannot serve on {host} without sign-in: anyone who reaches it would act as "
-                          f"{who}; drop --no-sign-in or listen on 127.0.0.1")
+        raise ConfigError(
+            f"cannot serve on {host} without sign-in: anyone who reaches it would act as "
+            f"{who}; drop --no-sign-in or listen on 127.0.0.1"
+        )
     if pool < 0:
         raise ConfigError(f"--pool must be 0 or more, not {pool}")
     command = [
-        sys.executable, "-m", "crm_kernel.voila_server", str(Path(folder).resolve()),
+        sys.executable,
+        "-m",
+        "crm_kernel.voila_server",
+        str(Path(folder).resolve()),
         f"--Voila.ip={host}",
         f"--Voila.port={port}",
         "--Voila.port_retries=0",  # a busy port is an error, not a silent move to another one

@@ -65,8 +65,13 @@ class CrmIdentityProvider(IdentityProvider):
     session cookie a token started, checked against the database on every request so that a
     revoked token ends its sessions at once."""
 
-    sign_in = Enum(["token", "none"], "token", config=True, help="token: per-user sign-in tokens; "
-                   "none: every request acts as acting_user (loopback only, enforced by crm serve)")
+    sign_in = Enum(
+        ["token", "none"],
+        "token",
+        config=True,
+        help="token: per-user sign-in tokens; "
+        "none: every request acts as acting_user (loopback only, enforced by crm serve)",
+    )
     acting_user = Unicode("", config=True, help="The CRM user's e-mail every request acts as when sign_in is none")
 
     @default("cookie_options")
@@ -126,8 +131,12 @@ class CrmIdentityProvider(IdentityProvider):
         user = CrmUser(found.email, name=found.full_name, display_name=found.full_name, token_id=str(found.id))
         if self.get_user_cookie(handler) != user:
             self.set_login_cookie(handler, user)
-            tokens.record_sign_in(self.engine, found, remote_ip=handler.request.remote_ip,
-                                  user_agent=handler.request.headers.get("User-Agent"))
+            tokens.record_sign_in(
+                self.engine,
+                found,
+                remote_ip=handler.request.remote_ip,
+                user_agent=handler.request.headers.get("User-Agent"),
+            )
             self.log.info("Signed in %s from %s", found.email, handler.request.remote_ip)
         return user
 
@@ -169,9 +178,14 @@ class SignInHandler(JupyterHandler):
     def _page(self, problem: str = "") -> None:
         self.set_status(403)
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(_SIGN_IN_PAGE.format(
-            problem=f'<p class="problem">{escape(problem)}</p>' if problem else "",
-            action=escape(self.request.path), xsrf=self.xsrf_form_html(), next=escape(self._next())))
+        self.finish(
+            _SIGN_IN_PAGE.format(
+                problem=f'<p class="problem">{escape(problem)}</p>' if problem else "",
+                action=escape(self.request.path),
+                xsrf=self.xsrf_form_html(),
+                next=escape(self._next()),
+            )
+        )
 
     @allow_unauthenticated
     def get(self):
@@ -243,8 +257,9 @@ def owned_kernel_manager_class(base: type) -> type:
             removed = super().remove_kernel(kernel_id)
             RequestInfoSocketHandler._cache.pop(kernel_id, None)
             if self.kernel_owners.pop(kernel_id, None) is not None:
-                self.log.info("Kernel %s is gone: its owner forgotten (%d page kernels left)",
-                              kernel_id, len(self.kernel_owners))
+                self.log.info(
+                    "Kernel %s is gone: its owner forgotten (%d page kernels left)", kernel_id, len(self.kernel_owners)
+                )
             return removed
 
     OwnedKernelManager.__name__ = OwnedKernelManager.__qualname__ = f"Owned{base.__name__}"
@@ -286,8 +301,9 @@ class AppHandler(TornadoVoilaHandler):
 
     @property
     def kernel_manager(self):
-        return _OwnedKernels(self.settings["kernel_manager"], self.settings["crm_kernel_owners"],
-                             self.current_user.username)
+        return _OwnedKernels(
+            self.settings["kernel_manager"], self.settings["crm_kernel_owners"], self.current_user.username
+        )
 
     async def prepare(self):
         # Whatever the browser sent under the page-user header is never believed.
@@ -349,8 +365,12 @@ class CrmVoila(Voila):
 
     name = "crm-voila"
     allowed_hosts = List(Unicode(), config=True, help="Host names accepted besides the loopback ones")
-    behind_proxy = Bool(False, config=True, help="Believe a reverse proxy's X-Forwarded-Proto/-For headers "
-                        "(the https a browser used, its address); only when nothing else reaches the port")
+    behind_proxy = Bool(
+        False,
+        config=True,
+        help="Believe a reverse proxy's X-Forwarded-Proto/-For headers "
+        "(the https a browser used, its address); only when nothing else reaches the port",
+    )
 
     @default("identity_provider_class")
     def _identity_provider_class(self):
@@ -376,9 +396,14 @@ class CrmVoila(Voila):
         self.app.settings.update(self.tornado_settings)
         self.app.settings["crm_kernel_owners"] = self.kernel_manager.kernel_owners
         self.app.settings["crm_behind_proxy"] = self.behind_proxy
-        replaced = {TornadoVoilaHandler: AppHandler, TornadoVoilaTreeHandler: TreeHandler, KernelHandler: KernelInfoHandler,
-                    VoilaShutdownKernelHandler: KernelShutdownHandler, VoilaKernelWebsocketHandler: KernelChannelsHandler,
-                    RequestInfoSocketHandler: RequestSocketHandler}
+        replaced = {
+            TornadoVoilaHandler: AppHandler,
+            TornadoVoilaTreeHandler: TreeHandler,
+            KernelHandler: KernelInfoHandler,
+            VoilaShutdownKernelHandler: KernelShutdownHandler,
+            VoilaKernelWebsocketHandler: KernelChannelsHandler,
+            RequestInfoSocketHandler: RequestSocketHandler,
+        }
         handlers = [(spec[0], replaced.get(spec[1], spec[1]), *spec[2:]) for spec in self.init_handlers()]
         allowed = host_pattern([self.ip, *self.allowed_hosts])
         self.app.add_handlers(allowed, handlers)

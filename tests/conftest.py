@@ -21,7 +21,8 @@ TRUNCATE activities, deals, products, contacts, companies, saved_queries, custom
 DELETE FROM pipeline_stages WHERE id NOT IN ({", ".join(f"'{s}'" for s in SEEDED_STAGES)});
 DELETE FROM users WHERE id <> '00000000-0000-0000-0000-000000000001';
 DELETE FROM exchange_rates;
-INSERT INTO exchange_rates (currency, rate_date, rate, source) VALUES ('USD', DATE '1900-01-01', 1, 'reporting currency');
+INSERT INTO exchange_rates (currency, rate_date, rate, source)
+    VALUES ('USD', DATE '1900-01-01', 1, 'reporting currency');
 UPDATE crm_settings SET value = '"USD"' WHERE key = 'reporting_currency';
 """
 

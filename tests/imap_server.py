@@ -2,7 +2,8 @@
 
 It speaks just enough of RFC 3501 for ``imaplib``: CAPABILITY, STARTTLS, LOGIN, SELECT/EXAMINE,
 SEARCH and UID SEARCH (ALL), FETCH and UID FETCH (BODY[] / BODY.PEEK[] / RFC822, with UID),
-NOOP, LOGOUT; in plain text, TLS from the start, or upgraded with STARTTLS. Every command it hears is kept in ``commands`` so a test can see what the client did.
+NOOP, LOGOUT; in plain text, TLS from the start, or upgraded with STARTTLS. Every command it
+hears is kept in ``commands`` so a test can see what the client did.
 
     with FakeImap({"INBOX": [raw1, raw2]}, user="sam", password="s3cret") as server:
         crm.ingest.imap("127.0.0.1", "sam", "s3cret", port=server.port, security="plain")
@@ -19,8 +20,15 @@ from pathlib import Path
 
 
 class FakeImap:
-    def __init__(self, folders: dict[str, list[bytes]], *, user: str, password: str,
-                 tls: ssl.SSLContext | None = None, starttls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        folders: dict[str, list[bytes]],
+        *,
+        user: str,
+        password: str,
+        tls: ssl.SSLContext | None = None,
+        starttls: ssl.SSLContext | None = None,
+    ):
         """``tls``: speak TLS from the first byte (port 993 style); ``starttls``: offer STARTTLS."""
         self.folders = folders
         self.tls = tls
@@ -158,17 +166,38 @@ def _numbers(wanted: str, count: int, by_uid: bool) -> list[int]:
 
 def _strings(args: str) -> list[str]:
     """IMAP atoms and quoted strings (``sam "pa ss\\"word"``)."""
-    return [q.replace('\\"', '"').replace("\\\\", "\\") if q or not a else a
-            for q, a in re.findall(r'"((?:[^"\\]|\\.)*)"|(\S+)', args)]
+    return [
+        q.replace('\\"', '"').replace("\\\\", "\\") if q or not a else a
+        for q, a in re.findall(r'"((?:[^"\\]|\\.)*)"|(\S+)', args)
+    ]
 
 
 def self_signed(folder: Path) -> tuple[Path, ssl.SSLContext]:
     """A certificate for 127.0.0.1 made with the openssl command: its file (for the client to
     trust) and a server context holding it."""
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return cert, context

@@ -24,7 +24,11 @@ def app_engine(engine, database_url):
     """An engine logged in as a service login in role crm_app (RLS applies)."""
     password = secrets.token_urlsafe(12)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        verb = "ALTER" if conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_LOGIN}'").first() else "CREATE"
+        verb = (
+            "ALTER"
+            if conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_LOGIN}'").first()
+            else "CREATE"
+        )
         conn.exec_driver_sql(f"{verb} ROLE {APP_LOGIN} LOGIN PASSWORD '{password}'")
         conn.exec_driver_sql(f"GRANT crm_app TO {APP_LOGIN}")
     url = sa.make_url(database_url).set(username=APP_LOGIN, password=password)
@@ -37,10 +41,19 @@ def app_engine(engine, database_url):
 def world(crm):
     """Users and teams: team East (manager Mia; reps Rob, Rae), team West (rep Sam); analyst
     Ana; admin Ada. One company and one deal and activity owned by each of Rob, Rae, Sam, Mia."""
-    people = {"ada": "admin", "mia": "manager", "rob": "rep", "rae": "rep", "sam": "rep", "ana": "analyst",
-              "max": "manager"}
-    users = {name: crm.users.create(email=f"{name}@example.com", full_name=name.title(), role=role)
-             for name, role in people.items()}
+    people = {
+        "ada": "admin",
+        "mia": "manager",
+        "rob": "rep",
+        "rae": "rep",
+        "sam": "rep",
+        "ana": "analyst",
+        "max": "manager",
+    }
+    users = {
+        name: crm.users.create(email=f"{name}@example.com", full_name=name.title(), role=role)
+        for name, role in people.items()
+    }
     crm.access.add_team("East", manager="mia@example.com")
     crm.access.add_member("East", "rob@example.com")
     crm.access.add_member("East", "rae@example.com")
@@ -50,8 +63,13 @@ def world(crm):
     for name in ("rob", "rae", "sam", "mia"):
         owner = users[name]["id"]
         company = crm.companies.create(name=f"{name.title()} Co", owner_id=owner)
-        deal = crm.deals.create(title=f"{name} deal", company_id=company["id"], owner_id=owner, value=1000,
-                                stage_id="00000000-0000-0000-0001-000000000001")
+        deal = crm.deals.create(
+            title=f"{name} deal",
+            company_id=company["id"],
+            owner_id=owner,
+            value=1000,
+            stage_id="00000000-0000-0000-0001-000000000001",
+        )
         activity = crm.activities.create(type="call", subject=f"{name} call", deal_id=deal["id"], owner_id=owner)
         records[name] = {"company": company, "deal": deal, "activity": activity}
     return {"users": users, "records": records}
@@ -150,9 +168,14 @@ def test_no_acting_user_sees_nothing(app_engine, world):
 
 def test_every_table_is_protected(engine):
     with engine.connect() as conn:
-        unprotected = conn.exec_driver_sql(
-            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' "
-            "AND NOT relrowsecurity ORDER BY 1").scalars().all()
+        unprotected = (
+            conn.exec_driver_sql(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' "
+                "AND NOT relrowsecurity ORDER BY 1"
+            )
+            .scalars()
+            .all()
+        )
     assert unprotected == ["schema_migrations"]
 
 
@@ -215,12 +238,19 @@ def test_the_database_refuses_what_the_checks_would(app_engine, engine, world):
     users, company = world["users"], world["records"]["rob"]["company"]
     before = _deal_count(engine)
     with pytest.raises(AccessDeniedError) as refused, rob.transaction() as conn:
-        conn.execute(sa.text("INSERT INTO deals (title, company_id, stage_id, owner_id) VALUES "
-                             "('x', :c, '00000000-0000-0000-0001-000000000001', :o)"),
-                     {"c": company["id"], "o": users["sam"]["id"]})
+        conn.execute(
+            sa.text(
+                "INSERT INTO deals (title, company_id, stage_id, owner_id) VALUES "
+                "('x', :c, '00000000-0000-0000-0001-000000000001', :o)"
+            ),
+            {"c": company["id"], "o": users["sam"]["id"]},
+        )
     assert refused.value.table == "deals"
     with rob.transaction() as conn:  # the stages are visible but not Rob's to change: nothing updates
-        assert conn.execute(sa.text("UPDATE pipeline_stages SET name = 'Mine' WHERE position = 1 RETURNING id")).all() == []
+        assert (
+            conn.execute(sa.text("UPDATE pipeline_stages SET name = 'Mine' WHERE position = 1 RETURNING id")).all()
+            == []
+        )
     assert _deal_count(engine) == before
     assert CRM(engine).stages.first()["name"] == "Lead"
 
@@ -238,8 +268,10 @@ def test_only_admins_change_stages_and_settings(app_engine, engine, world):
     ada = as_user(app_engine, "ada")
     assert ada.stages.update("00000000-0000-0000-0001-000000000001", name="New lead")["name"] == "New lead"
     with engine.begin() as conn:  # the seeded stage as it was (the reset between tests keeps it)
-        conn.exec_driver_sql("UPDATE pipeline_stages SET name = 'Lead', updated_by = NULL, version = 1 "
-                             "WHERE id = '00000000-0000-0000-0001-000000000001'")
+        conn.exec_driver_sql(
+            "UPDATE pipeline_stages SET name = 'Lead', updated_by = NULL, version = 1 "
+            "WHERE id = '00000000-0000-0000-0001-000000000001'"
+        )
     assert CRM(engine).users.get(world["users"]["rob"]["id"])["role"] == "rep"
 
 
@@ -278,8 +310,11 @@ def test_role_and_team_changes_are_audited(crm, audit_rows):
     crm.access.remove_member("East", "rob@example.com")
     crm.access.set_role("rob@example.com", "analyst")
     assert crm.access.team("east") == {"id": team["id"], "name": "East", "manager": "mia@example.com", "members": []}
-    grants = [(r["entity"], r["operation"], r["before"], r["after"]) for r in audit_rows()
-              if r["operation"] in ("grant", "revoke")]
+    grants = [
+        (r["entity"], r["operation"], r["before"], r["after"])
+        for r in audit_rows()
+        if r["operation"] in ("grant", "revoke")
+    ]
     assert grants == [
         ("users", "grant", {"role": "rep"}, {"role": "manager"}),
         ("teams", "grant", None, {"member": "rob@example.com"}),
@@ -311,13 +346,19 @@ def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, 
             titles = conn.exec_driver_sql("SELECT title FROM deals").scalars().all()
             assert titles == ["rob deal"]
             # Naming another user changes nothing for a per-user login.
-            conn.execute(sa.text("SELECT set_config('crm.user_id', :u, false)"), {"u": str(world["users"]["ada"]["id"])})
+            conn.execute(
+                sa.text("SELECT set_config('crm.user_id', :u, false)"), {"u": str(world["users"]["ada"]["id"])}
+            )
             assert conn.exec_driver_sql("SELECT title FROM deals").scalars().all() == ["rob deal"]
             assert conn.execute(sa.text("UPDATE pipeline_stages SET name = 'x' RETURNING id")).all() == []
             with pytest.raises(AccessDeniedError, match="row-level security"):
-                conn.execute(sa.text("INSERT INTO deals (title, stage_id, owner_id) VALUES "
-                                     "('x', '00000000-0000-0000-0001-000000000001', :o)"),
-                             {"o": str(world["users"]["sam"]["id"])})
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO deals (title, stage_id, owner_id) VALUES "
+                        "('x', '00000000-0000-0000-0001-000000000001', :o)"
+                    ),
+                    {"o": str(world["users"]["sam"]["id"])},
+                )
         # The library takes the login's own user and refuses to act as anyone else through it.
         assert CRM(raw).user_email == "rob@example.com"
         with pytest.raises(ConfigError, match="acts as rob@example.com"):
@@ -336,28 +377,61 @@ def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, 
 
 def _rule(user_ids: list[str]):
     return st.one_of(
-        st.fixed_dictionaries({"field": st.just("value"), "operator": st.sampled_from(["=", "!=", "<", ">", ">=", "<="]),
-                               "value": st.integers(0, 5000)}),
-        st.fixed_dictionaries({"field": st.just("title"),
-                               "operator": st.sampled_from(["contains", "beginsWith", "doesNotContain", "=", "!="]),
-                               "value": st.text(max_size=6)}),
-        st.fixed_dictionaries({"field": st.just("owner_id"), "operator": st.sampled_from(["in", "notIn"]),
-                               "value": st.lists(st.sampled_from(user_ids), min_size=1, max_size=3)}),
-        st.fixed_dictionaries({"field": st.just("owner_id"), "operator": st.sampled_from(["=", "!="]),
-                               "value": st.sampled_from(user_ids)}),
-        st.fixed_dictionaries({"field": st.sampled_from(["stage.name", "company.name"]),
-                               "operator": st.sampled_from(["=", "!=", "contains"]),
-                               "value": st.sampled_from(["Lead", "Won", "Rob Co", "Sam Co", ""])}),
-        st.fixed_dictionaries({"field": st.sampled_from(["deleted_at", "contact_id", "owner_id"]),
-                               "operator": st.sampled_from(["null", "notNull"])}),
+        st.fixed_dictionaries(
+            {
+                "field": st.just("value"),
+                "operator": st.sampled_from(["=", "!=", "<", ">", ">=", "<="]),
+                "value": st.integers(0, 5000),
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "field": st.just("title"),
+                "operator": st.sampled_from(["contains", "beginsWith", "doesNotContain", "=", "!="]),
+                "value": st.text(max_size=6),
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "field": st.just("owner_id"),
+                "operator": st.sampled_from(["in", "notIn"]),
+                "value": st.lists(st.sampled_from(user_ids), min_size=1, max_size=3),
+            }
+        ),
+        st.fixed_dictionaries(
+            {"field": st.just("owner_id"), "operator": st.sampled_from(["=", "!="]), "value": st.sampled_from(user_ids)}
+        ),
+        st.fixed_dictionaries(
+            {
+                "field": st.sampled_from(["stage.name", "company.name"]),
+                "operator": st.sampled_from(["=", "!=", "contains"]),
+                "value": st.sampled_from(["Lead", "Won", "Rob Co", "Sam Co", ""]),
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "field": st.sampled_from(["deleted_at", "contact_id", "owner_id"]),
+                "operator": st.sampled_from(["null", "notNull"]),
+            }
+        ),
     )
 
 
 def _where(user_ids: list[str]):
-    group = st.fixed_dictionaries({"combinator": st.sampled_from(["and", "or"]), "not": st.booleans(),
-                                   "rules": st.lists(_rule(user_ids), max_size=4)})
-    return st.fixed_dictionaries({"combinator": st.sampled_from(["and", "or"]), "not": st.booleans(),
-                                  "rules": st.lists(st.one_of(_rule(user_ids), group), max_size=3)})
+    group = st.fixed_dictionaries(
+        {
+            "combinator": st.sampled_from(["and", "or"]),
+            "not": st.booleans(),
+            "rules": st.lists(_rule(user_ids), max_size=4),
+        }
+    )
+    return st.fixed_dictionaries(
+        {
+            "combinator": st.sampled_from(["and", "or"]),
+            "not": st.booleans(),
+            "rules": st.lists(st.one_of(_rule(user_ids), group), max_size=3),
+        }
+    )
 
 
 def test_a_reps_queries_never_return_another_reps_deal(app_engine, world):
@@ -375,8 +449,13 @@ def test_a_reps_queries_never_return_another_reps_deal(app_engine, world):
             spec |= {"select": ["title", "owner_id"]}
         frame = rob.query(spec)
         assert {str(o) for o in frame["owner_id"].to_list()} <= {mine}
-        activities = rob.query({"entity": "activities", "select": ["subject", "owner_id", "deal.owner_id"],
-                                "where": {**where, "rules": []}})
+        activities = rob.query(
+            {
+                "entity": "activities",
+                "select": ["subject", "owner_id", "deal.owner_id"],
+                "where": {**where, "rules": []},
+            }
+        )
         assert {str(o) for o in activities["owner_id"].to_list()} <= {mine}
 
     check()
@@ -408,8 +487,9 @@ def test_crm_users_role_team_and_db_credentials(crm, app_engine, audit_rows):
     app_url = app_engine.url.render_as_string(hide_password=False)
     refused = run("users", "role", "rob@example.com", "admin", CRM_APP_DATABASE_URL=app_url, CRM_USER="rob@example.com")
     assert refused.exit_code == 1 and "only admins change roles" in refused.output
-    refused = run("users", "db-credentials", "rob@example.com", CRM_APP_DATABASE_URL=app_url,
-                  CRM_USER="rob@example.com")
+    refused = run(
+        "users", "db-credentials", "rob@example.com", CRM_APP_DATABASE_URL=app_url, CRM_USER="rob@example.com"
+    )
     assert refused.exit_code == 1 and "only admins issue database logins" in refused.output
     assert CRM(app_engine, user="rob@example.com").user_role == "rep"
 
@@ -433,8 +513,11 @@ def test_audit_rows_are_visible_with_their_record(app_engine, world):
 
 def test_an_analyst_saves_their_own_queries(app_engine, world):
     ana = as_user(app_engine, "ana")
-    saved = ana.saved_queries.save("big deals", {"entity": "deals", "where": {"rules": [
-        {"field": "value", "operator": ">", "value": 500}]}}, shared=True)
+    saved = ana.saved_queries.save(
+        "big deals",
+        {"entity": "deals", "where": {"rules": [{"field": "value", "operator": ">", "value": 500}]}},
+        shared=True,
+    )
     assert saved["owner_id"] == world["users"]["ana"]["id"]
     assert "big deals" in {q["name"] for q in as_user(app_engine, "rob").saved_queries.visible()}
 
@@ -465,14 +548,17 @@ def test_change_tracking_triggers_work_for_the_app_login(app_engine, engine, wor
     with as_user(app_engine, "ada").transaction() as conn:
         assert conn.execute(sa.text("DELETE FROM activities WHERE id = :id"), {"id": activity}).rowcount == 1
     with engine.connect() as conn:
-        recorded = conn.execute(sa.text("SELECT row_id FROM row_deletions WHERE table_name = 'activities' AND row_id IS NOT NULL")).scalars()
+        recorded = conn.execute(
+            sa.text("SELECT row_id FROM row_deletions WHERE table_name = 'activities' AND row_id IS NOT NULL")
+        ).scalars()
         assert list(recorded) == [str(activity)]
 
 
 def test_an_import_may_not_update_records_outside_the_reps_teams(app_engine, engine, world, tmp_path):
     admin = CRM(engine)
-    admin.contacts.create(first_name="Sam's", last_name="Contact", email="theirs@example.org",
-                          owner_id=world["users"]["sam"]["id"])
+    admin.contacts.create(
+        first_name="Sam's", last_name="Contact", email="theirs@example.org", owner_id=world["users"]["sam"]["id"]
+    )
     csv = tmp_path / "contacts.csv"
     csv.write_text("first_name,last_name,email\nChanged,Name,theirs@example.org\nNew,One,new@example.org\n")
     with pytest.raises(AccessDeniedError, match="1 of the file's rows"):

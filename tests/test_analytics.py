@@ -35,8 +35,10 @@ from crm_kernel.errors import QuerySpecError
 
 UTC = dt.UTC
 SYSTEM = "00000000-0000-0000-0000-000000000001"
-STAGES = {name: f"00000000-0000-0000-0001-00000000000{i}" for i, name in
-          enumerate(["Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"], start=1)}
+STAGES = {
+    name: f"00000000-0000-0000-0001-00000000000{i}"
+    for i, name in enumerate(["Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"], start=1)
+}
 PROBABILITY = {"Lead": 0.1, "Qualified": 0.25, "Proposal": 0.5, "Negotiation": 0.75, "Won": 1, "Lost": 0}
 
 
@@ -55,26 +57,53 @@ class Book:
 
     def user(self, name: str) -> str:
         uid = str(uuid.uuid4())
-        self.conn.execute(sa.text("INSERT INTO users (id, email, full_name) VALUES (:id, :e, :n)"),
-                          {"id": uid, "e": f"{name.lower()}@example.com", "n": name})
+        self.conn.execute(
+            sa.text("INSERT INTO users (id, email, full_name) VALUES (:id, :e, :n)"),
+            {"id": uid, "e": f"{name.lower()}@example.com", "n": name},
+        )
         return uid
 
     def company(self, name: str, industry: str | None = None) -> str:
         cid = str(uuid.uuid4())
-        self.conn.execute(sa.text("INSERT INTO companies (id, name, industry) VALUES (:id, :n, :i)"),
-                          {"id": cid, "n": name, "i": industry})
+        self.conn.execute(
+            sa.text("INSERT INTO companies (id, name, industry) VALUES (:id, :n, :i)"),
+            {"id": cid, "n": name, "i": industry},
+        )
         return cid
 
-    def create(self, key: str, when: str, *, stage: str, value, currency: str = "USD", owner=None,
-               company: str, close: str | None = None, lead_source: str | None = None) -> None:
+    def create(
+        self,
+        key: str,
+        when: str,
+        *,
+        stage: str,
+        value,
+        currency: str = "USD",
+        owner=None,
+        company: str,
+        close: str | None = None,
+        lead_source: str | None = None,
+    ) -> None:
         did = str(uuid.uuid4())
         self.ids[key] = did
         image = {
-            "id": did, "title": key, "company_id": company, "contact_id": None, "stage_id": STAGES[stage],
-            "owner_id": owner, "value": value, "currency": currency, "probability": PROBABILITY[stage],
-            "expected_close_date": close, "actual_close_date": None, "lead_source": lead_source,
-            "created_at": at(when).isoformat(), "stage_entered_at": at(when).isoformat(),
-            "deleted_at": None, "close_reason": None, "version": 1,
+            "id": did,
+            "title": key,
+            "company_id": company,
+            "contact_id": None,
+            "stage_id": STAGES[stage],
+            "owner_id": owner,
+            "value": value,
+            "currency": currency,
+            "probability": PROBABILITY[stage],
+            "expected_close_date": close,
+            "actual_close_date": None,
+            "lead_source": lead_source,
+            "created_at": at(when).isoformat(),
+            "stage_entered_at": at(when).isoformat(),
+            "deleted_at": None,
+            "close_reason": None,
+            "version": 1,
         }
         self._write(key, when, "create", image)
 
@@ -83,9 +112,12 @@ class Book:
 
     def move(self, key: str, when: str, stage: str, **changes) -> None:
         closed = stage in ("Won", "Lost")
-        values = {"stage_id": STAGES[stage], "probability": PROBABILITY[stage],
-                  "stage_entered_at": at(when).isoformat(),
-                  "actual_close_date": changes.pop("actual_close_date", when[:10]) if closed else None}
+        values = {
+            "stage_id": STAGES[stage],
+            "probability": PROBABILITY[stage],
+            "stage_entered_at": at(when).isoformat(),
+            "actual_close_date": changes.pop("actual_close_date", when[:10]) if closed else None,
+        }
         self._write(key, when, "move", {**self.images[key], **values, **changes})
 
     def delete(self, key: str, when: str) -> None:
@@ -97,23 +129,35 @@ class Book:
     def _write(self, key: str, when: str, operation: str, image: dict) -> None:
         before = self.images.get(key)
         image = {**image, "version": (before or {"version": 0})["version"] + 1, "updated_at": at(when).isoformat()}
-        self.conn.execute(sa.text(
-            "INSERT INTO audit_log (user_id, at, entity, entity_id, operation, before, after) "
-            "VALUES (:u, :at, 'deals', :id, :op, CAST(:b AS jsonb), CAST(:a AS jsonb))"),
-            {"u": SYSTEM, "at": at(when), "id": image["id"], "op": operation,
-             "b": json.dumps(before) if before else None, "a": json.dumps(image)})
+        self.conn.execute(
+            sa.text(
+                "INSERT INTO audit_log (user_id, at, entity, entity_id, operation, before, after) "
+                "VALUES (:u, :at, 'deals', :id, :op, CAST(:b AS jsonb), CAST(:a AS jsonb))"
+            ),
+            {
+                "u": SYSTEM,
+                "at": at(when),
+                "id": image["id"],
+                "op": operation,
+                "b": json.dumps(before) if before else None,
+                "a": json.dumps(image),
+            },
+        )
         self.images[key] = image
 
     def finish(self) -> None:
         """Write the deals table as the latest images."""
         for image in self.images.values():
-            self.conn.execute(sa.text("""
+            self.conn.execute(
+                sa.text("""
                 INSERT INTO deals (id, company_id, stage_id, owner_id, title, value, currency, probability,
                     expected_close_date, actual_close_date, lead_source, close_reason, created_at, updated_at,
                     stage_entered_at, deleted_at, version)
                 VALUES (:id, :company_id, :stage_id, :owner_id, :title, :value, :currency, :probability,
                     :expected_close_date, :actual_close_date, :lead_source, :close_reason, :created_at,
-                    :updated_at, :stage_entered_at, :deleted_at, :version)"""), image)
+                    :updated_at, :stage_entered_at, :deleted_at, :version)"""),
+                image,
+            )
 
 
 # -- the history -------------------------------------------------------------------------------
@@ -123,25 +167,61 @@ NOK_NOTE = "1 deal in NOK without a rate is not included"
 
 
 def build(conn: sa.Connection) -> None:
-    conn.execute(sa.text("INSERT INTO exchange_rates VALUES ('EUR', '2026-01-01', 1.10, 'test'), "
-                         "('EUR', '2026-03-01', 1.20, 'test')"))
+    conn.execute(
+        sa.text(
+            "INSERT INTO exchange_rates VALUES ('EUR', '2026-01-01', 1.10, 'test'), ('EUR', '2026-03-01', 1.20, 'test')"
+        )
+    )
     book = Book(conn)
     ann, bob = book.user("Ann"), book.user("Bob")
     acme, globex = book.company("Acme", "Software"), book.company("Globex", "Retail")
     book.create("F", "2025-11-01 10:00", stage="Lead", value=400, owner=ann, company=globex, lead_source="web")
     book.move("F", "2025-12-01 10:00", "Lost", close_reason="budget")
-    book.create("D", "2026-01-02 10:00", stage="Proposal", value=300, currency="NOK", owner=bob, company=acme,
-                close="2026-02-15")
-    book.create("A", "2026-01-05 10:00", stage="Lead", value=1000, owner=ann, company=acme, close="2026-03-31",
-                lead_source="web")
-    book.create("B", "2026-01-10 10:00", stage="Qualified", value=2000, currency="EUR", owner=bob, company=acme,
-                close="2026-02-28", lead_source="partner")
+    book.create(
+        "D",
+        "2026-01-02 10:00",
+        stage="Proposal",
+        value=300,
+        currency="NOK",
+        owner=bob,
+        company=acme,
+        close="2026-02-15",
+    )
+    book.create(
+        "A",
+        "2026-01-05 10:00",
+        stage="Lead",
+        value=1000,
+        owner=ann,
+        company=acme,
+        close="2026-03-31",
+        lead_source="web",
+    )
+    book.create(
+        "B",
+        "2026-01-10 10:00",
+        stage="Qualified",
+        value=2000,
+        currency="EUR",
+        owner=bob,
+        company=acme,
+        close="2026-02-28",
+        lead_source="partner",
+    )
     book.move("A", "2026-01-20 10:00", "Qualified")
     book.move("B", "2026-02-01 10:00", "Lost", close_reason="timing")
     book.create("C", "2026-02-05 10:00", stage="Lead", value=500, owner=ann, company=acme, close="2026-03-20")
     book.update("A", "2026-02-10 10:00", value=1500)
-    book.create("E", "2026-02-15 10:00", stage="Negotiation", value=800, owner=bob, company=acme,
-                close="2026-03-25", lead_source="event")
+    book.create(
+        "E",
+        "2026-02-15 10:00",
+        stage="Negotiation",
+        value=800,
+        owner=bob,
+        company=acme,
+        close="2026-03-25",
+        lead_source="event",
+    )
     book.move("A", "2026-02-20 10:00", "Proposal", expected_close_date="2026-04-30")
     book.update("C", "2026-02-25 10:00", expected_close_date="2026-03-10")
     book.delete("C", "2026-03-01 10:00")
@@ -185,40 +265,63 @@ def rows(frame: pl.DataFrame) -> list[tuple]:
 
 # -- pipeline ----------------------------------------------------------------------------------
 
-PIPELINE_COLUMNS = ["stage", "deals", "value", "weighted", "avg_value", "avg_days_in_stage", "left_out",
-                    "left_out_note"]
+PIPELINE_COLUMNS = [
+    "stage",
+    "deals",
+    "value",
+    "weighted",
+    "avg_value",
+    "avg_days_in_stage",
+    "left_out",
+    "left_out_note",
+]
 
 
-@pytest.mark.parametrize("as_of, expected", [
-    # A and B in Qualified (B's 2000 EUR at January's 1.10), D's NOK left out and said so.
-    ("2026-01-31T10:00:00+00:00", [
-        ("Lead", 0, 0.0, 0.0, None, None, 0, None),
-        ("Qualified", 2, 3200.0, 800.0, 1600.0, 16.0, 0, None),
-        ("Proposal", 1, 0.0, 0.0, None, 29.0, 1, NOK_NOTE),
-        ("Negotiation", 0, 0.0, 0.0, None, None, 0, None),
-    ]),
-    # B lost; A (1500 after its edit) in Proposal, C in Lead, E in Negotiation.
-    ("2026-02-28T10:00:00+00:00", [
-        ("Lead", 1, 500.0, 50.0, 500.0, 23.0, 0, None),
-        ("Qualified", 0, 0.0, 0.0, None, None, 0, None),
-        ("Proposal", 2, 1500.0, 750.0, 1500.0, 32.5, 1, NOK_NOTE),
-        ("Negotiation", 1, 800.0, 600.0, 800.0, 13.0, 0, None),
-    ]),
-    # A date is the end of that day; A and E won, C deleted, B reopened at March's 1.20.
-    (dt.date(2026, 3, 31), [
-        ("Lead", 0, 0.0, 0.0, None, None, 0, None),
-        ("Qualified", 1, 2400.0, 600.0, 2400.0, 26.5833, 0, None),
-        ("Proposal", 1, 0.0, 0.0, None, 88.5833, 1, NOK_NOTE),
-        ("Negotiation", 0, 0.0, 0.0, None, None, 0, None),
-    ]),
-    # Before anything but F, which was lost by then.
-    (dt.date(2025, 12, 31), [
-        ("Lead", 0, 0.0, 0.0, None, None, 0, None),
-        ("Qualified", 0, 0.0, 0.0, None, None, 0, None),
-        ("Proposal", 0, 0.0, 0.0, None, None, 0, None),
-        ("Negotiation", 0, 0.0, 0.0, None, None, 0, None),
-    ]),
-])
+@pytest.mark.parametrize(
+    "as_of, expected",
+    [
+        # A and B in Qualified (B's 2000 EUR at January's 1.10), D's NOK left out and said so.
+        (
+            "2026-01-31T10:00:00+00:00",
+            [
+                ("Lead", 0, 0.0, 0.0, None, None, 0, None),
+                ("Qualified", 2, 3200.0, 800.0, 1600.0, 16.0, 0, None),
+                ("Proposal", 1, 0.0, 0.0, None, 29.0, 1, NOK_NOTE),
+                ("Negotiation", 0, 0.0, 0.0, None, None, 0, None),
+            ],
+        ),
+        # B lost; A (1500 after its edit) in Proposal, C in Lead, E in Negotiation.
+        (
+            "2026-02-28T10:00:00+00:00",
+            [
+                ("Lead", 1, 500.0, 50.0, 500.0, 23.0, 0, None),
+                ("Qualified", 0, 0.0, 0.0, None, None, 0, None),
+                ("Proposal", 2, 1500.0, 750.0, 1500.0, 32.5, 1, NOK_NOTE),
+                ("Negotiation", 1, 800.0, 600.0, 800.0, 13.0, 0, None),
+            ],
+        ),
+        # A date is the end of that day; A and E won, C deleted, B reopened at March's 1.20.
+        (
+            dt.date(2026, 3, 31),
+            [
+                ("Lead", 0, 0.0, 0.0, None, None, 0, None),
+                ("Qualified", 1, 2400.0, 600.0, 2400.0, 26.5833, 0, None),
+                ("Proposal", 1, 0.0, 0.0, None, 88.5833, 1, NOK_NOTE),
+                ("Negotiation", 0, 0.0, 0.0, None, None, 0, None),
+            ],
+        ),
+        # Before anything but F, which was lost by then.
+        (
+            dt.date(2025, 12, 31),
+            [
+                ("Lead", 0, 0.0, 0.0, None, None, 0, None),
+                ("Qualified", 0, 0.0, 0.0, None, None, 0, None),
+                ("Proposal", 0, 0.0, 0.0, None, None, 0, None),
+                ("Negotiation", 0, 0.0, 0.0, None, None, 0, None),
+            ],
+        ),
+    ],
+)
 def test_pipeline_as_it_stood(analytics, as_of, expected):
     frame = analytics.pipeline(as_of=as_of)
     assert frame.columns == PIPELINE_COLUMNS
@@ -258,10 +361,22 @@ def test_pipeline_refuses_an_unknown_grouping(analytics):
 
 # -- waterfall ---------------------------------------------------------------------------------
 
+
 def waterfall_rows(**values) -> list[tuple]:
     """Every category, zero unless given as category=(deals, value[, left_out])."""
-    order = ["open_at_start", "new", "reopened", "pulled_in", "increased", "decreased", "pushed_out", "won",
-             "lost", "deleted", "open_at_end"]
+    order = [
+        "open_at_start",
+        "new",
+        "reopened",
+        "pulled_in",
+        "increased",
+        "decreased",
+        "pushed_out",
+        "won",
+        "lost",
+        "deleted",
+        "open_at_end",
+    ]
     out = []
     for category in order:
         deals, value, *missing = values.get(category, (0, 0.0))
@@ -270,32 +385,84 @@ def waterfall_rows(**values) -> list[tuple]:
     return out
 
 
-@pytest.mark.parametrize("start, end, window, expected", [
-    # A grew by 500 and was won at 1500; C came and was deleted; E came and was won at 700;
-    # B was lost and reopened within the period: only its (nil) change shows.
-    ("2026-02-01", "2026-03-31", {}, waterfall_rows(
-        open_at_start=(2, 3400, 1), new=(2, 1200), increased=(1, 500), won=(2, -2200), deleted=(1, -500),
-        open_at_end=(1, 2400, 1))),
-    # Closing by March 31: B's reopening moved its close date to May, out of the window.
-    ("2026-02-01", "2026-03-31", {"close_to": dt.date(2026, 3, 31)}, waterfall_rows(
-        open_at_start=(2, 3400, 1), new=(2, 1200), increased=(1, 500), pushed_out=(1, -2400),
-        won=(2, -2200), deleted=(1, -500), open_at_end=(0, 0, 1))),
-    # B, lost at the start, reopened at the end (at March's rate: it is open at the end).
-    ("2026-02-02", "2026-03-10", {}, waterfall_rows(
-        open_at_start=(1, 1000, 1), new=(2, 1200), reopened=(1, 2400), increased=(1, 500), deleted=(1, -500),
-        open_at_end=(3, 4600, 1))),
-    # B lost, at its close date's rate (January's 1.10).
-    ("2026-01-15", "2026-02-15", {}, waterfall_rows(
-        open_at_start=(2, 3200, 1), new=(2, 1300), increased=(1, 500), lost=(1, -2200),
-        open_at_end=(3, 2800, 1))),
-    # C's close date pulled in from March 20 to March 10, into the window.
-    ("2026-02-06", "2026-02-26", {"close_to": dt.date(2026, 3, 15)}, waterfall_rows(
-        open_at_start=(0, 0, 1), pulled_in=(1, 500), open_at_end=(1, 500, 1))),
-    # E's value cut from 800 to 700.
-    ("2026-02-16", "2026-03-10", {}, waterfall_rows(
-        open_at_start=(3, 2800, 1), reopened=(1, 2400), decreased=(1, -100), deleted=(1, -500),
-        open_at_end=(3, 4600, 1))),
-])
+@pytest.mark.parametrize(
+    "start, end, window, expected",
+    [
+        # A grew by 500 and was won at 1500; C came and was deleted; E came and was won at 700;
+        # B was lost and reopened within the period: only its (nil) change shows.
+        (
+            "2026-02-01",
+            "2026-03-31",
+            {},
+            waterfall_rows(
+                open_at_start=(2, 3400, 1),
+                new=(2, 1200),
+                increased=(1, 500),
+                won=(2, -2200),
+                deleted=(1, -500),
+                open_at_end=(1, 2400, 1),
+            ),
+        ),
+        # Closing by March 31: B's reopening moved its close date to May, out of the window.
+        (
+            "2026-02-01",
+            "2026-03-31",
+            {"close_to": dt.date(2026, 3, 31)},
+            waterfall_rows(
+                open_at_start=(2, 3400, 1),
+                new=(2, 1200),
+                increased=(1, 500),
+                pushed_out=(1, -2400),
+                won=(2, -2200),
+                deleted=(1, -500),
+                open_at_end=(0, 0, 1),
+            ),
+        ),
+        # B, lost at the start, reopened at the end (at March's rate: it is open at the end).
+        (
+            "2026-02-02",
+            "2026-03-10",
+            {},
+            waterfall_rows(
+                open_at_start=(1, 1000, 1),
+                new=(2, 1200),
+                reopened=(1, 2400),
+                increased=(1, 500),
+                deleted=(1, -500),
+                open_at_end=(3, 4600, 1),
+            ),
+        ),
+        # B lost, at its close date's rate (January's 1.10).
+        (
+            "2026-01-15",
+            "2026-02-15",
+            {},
+            waterfall_rows(
+                open_at_start=(2, 3200, 1), new=(2, 1300), increased=(1, 500), lost=(1, -2200), open_at_end=(3, 2800, 1)
+            ),
+        ),
+        # C's close date pulled in from March 20 to March 10, into the window.
+        (
+            "2026-02-06",
+            "2026-02-26",
+            {"close_to": dt.date(2026, 3, 15)},
+            waterfall_rows(open_at_start=(0, 0, 1), pulled_in=(1, 500), open_at_end=(1, 500, 1)),
+        ),
+        # E's value cut from 800 to 700.
+        (
+            "2026-02-16",
+            "2026-03-10",
+            {},
+            waterfall_rows(
+                open_at_start=(3, 2800, 1),
+                reopened=(1, 2400),
+                decreased=(1, -100),
+                deleted=(1, -500),
+                open_at_end=(3, 4600, 1),
+            ),
+        ),
+    ],
+)
 def test_waterfall_by_hand_and_it_reconciles(analytics, start, end, window, expected):
     frame = analytics.waterfall(start, end, **window)
     assert rows(frame) == expected
@@ -315,6 +482,7 @@ def test_waterfall_needs_start_before_end(analytics):
 
 
 # -- funnel, velocity, slippage ------------------------------------------------------------------
+
 
 def test_funnel(analytics):
     # Entered in Jan-Feb: Lead A, C; Qualified A, B; Proposal A, D; Negotiation E. A and E won
@@ -355,19 +523,25 @@ def test_slippage_counts_pushes_not_pull_ins(analytics):
 
 # -- win rate and cycle time ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("by, expected", [
-    ("owner", [("Ann", 1, 1, 2, 0.5, 1500.0, 0, None), ("Bob", 1, 0, 1, 1.0, 700.0, 0, None)]),
-    ("industry", [("Retail", 0, 1, 1, 0.0, 0.0, 0, None), ("Software", 2, 0, 2, 1.0, 2200.0, 0, None)]),
-    ("lead_source", [("event", 1, 0, 1, 1.0, 700.0, 0, None), ("web", 1, 1, 2, 0.5, 1500.0, 0, None)]),
-    ("size_band", [("< 1,000", 1, 1, 2, 0.5, 700.0, 0, None), ("\u2265 1,000", 1, 0, 1, 1.0, 1500.0, 0, None)]),
-])
+
+@pytest.mark.parametrize(
+    "by, expected",
+    [
+        ("owner", [("Ann", 1, 1, 2, 0.5, 1500.0, 0, None), ("Bob", 1, 0, 1, 1.0, 700.0, 0, None)]),
+        ("industry", [("Retail", 0, 1, 1, 0.0, 0.0, 0, None), ("Software", 2, 0, 2, 1.0, 2200.0, 0, None)]),
+        ("lead_source", [("event", 1, 0, 1, 1.0, 700.0, 0, None), ("web", 1, 1, 2, 0.5, 1500.0, 0, None)]),
+        ("size_band", [("< 1,000", 1, 1, 2, 0.5, 700.0, 0, None), ("\u2265 1,000", 1, 0, 1, 1.0, 1500.0, 0, None)]),
+    ],
+)
 def test_win_rate(analytics, by, expected):
     assert rows(analytics.win_rate(by=by, bands=(1000,))) == expected
 
 
 def test_win_rate_in_a_period_and_cycle_time(analytics):
     assert rows(analytics.win_rate(start="2026-01-01")) == [
-        ("Ann", 1, 0, 1, 1.0, 1500.0, 0, None), ("Bob", 1, 0, 1, 1.0, 700.0, 0, None)]
+        ("Ann", 1, 0, 1, 1.0, 1500.0, 0, None),
+        ("Bob", 1, 0, 1, 1.0, 700.0, 0, None),
+    ]
     # A: created Jan 5, won Mar 15 (69 days); E: Feb 15 to Mar 20 (33 days).
     assert rows(analytics.cycle_time(by="owner")) == [("Ann", 1, 69.0, 69.0, 69.0), ("Bob", 1, 33.0, 33.0, 33.0)]
     assert rows(analytics.cycle_time(by="industry")) == [("Software", 2, 51.0, 51.0, 61.8)]
@@ -376,6 +550,7 @@ def test_win_rate_in_a_period_and_cycle_time(analytics):
 
 
 # -- forecast ------------------------------------------------------------------------------------
+
 
 def test_forecast_with_stage_probabilities(analytics):
     assert rows(analytics.forecast()) == [
@@ -438,22 +613,26 @@ def test_forecast_with_learned_probabilities(analytics):
 
 # -- charts --------------------------------------------------------------------------------------
 
+
 def _layers(spec: dict) -> list[dict]:
     return spec.get("layer", [spec])
 
 
-@pytest.mark.parametrize("name, call", [
-    ("pipeline", lambda a: a.pipeline(as_of="2026-02-28T10:00:00+00:00")),
-    ("pipeline", lambda a: a.pipeline(by="month", as_of="2026-02-28T10:00:00+00:00")),
-    ("waterfall", lambda a: a.waterfall("2026-02-02", "2026-03-10")),
-    ("funnel", lambda a: a.funnel("2026-01-01", "2026-02-28")),
-    ("velocity", lambda a: a.velocity()),
-    ("slippage", lambda a: a.slippage()),
-    ("win_rate", lambda a: a.win_rate(by="industry")),
-    ("cycle_time", lambda a: a.cycle_time()),
-    ("forecast", lambda a: a.forecast()),
-    ("backtest", lambda a: a.backtest(periods=2)),
-])
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("pipeline", lambda a: a.pipeline(as_of="2026-02-28T10:00:00+00:00")),
+        ("pipeline", lambda a: a.pipeline(by="month", as_of="2026-02-28T10:00:00+00:00")),
+        ("waterfall", lambda a: a.waterfall("2026-02-02", "2026-03-10")),
+        ("funnel", lambda a: a.funnel("2026-01-01", "2026-02-28")),
+        ("velocity", lambda a: a.velocity()),
+        ("slippage", lambda a: a.slippage()),
+        ("win_rate", lambda a: a.win_rate(by="industry")),
+        ("cycle_time", lambda a: a.cycle_time()),
+        ("forecast", lambda a: a.forecast()),
+        ("backtest", lambda a: a.backtest(periods=2)),
+    ],
+)
 def test_each_analytic_has_a_chart_with_tooltips_and_its_rows_inline(history_crm, name, call):
     from crm_kernel.analytics import charts
 
@@ -484,6 +663,7 @@ def test_the_waterfall_chart_steps_from_start_to_end(history_crm):
 
 # -- time zones ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ["postgres", "duckdb"])
 def test_a_zone_east_of_utc_changes_day_boundaries_not_moments(history_crm, monkeypatch, backend):
     """Both engines hand timestamps back in the session's zone; the answers must not move. A
@@ -511,13 +691,15 @@ def test_a_zone_east_of_utc_changes_day_boundaries_not_moments(history_crm, monk
 
 # -- the services' own audit rows ------------------------------------------------------------------
 
+
 def test_history_written_by_the_services_reads_back_on_both_engines(crm, tmp_path):
     """Images as the services write them (to_jsonb of the row: numbers, dates, timestamps in
     PostgreSQL's own format) give the same pipeline now and as of now, on both engines."""
     crm.money.set_rate("EUR", "2026-01-01", "1.25")
     acme = crm.companies.create(name="Acme", industry="Software")
-    kept = crm.deals.create(company_id=acme["id"], title="kept", value="1234.50", currency="EUR",
-                            expected_close_date="2026-06-30")
+    kept = crm.deals.create(
+        company_id=acme["id"], title="kept", value="1234.50", currency="EUR", expected_close_date="2026-06-30"
+    )
     crm.deals.move(kept["id"], "Proposal")
     crm.deals.update(kept["id"], value="1000.10")
     gone = crm.deals.create(company_id=acme["id"], title="gone", value=10)
@@ -530,7 +712,11 @@ def test_history_written_by_the_services_reads_back_on_both_engines(crm, tmp_pat
         analytics = crm.analytics(backend, snapshot=snap, now=now)
         proposal = analytics.pipeline(as_of=now).filter(pl.col("stage") == "Proposal")
         assert proposal.select("deals", "value", "weighted").rows() == [(1, 1250.13, 625.07)], backend
-        assert analytics.pipeline(as_of=now).drop("avg_days_in_stage").equals(
-            analytics.pipeline().drop("avg_days_in_stage")), backend
-        assert analytics.win_rate(by="industry").select("industry", "won", "won_value").rows() == \
-            [("Software", 1, 99.0)], backend
+        assert (
+            analytics.pipeline(as_of=now)
+            .drop("avg_days_in_stage")
+            .equals(analytics.pipeline().drop("avg_days_in_stage"))
+        ), backend
+        assert analytics.win_rate(by="industry").select("industry", "won", "won_value").rows() == [
+            ("Software", 1, 99.0)
+        ], backend

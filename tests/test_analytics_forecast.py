@@ -36,8 +36,16 @@ def build(conn) -> None:
         book.move(keys[0], f"{decided} 10:00", "Won")
         for key in keys[1:]:
             book.move(key, f"{decided} 10:00", "Lost", close_reason="lost")
-    book.create("nok", "2026-03-22 10:00", stage="Negotiation", value=1000, currency="NOK", owner=rep,
-                company=acme, close="2026-05-15")
+    book.create(
+        "nok",
+        "2026-03-22 10:00",
+        stage="Negotiation",
+        value=1000,
+        currency="NOK",
+        owner=rep,
+        company=acme,
+        close="2026-05-15",
+    )
     book.move("nok", "2026-05-01 10:00", "Lost", close_reason="lost")
     book.finish()
 

@@ -24,12 +24,13 @@ from tests.helpers import scratch_dir
 def fingerprint(url: str) -> dict[str, tuple[int, str]]:
     """Every table of the public schema: its row count and a checksum of all its rows."""
     with psycopg.connect(libpq_url(url)) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        tables = [
+            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+        ]
         result = {}
         for table in tables:
             count, digest = conn.execute(
-                f'SELECT count(*), md5(coalesce(string_agg(t::text, E\'\\n\' ORDER BY t::text), \'\')) FROM "{table}" t'
+                f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM \"{table}\" t"
             ).fetchone()
             result[table] = (count, digest)
         return result

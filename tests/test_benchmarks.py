@@ -44,8 +44,14 @@ def company_names(engine: sa.Engine) -> list[str]:
 def test_a_benchmark_leaves_the_crm_in_crm_database_url_alone(name, real_crm):
     url, engine = real_crm
     env = dict(os.environ, CRM_DATABASE_URL=url, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *REPLACING[name]],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{name}.py"), *REPLACING[name]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert company_names(engine) == ["Marker Ltd"]
 
@@ -54,7 +60,7 @@ def test_every_benchmark_gets_its_database_from_the_harness():
     for script in sorted(BENCHMARKS.glob("*.py")):
         if script.name != "harness.py":
             text = script.read_text()
-            assert "database(args.url" in text and "CRM_DATABASE_URL\")" not in text, script.name
+            assert "database(args.url" in text and 'CRM_DATABASE_URL")' not in text, script.name
 
 
 def test_the_harness_starts_a_throwaway_cluster_unless_given_a_url(real_crm, monkeypatch):
@@ -83,7 +89,9 @@ def test_every_app_has_a_ready_marker_its_widgets_draw(monkeypatch):
     from harness import READY
 
     assert sorted(READY) == sorted(p.name for p in dashboards_dir().glob("*.ipynb"))
-    widgets = "".join(p.read_text() for p in (ROOT / "crm_kernel" / "widgets").glob("*.*") if p.suffix in (".py", ".js"))
+    widgets = "".join(
+        p.read_text() for p in (ROOT / "crm_kernel" / "widgets").glob("*.*") if p.suffix in (".py", ".js")
+    )
     for name, marker in READY.items():
         for css in re.findall(r"\.([\w-]+)", marker):
             assert css in widgets or css.startswith("mark-"), (name, css)  # mark-*: Vega's own

@@ -8,8 +8,16 @@ from crm_kernel.model.catalog import INTERNAL_TABLES
 
 # information_schema's udt_name for each catalog field type (enums: their own type name).
 UDT = {
-    "text": "text", "integer": "int4", "number": "numeric", "money": "numeric", "date": "date",
-    "timestamp": "timestamptz", "boolean": "bool", "uuid": "uuid", "json": "jsonb", "search": "tsvector",
+    "text": "text",
+    "integer": "int4",
+    "number": "numeric",
+    "money": "numeric",
+    "date": "date",
+    "timestamp": "timestamptz",
+    "boolean": "bool",
+    "uuid": "uuid",
+    "json": "jsonb",
+    "search": "tsvector",
     "tags": "_text",
 }
 
@@ -17,12 +25,18 @@ UDT = {
 @pytest.fixture(scope="module")
 def live_columns(engine):
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("""
+        rows = (
+            conn.execute(
+                sa.text("""
             SELECT table_name, column_name, udt_name, is_nullable, numeric_precision, numeric_scale,
                    column_default, is_generated, is_identity
             FROM information_schema.columns WHERE table_schema = 'public'
             ORDER BY table_name, ordinal_position
-        """)).mappings().all()
+        """)
+            )
+            .mappings()
+            .all()
+        )
     columns = {}
     for r in rows:
         columns.setdefault(r["table_name"], {})[r["column_name"]] = dict(r)
@@ -56,7 +70,9 @@ def test_fields_match_columns(live_columns, name):
 
 def test_every_numeric_column_declares_precision_and_scale(live_columns):
     loose = [
-        f"{t}.{c}" for t, cols in live_columns.items() for c, col in cols.items()
+        f"{t}.{c}"
+        for t, cols in live_columns.items()
+        for c, col in cols.items()
         if col["udt_name"] == "numeric" and (col["numeric_precision"] is None or col["numeric_scale"] is None)
     ]
     assert loose == []
@@ -64,10 +80,12 @@ def test_every_numeric_column_declares_precision_and_scale(live_columns):
 
 def test_enum_values_match_postgres_types(engine):
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("""
+        rows = conn.execute(
+            sa.text("""
             SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)
             FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname
-        """)).all()
+        """)
+        ).all()
     live = dict(rows)
     catalog = {f.enum_type: list(f.values) for e in ENTITIES.values() for f in e.fields if f.type == "enum"}
     assert catalog == {k: v for k, v in live.items() if k in catalog}
@@ -76,13 +94,15 @@ def test_enum_values_match_postgres_types(engine):
 
 def test_relations_match_foreign_keys(engine):
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("""
+        rows = conn.execute(
+            sa.text("""
             SELECT kcu.table_name, kcu.column_name, ccu.table_name
             FROM information_schema.table_constraints tc
             JOIN information_schema.key_column_usage kcu USING (constraint_schema, constraint_name)
             JOIN information_schema.constraint_column_usage ccu USING (constraint_schema, constraint_name)
             WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = 'public'
-        """)).all()
+        """)
+        ).all()
     live = {tuple(r) for r in rows if r[0] not in INTERNAL_TABLES}
     catalog = {(r.source, r.field, r.target) for e in ENTITIES.values() for r in e.relations}
     assert catalog == live
@@ -96,21 +116,33 @@ def test_foreign_keys_follow_the_naming_rule():
 
 def test_one_to_many_relations_are_the_reverse_of_foreign_keys():
     assert {(r.source, r.field) for r in children("companies")} == {
-        ("contacts", "company_id"), ("deals", "company_id"), ("activities", "company_id")}
+        ("contacts", "company_id"),
+        ("deals", "company_id"),
+        ("activities", "company_id"),
+    }
 
 
 def test_business_tables_carry_the_bookkeeping_columns():
     for e in ENTITIES.values():
         if e.business:
-            for name in ("id", "created_at", "updated_at", "created_by", "updated_by", "deleted_at",
-                         "version", "custom_fields"):
+            for name in (
+                "id",
+                "created_at",
+                "updated_at",
+                "created_by",
+                "updated_by",
+                "deleted_at",
+                "version",
+                "custom_fields",
+            ):
                 assert e.has_field(name), f"{e.name}.{name}"
 
 
 def test_search_indexes_exist(engine):
     with engine.connect() as conn:
-        indexes = dict(conn.execute(sa.text(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")).all())
+        indexes = dict(
+            conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")).all()
+        )
     for table in ("companies", "contacts", "deals", "activities"):
         assert f"{table}_search_idx" in indexes
         assert "gin (search_vector)" in indexes[f"{table}_search_idx"]

@@ -80,6 +80,7 @@ def test_a_failing_callback_does_not_stop_the_listener(crm, database_url):
 
 # -- surviving what goes wrong -------------------------------------------------------------
 
+
 def test_a_payload_that_is_not_a_change_is_skipped_and_the_next_change_arrives(crm, database_url, engine, caplog):
     heard = queue.Queue()
     listener = ChangeListener(libpq_url(database_url), heard.put)
@@ -89,8 +90,12 @@ def test_a_payload_that_is_not_a_change_is_skipped_and_the_next_change_arrives(c
             for payload in ("not json", "[1, 2]", '{"entity": 5}', ""):
                 conn.execute(sa.text("SELECT pg_notify('crm_changes', :p)"), {"p": payload})
         company = crm.companies.create(name="After the noise")
-        assert heard.get(timeout=10) == {"entity": "companies", "id": str(company["id"]),
-                                         "operation": "create", "version": 1}
+        assert heard.get(timeout=10) == {
+            "entity": "companies",
+            "id": str(company["id"]),
+            "operation": "create",
+            "version": 1,
+        }
         assert listener.alive and listener.state == "live" and heard.empty()
     finally:
         listener.close()
@@ -119,8 +124,9 @@ class States:
         self.changes: queue.Queue = queue.Queue()
 
     def listener(self, url: str, **kwargs) -> ChangeListener:
-        return ChangeListener(url, self.changes.put, on_state=self.states.put,
-                              on_resync=lambda: self.resyncs.put(True), **kwargs)
+        return ChangeListener(
+            url, self.changes.put, on_state=self.states.put, on_resync=lambda: self.resyncs.put(True), **kwargs
+        )
 
     def expect(self, state: str, timeout: float = 60) -> None:
         assert self.states.get(timeout=timeout) == state

@@ -45,7 +45,7 @@ def test_top_level_help_shows_one_setting_a_line():
     from crm_kernel.config import SETTINGS
 
     output = crm("--help").output
-    table = output[output.index("Settings (environment variables):"):]
+    table = output[output.index("Settings (environment variables):") :]
     for s in SETTINGS:
         first_words = " ".join(s.help.split()[:2])
         assert re.search(rf"^ *{s.env} +{re.escape(first_words)}", table, re.MULTILINE), (s.env, table)
@@ -166,9 +166,11 @@ def test_unknown_crm_user_is_a_clear_error(crm_db):
 @pytest.fixture
 def spec_file(tmp_path):
     path = tmp_path / "spec.json"
-    path.write_text('{"entity": "companies", "select": ["name", "employees"], '
-                    '"where": {"rules": [{"field": "employees", "operator": ">", "value": "10"}]}, '
-                    '"order_by": ["name"]}')
+    path.write_text(
+        '{"entity": "companies", "select": ["name", "employees"], '
+        '"where": {"rules": [{"field": "employees", "operator": ">", "value": "10"}]}, '
+        '"order_by": ["name"]}'
+    )
     return path
 
 
@@ -200,7 +202,9 @@ def test_query_run_formats(spec_file, tmp_path):
 
 def test_query_run_refuses_a_bad_spec_with_its_path(crm_db, tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text('{"entity": "companies", "where": {"rules": [{"field": "employees", "operator": "contains", "value": 1}]}}')
+    bad.write_text(
+        '{"entity": "companies", "where": {"rules": [{"field": "employees", "operator": "contains", "value": 1}]}}'
+    )
     result = CliRunner().invoke(cli.main, ["query", "run", str(bad)])
     assert result.exit_code == 1
     assert "where.rules[0].operator: 'contains' does not apply to integer field employees" in result.output
@@ -222,8 +226,9 @@ def test_query_sql_prints_readable_sql_offline(spec_file):
 def test_query_run_on_a_snapshot(crm_db, spec_file, tmp_path):
     exported = crm("snapshot", "export", "--out", str(tmp_path / "snaps"))
     assert exported.exit_code == 0
-    csv = crm("query", "run", str(spec_file), "--backend", "duckdb", "--snapshot", str(tmp_path / "snaps"),
-              "--format", "csv").output
+    csv = crm(
+        "query", "run", str(spec_file), "--backend", "duckdb", "--snapshot", str(tmp_path / "snaps"), "--format", "csv"
+    ).output
     assert csv.splitlines() == ["name,employees", "Also Big,50", "Big Co,500"]
     crm_db.companies.create(name="After the snapshot", employees=99)
     live = crm("query", "run", str(spec_file), "--format", "csv").output
@@ -233,16 +238,29 @@ def test_query_run_on_a_snapshot(crm_db, spec_file, tmp_path):
 @pytest.mark.usefixtures("two_companies")
 def test_query_run_takes_parameters(tmp_path):
     spec = tmp_path / "param.json"
-    spec.write_text('{"entity": "companies", "select": ["name"], "order_by": ["name"], "where": {"rules": ['
-                    '{"field": "employees", "operator": ">=", "value": "least", "valueSource": "parameter"}, '
-                    '{"field": "name", "operator": "in", "value": "names", "valueSource": "parameter"}]}}')
-    csv = crm("query", "run", str(spec), "--format", "csv", "--param", "least=50", "--param", 'names=["Big Co", "Tiny", "Also Big"]')
+    spec.write_text(
+        '{"entity": "companies", "select": ["name"], "order_by": ["name"], "where": {"rules": ['
+        '{"field": "employees", "operator": ">=", "value": "least", "valueSource": "parameter"}, '
+        '{"field": "name", "operator": "in", "value": "names", "valueSource": "parameter"}]}}'
+    )
+    csv = crm(
+        "query",
+        "run",
+        str(spec),
+        "--format",
+        "csv",
+        "--param",
+        "least=50",
+        "--param",
+        'names=["Big Co", "Tiny", "Also Big"]',
+    )
     assert csv.exit_code == 0, csv.output
     assert csv.output.splitlines() == ["name", "Also Big", "Big Co"]
     missing = CliRunner().invoke(cli.main, ["query", "run", str(spec), "--param", "least=50"])
     assert missing.exit_code == 1 and "params.names: parameter 'names'" in missing.output
-    typo = CliRunner().invoke(cli.main, ["query", "run", str(spec), "--param", "least=50", "--param", "names=Tiny",
-                                         "--param", "lest=5"])
+    typo = CliRunner().invoke(
+        cli.main, ["query", "run", str(spec), "--param", "least=50", "--param", "names=Tiny", "--param", "lest=5"]
+    )
     assert typo.exit_code == 1 and "no rule uses parameter 'lest'" in typo.output
     malformed = CliRunner().invoke(cli.main, ["query", "run", str(spec), "--param", "least"])
     assert malformed.exit_code == 2 and "NAME=VALUE" in malformed.output

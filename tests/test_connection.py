@@ -106,8 +106,9 @@ def test_an_unmigrated_database_says_run_crm_db_migrate(make_database, tmp_path)
     engine.dispose()
 
 
-@pytest.mark.parametrize("zone", ["UTC -c statement_timeout=1", "Mars/Olympus_Mons", "../../etc/passwd", "Europe/",
-                                  "UTC' -c x='y"])
+@pytest.mark.parametrize(
+    "zone", ["UTC -c statement_timeout=1", "Mars/Olympus_Mons", "../../etc/passwd", "Europe/", "UTC' -c x='y"]
+)
 def test_a_bad_crm_timezone_is_a_config_error(database_url, monkeypatch, zone):
     monkeypatch.setenv("CRM_TIMEZONE", zone)
     with pytest.raises(ConfigError, match="CRM_TIMEZONE"):

@@ -31,15 +31,18 @@ def test_a_multiselect_declares_its_options(crm):
     assert crm.custom_fields.define("deals", "tier", "text")["options"] is None
 
 
-@pytest.mark.parametrize(("kind", "options", "problem"), [
-    ("multiselect", None, "lists its options"),
-    ("multiselect", [], "non-empty list"),
-    ("multiselect", ["web", "web"], "twice"),
-    ("multiselect", ["web", " "], "none empty"),
-    ("multiselect", ["web", 3], "is not an option"),
-    ("multiselect", "web, phone", "JSON object or list"),
-    ("text", ["web"], "only a multiselect has options"),
-])
+@pytest.mark.parametrize(
+    ("kind", "options", "problem"),
+    [
+        ("multiselect", None, "lists its options"),
+        ("multiselect", [], "non-empty list"),
+        ("multiselect", ["web", "web"], "twice"),
+        ("multiselect", ["web", " "], "none empty"),
+        ("multiselect", ["web", 3], "is not an option"),
+        ("multiselect", "web, phone", "JSON object or list"),
+        ("text", ["web"], "only a multiselect has options"),
+    ],
+)
 def test_bad_options_are_refused_naming_them(crm, kind, options, problem):
     with pytest.raises(ValidationError) as caught:
         crm.custom_fields.define("deals", "channels", kind, options=options)
@@ -47,13 +50,16 @@ def test_bad_options_are_refused_naming_them(crm, kind, options, problem):
     assert crm.custom_fields.list(entity="deals") == []
 
 
-@pytest.mark.parametrize(("value", "problem"), [
-    (["web", "fax"], "'fax' is not one of the options"),
-    (["WEB"], "'WEB' is not one of the options"),
-    ("web", "not a list of options"),
-    (["web", "web"], "chosen twice"),
-    ([["web"]], "is not one of the options"),
-])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (["web", "fax"], "'fax' is not one of the options"),
+        (["WEB"], "'WEB' is not one of the options"),
+        ("web", "not a list of options"),
+        (["web", "web"], "chosen twice"),
+        ([["web"]], "is not one of the options"),
+    ],
+)
 def test_a_value_outside_the_options_is_refused_naming_the_field(crm, value, problem):
     crm.custom_fields.define("companies", "channels", "multiselect", options=["web", "phone"])
     with pytest.raises(ValidationError) as caught:
@@ -96,8 +102,9 @@ def chosen(make_database_module, tmp_path_factory):
         stored[made], selected[made] = (picked, picked) if i % 7 else ([], None)
     odd = crm.companies.create(name="Odd")
     with engine.begin() as conn:  # not an array: read as no choices, never failing the query
-        conn.execute(sa.text("""UPDATE companies SET custom_fields = '{"channels": "web"}' WHERE id = :id"""),
-                     {"id": odd["id"]})
+        conn.execute(
+            sa.text("""UPDATE companies SET custom_fields = '{"channels": "web"}' WHERE id = :id"""), {"id": odd["id"]}
+        )
     stored[str(odd["id"])], selected[str(odd["id"])] = [], None
     ghost = crm.companies.create(name="Deleted", custom_fields={"channels": ["web"]})
     crm.companies.delete(ghost["id"])
@@ -124,10 +131,19 @@ def test_selected_values_are_lists_on_both_engines(chosen):
     assert sum(1 for v in selected.values() if v) > 30 and [] in selected.values() and None in selected.values()
 
 
-@pytest.mark.parametrize(("operator", "value"), [
-    ("contains", "web"), ("contains", "EMAIL"), ("contains", "100%"), ("doesNotContain", "phone"),
-    ("in", ["events", "a_b"]), ("notIn", ["web", "Ünï"]), ("null", None), ("notNull", None),
-])
+@pytest.mark.parametrize(
+    ("operator", "value"),
+    [
+        ("contains", "web"),
+        ("contains", "EMAIL"),
+        ("contains", "100%"),
+        ("doesNotContain", "phone"),
+        ("in", ["events", "a_b"]),
+        ("notIn", ["web", "Ünï"]),
+        ("null", None),
+        ("notNull", None),
+    ],
+)
 def test_shortcuts_match_the_oracle(chosen, operator, value):
     crm, snap, stored, _ = chosen
     rule = {"field": "custom_fields.channels", "operator": operator} | ({"value": value} if value is not None else {})
@@ -136,13 +152,18 @@ def test_shortcuts_match_the_oracle(chosen, operator, value):
     assert 0 < len(expected) < len(stored)
 
 
-CONDITIONS = st.tuples(st.sampled_from(["=", "!=", "contains", "beginsWith", "<"]),
-                       st.sampled_from([*OPTIONS, "e", "P", "w", "z"]))
+CONDITIONS = st.tuples(
+    st.sampled_from(["=", "!=", "contains", "beginsWith", "<"]), st.sampled_from([*OPTIONS, "e", "P", "w", "z"])
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(mode=MODES, threshold=THRESHOLDS, conditions=st.lists(CONDITIONS, min_size=0, max_size=2),
-       combinator=st.sampled_from(["and", "or"]))
+@given(
+    mode=MODES,
+    threshold=THRESHOLDS,
+    conditions=st.lists(CONDITIONS, min_size=0, max_size=2),
+    combinator=st.sampled_from(["and", "or"]),
+)
 def test_match_modes_match_the_oracle(chosen, mode, threshold, conditions, combinator):
     crm, snap, stored, _ = chosen
     rule, expected = match_case("custom_fields.channels", stored, mode, threshold, conditions, combinator)
@@ -152,8 +173,20 @@ def test_match_modes_match_the_oracle(chosen, mode, threshold, conditions, combi
 def test_match_modes_are_not_vacuous(chosen):
     crm, snap, stored, _ = chosen
     web = {"rules": [{"field": "", "operator": "in", "value": ["web", "phone"]}]}
-    counts = {mode: len(ids(crm, snap, {"rules": [{"field": "custom_fields.channels", "operator": "=", "value": web,
-                                                    "match": {"mode": mode}}]})) for mode in ("all", "none", "some")}
+    counts = {
+        mode: len(
+            ids(
+                crm,
+                snap,
+                {
+                    "rules": [
+                        {"field": "custom_fields.channels", "operator": "=", "value": web, "match": {"mode": mode}}
+                    ]
+                },
+            )
+        )
+        for mode in ("all", "none", "some")
+    }
     assert counts["some"] > 0 and counts["none"] > 0 and counts["some"] + counts["none"] == len(stored)
     assert 0 < counts["all"] < counts["some"]
 
@@ -164,8 +197,9 @@ def test_exports_join_the_choices(chosen, tmp_path):
     exported = export_result(crm, spec, "csv", tmp_path / "channels.csv")
     lines = (tmp_path / "channels.csv").read_text().splitlines()
     assert exported.rows == len(stored) and lines[0] == "name,custom_fields.channels"
-    first = crm.query({**spec, "where": {"rules": [{"field": "custom_fields.channels", "operator": "notNull"}]},
-                       "limit": 1})
+    first = crm.query(
+        {**spec, "where": {"rules": [{"field": "custom_fields.channels", "operator": "notNull"}]}, "limit": 1}
+    )
     name, values = first.row(0)
     assert len(values) >= 1 and any(line.startswith(f"{name},") and ", ".join(values) in line for line in lines)
 

@@ -167,8 +167,9 @@ def test_concurrent_moves_with_the_same_version_have_exactly_one_winner(crm, eng
     stages = ["Qualified", "Proposal", "Negotiation", "Won"]
     boards = [CRM(engine) for _ in range(8)]
     changes = {"expected_close_date": "2031-01-01"}
-    results, errors = run_together(8, lambda i: boards[i].deals.move(
-        deal["id"], stages[i % 4], expected_version=1, changes=changes))
+    results, errors = run_together(
+        8, lambda i: boards[i].deals.move(deal["id"], stages[i % 4], expected_version=1, changes=changes)
+    )
     assert len(results) == 1
     assert len(errors) == 7 and all(isinstance(e, ConflictError) for e in errors)
     final = crm.deals.get(deal["id"])
@@ -195,13 +196,15 @@ def test_a_completed_activity_on_a_deal_marks_it_active(crm, deal):
 
     crm.activities.create(deal_id=deal["id"], type="task", subject="Later", status="pending")
     assert crm.deals.get(deal["id"])["last_activity_at"] is None
-    call = crm.activities.create(deal_id=deal["id"], type="call", subject="Check-in", status="completed",
-                                 completed_at="2026-01-10T10:00:00Z")
+    call = crm.activities.create(
+        deal_id=deal["id"], type="call", subject="Check-in", status="completed", completed_at="2026-01-10T10:00:00Z"
+    )
     touched = crm.deals.get(deal["id"])
     assert touched["last_activity_at"] == call["completed_at"]
     assert touched["version"] == deal["version"]  # bookkeeping, not an edit: no conflict for open forms
-    crm.activities.create(deal_id=deal["id"], type="note", subject="Older", status="completed",
-                          completed_at="2025-01-01T00:00:00Z")
+    crm.activities.create(
+        deal_id=deal["id"], type="note", subject="Older", status="completed", completed_at="2025-01-01T00:00:00Z"
+    )
     assert crm.deals.get(deal["id"])["last_activity_at"] == dt.datetime(2026, 1, 10, 10, tzinfo=dt.UTC)
 
 
@@ -225,8 +228,14 @@ def test_a_deal_of_a_deleted_company_or_contact_can_still_move(crm, deal, gone):
 def test_an_activity_on_a_deal_may_name_the_deals_own_deleted_company_and_contact(crm, deal):
     crm.companies.delete(deal["company_id"])
     crm.contacts.delete(deal["contact_id"])
-    call = crm.activities.create(deal_id=deal["id"], company_id=deal["company_id"], contact_id=deal["contact_id"],
-                                 type="call", subject="Still talking", status="completed")
+    call = crm.activities.create(
+        deal_id=deal["id"],
+        company_id=deal["company_id"],
+        contact_id=deal["contact_id"],
+        type="call",
+        subject="Still talking",
+        status="completed",
+    )
     assert call["company_id"] == deal["company_id"]
     # A reference the caller chooses, not the deal's own, is still checked.
     other = crm.companies.create(name="Other")
@@ -241,8 +250,7 @@ def test_an_activity_on_a_deal_may_name_the_deals_own_deleted_company_and_contac
 
 def test_the_stage_change_is_logged_through_the_public_method(crm, deal):
     with crm.transaction() as conn:
-        note = crm.activities.log(conn, {"deal_id": deal["id"], "type": "note", "subject": "n",
-                                         "status": "completed"})
+        note = crm.activities.log(conn, {"deal_id": deal["id"], "type": "note", "subject": "n", "status": "completed"})
     assert crm.activities.get(note["id"])["subject"] == "n"
     assert crm.deals.get(deal["id"])["last_activity_at"] == note["created_at"]
 
@@ -250,11 +258,14 @@ def test_the_stage_change_is_logged_through_the_public_method(crm, deal):
 # -- a stage's required fields hold on every write, not only on a move -----------------------------
 
 
-@pytest.mark.parametrize(("stage", "changes", "field"), [
-    ("Lost", {"close_reason": None}, "close_reason"),
-    ("Lost", {"close_reason": ""}, "close_reason"),
-    ("Won", {"value": None}, "value"),
-])
+@pytest.mark.parametrize(
+    ("stage", "changes", "field"),
+    [
+        ("Lost", {"close_reason": None}, "close_reason"),
+        ("Lost", {"close_reason": ""}, "close_reason"),
+        ("Won", {"value": None}, "value"),
+    ],
+)
 def test_update_cannot_empty_a_field_the_stage_requires(crm, deal, audit_rows, stage, changes, field):
     closed = crm.deals.move(deal["id"], stage, changes={"close_reason": "Chose a rival"})
     audited = len(audit_rows())

@@ -79,10 +79,12 @@ def schema(engine: sa.Engine) -> tuple[list, list]:
     """Every index and constraint with its definition."""
     with engine.connect() as conn:
         indexes = conn.exec_driver_sql(
-            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 2").all()
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 2"
+        ).all()
         constraints = conn.exec_driver_sql(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE connamespace = 'public'::regnamespace ORDER BY 2").all()
+            " WHERE connamespace = 'public'::regnamespace ORDER BY 2"
+        ).all()
     return indexes, constraints
 
 
@@ -95,9 +97,18 @@ def test_loads_the_rows_the_scale_asks_for(fresh, capsys):
     engine = fresh("demo_counts")
     counts = demo.load(engine, scale=SCALE, today=TODAY)
     assert demo.row_counts(SCALE) == {
-        "users": 2, "companies": 200, "contacts": 1_000, "deals": 400, "activities": 4_000}
+        "users": 2,
+        "companies": 200,
+        "contacts": 1_000,
+        "deals": 400,
+        "activities": 4_000,
+    }
     assert {t: counts[t] for t in ("users", "companies", "contacts", "deals")} == {
-        "users": 2, "companies": 200, "contacts": 1_000, "deals": 400}
+        "users": 2,
+        "companies": 200,
+        "contacts": 1_000,
+        "deals": 400,
+    }
     moves = scalar(engine, "SELECT count(*) FROM audit_log WHERE operation = 'move'")
     assert counts["activities"] == 4_000 + moves
     assert counts["audit_log"] > 400 + moves  # a create per deal, its moves, and edits
@@ -140,10 +151,15 @@ def test_another_seed_or_day_gives_other_rows(loaded):
 
 def test_deals_meet_their_stage(loaded):
     with loaded.connect() as conn:
-        deals = conn.exec_driver_sql(
-            "SELECT d.*, s.name AS stage, s.required_fields, s.probability AS stage_probability,"
-            " s.is_closed_won OR s.is_closed_lost AS closed"
-            " FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id").mappings().all()
+        deals = (
+            conn.exec_driver_sql(
+                "SELECT d.*, s.name AS stage, s.required_fields, s.probability AS stage_probability,"
+                " s.is_closed_won OR s.is_closed_lost AS closed"
+                " FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"
+            )
+            .mappings()
+            .all()
+        )
     assert {d["stage"] for d in deals} == {"Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"}
     for deal in deals:
         assert all(deal[field] not in (None, "") for field in deal["required_fields"]), deal
@@ -162,49 +178,36 @@ def test_deals_meet_their_stage(loaded):
 
 def test_records_link_up_consistently(loaded):
     violations = {
-        "deal's contact at another company":
-            "SELECT count(*) FROM deals d JOIN contacts c ON c.id = d.contact_id"
-            " WHERE c.company_id <> d.company_id",
-        "activity's company is not its contact's":
-            "SELECT count(*) FROM activities a JOIN contacts c ON c.id = a.contact_id"
-            " WHERE a.company_id IS DISTINCT FROM c.company_id",
-        "activity's company or contact is not its deal's":
-            "SELECT count(*) FROM activities a JOIN deals d ON d.id = a.deal_id"
-            " WHERE a.company_id <> d.company_id OR a.contact_id IS DISTINCT FROM d.contact_id",
-        "last_activity_at is not the latest completed activity":
-            "SELECT count(*) FROM deals d LEFT JOIN (SELECT deal_id, max(completed_at) AS latest FROM activities"
-            " WHERE status = 'completed' GROUP BY deal_id) a ON a.deal_id = d.id"
-            " WHERE d.last_activity_at IS DISTINCT FROM a.latest",
-        "completed activity in the future":
-            f"SELECT count(*) FROM activities WHERE status = 'completed' AND completed_at >= '{TODAY}'",
-        "open task not due in the future":
-            f"SELECT count(*) FROM activities WHERE type = 'task' AND status IN ('pending', 'in_progress')"
-            f" AND due_at < '{TODAY}'",
-        "open activity on a closed deal":
-            "SELECT count(*) FROM activities a JOIN deals d ON d.id = a.deal_id"
-            " WHERE a.status IN ('pending', 'in_progress') AND d.actual_close_date IS NOT NULL",
-        "child created before its parent":
-            "SELECT (SELECT count(*) FROM contacts k JOIN companies c ON c.id = k.company_id"
-            "        WHERE k.created_at <= c.created_at)"
-            " + (SELECT count(*) FROM deals d JOIN contacts k ON k.id = d.contact_id WHERE d.created_at <= k.created_at)"
-            " + (SELECT count(*) FROM activities a JOIN deals d ON d.id = a.deal_id WHERE a.created_at < d.created_at)",
-        "updated before created":
-            "SELECT (SELECT count(*) FROM companies WHERE updated_at < created_at)"
-            " + (SELECT count(*) FROM contacts WHERE updated_at < created_at)"
-            " + (SELECT count(*) FROM deals WHERE updated_at < created_at)"
-            " + (SELECT count(*) FROM activities WHERE updated_at < created_at)",
-        "size not matching employees":
-            "SELECT count(*) FROM companies WHERE NOT CASE size WHEN 'startup' THEN employees <= 10"
-            " WHEN 'small' THEN employees BETWEEN 11 AND 50 WHEN 'medium' THEN employees BETWEEN 51 AND 500"
-            " WHEN 'large' THEN employees BETWEEN 501 AND 5000 ELSE employees > 5000 END",
-        "owner is not a demo user":
-            f"SELECT count(*) FROM deals WHERE owner_id = '{SYSTEM_USER_ID}' OR owner_id IS NULL",
-        "bookkeeping not from the system user or the user who moved the deal":
-            f"SELECT count(*) FROM activities WHERE version <> 1 OR created_by IS DISTINCT FROM"
-            f" CASE type WHEN 'stage_change' THEN owner_id ELSE '{SYSTEM_USER_ID}' END",
-        "company without a primary contact":
-            "SELECT count(*) FROM companies c WHERE EXISTS (SELECT FROM contacts k WHERE k.company_id = c.id)"
-            " AND (SELECT count(*) FILTER (WHERE is_primary) FROM contacts k WHERE k.company_id = c.id) <> 1",
+        "deal's contact at another company": "SELECT count(*) FROM deals d JOIN contacts c ON c.id = d.contact_id"
+        " WHERE c.company_id <> d.company_id",
+        "activity's company is not its contact's": "SELECT count(*) FROM activities a JOIN contacts c ON c.id = a.contact_id"
+        " WHERE a.company_id IS DISTINCT FROM c.company_id",
+        "activity's company or contact is not its deal's": "SELECT count(*) FROM activities a JOIN deals d ON d.id = a.deal_id"
+        " WHERE a.company_id <> d.company_id OR a.contact_id IS DISTINCT FROM d.contact_id",
+        "last_activity_at is not the latest completed activity": "SELECT count(*) FROM deals d LEFT JOIN (SELECT deal_id, max(completed_at) AS latest FROM activities"
+        " WHERE status = 'completed' GROUP BY deal_id) a ON a.deal_id = d.id"
+        " WHERE d.last_activity_at IS DISTINCT FROM a.latest",
+        "completed activity in the future": f"SELECT count(*) FROM activities WHERE status = 'completed' AND completed_at >= '{TODAY}'",
+        "open task not due in the future": f"SELECT count(*) FROM activities WHERE type = 'task' AND status IN ('pending', 'in_progress')"
+        f" AND due_at < '{TODAY}'",
+        "open activity on a closed deal": "SELECT count(*) FROM activities a JOIN deals d ON d.id = a.deal_id"
+        " WHERE a.status IN ('pending', 'in_progress') AND d.actual_close_date IS NOT NULL",
+        "child created before its parent": "SELECT (SELECT count(*) FROM contacts k JOIN companies c ON c.id = k.company_id"
+        "        WHERE k.created_at <= c.created_at)"
+        " + (SELECT count(*) FROM deals d JOIN contacts k ON k.id = d.contact_id WHERE d.created_at <= k.created_at)"
+        " + (SELECT count(*) FROM activities a JOIN deals d ON d.id = a.deal_id WHERE a.created_at < d.created_at)",
+        "updated before created": "SELECT (SELECT count(*) FROM companies WHERE updated_at < created_at)"
+        " + (SELECT count(*) FROM contacts WHERE updated_at < created_at)"
+        " + (SELECT count(*) FROM deals WHERE updated_at < created_at)"
+        " + (SELECT count(*) FROM activities WHERE updated_at < created_at)",
+        "size not matching employees": "SELECT count(*) FROM companies WHERE NOT CASE size WHEN 'startup' THEN employees <= 10"
+        " WHEN 'small' THEN employees BETWEEN 11 AND 50 WHEN 'medium' THEN employees BETWEEN 51 AND 500"
+        " WHEN 'large' THEN employees BETWEEN 501 AND 5000 ELSE employees > 5000 END",
+        "owner is not a demo user": f"SELECT count(*) FROM deals WHERE owner_id = '{SYSTEM_USER_ID}' OR owner_id IS NULL",
+        "bookkeeping not from the system user or the user who moved the deal": f"SELECT count(*) FROM activities WHERE version <> 1 OR created_by IS DISTINCT FROM"
+        f" CASE type WHEN 'stage_change' THEN owner_id ELSE '{SYSTEM_USER_ID}' END",
+        "company without a primary contact": "SELECT count(*) FROM companies c WHERE EXISTS (SELECT FROM contacts k WHERE k.company_id = c.id)"
+        " AND (SELECT count(*) FILTER (WHERE is_primary) FROM contacts k WHERE k.company_id = c.id) <> 1",
     }
     assert {name: scalar(loaded, query) for name, query in violations.items()} == dict.fromkeys(violations, 0)
     with loaded.connect() as conn:
@@ -218,80 +221,58 @@ def test_records_link_up_consistently(loaded):
 
 # Each query counts the rows that break one rule of an exact history; all must be 0.
 HISTORY_RULES = {
-    "deal without a create row first":
-        "SELECT count(*) FROM deals d WHERE (SELECT a.operation FROM audit_log a WHERE a.entity_id = d.id"
-        " ORDER BY a.at, a.id LIMIT 1) IS DISTINCT FROM 'create'",
-    "more than one create row":
-        "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE operation = 'create'"
-        " GROUP BY entity_id HAVING count(*) > 1) x",
-    "created_at is not the create row's time":
-        "SELECT count(*) FROM deals d JOIN audit_log a ON a.entity_id = d.id AND a.operation = 'create'"
-        " WHERE a.at <> d.created_at",
-    "last after-image is not the stored row":
-        "SELECT count(*) FROM deals d JOIN LATERAL (SELECT a.after FROM audit_log a WHERE a.entity_id = d.id"
-        " ORDER BY a.at DESC, a.id DESC LIMIT 1) last ON true"
-        " WHERE last.after <> to_jsonb(d) - ARRAY['search_vector', 'last_xact']",
-    "last after-image is not the stored row, as text":
-        "SELECT count(*) FROM deals d JOIN LATERAL (SELECT a.after FROM audit_log a WHERE a.entity_id = d.id"
-        " ORDER BY a.at DESC, a.id DESC LIMIT 1) last ON true"
-        " WHERE last.after::text <> (to_jsonb(d) - ARRAY['search_vector', 'last_xact'])::text",
-    "before is not the previous after":
-        "SELECT count(*) FROM (SELECT before, lag(after) OVER (PARTITION BY entity_id ORDER BY at, id) AS previous"
-        " FROM audit_log) x WHERE before IS DISTINCT FROM previous",
-    "two rows of a deal at one time":
-        "SELECT count(*) FROM (SELECT entity_id, at FROM audit_log GROUP BY 1, 2 HAVING count(*) > 1) x",
-    "row time is not the image's updated_at":
-        "SELECT count(*) FROM audit_log WHERE (after->>'updated_at')::timestamptz <> at",
-    "version does not count the rows":
-        "SELECT count(*) FROM (SELECT (after->>'version')::int AS version,"
-        " row_number() OVER (PARTITION BY entity_id ORDER BY at, id) AS n FROM audit_log) x WHERE version <> n",
-    "audit row by someone other than the image's updated_by":
-        "SELECT count(*) FROM audit_log WHERE user_id::text <> after->>'updated_by'",
-    "a move that does not change the stage":
-        "SELECT count(*) FROM audit_log WHERE operation = 'move' AND before->>'stage_id' = after->>'stage_id'",
-    "an update that changes the stage, or nothing":
-        "SELECT count(*) FROM audit_log WHERE operation = 'update' AND (before->>'stage_id' <> after->>'stage_id'"
-        " OR before - ARRAY['updated_at', 'version', 'last_activity_at'] = after - ARRAY['updated_at', 'version',"
-        " 'last_activity_at'])",
-    "stage_entered_at is not the last move's time (or the creation)":
-        "SELECT count(*) FROM deals d WHERE d.stage_entered_at <> coalesce((SELECT max(a.at) FROM audit_log a"
-        " WHERE a.entity_id = d.id AND a.operation = 'move'), d.created_at)",
-    "move without its stage_change activity":
-        "SELECT count(*) FROM audit_log a WHERE a.operation = 'move' AND NOT EXISTS (SELECT FROM activities s"
-        " WHERE s.type = 'stage_change' AND s.deal_id = a.entity_id AND s.completed_at = a.at"
-        " AND s.created_at = a.at AND s.owner_id = a.user_id AND s.status = 'completed'"
-        " AND s.external_data = jsonb_build_object('from_stage_id', a.before->>'stage_id',"
-        "                                          'to_stage_id', a.after->>'stage_id'))",
-    "stage_change activity without its move":
-        "SELECT count(*) FROM activities s WHERE s.type = 'stage_change' AND NOT EXISTS (SELECT FROM audit_log a"
-        " WHERE a.operation = 'move' AND a.entity_id = s.deal_id AND a.at = s.completed_at)",
-    "stage_change subject not naming its stages":
-        "SELECT count(*) FROM activities s JOIN pipeline_stages f ON f.id = (s.external_data->>'from_stage_id')::uuid"
-        " JOIN pipeline_stages t ON t.id = (s.external_data->>'to_stage_id')::uuid"
-        " WHERE s.subject <> 'Stage: ' || f.name || ' \u2192 ' || t.name",
-    "stage_change activity not on the deal's company and contact":
-        "SELECT count(*) FROM activities s JOIN deals d ON d.id = s.deal_id WHERE s.type = 'stage_change'"
-        " AND (s.company_id <> d.company_id OR s.contact_id IS DISTINCT FROM d.contact_id)",
-    "closed deal whose close date is not its closing move's day":
-        "SELECT count(*) FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"
-        " WHERE (s.is_closed_won OR s.is_closed_lost) AND d.actual_close_date IS DISTINCT FROM"
-        " (SELECT (max(a.at) AT TIME ZONE 'UTC')::date FROM audit_log a WHERE a.entity_id = d.id AND a.operation = 'move')",
-    "image breaking its stage's rules":
-        "SELECT count(*) FROM audit_log a JOIN pipeline_stages s ON s.id = (a.after->>'stage_id')::uuid"
-        " WHERE (a.after->>'probability')::numeric <> s.probability"
-        " OR ((s.is_closed_won OR s.is_closed_lost) <> (a.after->>'actual_close_date' IS NOT NULL))"
-        " OR EXISTS (SELECT FROM jsonb_array_elements_text(s.required_fields) f(name)"
-        "            WHERE a.after->>f.name IS NULL)",
-    "a closing move's close date is not its day":
-        "SELECT count(*) FROM audit_log a WHERE a.operation = 'move' AND a.after->>'actual_close_date' IS NOT NULL"
-        " AND a.before->>'actual_close_date' IS NULL"
-        " AND (a.after->>'actual_close_date')::date <> (a.at AT TIME ZONE 'UTC')::date",
-    "history in the future":
-        f"SELECT count(*) FROM audit_log WHERE at >= '{TODAY}'",
-    "an image's last activity is not its newest completed activity then":
-        "SELECT count(*) FROM audit_log a WHERE (a.after->>'last_activity_at')::timestamptz IS DISTINCT FROM"
-        " (SELECT max(completed_at) FROM activities x WHERE x.deal_id = a.entity_id AND x.status = 'completed'"
-        "  AND x.completed_at <= a.at)",
+    "deal without a create row first": "SELECT count(*) FROM deals d WHERE (SELECT a.operation FROM audit_log a WHERE a.entity_id = d.id"
+    " ORDER BY a.at, a.id LIMIT 1) IS DISTINCT FROM 'create'",
+    "more than one create row": "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE operation = 'create'"
+    " GROUP BY entity_id HAVING count(*) > 1) x",
+    "created_at is not the create row's time": "SELECT count(*) FROM deals d JOIN audit_log a ON a.entity_id = d.id AND a.operation = 'create'"
+    " WHERE a.at <> d.created_at",
+    "last after-image is not the stored row": "SELECT count(*) FROM deals d JOIN LATERAL (SELECT a.after FROM audit_log a WHERE a.entity_id = d.id"
+    " ORDER BY a.at DESC, a.id DESC LIMIT 1) last ON true"
+    " WHERE last.after <> to_jsonb(d) - ARRAY['search_vector', 'last_xact']",
+    "last after-image is not the stored row, as text": "SELECT count(*) FROM deals d JOIN LATERAL (SELECT a.after FROM audit_log a WHERE a.entity_id = d.id"
+    " ORDER BY a.at DESC, a.id DESC LIMIT 1) last ON true"
+    " WHERE last.after::text <> (to_jsonb(d) - ARRAY['search_vector', 'last_xact'])::text",
+    "before is not the previous after": "SELECT count(*) FROM (SELECT before, lag(after) OVER (PARTITION BY entity_id ORDER BY at, id) AS previous"
+    " FROM audit_log) x WHERE before IS DISTINCT FROM previous",
+    "two rows of a deal at one time": "SELECT count(*) FROM (SELECT entity_id, at FROM audit_log GROUP BY 1, 2 HAVING count(*) > 1) x",
+    "row time is not the image's updated_at": "SELECT count(*) FROM audit_log WHERE (after->>'updated_at')::timestamptz <> at",
+    "version does not count the rows": "SELECT count(*) FROM (SELECT (after->>'version')::int AS version,"
+    " row_number() OVER (PARTITION BY entity_id ORDER BY at, id) AS n FROM audit_log) x WHERE version <> n",
+    "audit row by someone other than the image's updated_by": "SELECT count(*) FROM audit_log WHERE user_id::text <> after->>'updated_by'",
+    "a move that does not change the stage": "SELECT count(*) FROM audit_log WHERE operation = 'move' AND before->>'stage_id' = after->>'stage_id'",
+    "an update that changes the stage, or nothing": "SELECT count(*) FROM audit_log WHERE operation = 'update' AND (before->>'stage_id' <> after->>'stage_id'"
+    " OR before - ARRAY['updated_at', 'version', 'last_activity_at'] = after - ARRAY['updated_at', 'version',"
+    " 'last_activity_at'])",
+    "stage_entered_at is not the last move's time (or the creation)": "SELECT count(*) FROM deals d WHERE d.stage_entered_at <> coalesce((SELECT max(a.at) FROM audit_log a"
+    " WHERE a.entity_id = d.id AND a.operation = 'move'), d.created_at)",
+    "move without its stage_change activity": "SELECT count(*) FROM audit_log a WHERE a.operation = 'move' AND NOT EXISTS (SELECT FROM activities s"
+    " WHERE s.type = 'stage_change' AND s.deal_id = a.entity_id AND s.completed_at = a.at"
+    " AND s.created_at = a.at AND s.owner_id = a.user_id AND s.status = 'completed'"
+    " AND s.external_data = jsonb_build_object('from_stage_id', a.before->>'stage_id',"
+    "                                          'to_stage_id', a.after->>'stage_id'))",
+    "stage_change activity without its move": "SELECT count(*) FROM activities s WHERE s.type = 'stage_change' AND NOT EXISTS (SELECT FROM audit_log a"
+    " WHERE a.operation = 'move' AND a.entity_id = s.deal_id AND a.at = s.completed_at)",
+    "stage_change subject not naming its stages": "SELECT count(*) FROM activities s JOIN pipeline_stages f ON f.id = (s.external_data->>'from_stage_id')::uuid"
+    " JOIN pipeline_stages t ON t.id = (s.external_data->>'to_stage_id')::uuid"
+    " WHERE s.subject <> 'Stage: ' || f.name || ' \u2192 ' || t.name",
+    "stage_change activity not on the deal's company and contact": "SELECT count(*) FROM activities s JOIN deals d ON d.id = s.deal_id WHERE s.type = 'stage_change'"
+    " AND (s.company_id <> d.company_id OR s.contact_id IS DISTINCT FROM d.contact_id)",
+    "closed deal whose close date is not its closing move's day": "SELECT count(*) FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"
+    " WHERE (s.is_closed_won OR s.is_closed_lost) AND d.actual_close_date IS DISTINCT FROM"
+    " (SELECT (max(a.at) AT TIME ZONE 'UTC')::date FROM audit_log a WHERE a.entity_id = d.id AND a.operation = 'move')",
+    "image breaking its stage's rules": "SELECT count(*) FROM audit_log a JOIN pipeline_stages s ON s.id = (a.after->>'stage_id')::uuid"
+    " WHERE (a.after->>'probability')::numeric <> s.probability"
+    " OR ((s.is_closed_won OR s.is_closed_lost) <> (a.after->>'actual_close_date' IS NOT NULL))"
+    " OR EXISTS (SELECT FROM jsonb_array_elements_text(s.required_fields) f(name)"
+    "            WHERE a.after->>f.name IS NULL)",
+    "a closing move's close date is not its day": "SELECT count(*) FROM audit_log a WHERE a.operation = 'move' AND a.after->>'actual_close_date' IS NOT NULL"
+    " AND a.before->>'actual_close_date' IS NULL"
+    " AND (a.after->>'actual_close_date')::date <> (a.at AT TIME ZONE 'UTC')::date",
+    "history in the future": f"SELECT count(*) FROM audit_log WHERE at >= '{TODAY}'",
+    "an image's last activity is not its newest completed activity then": "SELECT count(*) FROM audit_log a WHERE (a.after->>'last_activity_at')::timestamptz IS DISTINCT FROM"
+    " (SELECT max(completed_at) FROM activities x WHERE x.deal_id = a.entity_id AND x.status = 'completed'"
+    "  AND x.completed_at <= a.at)",
 }
 
 
@@ -304,23 +285,23 @@ def test_history_moves_edits_pushes_reopens_and_reassigns(loaded):
     kinds = {
         "moves": "SELECT count(*) FROM audit_log WHERE operation = 'move'",
         "value edits": "SELECT count(*) FROM audit_log WHERE operation = 'update'"
-                       " AND before->'value' <> after->'value'",
+        " AND before->'value' <> after->'value'",
         "close dates pushed out": "SELECT count(*) FROM audit_log WHERE operation = 'update'"
-                                  " AND (after->>'expected_close_date')::date > (before->>'expected_close_date')::date",
+        " AND (after->>'expected_close_date')::date > (before->>'expected_close_date')::date",
         "won deals reopened": "SELECT count(*) FROM audit_log a JOIN pipeline_stages s"
-                              " ON s.id = (a.before->>'stage_id')::uuid AND s.is_closed_won"
-                              " JOIN pipeline_stages t ON t.id = (a.after->>'stage_id')::uuid"
-                              " AND NOT (t.is_closed_won OR t.is_closed_lost)",
+        " ON s.id = (a.before->>'stage_id')::uuid AND s.is_closed_won"
+        " JOIN pipeline_stages t ON t.id = (a.after->>'stage_id')::uuid"
+        " AND NOT (t.is_closed_won OR t.is_closed_lost)",
         "lost deals reopened": "SELECT count(*) FROM audit_log a JOIN pipeline_stages s"
-                               " ON s.id = (a.before->>'stage_id')::uuid AND s.is_closed_lost"
-                               " JOIN pipeline_stages t ON t.id = (a.after->>'stage_id')::uuid"
-                               " AND NOT (t.is_closed_won OR t.is_closed_lost)",
+        " ON s.id = (a.before->>'stage_id')::uuid AND s.is_closed_lost"
+        " JOIN pipeline_stages t ON t.id = (a.after->>'stage_id')::uuid"
+        " AND NOT (t.is_closed_won OR t.is_closed_lost)",
         "reopened deals that closed again": "SELECT count(DISTINCT d.id) FROM deals d"
-                                           " WHERE d.actual_close_date IS NOT NULL AND (SELECT count(*) FROM audit_log a"
-                                           " WHERE a.entity_id = d.id AND a.after->>'actual_close_date' IS NOT NULL"
-                                           " AND a.before->>'actual_close_date' IS NULL) > 1",
+        " WHERE d.actual_close_date IS NOT NULL AND (SELECT count(*) FROM audit_log a"
+        " WHERE a.entity_id = d.id AND a.after->>'actual_close_date' IS NOT NULL"
+        " AND a.before->>'actual_close_date' IS NULL) > 1",
         "deals moved more than once": "SELECT count(*) FROM (SELECT entity_id FROM audit_log WHERE operation = 'move'"
-                                      " GROUP BY 1 HAVING count(*) > 1) x",
+        " GROUP BY 1 HAVING count(*) > 1) x",
     }
     found = {name: scalar(loaded, query) for name, query in kinds.items()}
     assert all(n > 0 for n in found.values()), found
@@ -331,13 +312,22 @@ def test_history_moves_edits_pushes_reopens_and_reassigns(loaded):
     owner = {side: pl.col(side).str.json_path_match("$.owner_id") for side in ("before", "after")}
     handed_over = audit.filter(pl.col("operation") == "update", owner["before"] != owner["after"])
     assert handed_over.height > 0
-    reopened = scalar(loaded, "SELECT count(*) FROM audit_log WHERE operation = 'move'"
-                              " AND before->>'close_reason' IS NOT NULL AND after->>'close_reason' IS NULL")
+    reopened = scalar(
+        loaded,
+        "SELECT count(*) FROM audit_log WHERE operation = 'move'"
+        " AND before->>'close_reason' IS NOT NULL AND after->>'close_reason' IS NULL",
+    )
     assert reopened > 0
     # Reopening clears the close date and reason.
-    assert scalar(loaded, "SELECT count(*) FROM audit_log a JOIN pipeline_stages t"
-                          " ON t.id = (a.after->>'stage_id')::uuid AND NOT (t.is_closed_won OR t.is_closed_lost)"
-                          " WHERE a.after->>'actual_close_date' IS NOT NULL OR a.after->>'close_reason' IS NOT NULL") == 0
+    assert (
+        scalar(
+            loaded,
+            "SELECT count(*) FROM audit_log a JOIN pipeline_stages t"
+            " ON t.id = (a.after->>'stage_id')::uuid AND NOT (t.is_closed_won OR t.is_closed_lost)"
+            " WHERE a.after->>'actual_close_date' IS NOT NULL OR a.after->>'close_reason' IS NOT NULL",
+        )
+        == 0
+    )
 
 
 def test_the_pipeline_as_of_a_past_day_follows_from_the_audit_log(loaded):
@@ -347,14 +337,20 @@ def test_the_pipeline_as_of_a_past_day_follows_from_the_audit_log(loaded):
     with loaded.connect() as conn:
         past = conn.exec_driver_sql(
             "SELECT DISTINCT ON (entity_id) entity_id, after FROM audit_log WHERE at <= %(then)s"
-            " ORDER BY entity_id, at DESC, id DESC", {"then": then}).all()
+            " ORDER BY entity_id, at DESC, id DESC",
+            {"then": then},
+        ).all()
         created = dict(conn.exec_driver_sql("SELECT id, created_at FROM deals").all())
         today = {str(r.id): r for r in conn.exec_driver_sql("SELECT id, stage_id, value FROM deals")}
     assert past and all(created[deal_id].date() <= then for deal_id, _ in past)
     open_then = [after for _, after in past if after["actual_close_date"] is None]
     assert open_then
-    changed = [a for a in open_then if (a["stage_id"], a["value"]) != (
-        str(today[a["id"]].stage_id), None if today[a["id"]].value is None else float(today[a["id"]].value))]
+    changed = [
+        a
+        for a in open_then
+        if (a["stage_id"], a["value"])
+        != (str(today[a["id"]].stage_id), None if today[a["id"]].value is None else float(today[a["id"]].value))
+    ]
     assert len(changed) > len(open_then) / 2
 
 
@@ -371,14 +367,19 @@ def test_same_seed_and_day_give_identical_history(loaded):
 def test_images_use_the_loading_sessions_time_zone(loaded):
     with loaded.connect() as conn:
         stages = demo.read_stages(conn)
-    utc, tokyo = (demo.generate(stages, scale=0.01, today=TODAY, timezone=zone)["audit_log"]
-                  for zone in ("UTC", "Asia/Tokyo"))
+    utc, tokyo = (
+        demo.generate(stages, scale=0.01, today=TODAY, timezone=zone)["audit_log"] for zone in ("UTC", "Asia/Tokyo")
+    )
     assert "+00:00" in utc["after"][0] and "+09:00" in tokyo["after"][0]
     with loaded.connect() as conn:
-        same = conn.execute(sa.text("SELECT CAST(:a AS jsonb)->>'created_at' = CAST(:b AS jsonb)->>'created_at',"
-                                    " (CAST(:a AS jsonb)->>'created_at')::timestamptz"
-                                    " = (CAST(:b AS jsonb)->>'created_at')::timestamptz"),
-                            {"a": utc["after"][0], "b": tokyo["after"][0]}).one()
+        same = conn.execute(
+            sa.text(
+                "SELECT CAST(:a AS jsonb)->>'created_at' = CAST(:b AS jsonb)->>'created_at',"
+                " (CAST(:a AS jsonb)->>'created_at')::timestamptz"
+                " = (CAST(:b AS jsonb)->>'created_at')::timestamptz"
+            ),
+            {"a": utc["after"][0], "b": tokyo["after"][0]},
+        ).one()
     assert same == (False, True)
 
 
@@ -402,7 +403,8 @@ def test_rates_cover_every_deal_in_every_demo_currency(loaded):
     with loaded.connect() as conn:
         rates = conn.exec_driver_sql(
             "SELECT currency, min(rate_date), max(rate_date), count(*), min(rate), max(rate)"
-            " FROM exchange_rates GROUP BY currency ORDER BY currency").all()
+            " FROM exchange_rates GROUP BY currency ORDER BY currency"
+        ).all()
         span = conn.exec_driver_sql("SELECT min(created_at)::date, max(actual_close_date) FROM deals").one()
         currencies = set(conn.exec_driver_sql("SELECT DISTINCT currency FROM deals").scalars())
     by_currency = {r[0]: r[1:] for r in rates}
@@ -414,8 +416,16 @@ def test_rates_cover_every_deal_in_every_demo_currency(loaded):
         assert count > 0.6 * (last - first).days  # business-daily
         assert 0.4 < low < high < 1.6 and high / low < 1.5, code  # near real levels, no drift
     crm = CRM(loaded)
-    missing = crm.query({"entity": "deals", "select": ["id"], "where": {"combinator": "and", "rules": [
-        {"field": "value", "operator": "notNull"}, {"field": "value_reporting", "operator": "null"}]}})
+    missing = crm.query(
+        {
+            "entity": "deals",
+            "select": ["id"],
+            "where": {
+                "combinator": "and",
+                "rules": [{"field": "value", "operator": "notNull"}, {"field": "value_reporting", "operator": "null"}],
+            },
+        }
+    )
     assert missing.height == 0
     assert scalar(loaded, "SELECT count(*) FROM deals WHERE value IS NOT NULL") > 0
 
@@ -429,8 +439,9 @@ def test_replace_replaces_rates_and_keeps_the_reporting_currency(fresh):
     demo.load(engine, scale=0.02, seed=2, today=TODAY + dt.timedelta(days=3), replace=True)
     assert crm.money.reporting_currency() == "EUR"
     with engine.connect() as conn:
-        rates = conn.exec_driver_sql("SELECT currency, count(*), max(rate_date) FROM exchange_rates"
-                                     " GROUP BY 1 ORDER BY 1").all()
+        rates = conn.exec_driver_sql(
+            "SELECT currency, count(*), max(rate_date) FROM exchange_rates GROUP BY 1 ORDER BY 1"
+        ).all()
         eur = conn.exec_driver_sql("SELECT rate_date, rate FROM exchange_rates WHERE currency = 'EUR'").all()
     assert [r[0] for r in rates] == ["AUD", "CAD", "EUR", "GBP", "USD"]  # NOK went with the old data
     assert eur == [(dt.date(1900, 1, 1), 1)]
@@ -480,13 +491,20 @@ def test_replace_leaves_only_the_new_demo_data(fresh):
 
 def test_replace_keeps_the_authors_of_the_pipeline(fresh):
     engine = fresh("demo_replace_authors")
-    CRM(engine).users.create(email="designer@example.com", full_name="Pipeline Designer", role="admin")  # only admins edit stages
+    CRM(engine).users.create(
+        email="designer@example.com", full_name="Pipeline Designer", role="admin"
+    )  # only admins edit stages
     CRM(engine, user="designer@example.com").stages.create(name="Discovery", position=7)
     demo.load(engine, scale=SCALE, today=TODAY)
     demo.load(engine, scale=SCALE, seed=2, today=TODAY, replace=True)
     assert scalar(engine, "SELECT count(*) FROM users WHERE email = 'designer@example.com'") == 1
-    assert scalar(engine, "SELECT count(*) FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"
-                          " WHERE s.name = 'Discovery'") > 0
+    assert (
+        scalar(
+            engine,
+            "SELECT count(*) FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE s.name = 'Discovery'",
+        )
+        > 0
+    )
 
 
 def test_indexes_and_foreign_keys_come_back(fresh):
@@ -495,8 +513,13 @@ def test_indexes_and_foreign_keys_come_back(fresh):
     demo.load(engine, scale=SCALE, today=TODAY)
     assert schema(engine) == before
     names = {name for _, name, _ in before[0]}
-    assert {"companies_name_trgm_idx", "contacts_name_trgm_idx", "contacts_email_trgm_idx",
-            "deals_title_trgm_idx", "activities_search_idx"} <= names
+    assert {
+        "companies_name_trgm_idx",
+        "contacts_name_trgm_idx",
+        "contacts_email_trgm_idx",
+        "deals_title_trgm_idx",
+        "activities_search_idx",
+    } <= names
     with engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
         plan = conn.execute(sa.text("EXPLAIN SELECT id FROM companies WHERE name ILIKE '%labs%'")).all()
@@ -546,8 +569,9 @@ def test_cli_loads_and_prints_the_counts(make_database):
     args = ["demo-data", "--scale", "0.02", "--seed", "1", "--today", "2026-01-15", "--replace"]
     result = CliRunner().invoke(main, args, env={"CRM_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
-    assert re.search(r"1 users, 20 companies, 100 contacts, 40 deals, [\d,]+ activities, [\d,]+ audit_log",
-                     result.output), result.output
+    assert re.search(
+        r"1 users, 20 companies, 100 contacts, 40 deals, [\d,]+ activities, [\d,]+ audit_log", result.output
+    ), result.output
 
 
 def test_cli_without_replace_says_how_to_replace(make_database):

@@ -54,8 +54,10 @@ def _floor(requirement: str) -> str:
 
 def test_environment_yml_lists_the_same_dependencies():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {CONDA_NAMES.get(_name(r), _name(r)): _floor(r)
-              for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    wanted = {
+        CONDA_NAMES.get(_name(r), _name(r)): _floor(r)
+        for r in project["dependencies"] + project["optional-dependencies"]["dev"]
+    }
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     listed = {_name(d): _floor(d) for d in env["dependencies"] if isinstance(d, str)}
     assert set(wanted) <= set(listed)

@@ -59,8 +59,7 @@ def test_postgres_export_is_one_moment_while_rows_come_and_go(crm, tmp_path, fmt
     before it (OFFSET paging skips one) while the export runs change nothing in the file."""
     names = companies(crm, 10)
     c01 = next(c for c in crm.companies.list(limit=None) if c["name"] == "C01")
-    pages = Pages(lambda: crm.companies.create(name="C00 inserted"),
-                  lambda: crm.companies.delete(c01["id"]))
+    pages = Pages(lambda: crm.companies.create(name="C00 inserted"), lambda: crm.companies.delete(c01["id"]))
     path = tmp_path / f"companies.{fmt}"
     done = export_result(crm, NAMES, fmt, path, page_size=3, on_page=pages)
     assert pages.written == [3, 6, 9, 10]  # a page at a time, never everything at once
@@ -127,8 +126,9 @@ def test_full_disk_leaves_nothing_and_says_why(crm, tmp_path, monkeypatch):
 def test_file_size_limit_of_the_os_leaves_nothing(crm, tmp_path):
     """A real write failure from the operating system (RLIMIT_FSIZE: EFBIG) half-way through."""
     with crm.engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO companies (name) SELECT 'Company ' || repeat('x', 80) || g"
-                             " FROM generate_series(1, 2000) g")
+        conn.exec_driver_sql(
+            "INSERT INTO companies (name) SELECT 'Company ' || repeat('x', 80) || g FROM generate_series(1, 2000) g"
+        )
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing us
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, hard))
@@ -146,8 +146,9 @@ def test_folder_removed_during_the_export_is_a_clear_error(crm, tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     with pytest.raises(ExportError, match=r"cannot write .*out/companies.csv: No such file or directory"):
-        export_result(crm, NAMES, "csv", folder / "companies.csv", page_size=2,
-                      on_page=Pages(lambda: shutil.rmtree(folder)))
+        export_result(
+            crm, NAMES, "csv", folder / "companies.csv", page_size=2, on_page=Pages(lambda: shutil.rmtree(folder))
+        )
     assert not folder.exists()
 
 
@@ -177,7 +178,7 @@ def test_unknown_format_is_refused(crm, tmp_path):
 
 # -- formula injection --------------------------------------------------------------------------
 
-HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "plain", "a=b"]
+HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "plain", "a=b"]
 
 
 def test_csv_guards_cells_a_spreadsheet_would_run(crm, tmp_path):
@@ -188,8 +189,7 @@ def test_csv_guards_cells_a_spreadsheet_would_run(crm, tmp_path):
     export_result(crm, spec, "csv", path)
     with path.open(newline="") as f:
         rows = [(row["name"], row["employees"]) for row in csv.DictReader(f)]
-    expected = [("'" + name if name[0] in "=+-@\t\r" else name, str(i) if i else "")
-                for i, name in enumerate(HOSTILE)]
+    expected = [("'" + name if name[0] in "=+-@\t\r" else name, str(i) if i else "") for i, name in enumerate(HOSTILE)]
     assert sorted(rows) == sorted(expected)
     assert ("'+1+1", "1") in rows and ("a=b", "7") in rows
     parquet = tmp_path / "companies.parquet"
@@ -198,8 +198,9 @@ def test_csv_guards_cells_a_spreadsheet_would_run(crm, tmp_path):
 
 
 def test_formula_guard_touches_text_only():
-    frame = pl.DataFrame({"text": ["-5", "5", None], "number": [-5, 5, None]},
-                         schema={"text": pl.String, "number": pl.Int64})
+    frame = pl.DataFrame(
+        {"text": ["-5", "5", None], "number": [-5, 5, None]}, schema={"text": pl.String, "number": pl.Int64}
+    )
     guarded = export_lib.guard_formulas(frame)
     assert guarded["text"].to_list() == ["'-5", "5", None]
     assert guarded["number"].to_list() == [-5, 5, None]
@@ -211,7 +212,11 @@ def test_an_open_snapshot_and_an_empty_result(query_engine, query_snapshot, tmp_
     from crm_kernel import CRM
 
     qcrm = CRM(query_engine)
-    spec = {"entity": "deals", "select": ["title", "value", "stage.name"], "order_by": [{"field": "value", "dir": "desc"}]}
+    spec = {
+        "entity": "deals",
+        "select": ["title", "value", "stage.name"],
+        "order_by": [{"field": "value", "dir": "desc"}],
+    }
     path = tmp_path / "deals.parquet"
     try:
         _export_open_snapshot_and_empty(qcrm, query_snapshot, spec, path, tmp_path)
@@ -237,13 +242,16 @@ def _export_open_snapshot_and_empty(qcrm, query_snapshot, spec, path, tmp_path) 
 def export_audit(crm) -> list[dict]:
     with crm.engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT user_id, entity, entity_id, after FROM audit_log WHERE operation = 'export' ORDER BY id").mappings()
+            "SELECT user_id, entity, entity_id, after FROM audit_log WHERE operation = 'export' ORDER BY id"
+        ).mappings()
         return [dict(row) for row in rows]
 
 
 def test_an_export_is_audited_with_who_what_and_how_many(crm, tmp_path):
     companies(crm, 3)
-    spec = NAMES | {"where": {"combinator": "and", "rules": [{"field": "name", "operator": "beginsWith", "value": "C"}]}}
+    spec = NAMES | {
+        "where": {"combinator": "and", "rules": [{"field": "name", "operator": "beginsWith", "value": "C"}]}
+    }
     done = export_result(crm, spec, "csv", tmp_path / "c.csv")
     [entry] = export_audit(crm)
     assert entry["user_id"] == crm.user_id and entry["entity"] == "companies" and entry["entity_id"] is None
@@ -272,8 +280,9 @@ def test_the_command_line_audits_rows_it_writes_out(crm, tmp_path):
     shown = CliRunner().invoke(cli.main, ["query", "run", str(spec_file)], env=env)
     assert shown.exit_code == 0, shown.output
     assert export_audit(crm) == []  # a table on the screen is not an export
-    saved = CliRunner().invoke(cli.main, ["query", "run", str(spec_file), "--format", "csv", "--out",
-                                          str(tmp_path / "out.csv")], env=env)
+    saved = CliRunner().invoke(
+        cli.main, ["query", "run", str(spec_file), "--format", "csv", "--out", str(tmp_path / "out.csv")], env=env
+    )
     assert saved.exit_code == 0, saved.output
     [entry] = export_audit(crm)
     assert entry["after"]["rows"] == 4 and entry["after"]["target"] == str(tmp_path / "out.csv")

@@ -14,11 +14,19 @@ def test_a_bar_lists_its_deals(crm):
     bob = crm.users.create(email="bob@example.com", full_name="Bob Rep", role="rep")
     acme = crm.companies.create(name="Acme")
     for owner, title, value, currency, close in [
-        (ann, "Ann Q2 a", "1000.00", "USD", "2026-04-10"), (ann, "Ann Q2 b", "2000.00", "EUR", "2026-06-30"),
-        (bob, "Bob Q2", "500.00", "USD", "2026-05-01"), (ann, "Ann Q3", "700.00", "USD", "2026-07-01"),
+        (ann, "Ann Q2 a", "1000.00", "USD", "2026-04-10"),
+        (ann, "Ann Q2 b", "2000.00", "EUR", "2026-06-30"),
+        (bob, "Bob Q2", "500.00", "USD", "2026-05-01"),
+        (ann, "Ann Q3", "700.00", "USD", "2026-07-01"),
     ]:
-        crm.deals.create(company_id=acme["id"], owner_id=owner["id"], title=title, value=value, currency=currency,
-                         expected_close_date=close)
+        crm.deals.create(
+            company_id=acme["id"],
+            owner_id=owner["id"],
+            title=title,
+            value=value,
+            currency=currency,
+            expected_close_date=close,
+        )
     page = ForecastPage(crm, on=dt.date(2026, 4, 15))
     spec = page.forecast_chart.chart.to_dict()
     assert any(p["name"] == "bar" for p in spec["params"])
@@ -30,8 +38,12 @@ def test_a_bar_lists_its_deals(crm):
     assert page.deals.items[0]["href"].startswith("record.ipynb?entity=deals&id=")
     assert "2 deals of Ann Rep" in page.picked.value and "$400.00" in page.picked.value
     page.period.value = "month"  # redrawn, the list emptied
-    assert page.deals.items == [] and {str(p) for p in page.frame["period"]} == {"2026-04-01", "2026-05-01",
-                                                                                  "2026-06-01", "2026-07-01"}
+    assert page.deals.items == [] and {str(p) for p in page.frame["period"]} == {
+        "2026-04-01",
+        "2026-05-01",
+        "2026-06-01",
+        "2026-07-01",
+    }
     others = page.others.chart.to_dict()
     assert len(others["vconcat"]) == 2
 

@@ -72,8 +72,14 @@ def test_the_search_stops_at_the_checkouts_root():
     (outer / ".crm").mkdir()
     root = checkout_copy_into(outer)
     code = "from crm_kernel.config import default_home; print(default_home())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=root / "notebooks", env=clean_env(PYTHONPATH=str(root)),
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root / "notebooks",
+        env=clean_env(PYTHONPATH=str(root)),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == str(root / ".crm")
     shutil.rmtree(outer)
 
@@ -91,9 +97,14 @@ def test_an_installed_package_uses_the_users_home():
     root = checkout_copy(with_pyproject=False)
     user_home = scratch_dir("crm-user-")
     code = "from crm_kernel.config import Config; print(Config.from_env().home)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=root / "notebooks",
-                         env=clean_env(PYTHONPATH=str(root), HOME=str(user_home)),
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root / "notebooks",
+        env=clean_env(PYTHONPATH=str(root), HOME=str(user_home)),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == str(user_home / ".crm")
     shutil.rmtree(root.parent)
     shutil.rmtree(user_home)
@@ -149,8 +160,13 @@ def run_in_kernel(cwd: Path, env: dict[str, str], code: str) -> str:
 
 
 def cli(root: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "crm_kernel.cli", *args], cwd=cwd or root,
-                          env=clean_env(PYTHONPATH=str(root)), capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "crm_kernel.cli", *args],
+        cwd=cwd or root,
+        env=clean_env(PYTHONPATH=str(root)),
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture
@@ -173,8 +189,10 @@ def test_every_face_finds_the_cluster_the_cli_started(checkout):
     assert stat.S_IMODE((home / "pg").stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "pg" / "state.json").stat().st_mode) == 0o600
 
-    code = ("from crm_kernel import CRM\nfrom crm_kernel.config import Config\n"
-            "crm = CRM.connect()\nprint(Config.from_env().home, crm.stages.count())\n")
+    code = (
+        "from crm_kernel import CRM\nfrom crm_kernel.config import Config\n"
+        "crm = CRM.connect()\nprint(Config.from_env().home, crm.stages.count())\n"
+    )
     env = clean_env(PYTHONPATH=str(checkout))
     for folder in ("notebooks", "dashboards"):  # JupyterLab's and Voilà's kernels
         assert run_in_kernel(checkout / folder, env, code).split() == [str(home), "6"]

@@ -25,24 +25,64 @@ from crm_kernel.query import OPERATORS, compile_spec
 
 # -- hostile values ----------------------------------------------------------------------------
 
-_NON_JSON = st.sampled_from([
-    uuid.UUID(int=7), dt.date(2026, 1, 31), dt.datetime(2026, 1, 31, 9, 30), dt.datetime(1, 1, 1, tzinfo=dt.UTC),
-    {1, 2}, frozenset(), object(), Decimal("0.1"), Decimal("NaN"), b"bytes", bytearray(b"x"), 1j, range(3),
-    float("nan"), float("inf"), -float("inf"), Ellipsis, type, print,
-])
+_NON_JSON = st.sampled_from(
+    [
+        uuid.UUID(int=7),
+        dt.date(2026, 1, 31),
+        dt.datetime(2026, 1, 31, 9, 30),
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+        {1, 2},
+        frozenset(),
+        object(),
+        Decimal("0.1"),
+        Decimal("NaN"),
+        b"bytes",
+        bytearray(b"x"),
+        1j,
+        range(3),
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        Ellipsis,
+        type,
+        print,
+    ]
+)
 _NUMBERS = st.one_of(
-    st.integers(), st.integers(min_value=-(10**60), max_value=10**60),
+    st.integers(),
+    st.integers(min_value=-(10**60), max_value=10**60),
     st.sampled_from([2**63 - 1, 2**63, -(2**63) - 1, 3_000_000_000, 10**38, 10**400]),
     st.sampled_from([1, -1]).map(lambda sign: sign * 10**5000),  # no repr: Python refuses to print it
-    st.floats(), st.sampled_from([1e308, -1e308, 5e-324, 0.1 + 0.2, -0.0]),
+    st.floats(),
+    st.sampled_from([1e308, -1e308, 5e-324, 0.1 + 0.2, -0.0]),
     st.decimals(allow_nan=False, allow_infinity=False).map(str),
     st.sampled_from(["1e999999999", "-1e-999999999", "9" * 5000, "0x10", " 42 ", "1_000", "+7", "1e5"]),
 )
 _TEXTS = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["", " ", "\x00", "a\x00b", "\ud800", "\udfff x", "%", "_", "\\", "'; DROP TABLE deals; --",
-                     "2026-02-30", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "today", "NaN",
-                     "a,b,,c", "custom_fields.tier", "company.custom_fields", "x" * 10_000]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "a\x00b",
+            "\ud800",
+            "\udfff x",
+            "%",
+            "_",
+            "\\",
+            "'; DROP TABLE deals; --",
+            "2026-02-30",
+            "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00+14:00",
+            "today",
+            "NaN",
+            "a,b,,c",
+            "custom_fields.tier",
+            "company.custom_fields",
+            "x" * 10_000,
+        ]
+    ),
 )
 _SCALARS = st.one_of(st.none(), st.booleans(), _NUMBERS, _TEXTS, _NON_JSON)
 
@@ -66,11 +106,31 @@ HOSTILE = st.recursive(
     _SCALARS,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(_TEXTS, st.sampled_from(["field", "operator", "value", "rules", "amount", "unit",
-                                                           "combinator", "fn", "as", "dir", "related"])),
-                        inner, max_size=4),
-        st.dictionaries(st.one_of(st.integers(), _NON_JSON.filter(_hashable), st.none()), inner, min_size=1,
-                        max_size=2),
+        st.dictionaries(
+            st.one_of(
+                _TEXTS,
+                st.sampled_from(
+                    [
+                        "field",
+                        "operator",
+                        "value",
+                        "rules",
+                        "amount",
+                        "unit",
+                        "combinator",
+                        "fn",
+                        "as",
+                        "dir",
+                        "related",
+                    ]
+                ),
+            ),
+            inner,
+            max_size=4,
+        ),
+        st.dictionaries(
+            st.one_of(st.integers(), _NON_JSON.filter(_hashable), st.none()), inner, min_size=1, max_size=2
+        ),
     ),
     max_leaves=12,
 ) | st.integers(min_value=0, max_value=200).map(_nested)
@@ -78,9 +138,23 @@ HOSTILE = st.recursive(
 
 # -- where a hostile value goes ----------------------------------------------------------------
 
-FIELDS = ["title", "value", "probability", "expected_close_date", "last_activity_at", "priority", "stage_id",
-          "stage.is_closed_won", "company.employees", "company.custom_fields", "company.custom_fields.tier",
-          "company.custom_fields.seats", "stage.name", "nope", "company.nope.x"]
+FIELDS = [
+    "title",
+    "value",
+    "probability",
+    "expected_close_date",
+    "last_activity_at",
+    "priority",
+    "stage_id",
+    "stage.is_closed_won",
+    "company.employees",
+    "company.custom_fields",
+    "company.custom_fields.tier",
+    "company.custom_fields.seats",
+    "stage.name",
+    "nope",
+    "company.nope.x",
+]
 _FIELD = st.one_of(st.sampled_from(FIELDS), HOSTILE)
 _OPERATOR = st.one_of(st.sampled_from(sorted(OPERATORS)), HOSTILE)
 
@@ -106,12 +180,16 @@ SLOTS = [  # each takes a hostile value and returns a spec holding it somewhere
     lambda v: _deals(where=where({"field": "title", "operator": "=", "value": "x", "valueSource": v})),
     lambda v: _deals(where=where({"field": "value", "operator": ">", "value": v, "valueSource": "field"})),
     lambda v: _deals(where=where({"field": "expected_close_date", "operator": "inLast", "value": v})),
-    lambda v: _deals(where=where({"field": "last_activity_at", "operator": "olderThan",
-                                  "value": {"amount": v, "unit": "year"}})),
-    lambda v: _deals(where=where({"field": "last_activity_at", "operator": "inNext",
-                                  "value": {"amount": 3, "unit": v}})),
-    lambda v: {"entity": "companies", "where": where({"related": "deals", "quantifier": "count", "operator": ">",
-                                                      "value": v})},
+    lambda v: _deals(
+        where=where({"field": "last_activity_at", "operator": "olderThan", "value": {"amount": v, "unit": "year"}})
+    ),
+    lambda v: _deals(
+        where=where({"field": "last_activity_at", "operator": "inNext", "value": {"amount": 3, "unit": v}})
+    ),
+    lambda v: {
+        "entity": "companies",
+        "where": where({"related": "deals", "quantifier": "count", "operator": ">", "value": v}),
+    },
     lambda v: {"entity": "companies", "where": where({"related": v})},
     lambda v: {"entity": "companies", "where": where({"related": "deals", "quantifier": v})},
     lambda v: {"entity": "companies", "where": where({"related": "deals", "where": v})},
@@ -122,8 +200,11 @@ SLOTS = [  # each takes a hostile value and returns a spec holding it somewhere
     lambda v: _deals(aggregates=v),
     lambda v: _deals(aggregates=[{"fn": v, "field": "value"}]),
     lambda v: _deals(aggregates=[{"fn": "sum", "field": v, "as": "total"}]),
-    lambda v: _deals(group_by=["priority"], aggregates=[{"fn": "count", "as": "n"}],
-                     having=where({"field": "n", "operator": ">", "value": v})),
+    lambda v: _deals(
+        group_by=["priority"],
+        aggregates=[{"fn": "count", "as": "n"}],
+        having=where({"field": "n", "operator": ">", "value": v}),
+    ),
     lambda v: _deals(group_by=["priority"], having=v),
     lambda v: _deals(order_by=v),
     lambda v: _deals(order_by=[v]),
@@ -131,8 +212,11 @@ SLOTS = [  # each takes a hostile value and returns a spec holding it somewhere
     lambda v: _deals(limit=v),
     lambda v: _deals(offset=v),
     lambda v: _deals(name=v, description=v),
-    lambda v: {"entity": "companies", "select": ["custom_fields.seats", "custom_fields.tier"],
-               "where": where({"field": "custom_fields.seats", "operator": ">", "value": v})},
+    lambda v: {
+        "entity": "companies",
+        "select": ["custom_fields.seats", "custom_fields.tier"],
+        "where": where({"field": "custom_fields.seats", "operator": ">", "value": v}),
+    },
 ]
 
 

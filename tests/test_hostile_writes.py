@@ -21,13 +21,35 @@ from hypothesis import strategies as st
 from crm_kernel.errors import CrmError, ValidationError
 from crm_kernel.model import ENTITIES
 
-TABLES = ("users", "companies", "contacts", "pipeline_stages", "deals", "activities", "saved_queries",
-          "custom_field_definitions", "audit_log")
-SERVICES = {"users": "users", "companies": "companies", "contacts": "contacts", "pipeline_stages": "stages",
-            "deals": "deals", "activities": "activities", "saved_queries": "saved_queries",
-            "custom_field_definitions": "custom_fields"}
-DECLARED = {"c_int": "integer", "c_num": "number", "c_date": "date", "c_ts": "timestamp", "c_bool": "boolean",
-            "c_text": "text"}
+TABLES = (
+    "users",
+    "companies",
+    "contacts",
+    "pipeline_stages",
+    "deals",
+    "activities",
+    "saved_queries",
+    "custom_field_definitions",
+    "audit_log",
+)
+SERVICES = {
+    "users": "users",
+    "companies": "companies",
+    "contacts": "contacts",
+    "pipeline_stages": "stages",
+    "deals": "deals",
+    "activities": "activities",
+    "saved_queries": "saved_queries",
+    "custom_field_definitions": "custom_fields",
+}
+DECLARED = {
+    "c_int": "integer",
+    "c_num": "number",
+    "c_date": "date",
+    "c_ts": "timestamp",
+    "c_bool": "boolean",
+    "c_text": "text",
+}
 
 
 class Opaque:
@@ -38,22 +60,38 @@ class Opaque:
 
 
 NOT_JSON = st.sampled_from([Opaque(), {1, 2}, frozenset(), b"bytes", 1j, Ellipsis, dt.timedelta(1), range(3)])
-HUGE = st.one_of(st.integers(min_value=2**31 - 2, max_value=2**80), st.integers(min_value=-(2**80), max_value=-(2**31)),
-                 st.integers(min_value=10**999, max_value=10**1001))
+HUGE = st.one_of(
+    st.integers(min_value=2**31 - 2, max_value=2**80),
+    st.integers(min_value=-(2**80), max_value=-(2**31)),
+    st.integers(min_value=10**999, max_value=10**1001),
+)
 NUL_TEXT = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=5), st.text(max_size=5))
 LEAVES = st.one_of(
-    st.none(), st.booleans(), st.integers(), HUGE, st.floats(), st.decimals(), NUL_TEXT, st.text(max_size=12),
-    st.dates(), st.datetimes(timezones=st.one_of(st.none(), st.just(dt.UTC), st.timezones())), st.uuids(),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    HUGE,
+    st.floats(),
+    st.decimals(),
+    NUL_TEXT,
+    st.text(max_size=12),
+    st.dates(),
+    st.datetimes(timezones=st.one_of(st.none(), st.just(dt.UTC), st.timezones())),
+    st.uuids(),
     NOT_JSON,
 )
 NESTED = st.recursive(
     LEAVES,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner),
-                            st.dictionaries(st.one_of(st.text(max_size=6), NUL_TEXT, st.integers()), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner),
+        st.dictionaries(st.one_of(st.text(max_size=6), NUL_TEXT, st.integers()), inner, max_size=3),
+    ),
     max_leaves=8,
 )
-CUSTOM_FIELDS = st.dictionaries(st.one_of(st.sampled_from(sorted(DECLARED)), st.text(max_size=6), NUL_TEXT),
-                                NESTED, max_size=4)
+CUSTOM_FIELDS = st.dictionaries(
+    st.one_of(st.sampled_from(sorted(DECLARED)), st.text(max_size=6), NUL_TEXT), NESTED, max_size=4
+)
 
 
 def changes_for(entity: str):
@@ -94,7 +132,9 @@ class World:
         self.deal = crm.deals.create(title="Deal", company_id=self.company["id"], contact_id=self.contact["id"])
         self.targets = {
             "users": crm.users.create(**self.base("users")),
-            "companies": self.company, "contacts": self.contact, "pipeline_stages": self.stage,
+            "companies": self.company,
+            "contacts": self.contact,
+            "pipeline_stages": self.stage,
             "deals": self.deal,
             "activities": crm.activities.create(**self.base("activities")),
             "saved_queries": crm.saved_queries.create(**self.base("saved_queries")),
@@ -156,22 +196,25 @@ def test_hostile_values_are_refused_by_name_and_leave_nothing_behind(crm, engine
     run()
 
 
-@pytest.mark.parametrize(("entity", "changes", "field"), [
-    ("companies", {"employees": 3_000_000_000}, "employees"),
-    ("companies", {"employees": 10**5000}, "employees"),  # beyond Python's int-to-text limit
-    ("companies", {"address": {"n": 10**5000}}, "address"),
-    ("companies", {"name": "A\x00"}, "name"),
-    ("companies", {"annual_revenue": 0.1 + 0.2}, "annual_revenue"),
-    ("companies", {"custom_fields": {"c_int": "gold"}}, "custom_fields.c_int"),
-    ("companies", {"custom_fields": {"c_date": "2026-02-30"}}, "custom_fields.c_date"),
-    ("contacts", {"social_profiles": {"x": Opaque()}}, "social_profiles"),
-    ("deals", {"probability": Decimal("1.00001")}, "probability"),
-    ("activities", {"duration_minutes": -(2**40)}, "duration_minutes"),
-    ("pipeline_stages", {"required_fields": ["value", 3]}, "required_fields"),
-    ("saved_queries", {"spec": {"where": float("nan")}}, "spec"),
-    ("custom_field_definitions", {"type": "money"}, "type"),
-    ("users", {"email": "a\x00@b.io"}, "email"),
-])
+@pytest.mark.parametrize(
+    ("entity", "changes", "field"),
+    [
+        ("companies", {"employees": 3_000_000_000}, "employees"),
+        ("companies", {"employees": 10**5000}, "employees"),  # beyond Python's int-to-text limit
+        ("companies", {"address": {"n": 10**5000}}, "address"),
+        ("companies", {"name": "A\x00"}, "name"),
+        ("companies", {"annual_revenue": 0.1 + 0.2}, "annual_revenue"),
+        ("companies", {"custom_fields": {"c_int": "gold"}}, "custom_fields.c_int"),
+        ("companies", {"custom_fields": {"c_date": "2026-02-30"}}, "custom_fields.c_date"),
+        ("contacts", {"social_profiles": {"x": Opaque()}}, "social_profiles"),
+        ("deals", {"probability": Decimal("1.00001")}, "probability"),
+        ("activities", {"duration_minutes": -(2**40)}, "duration_minutes"),
+        ("pipeline_stages", {"required_fields": ["value", 3]}, "required_fields"),
+        ("saved_queries", {"spec": {"where": float("nan")}}, "spec"),
+        ("custom_field_definitions", {"type": "money"}, "type"),
+        ("users", {"email": "a\x00@b.io"}, "email"),
+    ],
+)
 def test_known_hostile_values_name_their_field(crm, engine, world, entity, changes, field):
     """Fixed examples of each kind, so that each is tried whatever the generator picks."""
     for operation in ("create", "update"):
@@ -187,13 +230,30 @@ def test_known_hostile_values_name_their_field(crm, engine, world, entity, chang
 
 
 def test_dates_and_decimals_inside_custom_fields_are_stored(crm, world):
-    company = crm.companies.update(world.company["id"], custom_fields={
-        "c_date": dt.date(2026, 5, 1), "c_ts": dt.datetime(2026, 5, 1, 9, tzinfo=dt.UTC), "c_num": Decimal("2.50"),
-        "c_int": 7, "other": [uuid.UUID(int=0)]})
-    assert company["custom_fields"] == {"c_date": "2026-05-01", "c_ts": "2026-05-01T09:00:00+00:00",
-                                        "c_num": 2.5, "c_int": 7, "other": ["00000000-0000-0000-0000-000000000000"]}
-    frame = crm.query({"entity": "companies", "select": ["custom_fields.c_date", "custom_fields.c_num"],
-                       "where": {"rules": [{"field": "id", "operator": "=", "value": str(company["id"])}]}})
+    company = crm.companies.update(
+        world.company["id"],
+        custom_fields={
+            "c_date": dt.date(2026, 5, 1),
+            "c_ts": dt.datetime(2026, 5, 1, 9, tzinfo=dt.UTC),
+            "c_num": Decimal("2.50"),
+            "c_int": 7,
+            "other": [uuid.UUID(int=0)],
+        },
+    )
+    assert company["custom_fields"] == {
+        "c_date": "2026-05-01",
+        "c_ts": "2026-05-01T09:00:00+00:00",
+        "c_num": 2.5,
+        "c_int": 7,
+        "other": ["00000000-0000-0000-0000-000000000000"],
+    }
+    frame = crm.query(
+        {
+            "entity": "companies",
+            "select": ["custom_fields.c_date", "custom_fields.c_num"],
+            "where": {"rules": [{"field": "id", "operator": "=", "value": str(company["id"])}]},
+        }
+    )
     assert frame.rows() == [(dt.date(2026, 5, 1), Decimal("2.50"))]
 
 

@@ -33,15 +33,20 @@ def _generate(folder: Path) -> Path:
         "account,sector,year_established,revenue,employees,office_location,subsidiary_of\n"
         "Acme Corporation,technolgy,1996,1100.04,2822,United States,\n"
         "Betatech,medical,1986,647.18,1185,Kenya,\n"
-        "Cancity,retail,2001,718.62,2448,United States,Acme Corporation\n")
+        "Cancity,retail,2001,718.62,2448,United States,Acme Corporation\n"
+    )
     (folder / "products.csv").write_text(
-        "product,series,sales_price\nGTX Basic,GTX,550\nGTX Pro,GTX,4821\nMG Special,MG,55\n")
+        "product,series,sales_price\nGTX Basic,GTX,550\nGTX Pro,GTX,4821\nMG Special,MG,55\n"
+    )
     (folder / "sales_teams.csv").write_text(
-        "sales_agent,manager,regional_office\nAnna Snelling,Dustin Brinkmann,Central\n"
-        "Moses Frase,Cara Losch,East\n")
+        "sales_agent,manager,regional_office\nAnna Snelling,Dustin Brinkmann,Central\nMoses Frase,Cara Losch,East\n"
+    )
     rows = ["opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value"]
-    agents, products, accounts = ["Anna Snelling", "Moses Frase"], ["GTX Basic", "GTXPro", "MG Special"], \
-        ["Acme Corporation", "Betatech", "Cancity", ""]
+    agents, products, accounts = (
+        ["Anna Snelling", "Moses Frase"],
+        ["GTX Basic", "GTXPro", "MG Special"],
+        ["Acme Corporation", "Betatech", "Cancity", ""],
+    )
     for i in range(120):
         stage = list(STAGES)[i % 4]
         engage = "" if stage == "Prospecting" else f"2016-{1 + i % 12:02d}-{1 + i % 27:02d}"
@@ -61,10 +66,12 @@ def maven(request, tmp_path) -> Path:
 
 
 def test_maven_sample_imports_and_counts_match_the_csvs(crm, maven):
-    for entity, file, mapping in [("products", "products.csv", "products.json"),
-                                  ("users", "sales_teams.csv", "users.json"),
-                                  ("companies", "accounts.csv", "companies.json"),
-                                  ("deals", "sales_pipeline.csv", "deals.json")]:
+    for entity, file, mapping in [
+        ("products", "products.csv", "products.json"),
+        ("users", "sales_teams.csv", "users.json"),
+        ("companies", "accounts.csv", "companies.json"),
+        ("deals", "sales_pipeline.csv", "deals.json"),
+    ]:
         report = crm.importer.run(entity, maven / file, mapping=EXAMPLES / mapping)
         assert report.refused == 0, str(report)
     pipeline = pl.read_csv(maven / "sales_pipeline.csv", infer_schema=False)
@@ -86,7 +93,11 @@ def test_maven_sample_imports_and_counts_match_the_csvs(crm, maven):
     acme = crm.companies.list(name="Acme Corporation")[0]
     assert acme["industry"] == "technology" and acme["custom_fields"]["year_established"] == "1996"
     won = pipeline.filter(pl.col("deal_stage") == "Won")
-    total = crm.query({"entity": "deals", "where": {"combinator": "and", "rules": [
-        {"field": "stage.name", "operator": "=", "value": "Won"}]},
-        "aggregates": [{"fn": "sum", "field": "value", "as": "total"}]})["total"][0]
+    total = crm.query(
+        {
+            "entity": "deals",
+            "where": {"combinator": "and", "rules": [{"field": "stage.name", "operator": "=", "value": "Won"}]},
+            "aggregates": [{"fn": "sum", "field": "value", "as": "total"}],
+        }
+    )["total"][0]
     assert int(total) == won["close_value"].cast(pl.Int64).sum()

@@ -24,22 +24,38 @@ ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
 
 # Libraries no app needs until it charts, exports, runs a query on a snapshot or shows a grid.
-HEAVY = ["pandas", "pyarrow", "duckdb", "duckdb_engine", "altair", "vegafusion", "jinja2", "papermill",
-         "ipydatagrid", "bqplot", "crm_kernel.analytics", "crm_kernel.reports", "crm_kernel.snapshot",
-         "crm_kernel.demo"]
+HEAVY = [
+    "pandas",
+    "pyarrow",
+    "duckdb",
+    "duckdb_engine",
+    "altair",
+    "vegafusion",
+    "jinja2",
+    "papermill",
+    "ipydatagrid",
+    "bqplot",
+    "crm_kernel.analytics",
+    "crm_kernel.reports",
+    "crm_kernel.snapshot",
+    "crm_kernel.demo",
+]
 POLARS = "polars"  # query results as frames: neither the board nor a workbench nobody has run needs them
 
 
 def loaded_after(code: str, url: str | None = None) -> set[str]:
     """The modules of ``HEAVY`` (and polars) that running ``code`` in a fresh interpreter loads."""
     # ``display`` is a builtin in a kernel; IPython.display is loaded in every kernel anyway.
-    probe = (f"from IPython.display import display\n{code}\nimport json, os, sys\n"
-             "print(json.dumps(sorted(sys.modules)), flush=True)\nos._exit(0)")
+    probe = (
+        f"from IPython.display import display\n{code}\nimport json, os, sys\n"
+        "print(json.dumps(sorted(sys.modules)), flush=True)\nos._exit(0)"
+    )
     env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     if url:
         env["CRM_DATABASE_URL"] = url
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=DASHBOARDS, capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=DASHBOARDS, capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     modules = set(json.loads(proc.stdout.splitlines()[-1]))
     return {name for name in [*HEAVY, POLARS] if name in modules}
@@ -60,14 +76,17 @@ def demo_url(make_database) -> str:
     return url
 
 
-@pytest.mark.parametrize("code", [
-    "import crm_kernel",
-    "from crm_kernel import CRM",
-    "from crm_kernel.apps import page_crm, page_query",
-    "import crm_kernel.widgets",
-    "from crm_kernel.widgets.pipeline_board import PipelineBoard",
-    "from crm_kernel.widgets import Workbench",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import crm_kernel",
+        "from crm_kernel import CRM",
+        "from crm_kernel.apps import page_crm, page_query",
+        "import crm_kernel.widgets",
+        "from crm_kernel.widgets.pipeline_board import PipelineBoard",
+        "from crm_kernel.widgets import Workbench",
+    ],
+)
 def test_importing_what_an_app_imports_loads_no_heavy_library(code):
     assert loaded_after(code) == set()
 
@@ -91,8 +110,18 @@ def test_the_workbench_app_loads_no_heavy_library_until_a_query_runs(demo_url):
 def test_what_is_loaded_on_first_use_still_resolves():
     """The lazy names: a wrong one would go unseen by the cases above."""
     assert {"duckdb", "duckdb_engine", "crm_kernel.snapshot"} <= loaded_after(
-        "from crm_kernel.query import DuckDBCompiler\nassert DuckDBCompiler.name == 'duckdb'")
-    assert loaded_after("from crm_kernel.widgets import FieldCatalog, PipelineBoard, QueryBuilder, ResultGrid,"
-                        " Source, Workbench") == set()
-    assert loaded_after("import crm_kernel.widgets as w\ntry:\n    w.Nothing\nexcept AttributeError:\n    pass\n"
-                        "else:\n    raise SystemExit('no AttributeError')") == set()
+        "from crm_kernel.query import DuckDBCompiler\nassert DuckDBCompiler.name == 'duckdb'"
+    )
+    assert (
+        loaded_after(
+            "from crm_kernel.widgets import FieldCatalog, PipelineBoard, QueryBuilder, ResultGrid, Source, Workbench"
+        )
+        == set()
+    )
+    assert (
+        loaded_after(
+            "import crm_kernel.widgets as w\ntry:\n    w.Nothing\nexcept AttributeError:\n    pass\n"
+            "else:\n    raise SystemExit('no AttributeError')"
+        )
+        == set()
+    )

@@ -194,11 +194,14 @@ def write_eml(folder: Path, messages: dict[str, bytes]) -> Path:
 # -- pieces -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("written, normal", [
-    ("Jane.Doe+crm@Acme.COM", "jane.doe@acme.com"),
-    ("jane@acme.com.", "jane@acme.com"),
-    ("plain@x.org", "plain@x.org"),
-])
+@pytest.mark.parametrize(
+    "written, normal",
+    [
+        ("Jane.Doe+crm@Acme.COM", "jane.doe@acme.com"),
+        ("jane@acme.com.", "jane@acme.com"),
+        ("plain@x.org", "plain@x.org"),
+    ],
+)
 def test_addresses_ignore_case_and_plus_tags(written, normal):
     assert normalise_address(written) == normal
 
@@ -227,21 +230,26 @@ def test_html_becomes_text():
     assert text == "Title\n\nA & B\nnext\n\n- one\n- two"
 
 
-@pytest.mark.parametrize("address, name", [
-    (Address("john.doe@acme.com", "Doe, John"), ("John", "Doe")),
-    (Address("x@acme.com", "Mary Ann Lee"), ("Mary Ann", "Lee")),
-    (Address("mary.ann.lee+x@acme.com"), ("Mary Ann", "Lee")),
-    (Address("cher@acme.com", "Cher"), ("Cher", "")),
-])
+@pytest.mark.parametrize(
+    "address, name",
+    [
+        (Address("john.doe@acme.com", "Doe, John"), ("John", "Doe")),
+        (Address("x@acme.com", "Mary Ann Lee"), ("Mary Ann", "Lee")),
+        (Address("mary.ann.lee+x@acme.com"), ("Mary Ann", "Lee")),
+        (Address("cher@acme.com", "Cher"), ("Cher", "")),
+    ],
+)
 def test_lead_names_come_from_the_display_name_or_the_address(address, name):
     assert person_name(address) == name
 
 
-RAW_8BIT = (b"From: J\xc3\xb6rg <joerg@acme.com>\nTo: sam@ourco.com\nSubject: Gr\xc3\xbc\xc3\x9fe,\n folded\n"
-            b"Date: Mon, 09 Mar 2026 10:00:00 -0000\nMessage-ID: <8bit@acme.com>\nMIME-Version: 1.0\n"
-            b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=iso-8859-1\n"
-            b"Content-Transfer-Encoding: quoted-printable\n\nS=FC=DF\n--b\nContent-Type: message/rfc822\n\n"
-            b"From: x@y.z\nSubject: forwarded\n\nThe forwarded text.\n--b--\n")
+RAW_8BIT = (
+    b"From: J\xc3\xb6rg <joerg@acme.com>\nTo: sam@ourco.com\nSubject: Gr\xc3\xbc\xc3\x9fe,\n folded\n"
+    b"Date: Mon, 09 Mar 2026 10:00:00 -0000\nMessage-ID: <8bit@acme.com>\nMIME-Version: 1.0\n"
+    b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=iso-8859-1\n"
+    b"Content-Transfer-Encoding: quoted-printable\n\nS=FC=DF\n--b\nContent-Type: message/rfc822\n\n"
+    b"From: x@y.z\nSubject: forwarded\n\nThe forwarded text.\n--b--\n"
+)
 
 
 def test_raw_utf8_headers_charsets_and_attached_messages():
@@ -356,8 +364,11 @@ def test_unknown_senders_from_known_companies_become_leads_when_asked(crm, peopl
     intro = by_subject(crm)["Introduction"]
     assert intro["contact_id"] == john["id"] and intro["company_id"] == people["acme"]["id"]
     with engine.connect() as conn:
-        audited = conn.execute(sa.text("SELECT entity FROM audit_log WHERE id > :n ORDER BY id"),
-                               {"n": before}).scalars().all()
+        audited = (
+            conn.execute(sa.text("SELECT entity FROM audit_log WHERE id > :n ORDER BY id"), {"n": before})
+            .scalars()
+            .all()
+        )
     assert audited == ["contacts", "activities"]
     # Once a contact, the sender's next message links without creating anyone.
     again = crm.ingest.mbox(path, create_contacts=True)
@@ -389,10 +400,16 @@ def test_a_missing_mbox_or_one_that_is_not_an_mbox_is_an_error(crm, tmp_path):
 
 
 def test_eml_folder_with_malformed_messages(crm, people, tmp_path):
-    folder = write_eml(tmp_path / "mail", {
-        "1-renewal.eml": MULTIPART, "2-nosender.eml": NO_SENDER, "3-pricing.EML": HTML_ONLY,
-        "4-baddate.eml": BAD_DATE, "notes.txt": b"not mail",
-    })
+    folder = write_eml(
+        tmp_path / "mail",
+        {
+            "1-renewal.eml": MULTIPART,
+            "2-nosender.eml": NO_SENDER,
+            "3-pricing.EML": HTML_ONLY,
+            "4-baddate.eml": BAD_DATE,
+            "notes.txt": b"not mail",
+        },
+    )
     (folder / "sub").mkdir()
     (folder / "sub" / "5-german.eml").write_bytes(NON_ASCII)
     summary = crm.ingest.eml(folder)
@@ -545,9 +562,11 @@ def test_floating_times_and_all_day_dates_are_read_in_crm_timezone(engine, peopl
 
 def test_an_event_without_organizer_is_about_its_attendees(crm, people, tmp_path):
     path = tmp_path / "one.ics"
-    path.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:lunch@x\r\n"
-                    "DTSTART:20200305T120000Z\r\nSUMMARY:Lunch\r\nATTENDEE:mailto:sam@ourco.com\r\n"
-                    "ATTENDEE:mailto:BOB@globex.io\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    path.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:lunch@x\r\n"
+        "DTSTART:20200305T120000Z\r\nSUMMARY:Lunch\r\nATTENDEE:mailto:sam@ourco.com\r\n"
+        "ATTENDEE:mailto:BOB@globex.io\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
     assert crm.ingest.ics(path).created == 1
     lunch = activities(crm)[0]
     assert lunch["contact_id"] == people["bob"]["id"] and lunch["owner_id"] == people["sam"]["id"]
@@ -590,8 +609,9 @@ def test_imap_folder_is_ingested_read_only(crm, people, imap_server):
     assert "UID SEARCH" in imap_server.commands and "UID FETCH" in imap_server.commands
     assert imap_server.commands[-1] == "LOGOUT"
 
-    sent = crm.ingest.imap("127.0.0.1", "sam", 'pa ss"word', port=imap_server.port, security="plain",
-                           folder="Sent Items")
+    sent = crm.ingest.imap(
+        "127.0.0.1", "sam", 'pa ss"word', port=imap_server.port, security="plain", folder="Sent Items"
+    )
     assert sent.created == 1 and by_subject(crm)["Re: Renewal terms"]["custom_fields"]["direction"] == "outbound"
 
     again = crm.ingest.imap("127.0.0.1", "sam", 'pa ss"word', port=imap_server.port, security="plain")
@@ -603,8 +623,7 @@ def test_imap_refusals_are_clear_errors(crm, imap_server):
     with pytest.raises(IngestError, match="refused 'sam'"):
         crm.ingest.imap("127.0.0.1", "sam", "wrong", port=imap_server.port, security="plain")
     with pytest.raises(IngestError, match="'Archive' cannot be opened"):
-        crm.ingest.imap("127.0.0.1", "sam", 'pa ss"word', port=imap_server.port, security="plain",
-                        folder="Archive")
+        crm.ingest.imap("127.0.0.1", "sam", 'pa ss"word', port=imap_server.port, security="plain", folder="Archive")
     with pytest.raises(IngestError, match="cannot reach"):
         crm.ingest.imap("127.0.0.1", "sam", "x", port=imap_server.port, security="ssl")  # not TLS
     with pytest.raises(IngestError, match="unknown IMAP security"):
@@ -631,8 +650,7 @@ def test_imap_over_tls_checks_the_servers_certificate(crm, people, certificate, 
     tls = {"tls": server_context} if security == "ssl" else {"starttls": server_context}
     with FakeImap(folders, user="sam", password="pw", **tls) as server:
         trusting = ssl.create_default_context(cafile=str(cert))
-        summary = crm.ingest.imap("127.0.0.1", "sam", "pw", port=server.port, security=security,
-                                  ssl_context=trusting)
+        summary = crm.ingest.imap("127.0.0.1", "sam", "pw", port=server.port, security=security, ssl_context=trusting)
         assert summary.created == 1
         assert ("STARTTLS" in server.commands) == (security == "starttls")
         # The machine's own trust store does not know this certificate: refused, nothing sent.

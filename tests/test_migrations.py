@@ -32,7 +32,8 @@ def test_default_pipeline_is_seeded(fresh):
     migrate(fresh)
     with fresh.connect() as conn:
         stages = conn.exec_driver_sql(
-            "SELECT name, probability, is_closed_won, is_closed_lost FROM pipeline_stages ORDER BY position").all()
+            "SELECT name, probability, is_closed_won, is_closed_lost FROM pipeline_stages ORDER BY position"
+        ).all()
     assert [s.name for s in stages] == ["Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"]
     assert [float(s.probability) for s in stages] == sorted(float(s.probability) for s in stages[:5]) + [0.0]
     assert [s.name for s in stages if s.is_closed_won] == ["Won"]

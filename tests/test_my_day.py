@@ -47,8 +47,15 @@ def team(crm):
     acme = crm.companies.create(name="Acme")
 
     def deal(owner, title, value, currency="USD", stage="Lead", closed_on=None, close=None, **extra):
-        d = crm.deals.create(company_id=acme["id"], owner_id=owner["id"], title=title, value=value,
-                             currency=currency, expected_close_date=close, **extra)
+        d = crm.deals.create(
+            company_id=acme["id"],
+            owner_id=owner["id"],
+            title=title,
+            value=value,
+            currency=currency,
+            expected_close_date=close,
+            **extra,
+        )
         if stage != "Lead":
             changes = {"close_reason": "Price"} if stage == "Lost" else {}
             if closed_on:
@@ -83,7 +90,8 @@ def test_open_and_weighted_pipeline_in_the_reporting_currency(crm, team):
     assert day.open_pipeline.amount == sql_one(crm, f"SELECT sum(converted) {open_}", owner=owner)
     assert day.open_pipeline.amount == Decimal("1000.00") + Decimal("2400.00") + Decimal("375.00")
     assert day.weighted_pipeline.amount == sql_one(
-        crm, f"SELECT sum(round(converted * coalesce(probability, 0), 2)) {open_}", owner=owner)
+        crm, f"SELECT sum(round(converted * coalesce(probability, 0), 2)) {open_}", owner=owner
+    )
     assert day.open_deals == sql_one(crm, f"SELECT count(*) {open_}", owner=owner) == 4
     assert day.open_pipeline.missing == {"NOK": 1}
     assert "1 deal in NOK without a rate" in str(day.open_pipeline)
@@ -98,8 +106,11 @@ def test_won_this_month_against_last_month(crm, team):
     assert day.won_this_month.missing == {"NOK": 1}
     assert day.won_this_month_deals == 3
     last = TODAY.replace(day=1) - DAY
-    assert day.won_last_month.amount == sql_one(crm, f"SELECT sum(converted) {won}", owner=owner, day=last) \
+    assert (
+        day.won_last_month.amount
+        == sql_one(crm, f"SELECT sum(converted) {won}", owner=owner, day=last)
         == Decimal("400.00")
+    )
     assert day.won_change == Decimal("410.00")
 
 
@@ -111,8 +122,9 @@ def test_win_rate_and_average_deal_size_over_the_window(crm, team):
     closed = sql_one(crm, f"SELECT count(*) {window} AND (won OR lost)", owner=owner, day=TODAY)
     assert (won, closed) == (4, 5)
     assert day.win_rate == pytest.approx(won / closed)
-    average = sql_one(crm, f"SELECT round(avg(converted), 2) {window} AND won AND converted IS NOT NULL",
-                      owner=owner, day=TODAY)
+    average = sql_one(
+        crm, f"SELECT round(avg(converted), 2) {window} AND won AND converted IS NOT NULL", owner=owner, day=TODAY
+    )
     assert day.average_deal_size.amount == average == Decimal("403.33")
     assert day.average_deal_size.missing == {"NOK": 1}
 
@@ -120,16 +132,21 @@ def test_win_rate_and_average_deal_size_over_the_window(crm, team):
 def test_deals_closing_this_month(crm, team):
     owner = team["ann"]["id"]
     day = my_day.figures(crm, owner, on=TODAY)
-    closing = ("FROM d WHERE NOT won AND NOT lost "
-               "AND date_trunc('month', expected_close_date) = date_trunc('month', CAST(:day AS date))")
+    closing = (
+        "FROM d WHERE NOT won AND NOT lost "
+        "AND date_trunc('month', expected_close_date) = date_trunc('month', CAST(:day AS date))"
+    )
     assert day.closing_this_month == sql_one(crm, f"SELECT count(*) {closing}", owner=owner, day=TODAY) == 3
-    assert day.closing_this_month_value.amount == sql_one(crm, f"SELECT sum(converted) {closing}",
-                                                           owner=owner, day=TODAY)
+    assert day.closing_this_month_value.amount == sql_one(
+        crm, f"SELECT sum(converted) {closing}", owner=owner, day=TODAY
+    )
 
 
 def test_figures_default_to_the_acting_user_and_nobody_elses(crm, team):
     as_bob = type(crm)(crm.engine, user="bob@example.com")
-    assert my_day.figures(as_bob, on=TODAY).open_pipeline == my_day.figures(crm, team["bob"]["id"], on=TODAY).open_pipeline
+    assert (
+        my_day.figures(as_bob, on=TODAY).open_pipeline == my_day.figures(crm, team["bob"]["id"], on=TODAY).open_pipeline
+    )
     nobody = my_day.figures(crm, on=TODAY)  # the system user owns no deal
     assert nobody.open_pipeline.amount == 0 and nobody.win_rate is None and nobody.open_deals == 0
 
@@ -155,12 +172,14 @@ def test_tasks_due_today_and_overdue_and_completing_one(crm, team):
     ann = team["ann"]["id"]
     deal = crm.deals.list(owner_id=ann, title="open usd")[0]
     noon = dt.datetime.combine(TODAY, dt.time(12), dt.UTC)
-    overdue = crm.activities.create(type="task", subject="Send the quote", owner_id=ann, deal_id=deal["id"],
-                                    due_at=noon - 3 * DAY)
+    overdue = crm.activities.create(
+        type="task", subject="Send the quote", owner_id=ann, deal_id=deal["id"], due_at=noon - 3 * DAY
+    )
     due = crm.activities.create(type="call", subject="Call back", owner_id=ann, due_at=noon)
     crm.activities.create(type="task", subject="Next week", owner_id=ann, due_at=noon + 7 * DAY)
-    crm.activities.create(type="task", subject="Done", owner_id=ann, due_at=noon - DAY, status="completed",
-                          completed_at=noon - DAY)
+    crm.activities.create(
+        type="task", subject="Done", owner_id=ann, due_at=noon - DAY, status="completed", completed_at=noon - DAY
+    )
     crm.activities.create(type="task", subject="Bob's", owner_id=team["bob"]["id"], due_at=noon)
     frame = my_day.tasks(crm, ann, on=TODAY)
     assert frame["subject"].to_list() == ["Send the quote", "Call back"]
@@ -182,16 +201,26 @@ def test_deals_that_need_attention(crm, team, engine):
     frame = my_day.attention(crm, ann, on=TODAY)
     # every open deal of Ann's had no activity yet and was created today: only passed close dates
     with engine.connect() as conn:
-        want = conn.execute(sa.text(f"WITH d AS ({DEALS}) SELECT title FROM d WHERE NOT won AND NOT lost "
-                                    "AND expected_close_date < :day ORDER BY expected_close_date, title"),
-                            {"owner": ann, "day": TODAY}).scalars().all()
+        want = (
+            conn.execute(
+                sa.text(
+                    f"WITH d AS ({DEALS}) SELECT title FROM d WHERE NOT won AND NOT lost "
+                    "AND expected_close_date < :day ORDER BY expected_close_date, title"
+                ),
+                {"owner": ann, "day": TODAY},
+            )
+            .scalars()
+            .all()
+        )
     assert frame["title"].to_list() == want == ["open nok", "open eur"]
     assert "has passed" in frame["reason"][0]
     # a quiet deal: created long ago, or its last activity long ago
     quiet = crm.deals.list(owner_id=ann, title="open gbp")[0]
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE deals SET last_activity_at = :at WHERE id = :id"),
-                     {"at": dt.datetime.combine(TODAY - 40 * DAY, dt.time(9), dt.UTC), "id": quiet["id"]})
+        conn.execute(
+            sa.text("UPDATE deals SET last_activity_at = :at WHERE id = :id"),
+            {"at": dt.datetime.combine(TODAY - 40 * DAY, dt.time(9), dt.UTC), "id": quiet["id"]},
+        )
     frame = my_day.attention(crm, ann, on=TODAY)
     assert "open gbp" in frame["title"].to_list()
     assert frame.filter(frame["title"] == "open gbp")["reason"][0] == "no activity for 40 days"
@@ -215,12 +244,14 @@ def test_owners_to_choose_from(crm, team):
 
 # -- the widgets, without a browser ------------------------------------------------------------
 
+
 def test_the_my_day_widget_shows_the_figures_and_completes_a_task(crm, team):
     from crm_kernel.widgets.my_day import MyDay
 
     ann = team["ann"]["id"]
-    crm.activities.create(type="task", subject="Send the quote", owner_id=ann,
-                          due_at=dt.datetime.combine(TODAY, dt.time(9), dt.UTC))
+    crm.activities.create(
+        type="task", subject="Send the quote", owner_id=ann, due_at=dt.datetime.combine(TODAY, dt.time(9), dt.UTC)
+    )
     page = MyDay(crm, owner_id=ann, on=TODAY)  # the system user is an admin: may look at Ann's day
     day = my_day.figures(crm, ann, on=TODAY)
     assert page.cards["open_pipeline"].raw == f"{day.open_pipeline.amount:.2f}"
@@ -234,8 +265,9 @@ def test_the_my_day_widget_shows_the_figures_and_completes_a_task(crm, team):
     assert {d["title"] for d in page.attention.items} == {"open nok", "open eur"}
     assert "Bob Rep" in page.team.value and "Ann Rep" in page.team.value
 
-    page.tasks._on_message(page.tasks, {"type": "complete", "id": page.tasks.items[0]["id"],
-                                        "version": page.tasks.items[0]["version"]}, [])
+    page.tasks._on_message(
+        page.tasks, {"type": "complete", "id": page.tasks.items[0]["id"], "version": page.tasks.items[0]["version"]}, []
+    )
     assert page.tasks.items == [] and page.tasks.error == ""
     assert crm.activities.list(owner_id=ann, type="task")[0]["status"] == "completed"
     page.owner.value = str(crm.user_id)

@@ -17,7 +17,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 
-WRITER = '''
+WRITER = """
 import os
 from pathlib import Path
 
@@ -28,9 +28,9 @@ def test_a_test_writes_to_its_database():
     with CRM.connect() as crm:
         crm.companies.create(name="Written by a test")
     Path(os.environ["CRM_HOME"], "written-by-a-test").touch()
-'''
+"""
 
-READER = '''
+READER = """
 import os
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def test_notebooks_left_the_tests_database_alone():
     assert names == ["Written by a test"]
     assert sorted(p.name for p in Path(os.environ["CRM_HOME"]).iterdir() if p.name.startswith("written")) == [
         "written-by-a-test"]
-'''
+"""
 
 NOTEBOOK_CELLS = [
     """import os
@@ -75,9 +75,30 @@ def test_notebooks_and_tests_do_not_share_a_database(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "--nbval-lax",
-         "--nbval-current-env", "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path),
-         "test_a_writer.py", "b_first.ipynb", "c_second.ipynb", "test_z_reader.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "conftest",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            "--rootdir",
+            str(tmp_path),
+            "test_a_writer.py",
+            "b_first.ipynb",
+            "c_second.ipynb",
+            "test_z_reader.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "6 passed" in run.stdout, run.stdout[-2000:]

@@ -33,24 +33,47 @@ def test_every_notebook_asserts_what_it_shows(path):
         for node in ast.walk(tree):
             if isinstance(node, ast.Try) and node.handlers:
                 # try/except that only prints passes when the error never comes
-                assert _raises_assertion(node.orelse), f"{path.name}: {ast.unparse(node).splitlines()[0]} ... needs else: raise AssertionError"
+                assert _raises_assertion(node.orelse), (
+                    f"{path.name}: {ast.unparse(node).splitlines()[0]} ... needs else: raise AssertionError"
+                )
 
 
 # Lines of notebooks/getting_started.ipynb that must raise, altered so that they do not.
 NOT_RAISED = {
-    "validation": ('crm.deals.move(deal["id"], "Lost")\n',
-                   'crm.deals.move(deal["id"], "Lost", changes={"close_reason": "Too early"})\n',
-                   "a move to Lost without a close reason must be refused"),
-    "conflict": ('expected_version=1)\n', 'expected_version=deal["version"])\n',
-                 "an update based on version 1 must be refused"),
+    "validation": (
+        'crm.deals.move(deal["id"], "Lost")\n',
+        'crm.deals.move(deal["id"], "Lost", changes={"close_reason": "Too early"})\n',
+        "a move to Lost without a close reason must be refused",
+    ),
+    "conflict": (
+        "expected_version=1)\n",
+        'expected_version=deal["version"])\n',
+        "an update based on version 1 must be refused",
+    ),
 }
 
 
 def run_under_nbval(notebook: Path, database_url: str) -> subprocess.CompletedProcess:
     """Run ``notebook`` as the suite does (nbval, --nbval-lax), in a folder of its own."""
     env = dict(os.environ, CRM_DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-                           "-q", notebook.name], cwd=notebook.parent, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            notebook.name,
+        ],
+        cwd=notebook.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("case", list(NOT_RAISED))

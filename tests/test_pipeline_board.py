@@ -107,19 +107,33 @@ def demo(make_database_module):
     engine = connect_engine(make_database_module("board_demo"))
     demo_data.load(engine, scale=0.1, today=TODAY)
     with engine.begin() as conn:
-        rep = conn.execute(sa.text(
-            "SELECT u.email FROM users u JOIN deals d ON d.owner_id = u.id GROUP BY u.email ORDER BY count(*) DESC"
-        )).scalar()
+        rep = conn.execute(
+            sa.text(
+                "SELECT u.email FROM users u JOIN deals d ON d.owner_id = u.id GROUP BY u.email ORDER BY count(*) DESC"
+            )
+        ).scalar()
     crm = CRM(engine, user=rep)
-    crm.saved_queries.save("Software over 10k", {"entity": "deals", "where": {"combinator": "and", "rules": [
-        {"field": "company.industry", "operator": "=", "value": "Software"},
-        {"field": "value", "operator": ">", "value": 10000}]}})
+    crm.saved_queries.save(
+        "Software over 10k",
+        {
+            "entity": "deals",
+            "where": {
+                "combinator": "and",
+                "rules": [
+                    {"field": "company.industry", "operator": "=", "value": "Software"},
+                    {"field": "value", "operator": ">", "value": 10000},
+                ],
+            },
+        },
+    )
     yield crm
     engine.dispose()
 
 
-STALE_SQL = ("NOT ds.is_closed_won AND NOT ds.is_closed_lost"
-             " AND coalesce(d.last_activity_at, d.created_at) < CAST(:now AS timestamptz) - interval '30 days'")
+STALE_SQL = (
+    "NOT ds.is_closed_won AND NOT ds.is_closed_lost"
+    " AND coalesce(d.last_activity_at, d.created_at) < CAST(:now AS timestamptz) - interval '30 days'"
+)
 MONTH_SQL = "d.expected_close_date >= '2026-01-01' AND d.expected_close_date < '2026-02-01'"
 FILTERS = {
     "everything": (None, "true"),
@@ -128,8 +142,10 @@ FILTERS = {
     "closing this month": ({"quick": ["closing_this_month"]}, MONTH_SQL),
     "stale": ({"quick": ["stale"]}, STALE_SQL),
     "saved view": ({"view": "Software over 10k"}, "c.industry = 'Software' AND d.value > 10000"),
-    "mine, stale, searched": ({"owner": "mine", "quick": ["stale"], "search": "e"},
-                              f"d.owner_id = :me AND {STALE_SQL} AND (d.title ILIKE '%e%' OR c.name ILIKE '%e%')"),
+    "mine, stale, searched": (
+        {"owner": "mine", "quick": ["stale"], "search": "e"},
+        f"d.owner_id = :me AND {STALE_SQL} AND (d.title ILIKE '%e%' OR c.name ILIKE '%e%')",
+    ),
 }
 
 
@@ -156,16 +172,23 @@ def test_filters_change_through_the_synced_trait_and_bad_ones_are_refused(demo, 
     assert headers(board) == sql_headers(demo.engine, "d.value >= 50000")
     assert board.options["views"][0]["name"] == "Software over 10k"
     with demo.engine.begin() as conn:  # a view saved before its field went away
-        conn.execute(sa.text("INSERT INTO saved_queries (name, entity, spec, owner_id) VALUES"
-                             " ('Broken', 'deals', CAST(:spec AS jsonb), :me)"),
-                     {"spec": '{"entity": "deals", "where": {"rules": [{"field": "gone", "operator": "null"}]}}',
-                      "me": demo.user_id})
+        conn.execute(
+            sa.text(
+                "INSERT INTO saved_queries (name, entity, spec, owner_id) VALUES"
+                " ('Broken', 'deals', CAST(:spec AS jsonb), :me)"
+            ),
+            {
+                "spec": '{"entity": "deals", "where": {"rules": [{"field": "gone", "operator": "null"}]}}',
+                "me": demo.user_id,
+            },
+        )
     board.filters = {**board.filters, "view": "Broken"}
     assert "has no field 'gone'" in board.notice["text"] and board.filters["view"] is None
     assert headers(board) == sql_headers(demo.engine, "d.value >= 50000")
 
 
 # -- moves --------------------------------------------------------------------------------------
+
 
 def test_a_move_updates_the_widget_and_the_database(crm, acme, boards, engine):
     deals = [crm.deals.create(**acme, title=f"Deal {i}", value=1000 * (i + 1)) for i in range(3)]
@@ -179,8 +202,10 @@ def test_a_move_updates_the_widget_and_the_database(crm, acme, boards, engine):
     assert headers(board) == sql_headers(engine)
     assert board.notice["kind"] == "success" and "Qualified" in board.notice["text"]
     with engine.connect() as conn:
-        stage = conn.execute(sa.text("SELECT s.name FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"
-                                     " WHERE d.id = :id"), {"id": deals[0]["id"]}).scalar()
+        stage = conn.execute(
+            sa.text("SELECT s.name FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.id = :id"),
+            {"id": deals[0]["id"]},
+        ).scalar()
     assert stage == "Qualified"
 
 
@@ -190,8 +215,9 @@ def test_moves_arrive_as_messages_from_the_front_end(crm, acme, boards):
     sent = []
     board.send = sent.append  # the front end's side of the comm
     qualified = column(board, "Qualified")["id"]
-    board._on_message(board, {"type": "move", "request": 7, "deal_id": str(deal["id"]), "stage_id": qualified,
-                              "version": 1}, [])
+    board._on_message(
+        board, {"type": "move", "request": 7, "deal_id": str(deal["id"]), "stage_id": qualified, "version": 1}, []
+    )
     assert sent[-1]["type"] == "reply" and sent[-1]["request"] == 7 and sent[-1]["ok"]
     assert card_in(board, deal["id"])[0] == "Qualified"
     board._on_message(board, {"type": "nonsense", "request": 8}, [])
@@ -302,9 +328,18 @@ def test_a_stage_needing_fields_says_what_is_missing_and_asks_for_the_close_reas
     assert "Close reason is required in stage Lost" in asked["message"]
     sent = []
     board.send = sent.append
-    board._on_message(board, {"type": "move", "request": 1, "deal_id": board.prompt["deal_id"],
-                              "stage_id": board.prompt["stage_id"], "version": board.prompt["version"],
-                              "changes": {"close_reason": "Budget frozen"}}, [])
+    board._on_message(
+        board,
+        {
+            "type": "move",
+            "request": 1,
+            "deal_id": board.prompt["deal_id"],
+            "stage_id": board.prompt["stage_id"],
+            "version": board.prompt["version"],
+            "changes": {"close_reason": "Budget frozen"},
+        },
+        [],
+    )
     assert sent[-1]["ok"] and board.prompt == {}
     assert card_in(board, deal["id"])[0] == "Lost"
     with engine.connect() as conn:
@@ -323,8 +358,12 @@ def test_columns_load_lazily_with_show_more(crm, acme, boards, engine):
     board.show_more(lead["id"])
     lead = column(board, "Lead")
     with engine.connect() as conn:
-        order = [str(i) for i in conn.execute(sa.text(
-            "SELECT id FROM deals WHERE deleted_at IS NULL ORDER BY value DESC NULLS LAST, id")).scalars()]
+        order = [
+            str(i)
+            for i in conn.execute(
+                sa.text("SELECT id FROM deals WHERE deleted_at IS NULL ORDER BY value DESC NULLS LAST, id")
+            ).scalars()
+        ]
     assert [c["id"] for c in lead["cards"]] == order and lead["more"] == 0
     assert lead["cards"][-1]["value"] is None
     # A deal that sorts among the loaded cards shows up in its place; totals stay exact.
@@ -366,11 +405,15 @@ def test_the_side_panel_edits_the_deal_and_logs_activities(crm, acme, boards, en
     assert not board.log_activity("meeting", "Lunch")["ok"]
     timeline = board.panel["activities"]
     assert [(a["type"], a["subject"], a["status"]) for a in timeline] == [
-        ("task", "Send quote", "pending"), ("call", "Called Ann", "completed")]
+        ("task", "Send quote", "pending"),
+        ("call", "Called Ann", "completed"),
+    ]
     assert timeline[0]["due_at"].startswith("2030-01-31")
     with engine.connect() as conn:
-        logged = conn.execute(sa.text("SELECT count(*) FROM activities WHERE deal_id = :id AND company_id = :c"),
-                              {"id": deal["id"], "c": acme["company_id"]}).scalar()
+        logged = conn.execute(
+            sa.text("SELECT count(*) FROM activities WHERE deal_id = :id AND company_id = :c"),
+            {"id": deal["id"], "c": acme["company_id"]},
+        ).scalar()
     assert logged == 2
     board.close_panel()
     assert board.panel == {}
@@ -389,6 +432,7 @@ def test_close_stops_the_listener_and_later_changes_do_not_reach_the_board(crm, 
 
 
 # -- the connection's true state, and catching up after an outage ------------------------------
+
 
 @pytest.fixture
 def cluster():
@@ -473,8 +517,11 @@ def test_totals_are_in_the_reporting_currency_and_name_what_they_leave_out(crm, 
     crm.deals.create(company_id=acme["id"], title="kroner too", value="100.00", currency="NOK")
     board = boards(crm, live=False, clock=lambda: NOW)
     lead = next(c for c in board.columns if c["name"] == "Lead")
-    assert (lead["count"], Decimal(lead["value"]), Decimal(lead["weighted"])) == (4, Decimal("1600.00"),
-                                                                                   Decimal("160.00"))
+    assert (lead["count"], Decimal(lead["value"]), Decimal(lead["weighted"])) == (
+        4,
+        Decimal("1600.00"),
+        Decimal("160.00"),
+    )
     assert lead["missing"] == "2 deals in NOK without a rate are not included"
     assert board.options["currency"] == "USD"
     assert all(c["missing"] == "" for c in board.columns if c["name"] != "Lead")

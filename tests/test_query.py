@@ -41,25 +41,45 @@ def test_invalid_specs_are_refused_with_their_path(query_engine, spec, path, wor
 
 
 def test_spec_may_be_json_text(query_engine):
-    spec = json.dumps({"entity": "deals", "select": ["title"], "where": {"rules": [
-        {"field": "value", "operator": ">", "value": "100000"}]}})
+    spec = json.dumps(
+        {
+            "entity": "deals",
+            "select": ["title"],
+            "where": {"rules": [{"field": "value", "operator": ">", "value": "100000"}]},
+        }
+    )
     assert sorted(run_postgres(query_engine, spec).frame["title"]) == [
-        "Acme upsell 50% off", "Globex \\ backslash deal", "O'Brien store rollout"]
+        "Acme upsell 50% off",
+        "Globex \\ backslash deal",
+        "O'Brien store rollout",
+    ]
 
 
 def test_values_are_always_bound_parameters():
     hostile = "x'; DROP TABLE deals; --\\%_"
-    compiled = compile_spec({"entity": "deals", "where": {"rules": [
-        {"field": "title", "operator": "=", "value": hostile},
-        {"field": "title", "operator": "contains", "value": hostile},
-        {"field": "company.name", "operator": "in", "value": [hostile, "b"]}]}})
+    compiled = compile_spec(
+        {
+            "entity": "deals",
+            "where": {
+                "rules": [
+                    {"field": "title", "operator": "=", "value": hostile},
+                    {"field": "title", "operator": "contains", "value": hostile},
+                    {"field": "company.name", "operator": "in", "value": [hostile, "b"]},
+                ]
+            },
+        }
+    )
     assert "DROP TABLE" not in compiled.sql
     assert hostile in compiled.params.values()
 
 
 def test_preview_shows_values_and_dialects_differ_only_in_placeholders():
-    spec = {"entity": "deals", "select": ["title", "stage.name"], "where": {"rules": [
-        {"field": "title", "operator": "contains", "value": "O'Brien"}]}, "limit": 5}
+    spec = {
+        "entity": "deals",
+        "select": ["title", "stage.name"],
+        "where": {"rules": [{"field": "title", "operator": "contains", "value": "O'Brien"}]},
+        "limit": 5,
+    }
     pg, duck = compile_spec(spec, "postgres"), compile_spec(spec, "duckdb")
     assert "'%O''Brien%'" in pg.preview() and "'%O''Brien%'" in duck.preview()
     assert "%(title_1)s" in pg.sql and "$1" in duck.sql
@@ -83,8 +103,9 @@ def test_reflected_tables_and_views_are_queryable(query_engine):
         conn.exec_driver_sql("INSERT INTO regions VALUES ('emea', 'Europe', 100.5), ('amer', 'Americas', 250)")
         conn.exec_driver_sql("CREATE OR REPLACE VIEW big_deals AS SELECT title, value FROM deals WHERE value > 100000")
     try:
-        regions = run_postgres(query_engine, {"entity": "regions", "where": {"rules": [
-            {"field": "quota", "operator": ">", "value": 200}]}}).frame
+        regions = run_postgres(
+            query_engine, {"entity": "regions", "where": {"rules": [{"field": "quota", "operator": ">", "value": 200}]}}
+        ).frame
         assert regions["name"].to_list() == ["Americas"]
         view = run_postgres(query_engine, {"entity": "big_deals", "aggregates": [{"fn": "count", "as": "n"}]}).frame
         assert view["n"][0] == 3
@@ -97,11 +118,23 @@ def test_reflected_tables_and_views_are_queryable(query_engine):
 
 def test_crm_query_returns_a_frame_and_keeps_the_details(query_engine):
     crm = CRM(query_engine)
-    frame = crm.query({"entity": "deals", "group_by": ["stage.name"], "aggregates": [{"fn": "count", "as": "n"}],
-                       "order_by": [{"field": "n", "dir": "desc"}]})
+    frame = crm.query(
+        {
+            "entity": "deals",
+            "group_by": ["stage.name"],
+            "aggregates": [{"fn": "count", "as": "n"}],
+            "order_by": [{"field": "n", "dir": "desc"}],
+        }
+    )
     assert isinstance(frame, pl.DataFrame)
-    assert sorted(frame.rows()) == [("Lead", 2), ("Lost", 1), ("Negotiation", 1), ("Proposal", 2), ("Qualified", 1),
-                                    ("Won", 2)]
+    assert sorted(frame.rows()) == [
+        ("Lead", 2),
+        ("Lost", 1),
+        ("Negotiation", 1),
+        ("Proposal", 2),
+        ("Qualified", 1),
+        ("Won", 2),
+    ]
     assert frame["n"].to_list() == [2, 2, 2, 1, 1, 1]
     assert crm.last_query.row_count == frame.height
     assert "GROUP BY" in crm.last_query.sql and crm.last_query.execute_seconds > 0
@@ -110,21 +143,39 @@ def test_crm_query_returns_a_frame_and_keeps_the_details(query_engine):
 
 # Written by hand from the field types: the polars dtype each type of column has, on both engines.
 DTYPES = {
-    "id": pl.String, "title": pl.String, "value": pl.Decimal(38, 2), "probability": pl.Decimal(38, 4),
-    "expected_close_date": pl.Date, "created_at": pl.Datetime("us", "UTC"), "type": pl.String,
-    "company.custom_fields": pl.String, "stage.is_closed_won": pl.Boolean, "company.employees": pl.Int64}
+    "id": pl.String,
+    "title": pl.String,
+    "value": pl.Decimal(38, 2),
+    "probability": pl.Decimal(38, 4),
+    "expected_close_date": pl.Date,
+    "created_at": pl.Datetime("us", "UTC"),
+    "type": pl.String,
+    "company.custom_fields": pl.String,
+    "stage.is_closed_won": pl.Boolean,
+    "company.employees": pl.Int64,
+}
 # The same deal's values, written by hand from tests/query_data.py.
 ACME_RENEWAL = {
-    "id": "00000000-0000-0004-0000-000000000001", "title": "Acme renewal", "value": Decimal("12000.00"),
-    "probability": Decimal("0.5000"), "expected_close_date": dt.date(2026, 6, 30),
-    "created_at": dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC), "type": "renewal",
-    "company.custom_fields": '{"seats":50,"tier":"gold"}', "stage.is_closed_won": False, "company.employees": 120}
+    "id": "00000000-0000-0004-0000-000000000001",
+    "title": "Acme renewal",
+    "value": Decimal("12000.00"),
+    "probability": Decimal("0.5000"),
+    "expected_close_date": dt.date(2026, 6, 30),
+    "created_at": dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC),
+    "type": "renewal",
+    "company.custom_fields": '{"seats":50,"tier":"gold"}',
+    "stage.is_closed_won": False,
+    "company.employees": 120,
+}
 
 
 @pytest.mark.parametrize("backend", ["postgres", "duckdb"])
 def test_result_dtypes_and_values_follow_the_field_types(query_engine, query_snapshot, backend):
-    spec = {"entity": "deals", "select": list(DTYPES), "where": {"rules": [
-        {"field": "title", "operator": "=", "value": "Acme renewal"}]}}
+    spec = {
+        "entity": "deals",
+        "select": list(DTYPES),
+        "where": {"rules": [{"field": "title", "operator": "=", "value": "Acme renewal"}]},
+    }
     run = run_postgres(query_engine, spec) if backend == "postgres" else run_duckdb(query_snapshot.con, spec)
     assert run.frame.schema == DTYPES
     (row,) = run.frame.rows(named=True)
@@ -135,8 +186,11 @@ def test_result_dtypes_and_values_follow_the_field_types(query_engine, query_sna
 
 @pytest.mark.parametrize("backend", ["postgres", "duckdb"])
 def test_timestamps_are_in_the_query_zone_and_dates_stay_dates(query_engine, query_snapshot, backend):
-    spec = {"entity": "deals", "select": ["created_at", "expected_close_date"], "where": {"rules": [
-        {"field": "title", "operator": "=", "value": "Acme upsell 50% off"}]}}
+    spec = {
+        "entity": "deals",
+        "select": ["created_at", "expected_close_date"],
+        "where": {"rules": [{"field": "title", "operator": "=", "value": "Acme upsell 50% off"}]},
+    }
     runner = run_postgres if backend == "postgres" else run_duckdb
     frame = runner(query_engine if backend == "postgres" else query_snapshot.con, spec, timezone="Asia/Kolkata").frame
     assert frame.schema == {"created_at": pl.Datetime("us", "Asia/Kolkata"), "expected_close_date": pl.Date}
@@ -154,13 +208,20 @@ def test_rows_as_dicts_are_the_frames_rows_without_building_a_frame(query_engine
     dicts = run_rows(query_engine, spec, timezone=timezone, now=query_data.NOW).dicts()
     frame = run_postgres(query_engine, spec, timezone=timezone, now=query_data.NOW).frame.to_dicts()
     assert dicts == frame
-    assert [[(type(v), getattr(v, "tzinfo", None), str(v)) for v in row.values()] for row in dicts] == \
-           [[(type(v), getattr(v, "tzinfo", None), str(v)) for v in row.values()] for row in frame]
+    assert [[(type(v), getattr(v, "tzinfo", None), str(v)) for v in row.values()] for row in dicts] == [
+        [(type(v), getattr(v, "tzinfo", None), str(v)) for v in row.values()] for row in frame
+    ]
 
 
 def test_rows_as_dicts_cover_every_field_type(query_engine):
-    result = run_rows(query_engine, {"entity": "deals", "select": list(DTYPES), "where": {"rules": [
-        {"field": "title", "operator": "=", "value": "Acme renewal"}]}})
+    result = run_rows(
+        query_engine,
+        {
+            "entity": "deals",
+            "select": list(DTYPES),
+            "where": {"rules": [{"field": "title", "operator": "=", "value": "Acme renewal"}]},
+        },
+    )
     assert result.dicts() == [ACME_RENEWAL] and result.row_count == 1
     assert result.frame.to_dicts() == [ACME_RENEWAL] and result.dicts() == [ACME_RENEWAL]  # the frame's, once built
     with query_engine.begin() as conn:  # tags are lists of text (no tag of query_data's has any)
@@ -187,19 +248,35 @@ def test_default_columns_are_names_labelled_as_the_catalog_labels_them(query_eng
     from crm_kernel.model import ENTITIES
 
     spec = {"entity": "deals", "where": {"rules": [{"field": "title", "operator": "=", "value": "Acme renewal"}]}}
-    result = (run_postgres(query_engine, spec, now=query_data.NOW) if backend == "postgres"
-              else run_duckdb(query_snapshot.con, spec, now=query_data.NOW))
+    result = (
+        run_postgres(query_engine, spec, now=query_data.NOW)
+        if backend == "postgres"
+        else run_duckdb(query_snapshot.con, spec, now=query_data.NOW)
+    )
     labels = {c.name: c.label for c in result.compiled.columns}
     deals = ENTITIES["deals"]
     assert {name: labels[name] for name in ("company", "contact", "stage", "owner", "product", "creator")} == {
-        "company": deals.field("company_id").label, "contact": deals.field("contact_id").label,
-        "stage": deals.field("stage_id").label, "owner": deals.field("owner_id").label,
-        "product": deals.field("product_id").label, "creator": deals.field("created_by").label}
+        "company": deals.field("company_id").label,
+        "contact": deals.field("contact_id").label,
+        "stage": deals.field("stage_id").label,
+        "owner": deals.field("owner_id").label,
+        "product": deals.field("product_id").label,
+        "creator": deals.field("created_by").label,
+    }
     assert labels["company"] == "Company" and labels["title"] == "Title" and labels["id"] == "ID"
     assert not any(name.endswith("_id") for name in labels)  # no raw ids but the row's own
     [row] = result.dicts()
     assert (row["id"], row["company"], row["contact"], row["stage"], row["owner"], row["product"]) == (
-        query_data.uid("deal", 1), "Acme Software", "Carol Chen", "Proposal", "Alice Archer", None)
+        query_data.uid("deal", 1),
+        "Acme Software",
+        "Carol Chen",
+        "Proposal",
+        "Alice Archer",
+        None,
+    )
     # the ids stay selectable by name
     ids = compile_spec({"entity": "deals", "select": ["company_id", "stage_id"]}).columns
-    assert [(c.name, c.type, c.label) for c in ids] == [("company_id", "uuid", "Company"), ("stage_id", "uuid", "Stage")]
+    assert [(c.name, c.type, c.label) for c in ids] == [
+        ("company_id", "uuid", "Company"),
+        ("stage_id", "uuid", "Stage"),
+    ]

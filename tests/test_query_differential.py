@@ -45,8 +45,9 @@ def test_corpus_is_the_same_on_both_engines(query_engine, query_snapshot, spec, 
     assert_rows_match(duck, hand_rows(query_engine, hand_sql), ordered=bool(spec.get("order_by")))
 
 
-@pytest.mark.parametrize("entity", ["deals", "companies", "contacts", "activities", "users", "pipeline_stages",
-                                    "audit_log"])
+@pytest.mark.parametrize(
+    "entity", ["deals", "companies", "contacts", "activities", "users", "pipeline_stages", "audit_log"]
+)
 def test_default_columns_are_the_same_on_both_engines(query_engine, query_snapshot, entity):
     """Names in place of ids, through joins that reach soft-deleted records on both engines."""
     pg, duck = both(query_engine, query_snapshot, {"entity": entity, "order_by": ["id"]})
@@ -56,8 +57,12 @@ def test_default_columns_are_the_same_on_both_engines(query_engine, query_snapsh
 
 @pytest.mark.parametrize("timezone", ["UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata"])
 def test_time_zones_agree(query_engine, query_snapshot, timezone):
-    spec = {"entity": "activities", "group_by": [{"field": "completed_at", "trunc": "day"}, {"field": "completed_at", "trunc": "week", "as": "w"}],
-            "aggregates": [{"fn": "count", "as": "n"}], "where": {"rules": [{"field": "completed_at", "operator": "thisMonth"}]}}
+    spec = {
+        "entity": "activities",
+        "group_by": [{"field": "completed_at", "trunc": "day"}, {"field": "completed_at", "trunc": "week", "as": "w"}],
+        "aggregates": [{"fn": "count", "as": "n"}],
+        "where": {"rules": [{"field": "completed_at", "operator": "thisMonth"}]},
+    }
     pg, duck = both(query_engine, query_snapshot, spec, timezone)
     same_rows(pg, duck, ordered=False)
     assert pg.height > 0
@@ -65,11 +70,40 @@ def test_time_zones_agree(query_engine, query_snapshot, timezone):
 
 # -- generated specs ---------------------------------------------------------------------
 
-HOSTILE = ["", "'", "''", "%", "_", "\\", "\\%", "a%b", "O'Brien", "100%", "ÆØÅ", "ünïcode", "中文", "🎉",
-           "; DROP TABLE deals; --", "\" OR 1=1 --", "Acme", "acme", "RENEWAL", "deal", " ", "Globex", "pilot_phase"]
+HOSTILE = [
+    "",
+    "'",
+    "''",
+    "%",
+    "_",
+    "\\",
+    "\\%",
+    "a%b",
+    "O'Brien",
+    "100%",
+    "ÆØÅ",
+    "ünïcode",
+    "中文",
+    "🎉",
+    "; DROP TABLE deals; --",
+    '" OR 1=1 --',
+    "Acme",
+    "acme",
+    "RENEWAL",
+    "deal",
+    " ",
+    "Globex",
+    "pilot_phase",
+]
 NUMBERS = [0, 1, 5, 300, "300.00", 12000, 75000.5, 80000, 250000, 999999.99, 5000000, -1, "1e3"]
 DATES = ["2026-01-01", "2026-04-01", "2026-05-20", "2026-06-17", "2026-06-30", "2026-12-31"]
-STAMPS = ["2026-01-10", "2026-06-16T15:00:00Z", "2026-06-17T12:00:00+00:00", "2026-06-01T10:00:00", "2025-12-31T23:59:59Z"]
+STAMPS = [
+    "2026-01-10",
+    "2026-06-16T15:00:00Z",
+    "2026-06-17T12:00:00+00:00",
+    "2026-06-01T10:00:00",
+    "2025-12-31T23:59:59Z",
+]
 UNITS = ["day", "week", "month", "quarter", "year"]
 ENTITIES = ["deals", "companies", "contacts", "activities"]
 
@@ -98,12 +132,16 @@ def value_for(draw, column, arity):
     pool = {
         "text": st.sampled_from(HOSTILE),
         "integer": st.integers(-1, 1000),
-        "number": st.sampled_from(NUMBERS), "money": st.sampled_from(NUMBERS),
-        "date": st.sampled_from(DATES), "timestamp": st.sampled_from(STAMPS),
+        "number": st.sampled_from(NUMBERS),
+        "money": st.sampled_from(NUMBERS),
+        "date": st.sampled_from(DATES),
+        "timestamp": st.sampled_from(STAMPS),
         "enum": st.sampled_from(column.values or ("x",)),
         "boolean": st.booleans(),
-        "uuid": st.sampled_from([query_data.uid(k, n) for k in ("company", "contact", "deal", "user") for n in (1, 2, 3)]
-                                + [query_data.STAGE["Won"]]),
+        "uuid": st.sampled_from(
+            [query_data.uid(k, n) for k in ("company", "contact", "deal", "user") for n in (1, 2, 3)]
+            + [query_data.STAGE["Won"]]
+        ),
     }[kind]
     if arity == "one":
         return draw(pool)
@@ -137,8 +175,11 @@ def rules(draw, entity: str, depth: int = 2):
 
 @st.composite
 def groups(draw, entity: str, depth: int = 2):
-    return {"combinator": draw(st.sampled_from(["and", "or"])), "not": draw(st.booleans()),
-            "rules": draw(st.lists(rules(entity, depth), min_size=0, max_size=3))}
+    return {
+        "combinator": draw(st.sampled_from(["and", "or"])),
+        "not": draw(st.booleans()),
+        "rules": draw(st.lists(rules(entity, depth), min_size=0, max_size=3)),
+    }
 
 
 @st.composite
@@ -147,14 +188,22 @@ def specs(draw):
     spec = {"entity": entity, "where": draw(groups(entity))}
     if draw(st.booleans()):
         keys = draw(st.lists(st.sampled_from(fields_of(entity)), min_size=1, max_size=2, unique=True))
-        spec["group_by"] = [{"field": key, "trunc": draw(st.sampled_from(UNITS))}
-                            if column_of(entity, key).type in ("date", "timestamp") and draw(st.booleans()) else key
-                            for key in keys]
+        spec["group_by"] = [
+            {"field": key, "trunc": draw(st.sampled_from(UNITS))}
+            if column_of(entity, key).type in ("date", "timestamp") and draw(st.booleans())
+            else key
+            for key in keys
+        ]
         spec["aggregates"] = [{"fn": "count", "as": "n"}]
         numeric = [p for p in fields_of(entity, 0) if column_of(entity, p).type in ("integer", "number", "money")]
         if numeric:
-            spec["aggregates"].append({"fn": draw(st.sampled_from(["sum", "min", "max", "avg"])),
-                                       "field": draw(st.sampled_from(numeric)), "as": "agg"})
+            spec["aggregates"].append(
+                {
+                    "fn": draw(st.sampled_from(["sum", "min", "max", "avg"])),
+                    "field": draw(st.sampled_from(numeric)),
+                    "as": "agg",
+                }
+            )
     else:
         spec["select"] = ["id", *draw(st.lists(st.sampled_from(fields_of(entity)), max_size=3, unique=True))]
     return spec
@@ -187,8 +236,10 @@ def test_generated_specs_are_not_all_refused_or_empty(query_engine):
     from hypothesis import find, settings
 
     for entity in ENTITIES:
-        found = find(specs().filter(lambda s, e=entity: s["entity"] == e and s.get("select")),
-                     lambda s: run_postgres(query_engine, s, now=NOW).row_count > 0,
-                     settings=settings(max_examples=200, database=None))
+        found = find(
+            specs().filter(lambda s, e=entity: s["entity"] == e and s.get("select")),
+            lambda s: run_postgres(query_engine, s, now=NOW).row_count > 0,
+            settings=settings(max_examples=200, database=None),
+        )
         assert found["entity"] == entity
     assert dt.date(2026, 6, 17) == NOW.date()

@@ -29,6 +29,7 @@ def test_faces_offer_the_registered_engines():
 
 # -- session settings on connections opened outside SQLAlchemy --------------------------------
 
+
 @pytest.fixture(scope="module")
 def probe_engine(make_database_module):
     """A database with a view that shows the session's ``crm.probe`` setting."""
@@ -36,8 +37,12 @@ def probe_engine(make_database_module):
 
     engine = connect_engine(make_database_module("crm_engine_settings"))
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE VIEW setting_probe AS "
-                             "SELECT current_setting('crm.probe', true) AS probe, current_setting('TimeZone') AS zone"))
+        conn.execute(
+            sa.text(
+                "CREATE VIEW setting_probe AS "
+                "SELECT current_setting('crm.probe', true) AS probe, current_setting('TimeZone') AS zone"
+            )
+        )
     yield engine
     engine.dispose()
 
@@ -45,10 +50,12 @@ def probe_engine(make_database_module):
 def test_a_query_carries_the_engines_session_settings_and_the_next_one_does_not(probe_engine):
     spec = {"entity": "setting_probe"}
     as_user = probe_engine.execution_options(crm_settings={"crm.probe": "user-1"})
-    assert run_postgres(as_user, spec, timezone="Asia/Kolkata").dicts() == [
-        {"probe": "user-1", "zone": "Asia/Kolkata"}]
+    assert run_postgres(as_user, spec, timezone="Asia/Kolkata").dicts() == [{"probe": "user-1", "zone": "Asia/Kolkata"}]
     # The pooled connection goes to the next run without them (an unset setting reads as empty).
-    assert run_postgres(probe_engine, spec).dicts() in ([{"probe": "", "zone": "UTC"}], [{"probe": None, "zone": "UTC"}])
+    assert run_postgres(probe_engine, spec).dicts() in (
+        [{"probe": "", "zone": "UTC"}],
+        [{"probe": None, "zone": "UTC"}],
+    )
     as_other = probe_engine.execution_options(crm_settings={"crm.probe": "user-2"})
     assert run_postgres(as_other, spec).dicts()[0]["probe"] == "user-2"
 
@@ -72,8 +79,12 @@ def test_a_pooled_connection_cut_off_by_the_server_is_replaced(probe_engine):
     spec = {"entity": "setting_probe"}
     assert run_postgres(probe_engine, spec).row_count == 1  # leaves a connection in the pool
     with probe_engine.connect() as conn:
-        cut = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        cut = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
     assert cut >= 1
     assert run_postgres(probe_engine, spec).row_count == 1
 
@@ -81,11 +92,28 @@ def test_a_pooled_connection_cut_off_by_the_server_is_replaced(probe_engine):
 def test_postgres_results_come_as_arrow_with_the_same_frame_as_rows(query_engine):
     from crm_kernel.query.engines.postgres import run_rows
 
-    spec = {"entity": "deals", "select": ["id", "title", "value", "stage.name", "priority", "custom_fields", "tags",
-                                          "created_at", "expected_close_date"],
-            "where": {"rules": [{"field": "priority", "operator": "in", "value": ["high", "low"]},
-                                {"field": "company.id", "operator": "notNull"}]},
-            "order_by": [{"field": "value", "dir": "desc"}], "limit": 100}
+    spec = {
+        "entity": "deals",
+        "select": [
+            "id",
+            "title",
+            "value",
+            "stage.name",
+            "priority",
+            "custom_fields",
+            "tags",
+            "created_at",
+            "expected_close_date",
+        ],
+        "where": {
+            "rules": [
+                {"field": "priority", "operator": "in", "value": ["high", "low"]},
+                {"field": "company.id", "operator": "notNull"},
+            ]
+        },
+        "order_by": [{"field": "value", "dir": "desc"}],
+        "limit": 100,
+    }
     arrow_result = run_postgres(query_engine, spec, now=query_data.NOW)
     rows_result = run_rows(query_engine, spec, now=query_data.NOW)
     assert arrow_result.rows is None and arrow_result.row_count > 0  # no Python rows were built
@@ -100,10 +128,17 @@ PAGED = [
     {"entity": "companies", "select": ["name", "industry"], "order_by": ["industry"]},
     {"entity": "companies", "select": ["name"], "order_by": [{"field": "employees", "dir": "desc"}]},
     {"entity": "companies", "order_by": [{"field": "industry", "dir": "desc"}, "size"]},
-    {"entity": "deals", "select": ["title", "value"], "order_by": [{"field": "stage.name", "dir": "desc"},
-                                                                   {"field": "value_reporting", "dir": "desc"}]},
-    {"entity": "deals", "select": ["title"], "order_by": ["expected_close_date", "priority"],
-     "where": {"rules": [{"field": "title", "operator": "notNull"}]}},
+    {
+        "entity": "deals",
+        "select": ["title", "value"],
+        "order_by": [{"field": "stage.name", "dir": "desc"}, {"field": "value_reporting", "dir": "desc"}],
+    },
+    {
+        "entity": "deals",
+        "select": ["title"],
+        "order_by": ["expected_close_date", "priority"],
+        "where": {"rules": [{"field": "title", "operator": "notNull"}]},
+    },
     {"entity": "activities", "select": ["subject"], "order_by": [{"field": "scheduled_at", "dir": "desc"}]},
     {"entity": "contacts", "select": ["first_name", "custom_fields"]},  # no sort: the id alone
 ]
@@ -148,8 +183,12 @@ def test_a_sort_by_a_related_field_that_is_not_selected_joins_it(query_engine, q
 def test_keyset_values_are_json_and_the_same_on_both_engines(query_engine, query_snapshot):
     import json
 
-    spec = {"entity": "deals", "order_by": [{"field": "value", "dir": "desc"}, "expected_close_date",
-                                             "created_at"], "limit": 2, "after": []}
+    spec = {
+        "entity": "deals",
+        "order_by": [{"field": "value", "dir": "desc"}, "expected_close_date", "created_at"],
+        "limit": 2,
+        "after": [],
+    }
     live = run_postgres(query_engine, spec, now=query_data.NOW).after
     snap = run_duckdb(query_snapshot.con, spec, now=query_data.NOW).after
     assert json.loads(json.dumps(live)) == live
@@ -197,9 +236,17 @@ def test_a_statement_shape_compiled_once_binds_each_runs_own_values(query_engine
     from crm_kernel.query.engines.postgres import run_rows
 
     def spec(low, priorities):
-        return {"entity": "deals", "select": ["title"], "order_by": ["title"], "where": {"rules": [
-            {"field": "value", "operator": ">=", "value": low},
-            {"field": "priority", "operator": "in", "value": priorities}]}}
+        return {
+            "entity": "deals",
+            "select": ["title"],
+            "order_by": ["title"],
+            "where": {
+                "rules": [
+                    {"field": "value", "operator": ">=", "value": low},
+                    {"field": "priority", "operator": "in", "value": priorities},
+                ]
+            },
+        }
 
     runs = [spec(0, ["medium"]), spec(50_000, ["medium"]), spec(0, ["medium", "low", "urgent"]), spec(0, ["low"])]
     answers = [run_postgres(query_engine, s).dicts() for s in runs]

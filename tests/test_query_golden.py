@@ -25,16 +25,37 @@ from .test_query_rqb import EXPORTS, PARAMETERISED
 GOLDEN = Path(__file__).parent / "golden"
 DIALECTS = ("postgres", "duckdb")
 # The query data's custom field declarations, given offline as the database would give them.
-SCHEMA = Schema.from_catalog(custom_fields={"companies": {"tier": "text", "seats": "integer",
-                                                           "channels": "multiselect"}})
+SCHEMA = Schema.from_catalog(
+    custom_fields={"companies": {"tier": "text", "seats": "integer", "channels": "multiselect"}}
+)
 # A multiselect custom field reads its JSON list as text on each engine, then takes the tags rules.
 _CHANNELS = "custom_fields.channels"
 MULTISELECT = [
-    ("multiselect selected and has", {"entity": "companies", "select": ["name", _CHANNELS], "where": {"rules": [
-        {"field": _CHANNELS, "operator": "contains", "value": "web"}]}}),
-    ("multiselect match mode", {"entity": "companies", "select": ["name"], "where": {"rules": [
-        {"field": _CHANNELS, "operator": "=", "match": {"mode": "atLeast", "threshold": 2},
-         "value": {"rules": [{"field": "", "operator": "in", "value": ["web", "phone"]}]}}]}}),
+    (
+        "multiselect selected and has",
+        {
+            "entity": "companies",
+            "select": ["name", _CHANNELS],
+            "where": {"rules": [{"field": _CHANNELS, "operator": "contains", "value": "web"}]},
+        },
+    ),
+    (
+        "multiselect match mode",
+        {
+            "entity": "companies",
+            "select": ["name"],
+            "where": {
+                "rules": [
+                    {
+                        "field": _CHANNELS,
+                        "operator": "=",
+                        "match": {"mode": "atLeast", "threshold": 2},
+                        "value": {"rules": [{"field": "", "operator": "in", "value": ["web", "phone"]}]},
+                    }
+                ]
+            },
+        },
+    ),
 ]
 
 
@@ -42,9 +63,14 @@ def cases() -> list[tuple[str, dict, dict | None]]:
     """(name, spec, params): the corpus, the react-querybuilder forms and the parameter rules."""
     table = [(name, spec, None) for name, spec, _ in CORPUS]
     table += [(f"rqb {p.id}", {"entity": "deals", "select": ["id"], "where": p.values[0]}, None) for p in EXPORTS]
-    table += [(f"parameter {i}: {rule['field']} {rule['operator']}",
-               {"entity": "deals", "select": ["id"], "where": {"rules": [{**rule, "valueSource": "parameter"}]}}, params)
-              for i, (rule, params, _) in enumerate(PARAMETERISED)]
+    table += [
+        (
+            f"parameter {i}: {rule['field']} {rule['operator']}",
+            {"entity": "deals", "select": ["id"], "where": {"rules": [{**rule, "valueSource": "parameter"}]}},
+            params,
+        )
+        for i, (rule, params, _) in enumerate(PARAMETERISED)
+    ]
     table += [(name, spec, None) for name, spec in MULTISELECT]
     return table
 

@@ -34,25 +34,57 @@ def nested(depth: int) -> dict:
 REFUSED = [
     ("operator as a list", deals(rule("title", ["="], "x")), "where.rules[0].operator", "unknown operator"),
     ("operator as an object", deals(rule("title", {"op": "="}, "x")), "where.rules[0].operator", "unknown operator"),
-    ("inLast 100000 years", deals(rule("last_activity_at", "inLast", {"amount": 100000, "unit": "year"})),
-     "where.rules[0].value.amount", "outside the years 1 to 9999"),
-    ("inNext a huge number of days", deals(rule("expected_close_date", "inNext", {"amount": 10**30, "unit": "day"})),
-     "where.rules[0].value.amount", "outside the years 1 to 9999"),
-    ("olderThan 3000 years", deals(rule("expected_close_date", "olderThan", {"amount": 3000, "unit": "year"})),
-     "where.rules[0].value.amount", "outside the years"),
-    ("a 5000-digit amount as text", deals(rule("last_activity_at", "inLast", {"amount": "9" * 5000, "unit": "day"})),
-     "where.rules[0].value.amount", "must be a whole number of units"),
+    (
+        "inLast 100000 years",
+        deals(rule("last_activity_at", "inLast", {"amount": 100000, "unit": "year"})),
+        "where.rules[0].value.amount",
+        "outside the years 1 to 9999",
+    ),
+    (
+        "inNext a huge number of days",
+        deals(rule("expected_close_date", "inNext", {"amount": 10**30, "unit": "day"})),
+        "where.rules[0].value.amount",
+        "outside the years 1 to 9999",
+    ),
+    (
+        "olderThan 3000 years",
+        deals(rule("expected_close_date", "olderThan", {"amount": 3000, "unit": "year"})),
+        "where.rules[0].value.amount",
+        "outside the years",
+    ),
+    (
+        "a 5000-digit amount as text",
+        deals(rule("last_activity_at", "inLast", {"amount": "9" * 5000, "unit": "day"})),
+        "where.rules[0].value.amount",
+        "must be a whole number of units",
+    ),
     ("a set as a value", deals(rule("value", ">", {1, 2})), "where.rules[0].value", "set is not a JSON value"),
-    ("a date object as a value", deals(rule("expected_close_date", "=", dt.date(2026, 1, 2))),
-     "where.rules[0].value", "write dates and times as text"),
-    ("a datetime inside a list", deals(rule("last_activity_at", "between", [dt.datetime(2026, 1, 2), "2026-02-01"])),
-     "where.rules[0].value[0]", "datetime is not a JSON value"),
+    (
+        "a date object as a value",
+        deals(rule("expected_close_date", "=", dt.date(2026, 1, 2))),
+        "where.rules[0].value",
+        "write dates and times as text",
+    ),
+    (
+        "a datetime inside a list",
+        deals(rule("last_activity_at", "between", [dt.datetime(2026, 1, 2), "2026-02-01"])),
+        "where.rules[0].value[0]",
+        "datetime is not a JSON value",
+    ),
     ("a Decimal", deals(rule("value", "=", Decimal("1.5"))), "where.rules[0].value", "Decimal is not a JSON value"),
-    ("object() in a rule's id", deals({**rule("title", "=", "x"), "id": object()}), "where.rules[0].id",
-     "not a JSON value"),
+    (
+        "object() in a rule's id",
+        deals({**rule("title", "=", "x"), "id": object()}),
+        "where.rules[0].id",
+        "not a JSON value",
+    ),
     ("object() as a top-level key", {"entity": "deals", object(): 1}, None, "keys must be text"),
-    ("a number as a key", {"entity": "deals", "where": {"rules": [{"field": "title", 1: 2}]}}, "where.rules[0][1]",
-     "keys must be text"),
+    (
+        "a number as a key",
+        {"entity": "deals", "where": {"rules": [{"field": "title", 1: 2}]}},
+        "where.rules[0][1]",
+        "keys must be text",
+    ),
     ("NUL in a value", deals(rule("title", "contains", "a\x00b")), "where.rules[0].value", "NUL"),
     ("NUL in a list value", deals(rule("title", "in", ["a", "b\x00"])), "where.rules[0].value[1]", "NUL"),
     ("NUL in an alias", {"entity": "deals", "select": [{"field": "title", "as": "t\x00"}]}, "select[0].as", "NUL"),
@@ -62,34 +94,79 @@ REFUSED = [
     ("NaN in JSON text", '{"entity": "deals", "limit": NaN}', "limit", "finite number"),
     ("a limit beyond 64 bits", {"entity": "deals", "limit": 2**63}, "limit", "at most 9223372036854775807"),
     ("an offset beyond 64 bits", {"entity": "deals", "offset": 10**30}, "offset", "at most"),
-    ("a related count beyond 64 bits", {"entity": "companies", "where": {"rules": [
-        {"related": "deals", "quantifier": "count", "operator": ">", "value": 2**64}]}}, "where.rules[0].value",
-     "between"),
-    ("an integer value beyond 64 bits", {"entity": "companies", "where": {"rules": [rule("employees", "=", 3 * 10**19)]}},
-     "where.rules[0].value", "whole number between"),
-    ("an integer value as a huge float", {"entity": "companies", "where": {"rules": [rule("employees", "<", 1e300)]}},
-     "where.rules[0].value", "whole number between"),
-    ("an integer value as a long digit string", {"entity": "companies", "where": {"rules": [
-        rule("employees", "=", "9" * 5000)]}}, "where.rules[0].value", "a whole number"),
+    (
+        "a related count beyond 64 bits",
+        {
+            "entity": "companies",
+            "where": {"rules": [{"related": "deals", "quantifier": "count", "operator": ">", "value": 2**64}]},
+        },
+        "where.rules[0].value",
+        "between",
+    ),
+    (
+        "an integer value beyond 64 bits",
+        {"entity": "companies", "where": {"rules": [rule("employees", "=", 3 * 10**19)]}},
+        "where.rules[0].value",
+        "whole number between",
+    ),
+    (
+        "an integer value as a huge float",
+        {"entity": "companies", "where": {"rules": [rule("employees", "<", 1e300)]}},
+        "where.rules[0].value",
+        "whole number between",
+    ),
+    (
+        "an integer value as a long digit string",
+        {"entity": "companies", "where": {"rules": [rule("employees", "=", "9" * 5000)]}},
+        "where.rules[0].value",
+        "a whole number",
+    ),
     ("a money value of 400 digits", deals(rule("value", "=", 10**400)), "where.rules[0].value", "at most 38 digits"),
-    ("a money value of 5000 digits", deals(rule("value", "=", 10**5000)), "where.rules[0].value",
-     "a number of about 5000 digits is too long for a number"),
-    ("a 5000-digit number in a list", deals(rule("title", "in", ["a", -(10**5000)])), "where.rules[0].value[1]",
-     "too long for a number"),
-    ("a 5000-digit number as a combinator", deals() | {"where": {"combinator": [10**5000]}},
-     "where.combinator[0]", "too long"),
-    ("a money value with a huge exponent", deals(rule("value", "<", "1e999999999")), "where.rules[0].value",
-     "at most 38 digits"),
-    ("a money value with 40 decimals", deals(rule("value", "<", "0." + "1" * 40)), "where.rules[0].value",
-     "at most 38 digits"),
-    ("a time beyond year 9999 in UTC", deals(rule("last_activity_at", ">", "9999-12-31T23:00:00-05:00")),
-     "where.rules[0].value", "between the years 1 and 9999"),
+    (
+        "a money value of 5000 digits",
+        deals(rule("value", "=", 10**5000)),
+        "where.rules[0].value",
+        "a number of about 5000 digits is too long for a number",
+    ),
+    (
+        "a 5000-digit number in a list",
+        deals(rule("title", "in", ["a", -(10**5000)])),
+        "where.rules[0].value[1]",
+        "too long for a number",
+    ),
+    (
+        "a 5000-digit number as a combinator",
+        deals() | {"where": {"combinator": [10**5000]}},
+        "where.combinator[0]",
+        "too long",
+    ),
+    (
+        "a money value with a huge exponent",
+        deals(rule("value", "<", "1e999999999")),
+        "where.rules[0].value",
+        "at most 38 digits",
+    ),
+    (
+        "a money value with 40 decimals",
+        deals(rule("value", "<", "0." + "1" * 40)),
+        "where.rules[0].value",
+        "at most 38 digits",
+    ),
+    (
+        "a time beyond year 9999 in UTC",
+        deals(rule("last_activity_at", ">", "9999-12-31T23:00:00-05:00")),
+        "where.rules[0].value",
+        "between the years 1 and 9999",
+    ),
     ("nesting 40 groups deep", nested(40), None, "nested more than 64 levels"),
     ("nesting 5000 groups deep", nested(5000), None, "nested more than 64 levels"),
-    ("deeply nested JSON text", '{"entity": "deals", "where": ' + "[" * 100_000 + "]" * 100_000 + "}", "",
-     "nested more than"),
-    ("an unknown key with a dot", {"entity": "deals", "where": {"rules": [], "a.b": 1}}, 'where["a.b"]',
-     "unknown key"),
+    (
+        "deeply nested JSON text",
+        '{"entity": "deals", "where": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "",
+        "nested more than",
+    ),
+    ("an unknown key with a dot", {"entity": "deals", "where": {"rules": [], "a.b": 1}}, 'where["a.b"]', "unknown key"),
     ("an empty key", {"entity": "deals", "": {"x": {1, 2}}}, '[""].x', "set is not a JSON value"),
     ("bytes that are not UTF-8", b"\xff\xfe{}", "", "not valid JSON"),
 ]
@@ -111,8 +188,11 @@ def test_a_uuid_object_is_an_id_on_both_engines(query_engine, query_snapshot):
     """Every API takes an id as a UUID: a spec may hold one (it is kept as its text), also in a
     spec that names a custom field (whose declarations are looked up by the spec's text)."""
     company = uuid.UUID(query_data.uid("company", 1))
-    spec = {"entity": "companies", "select": ["name"], "where": {"rules": [
-        rule("id", "in", [company]), rule("custom_fields.tier", "notNull")]}}
+    spec = {
+        "entity": "companies",
+        "select": ["name"],
+        "where": {"rules": [rule("id", "in", [company]), rule("custom_fields.tier", "notNull")]},
+    }
     assert parse(spec).source["where"]["rules"][0]["value"] == [str(company)]
     assert run_postgres(query_engine, spec).frame["name"].to_list() == ["Acme Software"]
     assert run_duckdb(query_snapshot.con, spec).frame["name"].to_list() == ["Acme Software"]
@@ -122,8 +202,13 @@ def test_crm_query_refuses_non_json_values_naming_the_path(query_engine):
     crm = CRM(query_engine)
     for value in (uuid.uuid4, object(), {1}, dt.datetime(2026, 1, 1)):
         with pytest.raises(QuerySpecError) as info:
-            crm.query({"entity": "companies", "select": ["custom_fields.tier"], "where": {"rules": [
-                rule("name", "=", value)]}})
+            crm.query(
+                {
+                    "entity": "companies",
+                    "select": ["custom_fields.tier"],
+                    "where": {"rules": [rule("name", "=", value)]},
+                }
+            )
         assert info.value.path == "where.rules[0].value"
 
 
@@ -137,9 +222,9 @@ CUSTOM_VALUES = {
     "B words": '{"seats": "gold", "since": "2023-02-29", "at": "yesterday", "ok": "yes", "share": "many"}',
     "C near misses": '{"seats": 12.5, "since": "today", "at": "2026-13-01", "ok": 1, "share": 1e400}',
     "D wrong JSON types": '{"seats": [1], "since": {"a": 1}, "at": "0001-01-01T00:00:00+14:00", "ok": null, '
-                          '"share": "1e5"}',
+    '"share": "1e5"}',
     "E strings that fit": '{"seats": "-7", "since": "Jan 5 2026", "at": "2026-02-30T00:00:00Z", "ok": "true", '
-                          '"share": true}',
+    '"share": true}',
     "F beyond 64 bits": '{"seats": 99999999999999999999, "since": "2026-04-31", "at": "2026-03-01 08:30:00+02:00"}',
     "G empty": '{"note": 1' + "0" * 5000 + "}",  # too long for Python's int(): must not break a query
 }
@@ -170,8 +255,10 @@ def misfits(make_database_module, tmp_path_factory):
     for name, values in CUSTOM_VALUES.items():
         company = crm.companies.create(name=name)
         with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE companies SET custom_fields = CAST(:v AS jsonb) WHERE id = :id"),
-                         {"v": values, "id": company["id"]})
+            conn.execute(
+                sa.text("UPDATE companies SET custom_fields = CAST(:v AS jsonb) WHERE id = :id"),
+                {"v": values, "id": company["id"]},
+            )
     folder = snapshot.export(engine, tmp_path_factory.mktemp("misfit-snapshots"))
     with snapshot.open(folder) as snap:
         yield crm, snap
@@ -179,8 +266,12 @@ def misfits(make_database_module, tmp_path_factory):
 
 
 def _custom_spec(**extra) -> dict:
-    return {"entity": "companies", "select": ["name", *(f"custom_fields.{k}" for k in CUSTOM_TYPES)],
-            "order_by": ["name"], **extra}
+    return {
+        "entity": "companies",
+        "select": ["name", *(f"custom_fields.{k}" for k in CUSTOM_TYPES)],
+        "order_by": ["name"],
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("backend", ["postgres", "duckdb"])
@@ -193,9 +284,15 @@ def test_custom_values_that_do_not_fit_their_type_read_as_null(misfits, backend)
 @pytest.mark.parametrize("backend", ["postgres", "duckdb"])
 def test_a_json_column_holding_a_huge_number_still_reads(misfits, backend):
     crm, snap = misfits
-    frame = crm.query({"entity": "companies", "select": ["name", "custom_fields"],
-                       "where": {"rules": [rule("name", "=", "G empty")]}}, backend,
-                      snapshot=snap if backend == "duckdb" else None)
+    frame = crm.query(
+        {
+            "entity": "companies",
+            "select": ["name", "custom_fields"],
+            "where": {"rules": [rule("name", "=", "G empty")]},
+        },
+        backend,
+        snapshot=snap if backend == "duckdb" else None,
+    )
     assert frame.rows() == [("G empty", '{"note":Infinity}')]
 
 
@@ -205,20 +302,30 @@ def test_filters_groups_and_sums_on_misfit_custom_fields(misfits, backend):
     on = {"snapshot": snap} if backend == "duckdb" else {}
 
     def names(*rules):
-        spec = {"entity": "companies", "select": ["name"], "order_by": ["name"],
-                "where": {"combinator": "and", "rules": list(rules)}}
+        spec = {
+            "entity": "companies",
+            "select": ["name"],
+            "order_by": ["name"],
+            "where": {"combinator": "and", "rules": list(rules)},
+        }
         return crm.query(spec, backend, **on)["name"].to_list()
 
     assert names(rule("custom_fields.seats", ">", 10)) == ["A fits"]
     assert names(rule("custom_fields.seats", "notNull")) == ["A fits", "E strings that fit"]
     assert names(rule("custom_fields.since", "<", "2030-01-01")) == ["A fits"]
-    assert names(rule("custom_fields.at", "inLast", {"amount": 100, "unit": "year"})) == [
-        "A fits", "F beyond 64 bits"]
+    assert names(rule("custom_fields.at", "inLast", {"amount": 100, "unit": "year"})) == ["A fits", "F beyond 64 bits"]
     assert names(rule("custom_fields.ok", "=", True)) == ["A fits", "E strings that fit"]
     assert names(rule("custom_fields.share", "between", [1, 200000])) == ["A fits", "D wrong JSON types"]
-    grouped = crm.query({"entity": "companies", "group_by": ["custom_fields.ok"],
-                         "aggregates": [{"fn": "count", "as": "n"}, {"fn": "sum", "field": "custom_fields.seats"}],
-                         "order_by": ["custom_fields.ok"]}, backend, **on)
+    grouped = crm.query(
+        {
+            "entity": "companies",
+            "group_by": ["custom_fields.ok"],
+            "aggregates": [{"fn": "count", "as": "n"}, {"fn": "sum", "field": "custom_fields.seats"}],
+            "order_by": ["custom_fields.ok"],
+        },
+        backend,
+        **on,
+    )
     assert [tuple(r) for r in grouped.iter_rows()] == [(True, 2, 43), (None, 5, None)]
 
 
@@ -278,8 +385,13 @@ def wait_until_active(engine, words: str) -> None:
 
     for _ in range(2400):  # two minutes at most: a generous bound for a busy machine
         with engine.connect() as conn:
-            if conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                                    "AND query LIKE :q AND pid <> pg_backend_pid()"), {"q": f"%{words}%"}).scalar():
+            if conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                    "AND query LIKE :q AND pid <> pg_backend_pid()"
+                ),
+                {"q": f"%{words}%"},
+            ).scalar():
                 return
         time.sleep(0.05)
     raise AssertionError(f"no statement with {words!r} started")

@@ -25,15 +25,18 @@ def test_tags_are_kept_tidy(crm):
     assert crm.companies.create(name="Plain")["tags"] == []
 
 
-@pytest.mark.parametrize(("tags", "problem"), [
-    ("vip", "valid list"),
-    (["ok", ""], "must not be empty"),
-    (["a\x00b"], "NUL"),
-    (["x" * 101], "longer than 100"),
-    ([f"t{i}" for i in range(101)], "more than 100"),
-    ([1, 2], "valid string"),
-    (None, "tags"),
-])
+@pytest.mark.parametrize(
+    ("tags", "problem"),
+    [
+        ("vip", "valid list"),
+        (["ok", ""], "must not be empty"),
+        (["a\x00b"], "NUL"),
+        (["x" * 101], "longer than 100"),
+        ([f"t{i}" for i in range(101)], "more than 100"),
+        ([1, 2], "valid string"),
+        (None, "tags"),
+    ],
+)
 def test_bad_tags_are_refused_naming_the_field(crm, tags, problem):
     with pytest.raises(ValidationError) as caught:
         crm.deals.create(title="D", company_id=crm.companies.create(name="A")["id"], tags=tags)
@@ -78,10 +81,19 @@ SHORTCUTS = {
 }
 
 
-@pytest.mark.parametrize(("operator", "value"), [
-    ("contains", "VIP"), ("contains", "100%"), ("doesNotContain", "partner"), ("in", ["emea", "APAC"]),
-    ("notIn", ["q4", "vip"]), ("null", None), ("notNull", None), ("contains", "a%b"),
-])
+@pytest.mark.parametrize(
+    ("operator", "value"),
+    [
+        ("contains", "VIP"),
+        ("contains", "100%"),
+        ("doesNotContain", "partner"),
+        ("in", ["emea", "APAC"]),
+        ("notIn", ["q4", "vip"]),
+        ("null", None),
+        ("notNull", None),
+        ("contains", "a%b"),
+    ],
+)
 def test_shortcuts_match_the_oracle(tagged, operator, value):
     crm, snap, stored = tagged
     rule = {"field": "tags", "operator": operator} | ({"value": value} if value is not None else {})
@@ -91,8 +103,13 @@ def test_shortcuts_match_the_oracle(tagged, operator, value):
 
 
 def element_holds(operator: str, value: str, tag: str) -> bool:
-    return {"=": tag == value, "!=": tag != value, "contains": value.lower() in tag.lower(),
-            "beginsWith": tag.lower().startswith(value.lower()), "<": tag < value}[operator]
+    return {
+        "=": tag == value,
+        "!=": tag != value,
+        "contains": value.lower() in tag.lower(),
+        "beginsWith": tag.lower().startswith(value.lower()),
+        "<": tag < value,
+    }[operator]
 
 
 def oracle(tags: list[str], mode: str, threshold, condition) -> bool:
@@ -113,15 +130,21 @@ def oracle(tags: list[str], mode: str, threshold, condition) -> bool:
 
 
 MODES = st.sampled_from(["all", "none", "some", "atLeast", "atMost", "exactly"])
-THRESHOLDS = st.one_of(st.integers(min_value=1, max_value=6),
-                       st.sampled_from([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.75, 0.999]))
-CONDITIONS = st.tuples(st.sampled_from(["=", "!=", "contains", "beginsWith", "<"]),
-                       st.sampled_from([*VOCABULARY, "v", "P", "q", "z"]))
+THRESHOLDS = st.one_of(
+    st.integers(min_value=1, max_value=6), st.sampled_from([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.75, 0.999])
+)
+CONDITIONS = st.tuples(
+    st.sampled_from(["=", "!=", "contains", "beginsWith", "<"]), st.sampled_from([*VOCABULARY, "v", "P", "q", "z"])
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(mode=MODES, threshold=THRESHOLDS, conditions=st.lists(CONDITIONS, min_size=0, max_size=2),
-       combinator=st.sampled_from(["and", "or"]))
+@given(
+    mode=MODES,
+    threshold=THRESHOLDS,
+    conditions=st.lists(CONDITIONS, min_size=0, max_size=2),
+    combinator=st.sampled_from(["and", "or"]),
+)
 def test_match_modes_match_the_oracle(tagged, mode, threshold, conditions, combinator):
     crm, snap, stored = tagged
     rule, expected = match_case("tags", stored, mode, threshold, conditions, combinator)
@@ -148,32 +171,68 @@ def match_case(field: str, stored: dict, mode, threshold, conditions, combinator
 def test_match_modes_are_not_vacuous(tagged):
     crm, snap, stored = tagged
     vip = {"rules": [{"field": "", "operator": "beginsWith", "value": "vip"}]}
-    counts = {mode: len(ids(crm, snap, {"rules": [{"field": "tags", "operator": "=", "value": vip,
-                                                    "match": {"mode": mode}}]})) for mode in ("all", "none", "some")}
+    counts = {
+        mode: len(
+            ids(crm, snap, {"rules": [{"field": "tags", "operator": "=", "value": vip, "match": {"mode": mode}}]})
+        )
+        for mode in ("all", "none", "some")
+    }
     assert counts["some"] > 0 and counts["none"] > 0 and counts["some"] + counts["none"] == len(stored)
     assert 0 < counts["all"] < counts["some"]
 
 
-@pytest.mark.parametrize(("rule", "path", "problem"), [
-    ({"field": "tags", "operator": "=", "value": "vip"}, "where.rules[0].match", "compares its elements"),
-    ({"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "most"}}, "where.rules[0].match.mode",
-     "must be one of"),
-    ({"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "atLeast"}},
-     "where.rules[0].match.threshold", "needs a threshold"),
-    ({"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "atLeast", "threshold": 1.5}},
-     "where.rules[0].match.threshold", "whole count"),
-    ({"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "some", "threshold": 2}},
-     "where.rules[0].match.threshold", "takes no threshold"),
-    ({"field": "tags", "operator": "=", "value": {"rules": [{"field": "name", "operator": "=", "value": "x"}]},
-      "match": {"mode": "some"}}, "where.rules[0].value.rules[0].field", "the field is \"\""),
-    ({"field": "name", "operator": "=", "value": {"rules": []}, "match": {"mode": "some"}}, "where.rules[0].match",
-     "match is for multi-valued fields"),
-    ({"field": "tags", "operator": ">", "value": "x"}, "where.rules[0].operator", "does not apply"),
-    ({"field": "tags", "operator": "contains", "value": "name", "valueSource": "field"}, "where.rules[0].valueSource",
-     "compare it with values"),
-    ({"field": "name", "operator": "=", "value": {"rules": [{"field": "", "operator": "=", "value": "x"}]}},
-     "where.rules[0].value", "needs text"),
-])
+@pytest.mark.parametrize(
+    ("rule", "path", "problem"),
+    [
+        ({"field": "tags", "operator": "=", "value": "vip"}, "where.rules[0].match", "compares its elements"),
+        (
+            {"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "most"}},
+            "where.rules[0].match.mode",
+            "must be one of",
+        ),
+        (
+            {"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "atLeast"}},
+            "where.rules[0].match.threshold",
+            "needs a threshold",
+        ),
+        (
+            {"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "atLeast", "threshold": 1.5}},
+            "where.rules[0].match.threshold",
+            "whole count",
+        ),
+        (
+            {"field": "tags", "operator": "=", "value": {"rules": []}, "match": {"mode": "some", "threshold": 2}},
+            "where.rules[0].match.threshold",
+            "takes no threshold",
+        ),
+        (
+            {
+                "field": "tags",
+                "operator": "=",
+                "value": {"rules": [{"field": "name", "operator": "=", "value": "x"}]},
+                "match": {"mode": "some"},
+            },
+            "where.rules[0].value.rules[0].field",
+            'the field is ""',
+        ),
+        (
+            {"field": "name", "operator": "=", "value": {"rules": []}, "match": {"mode": "some"}},
+            "where.rules[0].match",
+            "match is for multi-valued fields",
+        ),
+        ({"field": "tags", "operator": ">", "value": "x"}, "where.rules[0].operator", "does not apply"),
+        (
+            {"field": "tags", "operator": "contains", "value": "name", "valueSource": "field"},
+            "where.rules[0].valueSource",
+            "compare it with values",
+        ),
+        (
+            {"field": "name", "operator": "=", "value": {"rules": [{"field": "", "operator": "=", "value": "x"}]}},
+            "where.rules[0].value",
+            "needs text",
+        ),
+    ],
+)
 def test_malformed_tag_rules_are_named(rule, path, problem):
     with pytest.raises(QuerySpecError) as caught:
         compile_spec({"entity": "companies", "where": {"rules": [rule]}})
@@ -182,8 +241,12 @@ def test_malformed_tag_rules_are_named(rule, path, problem):
 
 def test_tags_as_parameters_and_in_exports(tagged, tmp_path):
     crm, snap, stored = tagged
-    spec = {"entity": "companies", "select": ["name", "tags"], "order_by": ["name"],
-            "where": {"rules": [{"field": "tags", "operator": "contains", "value": "tag", "valueSource": "parameter"}]}}
+    spec = {
+        "entity": "companies",
+        "select": ["name", "tags"],
+        "order_by": ["name"],
+        "where": {"rules": [{"field": "tags", "operator": "contains", "value": "tag", "valueSource": "parameter"}]},
+    }
     frame = crm.query(spec, params={"tag": "vip"})
     assert frame.height == sum("vip" in [t.lower() for t in tags] for tags in stored.values()) > 0
     assert all("vip" in [t.lower() for t in tags] for tags in frame["tags"])
@@ -191,4 +254,7 @@ def test_tags_as_parameters_and_in_exports(tagged, tmp_path):
     lines = (tmp_path / "tags.csv").read_text().splitlines()
     assert exported.rows == len(stored) and lines[0] == "name,tags"
     first = crm.query({"entity": "companies", "select": ["name", "tags"], "order_by": ["name"], "limit": 1})
-    assert lines[1] == f"{first['name'][0]},\"{', '.join(first['tags'][0])}\"" or lines[1] == f"{first['name'][0]},{', '.join(first['tags'][0])}"
+    assert (
+        lines[1] == f'{first["name"][0]},"{", ".join(first["tags"][0])}"'
+        or lines[1] == f"{first['name'][0]},{', '.join(first['tags'][0])}"
+    )

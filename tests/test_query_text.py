@@ -9,9 +9,31 @@ from crm_kernel.db import connect_engine
 from crm_kernel.query import run_postgres
 
 STORED = [
-    "100% sure", "100 percent", "a_b", "axb", "back\\slash", "back slash", "O'Brien", "o'brien & co", '"quoted"',
-    "Ünïcode", "ünïcode", "ÆØÅ", "中文名字", "", " leading space", "trailing space ", "%", "_", "\\", "%%__\\\\",
-    "DROP TABLE x; --", "line\nbreak", "tab\there", "emoji 🎉 party", "MiXeD CaSe",
+    "100% sure",
+    "100 percent",
+    "a_b",
+    "axb",
+    "back\\slash",
+    "back slash",
+    "O'Brien",
+    "o'brien & co",
+    '"quoted"',
+    "Ünïcode",
+    "ünïcode",
+    "ÆØÅ",
+    "中文名字",
+    "",
+    " leading space",
+    "trailing space ",
+    "%",
+    "_",
+    "\\",
+    "%%__\\\\",
+    "DROP TABLE x; --",
+    "line\nbreak",
+    "tab\there",
+    "emoji 🎉 party",
+    "MiXeD CaSe",
 ]
 ALPHABET = st.sampled_from(list("abcxyz AB%_\\'\";-éÜüÆæ中🎉\n") + ["100", "sure", "slash", "brien"])
 NEEDLES = st.lists(ALPHABET, min_size=1, max_size=4).map("".join)
@@ -43,7 +65,11 @@ def probe_engine(make_database_module):
 @pytest.mark.parametrize("operator", list(ORACLE))
 @given(needle=NEEDLES)
 def test_text_operator_matches_oracle(probe_engine, operator, needle):
-    spec = {"entity": "probe", "select": ["id"], "where": {"rules": [{"field": "t", "operator": operator, "value": needle}]}}
+    spec = {
+        "entity": "probe",
+        "select": ["id"],
+        "where": {"rules": [{"field": "t", "operator": operator, "value": needle}]},
+    }
     got = sorted(run_postgres(probe_engine, spec).frame["id"].to_list())
     expected = [i for i, t in enumerate(STORED) if ORACLE[operator](t, needle)]
     assert got == expected
@@ -53,5 +79,9 @@ def test_text_operator_matches_oracle(probe_engine, operator, needle):
 def test_every_stored_string_finds_itself(probe_engine, stored):
     for operator in ("=", "contains", "beginsWith", "endsWith", "in"):
         value = [stored] if operator == "in" else stored
-        spec = {"entity": "probe", "select": ["t"], "where": {"rules": [{"field": "t", "operator": operator, "value": value}]}}
+        spec = {
+            "entity": "probe",
+            "select": ["t"],
+            "where": {"rules": [{"field": "t", "operator": operator, "value": value}]},
+        }
         assert stored in run_postgres(probe_engine, spec).frame["t"].to_list(), operator

@@ -55,133 +55,340 @@ EAST_NOW = dt.datetime(2026, 3, 31, 20, 0, tzinfo=dt.UTC)
 WEST_NOW = dt.datetime(2026, 3, 9, 6, 0, tzinfo=dt.UTC)
 D = dt.date.fromisoformat
 
-COMPLETED = ["2025-12-31 20:00Z", "2026-02-28 16:00Z", "2026-03-01 05:00Z", "2026-03-08 06:30Z", "2026-03-08 07:30Z",
-             "2026-03-08 08:30Z", "2026-03-08 09:30Z", "2026-03-08 10:30Z", "2026-03-08 15:30Z", "2026-03-09 06:30Z",
-             "2026-03-09 07:30Z", "2026-03-30 16:00Z", "2026-03-31 14:30Z", "2026-03-31 15:30Z", "2026-04-01 02:00Z",
-             "2026-04-01 06:30Z", "2026-04-01 07:30Z"]
-CLOSING = ["2026-02-28", "2026-03-01", "2026-03-07", "2026-03-08", "2026-03-09", "2026-03-30", "2026-03-31",
-           "2026-04-01", "2026-04-02"]
+COMPLETED = [
+    "2025-12-31 20:00Z",
+    "2026-02-28 16:00Z",
+    "2026-03-01 05:00Z",
+    "2026-03-08 06:30Z",
+    "2026-03-08 07:30Z",
+    "2026-03-08 08:30Z",
+    "2026-03-08 09:30Z",
+    "2026-03-08 10:30Z",
+    "2026-03-08 15:30Z",
+    "2026-03-09 06:30Z",
+    "2026-03-09 07:30Z",
+    "2026-03-30 16:00Z",
+    "2026-03-31 14:30Z",
+    "2026-03-31 15:30Z",
+    "2026-04-01 02:00Z",
+    "2026-04-01 06:30Z",
+    "2026-04-01 07:30Z",
+]
+CLOSING = [
+    "2026-02-28",
+    "2026-03-01",
+    "2026-03-07",
+    "2026-03-08",
+    "2026-03-09",
+    "2026-03-30",
+    "2026-03-31",
+    "2026-04-01",
+    "2026-04-02",
+]
 
 COMPANY = query_data.uid("company", 1)
 DATA = [
     ("companies", [{"id": COMPANY, "name": "Clockwork Ltd"}]),
-    ("deals", [{"id": query_data.uid("deal", n), "company_id": COMPANY, "stage_id": query_data.STAGE["Lead"],
-                "title": f"close {day[5:]}", "expected_close_date": day} for n, day in enumerate(CLOSING, start=1)]),
-    ("activities", [{"id": query_data.uid("activity", n), "type": "call", "status": "completed", "subject": at[5:],
-                     "completed_at": at.replace(" ", "T").replace("Z", ":00Z")}
-                    for n, at in enumerate(COMPLETED, start=1)]),
+    (
+        "deals",
+        [
+            {
+                "id": query_data.uid("deal", n),
+                "company_id": COMPANY,
+                "stage_id": query_data.STAGE["Lead"],
+                "title": f"close {day[5:]}",
+                "expected_close_date": day,
+            }
+            for n, day in enumerate(CLOSING, start=1)
+        ],
+    ),
+    (
+        "activities",
+        [
+            {
+                "id": query_data.uid("activity", n),
+                "type": "call",
+                "status": "completed",
+                "subject": at[5:],
+                "completed_at": at.replace(" ", "T").replace("Z", ":00Z"),
+            }
+            for n, at in enumerate(COMPLETED, start=1)
+        ],
+    ),
 ]
 
 
 def done(operator, value=None, *more):
     """Subjects of the activities whose completed_at matches."""
-    return {"entity": "activities", "select": ["subject"], "where": {"rules": [
-        {"field": "completed_at", "operator": operator, "value": value}, *more]}}
+    return {
+        "entity": "activities",
+        "select": ["subject"],
+        "where": {"rules": [{"field": "completed_at", "operator": operator, "value": value}, *more]},
+    }
 
 
 def closing(operator, value=None):
     """Titles of the deals whose expected_close_date matches."""
-    return {"entity": "deals", "select": ["title"], "where": {"rules": [
-        {"field": "expected_close_date", "operator": operator, "value": value}]}}
+    return {
+        "entity": "deals",
+        "select": ["title"],
+        "where": {"rules": [{"field": "expected_close_date", "operator": operator, "value": value}]},
+    }
 
 
 def per(trunc, *rules, field="completed_at", entity="activities"):
     """Rows counted per truncated date."""
-    spec = {"entity": entity, "group_by": [{"field": field, "trunc": trunc, "as": "day"}],
-            "aggregates": [{"fn": "count", "as": "n"}]}
+    spec = {
+        "entity": entity,
+        "group_by": [{"field": field, "trunc": trunc, "as": "day"}],
+        "aggregates": [{"fn": "count", "as": "n"}],
+    }
     return spec | ({"where": {"rules": list(rules)}} if rules else {})
 
 
 SINCE_MARCH_30 = {"field": "completed_at", "operator": ">=", "value": "2026-03-30T12:00:00Z"}
-DST_WEEKEND = [{"field": "completed_at", "operator": ">=", "value": "2026-03-08T00:00:00Z"},
-               {"field": "completed_at", "operator": "<", "value": "2026-03-10T00:00:00Z"}]
-Q1_UTC = ["02-28 16:00Z", "03-01 05:00Z", "03-08 06:30Z", "03-08 07:30Z", "03-08 08:30Z", "03-08 09:30Z",
-          "03-08 10:30Z", "03-08 15:30Z", "03-09 06:30Z", "03-09 07:30Z", "03-30 16:00Z", "03-31 14:30Z",
-          "03-31 15:30Z"]
-Q1_TOKYO = ["12-31 20:00Z", "02-28 16:00Z", "03-01 05:00Z", "03-08 06:30Z", "03-08 07:30Z", "03-08 08:30Z",
-            "03-08 09:30Z", "03-08 10:30Z", "03-08 15:30Z", "03-09 06:30Z", "03-09 07:30Z", "03-30 16:00Z",
-            "03-31 14:30Z"]
+DST_WEEKEND = [
+    {"field": "completed_at", "operator": ">=", "value": "2026-03-08T00:00:00Z"},
+    {"field": "completed_at", "operator": "<", "value": "2026-03-10T00:00:00Z"},
+]
+Q1_UTC = [
+    "02-28 16:00Z",
+    "03-01 05:00Z",
+    "03-08 06:30Z",
+    "03-08 07:30Z",
+    "03-08 08:30Z",
+    "03-08 09:30Z",
+    "03-08 10:30Z",
+    "03-08 15:30Z",
+    "03-09 06:30Z",
+    "03-09 07:30Z",
+    "03-30 16:00Z",
+    "03-31 14:30Z",
+    "03-31 15:30Z",
+]
+Q1_TOKYO = [
+    "12-31 20:00Z",
+    "02-28 16:00Z",
+    "03-01 05:00Z",
+    "03-08 06:30Z",
+    "03-08 07:30Z",
+    "03-08 08:30Z",
+    "03-08 09:30Z",
+    "03-08 10:30Z",
+    "03-08 15:30Z",
+    "03-09 06:30Z",
+    "03-09 07:30Z",
+    "03-30 16:00Z",
+    "03-31 14:30Z",
+]
 MARCH_8_UTC = ["03-08 06:30Z", "03-08 07:30Z", "03-08 08:30Z", "03-08 09:30Z", "03-08 10:30Z", "03-08 15:30Z"]
 
 # (id, now, spec, {zone: expected}): a list is the rows' first column (any order); a set is whole rows.
 CASES = [
     # -- timestamps, east: a new day, month, quarter in Tokyo ---------------------------------
-    ("today", EAST_NOW, done("today"), {
-        TOKYO: ["03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"],
-        UTC: ["03-31 14:30Z", "03-31 15:30Z"],
-        LA: ["03-31 14:30Z", "03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z"]}),
-    ("yesterday", EAST_NOW, done("yesterday"), {
-        TOKYO: ["03-30 16:00Z", "03-31 14:30Z"], UTC: ["03-30 16:00Z"], LA: ["03-30 16:00Z"]}),
-    ("thisQuarter", EAST_NOW, done("thisQuarter"), {
-        TOKYO: ["03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"], UTC: Q1_UTC}),
+    (
+        "today",
+        EAST_NOW,
+        done("today"),
+        {
+            TOKYO: ["03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"],
+            UTC: ["03-31 14:30Z", "03-31 15:30Z"],
+            LA: ["03-31 14:30Z", "03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z"],
+        },
+    ),
+    (
+        "yesterday",
+        EAST_NOW,
+        done("yesterday"),
+        {TOKYO: ["03-30 16:00Z", "03-31 14:30Z"], UTC: ["03-30 16:00Z"], LA: ["03-30 16:00Z"]},
+    ),
+    (
+        "thisQuarter",
+        EAST_NOW,
+        done("thisQuarter"),
+        {TOKYO: ["03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"], UTC: Q1_UTC},
+    ),
     ("lastQuarter", EAST_NOW, done("lastQuarter"), {TOKYO: Q1_TOKYO, UTC: ["12-31 20:00Z"]}),
     ("lastMonth", EAST_NOW, done("lastMonth"), {TOKYO: Q1_TOKYO[1:], UTC: ["02-28 16:00Z"]}),
     ("lastYear", EAST_NOW, done("lastYear"), {TOKYO: [], UTC: ["12-31 20:00Z"], LA: ["12-31 20:00Z"]}),
-    (">= a date is from midnight in the zone", EAST_NOW, done(">=", "2026-04-01"), {
-        TOKYO: ["03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"],
-        UTC: ["04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"], LA: ["04-01 07:30Z"]}),
+    (
+        ">= a date is from midnight in the zone",
+        EAST_NOW,
+        done(">=", "2026-04-01"),
+        {
+            TOKYO: ["03-31 15:30Z", "04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"],
+            UTC: ["04-01 02:00Z", "04-01 06:30Z", "04-01 07:30Z"],
+            LA: ["04-01 07:30Z"],
+        },
+    ),
     # -- timestamps, west: the day daylight saving time began in Los Angeles -------------------
-    ("today on a 23-hour day", WEST_NOW, done("today"), {
-        LA: ["03-08 08:30Z", "03-08 09:30Z", "03-08 10:30Z", "03-08 15:30Z", "03-09 06:30Z"],
-        UTC: ["03-09 06:30Z", "03-09 07:30Z"],
-        TOKYO: ["03-08 15:30Z", "03-09 06:30Z", "03-09 07:30Z"]}),
-    ("yesterday before the jump", WEST_NOW, done("yesterday"), {
-        LA: ["03-08 06:30Z", "03-08 07:30Z"], UTC: MARCH_8_UTC,
-        TOKYO: ["03-08 06:30Z", "03-08 07:30Z", "03-08 08:30Z", "03-08 09:30Z", "03-08 10:30Z"]}),
+    (
+        "today on a 23-hour day",
+        WEST_NOW,
+        done("today"),
+        {
+            LA: ["03-08 08:30Z", "03-08 09:30Z", "03-08 10:30Z", "03-08 15:30Z", "03-09 06:30Z"],
+            UTC: ["03-09 06:30Z", "03-09 07:30Z"],
+            TOKYO: ["03-08 15:30Z", "03-09 06:30Z", "03-09 07:30Z"],
+        },
+    ),
+    (
+        "yesterday before the jump",
+        WEST_NOW,
+        done("yesterday"),
+        {
+            LA: ["03-08 06:30Z", "03-08 07:30Z"],
+            UTC: MARCH_8_UTC,
+            TOKYO: ["03-08 06:30Z", "03-08 07:30Z", "03-08 08:30Z", "03-08 09:30Z", "03-08 10:30Z"],
+        },
+    ),
     ("tomorrow", WEST_NOW, done("tomorrow"), {LA: ["03-09 07:30Z"], UTC: []}),
-    ("thisWeek ends on Monday midnight PDT", WEST_NOW, done("thisWeek"), {
-        LA: MARCH_8_UTC + ["03-09 06:30Z"], UTC: ["03-09 06:30Z", "03-09 07:30Z"]}),
+    (
+        "thisWeek ends on Monday midnight PDT",
+        WEST_NOW,
+        done("thisWeek"),
+        {LA: MARCH_8_UTC + ["03-09 06:30Z"], UTC: ["03-09 06:30Z", "03-09 07:30Z"]},
+    ),
     ("lastWeek", WEST_NOW, done("lastWeek"), {LA: ["02-28 16:00Z", "03-01 05:00Z"], UTC: MARCH_8_UTC}),
-    ("lastMonth", WEST_NOW, done("lastMonth"), {
-        LA: ["02-28 16:00Z", "03-01 05:00Z"], UTC: ["02-28 16:00Z"], TOKYO: []}),
-    ("inLast 1 day across the jump is 23 hours", WEST_NOW, done("inLast", {"amount": 1, "unit": "day"}), {
-        LA: MARCH_8_UTC[1:], UTC: MARCH_8_UTC}),
-    ("olderThan 1 day", WEST_NOW, done("olderThan", {"amount": 1, "unit": "day"}), {
-        LA: ["12-31 20:00Z", "02-28 16:00Z", "03-01 05:00Z", "03-08 06:30Z"],
-        UTC: ["12-31 20:00Z", "02-28 16:00Z", "03-01 05:00Z"]}),
+    (
+        "lastMonth",
+        WEST_NOW,
+        done("lastMonth"),
+        {LA: ["02-28 16:00Z", "03-01 05:00Z"], UTC: ["02-28 16:00Z"], TOKYO: []},
+    ),
+    (
+        "inLast 1 day across the jump is 23 hours",
+        WEST_NOW,
+        done("inLast", {"amount": 1, "unit": "day"}),
+        {LA: MARCH_8_UTC[1:], UTC: MARCH_8_UTC},
+    ),
+    (
+        "olderThan 1 day",
+        WEST_NOW,
+        done("olderThan", {"amount": 1, "unit": "day"}),
+        {
+            LA: ["12-31 20:00Z", "02-28 16:00Z", "03-01 05:00Z", "03-08 06:30Z"],
+            UTC: ["12-31 20:00Z", "02-28 16:00Z", "03-01 05:00Z"],
+        },
+    ),
     # -- dates: "today" is the zone's date --------------------------------------------------
     ("date today", EAST_NOW, closing("today"), {TOKYO: ["close 04-01"], UTC: ["close 03-31"], LA: ["close 03-31"]}),
-    ("date inLast 1 day", EAST_NOW, closing("inLast", {"amount": 1, "unit": "day"}), {
-        TOKYO: ["close 03-31", "close 04-01"], UTC: ["close 03-30", "close 03-31"]}),
-    ("date inNext 1 day", EAST_NOW, closing("inNext", {"amount": 1, "unit": "day"}), {
-        TOKYO: ["close 04-01", "close 04-02"], UTC: ["close 03-31", "close 04-01"]}),
-    ("date olderThan 1 month", EAST_NOW, closing("olderThan", {"amount": 1, "unit": "month"}), {
-        TOKYO: ["close 02-28"], UTC: []}),
-    ("date thisQuarter", EAST_NOW, closing("thisQuarter"), {
-        TOKYO: ["close 04-01", "close 04-02"],
-        UTC: ["close 02-28", "close 03-01", "close 03-07", "close 03-08", "close 03-09", "close 03-30", "close 03-31"]}),
-    ("date today west", WEST_NOW, closing("today"), {LA: ["close 03-08"], UTC: ["close 03-09"], TOKYO: ["close 03-09"]}),
+    (
+        "date inLast 1 day",
+        EAST_NOW,
+        closing("inLast", {"amount": 1, "unit": "day"}),
+        {TOKYO: ["close 03-31", "close 04-01"], UTC: ["close 03-30", "close 03-31"]},
+    ),
+    (
+        "date inNext 1 day",
+        EAST_NOW,
+        closing("inNext", {"amount": 1, "unit": "day"}),
+        {TOKYO: ["close 04-01", "close 04-02"], UTC: ["close 03-31", "close 04-01"]},
+    ),
+    (
+        "date olderThan 1 month",
+        EAST_NOW,
+        closing("olderThan", {"amount": 1, "unit": "month"}),
+        {TOKYO: ["close 02-28"], UTC: []},
+    ),
+    (
+        "date thisQuarter",
+        EAST_NOW,
+        closing("thisQuarter"),
+        {
+            TOKYO: ["close 04-01", "close 04-02"],
+            UTC: [
+                "close 02-28",
+                "close 03-01",
+                "close 03-07",
+                "close 03-08",
+                "close 03-09",
+                "close 03-30",
+                "close 03-31",
+            ],
+        },
+    ),
+    (
+        "date today west",
+        WEST_NOW,
+        closing("today"),
+        {LA: ["close 03-08"], UTC: ["close 03-09"], TOKYO: ["close 03-09"]},
+    ),
     ("date yesterday west", WEST_NOW, closing("yesterday"), {LA: ["close 03-07"], UTC: ["close 03-08"]}),
     ("date thisWeek west", WEST_NOW, closing("thisWeek"), {LA: ["close 03-07", "close 03-08"], UTC: ["close 03-09"]}),
-    ("date inLast 1 week west", WEST_NOW, closing("inLast", {"amount": 1, "unit": "week"}), {
-        LA: ["close 03-01", "close 03-07", "close 03-08"], UTC: ["close 03-07", "close 03-08", "close 03-09"]}),
+    (
+        "date inLast 1 week west",
+        WEST_NOW,
+        closing("inLast", {"amount": 1, "unit": "week"}),
+        {LA: ["close 03-01", "close 03-07", "close 03-08"], UTC: ["close 03-07", "close 03-08", "close 03-09"]},
+    ),
     # -- truncation: a timestamp falls in the zone's day, week, month, quarter, year ----------
-    ("trunc day", EAST_NOW, per("day", SINCE_MARCH_30), {
-        TOKYO: {(D("2026-03-31"), 2), (D("2026-04-01"), 4)},
-        UTC: {(D("2026-03-30"), 1), (D("2026-03-31"), 2), (D("2026-04-01"), 3)},
-        LA: {(D("2026-03-30"), 1), (D("2026-03-31"), 4), (D("2026-04-01"), 1)}}),
-    ("trunc month", EAST_NOW, per("month", SINCE_MARCH_30), {
-        TOKYO: {(D("2026-03-01"), 2), (D("2026-04-01"), 4)},
-        UTC: {(D("2026-03-01"), 3), (D("2026-04-01"), 3)},
-        LA: {(D("2026-03-01"), 5), (D("2026-04-01"), 1)}}),
-    ("trunc quarter", EAST_NOW, per("quarter"), {
-        TOKYO: {(D("2026-01-01"), 13), (D("2026-04-01"), 4)},
-        UTC: {(D("2025-10-01"), 1), (D("2026-01-01"), 13), (D("2026-04-01"), 3)},
-        LA: {(D("2025-10-01"), 1), (D("2026-01-01"), 15), (D("2026-04-01"), 1)}}),
-    ("trunc year", EAST_NOW, per("year"), {
-        TOKYO: {(D("2026-01-01"), 17)},
-        UTC: {(D("2025-01-01"), 1), (D("2026-01-01"), 16)},
-        LA: {(D("2025-01-01"), 1), (D("2026-01-01"), 16)}}),
-    ("trunc week", WEST_NOW, per("week", *DST_WEEKEND), {
-        TOKYO: {(D("2026-03-02"), 5), (D("2026-03-09"), 3)},
-        UTC: {(D("2026-03-02"), 6), (D("2026-03-09"), 2)},
-        LA: {(D("2026-03-02"), 7), (D("2026-03-09"), 1)}}),
-    ("trunc day on the DST weekend", WEST_NOW, per("day", *DST_WEEKEND), {
-        TOKYO: {(D("2026-03-08"), 5), (D("2026-03-09"), 3)},
-        UTC: {(D("2026-03-08"), 6), (D("2026-03-09"), 2)},
-        LA: {(D("2026-03-07"), 2), (D("2026-03-08"), 5), (D("2026-03-09"), 1)}}),
-    ("a date field's truncation ignores the zone", EAST_NOW, per("month", field="expected_close_date", entity="deals"), {
-        zone: {(D("2026-02-01"), 1), (D("2026-03-01"), 6), (D("2026-04-01"), 2)} for zone in (UTC, TOKYO, LA)}),
+    (
+        "trunc day",
+        EAST_NOW,
+        per("day", SINCE_MARCH_30),
+        {
+            TOKYO: {(D("2026-03-31"), 2), (D("2026-04-01"), 4)},
+            UTC: {(D("2026-03-30"), 1), (D("2026-03-31"), 2), (D("2026-04-01"), 3)},
+            LA: {(D("2026-03-30"), 1), (D("2026-03-31"), 4), (D("2026-04-01"), 1)},
+        },
+    ),
+    (
+        "trunc month",
+        EAST_NOW,
+        per("month", SINCE_MARCH_30),
+        {
+            TOKYO: {(D("2026-03-01"), 2), (D("2026-04-01"), 4)},
+            UTC: {(D("2026-03-01"), 3), (D("2026-04-01"), 3)},
+            LA: {(D("2026-03-01"), 5), (D("2026-04-01"), 1)},
+        },
+    ),
+    (
+        "trunc quarter",
+        EAST_NOW,
+        per("quarter"),
+        {
+            TOKYO: {(D("2026-01-01"), 13), (D("2026-04-01"), 4)},
+            UTC: {(D("2025-10-01"), 1), (D("2026-01-01"), 13), (D("2026-04-01"), 3)},
+            LA: {(D("2025-10-01"), 1), (D("2026-01-01"), 15), (D("2026-04-01"), 1)},
+        },
+    ),
+    (
+        "trunc year",
+        EAST_NOW,
+        per("year"),
+        {
+            TOKYO: {(D("2026-01-01"), 17)},
+            UTC: {(D("2025-01-01"), 1), (D("2026-01-01"), 16)},
+            LA: {(D("2025-01-01"), 1), (D("2026-01-01"), 16)},
+        },
+    ),
+    (
+        "trunc week",
+        WEST_NOW,
+        per("week", *DST_WEEKEND),
+        {
+            TOKYO: {(D("2026-03-02"), 5), (D("2026-03-09"), 3)},
+            UTC: {(D("2026-03-02"), 6), (D("2026-03-09"), 2)},
+            LA: {(D("2026-03-02"), 7), (D("2026-03-09"), 1)},
+        },
+    ),
+    (
+        "trunc day on the DST weekend",
+        WEST_NOW,
+        per("day", *DST_WEEKEND),
+        {
+            TOKYO: {(D("2026-03-08"), 5), (D("2026-03-09"), 3)},
+            UTC: {(D("2026-03-08"), 6), (D("2026-03-09"), 2)},
+            LA: {(D("2026-03-07"), 2), (D("2026-03-08"), 5), (D("2026-03-09"), 1)},
+        },
+    ),
+    (
+        "a date field's truncation ignores the zone",
+        EAST_NOW,
+        per("month", field="expected_close_date", entity="deals"),
+        {zone: {(D("2026-02-01"), 1), (D("2026-03-01"), 6), (D("2026-04-01"), 2)} for zone in (UTC, TOKYO, LA)},
+    ),
 ]
 
 
@@ -256,9 +463,14 @@ def answer(frame, expected):
     return sorted(frame.to_series(0).to_list())
 
 
-@pytest.mark.parametrize(("now", "spec", "zone", "expected"), [
-    pytest.param(now, spec, zone, expected, id=f"{name}-{zone}")
-    for name, now, spec, by_zone in CASES for zone, expected in by_zone.items()])
+@pytest.mark.parametrize(
+    ("now", "spec", "zone", "expected"),
+    [
+        pytest.param(now, spec, zone, expected, id=f"{name}-{zone}")
+        for name, now, spec, by_zone in CASES
+        for zone, expected in by_zone.items()
+    ],
+)
 def test_answers_follow_the_zone(ask, now, spec, zone, expected):
     want = expected if isinstance(expected, set) else sorted(expected)
     for way, frame in ask(spec, zone, now).items():
@@ -274,17 +486,23 @@ def test_the_zone_changes_the_answer():
         assert any(a != answers[0] for a in answers) or name.startswith("a date field"), name
 
 
-@pytest.mark.parametrize(("zone", "subject", "wall", "offset"), [
-    (TOKYO, "03-31 15:30Z", dt.datetime(2026, 4, 1, 0, 30), dt.timedelta(hours=9)),
-    (LA, "03-08 09:30Z", dt.datetime(2026, 3, 8, 1, 30), dt.timedelta(hours=-8)),
-    (LA, "03-08 10:30Z", dt.datetime(2026, 3, 8, 3, 30), dt.timedelta(hours=-7)),
-    (UTC, "03-08 10:30Z", dt.datetime(2026, 3, 8, 10, 30), dt.timedelta(0)),
-])
+@pytest.mark.parametrize(
+    ("zone", "subject", "wall", "offset"),
+    [
+        (TOKYO, "03-31 15:30Z", dt.datetime(2026, 4, 1, 0, 30), dt.timedelta(hours=9)),
+        (LA, "03-08 09:30Z", dt.datetime(2026, 3, 8, 1, 30), dt.timedelta(hours=-8)),
+        (LA, "03-08 10:30Z", dt.datetime(2026, 3, 8, 3, 30), dt.timedelta(hours=-7)),
+        (UTC, "03-08 10:30Z", dt.datetime(2026, 3, 8, 10, 30), dt.timedelta(0)),
+    ],
+)
 def test_timestamps_come_back_in_the_zone(ask, zone, subject, wall, offset):
     import polars as pl
 
-    spec = {"entity": "activities", "select": ["completed_at"], "where": {"rules": [
-        {"field": "subject", "operator": "=", "value": subject}]}}
+    spec = {
+        "entity": "activities",
+        "select": ["completed_at"],
+        "where": {"rules": [{"field": "subject", "operator": "=", "value": subject}]},
+    }
     for way, frame in ask(spec, zone, EAST_NOW).items():
         assert frame.schema == {"completed_at": pl.Datetime("us", zone)}, way
         (value,) = frame["completed_at"].to_list()

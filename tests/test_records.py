@@ -98,15 +98,30 @@ def test_stale_version_is_a_conflict_and_leaves_no_trace(crm, engine, acme):
         ("companies", {"name": "A", "colour": "red"}, "colour", "unknown field"),
         ("companies", {"name": "A", "version": 3}, "version", "set by the system"),
         ("contacts", {"first_name": "A", "last_name": "B", "lead_score": 101}, "lead_score", "less than or equal"),
-        ("contacts", {"first_name": "A", "last_name": "B", "company_id": str(uuid.uuid4())}, "company_id", "no company"),
+        (
+            "contacts",
+            {"first_name": "A", "last_name": "B", "company_id": str(uuid.uuid4())},
+            "company_id",
+            "no company",
+        ),
         ("users", {"email": "a@b.io", "full_name": "A", "role": "boss"}, "role", "Input should be"),
         ("pipeline_stages", {"name": "X", "position": 9, "probability": 1.5}, "probability", "less than or equal to 1"),
         ("pipeline_stages", {"name": "X", "position": 9, "colour": "#12"}, "colour", "not a colour"),
         # Each value is checked against its PostgreSQL column (integer, numeric(p, s), text, jsonb).
         ("companies", {"name": "A", "employees": 3_000_000_000}, "employees", "less than or equal to 2147483647"),
-        ("pipeline_stages", {"name": "X", "position": -(2**31) - 1}, "position", "greater than or equal to -2147483648"),
+        (
+            "pipeline_stages",
+            {"name": "X", "position": -(2**31) - 1},
+            "position",
+            "greater than or equal to -2147483648",
+        ),
         ("companies", {"name": "A", "annual_revenue": 0.1 + 0.2}, "annual_revenue", "has more than 2 decimal places"),
-        ("companies", {"name": "A", "annual_revenue": "1e20"}, "annual_revenue", "at most 14 digits before the decimal"),
+        (
+            "companies",
+            {"name": "A", "annual_revenue": "1e20"},
+            "annual_revenue",
+            "at most 14 digits before the decimal",
+        ),
         ("companies", {"name": "A", "annual_revenue": float("nan")}, "annual_revenue", "not a finite number"),
         ("companies", {"name": "A\x00B"}, "name", "NUL"),
         ("companies", {"name": "A", "address": {"street": "x\x00"}}, "address", "NUL"),
@@ -117,10 +132,18 @@ def test_stale_version_is_a_conflict_and_leaves_no_trace(crm, engine, acme):
         ("companies", {"name": "A", "address": "Main St"}, "address", "must be a JSON object or list"),
         ("companies", {"name": "A", "custom_fields": [1]}, "custom_fields", "must be an object"),
         ("companies", {"name": "A", "custom_fields": {"x": {1, 2}}}, "custom_fields", "not a JSON value"),
-        ("pipeline_stages", {"name": "X", "position": 9, "required_fields": ["nope"]}, "required_fields",
-         "not a deal field"),
-        ("pipeline_stages", {"name": "X", "position": 9, "required_fields": {"value": 1}}, "required_fields",
-         "must be a list of deal field names"),
+        (
+            "pipeline_stages",
+            {"name": "X", "position": 9, "required_fields": ["nope"]},
+            "required_fields",
+            "not a deal field",
+        ),
+        (
+            "pipeline_stages",
+            {"name": "X", "position": 9, "required_fields": {"value": 1}},
+            "required_fields",
+            "must be a list of deal field names",
+        ),
     ],
 )
 def test_invalid_create_names_the_field_and_leaves_no_trace(crm, engine, entity, values, field, message):
@@ -243,17 +266,26 @@ def test_python_objects_in_json_fields_are_stored_as_json(crm, engine):
     import datetime as dt
 
     at = dt.datetime(2026, 5, 1, 9, 30, tzinfo=dt.UTC)
-    company = crm.companies.create(name="A", custom_fields={
-        "renewal": dt.date(2026, 5, 1), "at": at, "price": Decimal("0.10"), "ref": uuid.UUID(int=1),
-        "tags": ("a", "b"), "nested": {"when": dt.date(2020, 1, 2)}})
+    company = crm.companies.create(
+        name="A",
+        custom_fields={
+            "renewal": dt.date(2026, 5, 1),
+            "at": at,
+            "price": Decimal("0.10"),
+            "ref": uuid.UUID(int=1),
+            "tags": ("a", "b"),
+            "nested": {"when": dt.date(2020, 1, 2)},
+        },
+    )
     assert company["custom_fields"]["renewal"] == "2026-05-01"
     assert company["custom_fields"]["at"] == "2026-05-01T09:30:00+00:00"
     assert company["custom_fields"]["tags"] == ["a", "b"]
     assert company["custom_fields"]["nested"] == {"when": "2020-01-02"}
     assert company["custom_fields"]["ref"] == "00000000-0000-0000-0000-000000000001"
     with engine.connect() as conn:  # a Decimal keeps its exact digits as a JSON number
-        price = conn.execute(sa.text("SELECT custom_fields->'price' FROM companies WHERE id = :id"),
-                             {"id": company["id"]}).scalar()
+        price = conn.execute(
+            sa.text("SELECT custom_fields->'price' FROM companies WHERE id = :id"), {"id": company["id"]}
+        ).scalar()
         kind = conn.execute(sa.text("SELECT jsonb_typeof(custom_fields->'price') FROM companies")).scalar()
     assert (price, kind) == (0.1, "number")
 
@@ -266,8 +298,11 @@ CUSTOM_VALUES = [  # type, values that fit, values that do not
     ("number", [7, 7.25, Decimal("0.10")], ["7", False, {"a": 1}]),
     ("boolean", [True, False], ["true", 0, 1]),
     ("date", ["2026-05-01", "0001-01-01"], ["2026-13-01", "01/05/2026", "2026-05-01T10:00:00", 20260501]),
-    ("timestamp", ["2026-05-01T09:30:00+02:00", "2026-05-01 09:30:00Z", "2026-05-01T09:30:00.123456",
-                   "2026-05-01"], ["yesterday", "2026-05-01T25:00:00", "0001-01-01T00:00:00+00:00", 5]),
+    (
+        "timestamp",
+        ["2026-05-01T09:30:00+02:00", "2026-05-01 09:30:00Z", "2026-05-01T09:30:00.123456", "2026-05-01"],
+        ["yesterday", "2026-05-01T25:00:00", "0001-01-01T00:00:00+00:00", 5],
+    ),
 ]
 
 
@@ -296,8 +331,11 @@ def test_a_date_given_as_a_python_date_fits_a_date_field(crm):
     crm.custom_fields.define("deals", "renewal", "date")
     crm.custom_fields.define("deals", "signed_at", "timestamp")
     company = crm.companies.create(name="A")
-    deal = crm.deals.create(company_id=company["id"], title="D", custom_fields={
-        "renewal": dt.date(2026, 5, 1), "signed_at": dt.datetime(2026, 5, 1, 9, tzinfo=dt.UTC)})
+    deal = crm.deals.create(
+        company_id=company["id"],
+        title="D",
+        custom_fields={"renewal": dt.date(2026, 5, 1), "signed_at": dt.datetime(2026, 5, 1, 9, tzinfo=dt.UTC)},
+    )
     assert deal["custom_fields"] == {"renewal": "2026-05-01", "signed_at": "2026-05-01T09:00:00+00:00"}
     with pytest.raises(ValidationError, match="custom_fields.renewal: '2026-05-01T09:00:00' is not a date"):
         crm.deals.update(deal["id"], custom_fields={"renewal": dt.datetime(2026, 5, 1, 9)})
@@ -370,7 +408,8 @@ def test_retyping_waits_for_a_writer_in_flight_and_then_sees_its_value(crm, engi
         worker.start()
         with engine.connect() as watcher:  # handshake: the re-typing is blocked on the table lock
             while not watcher.exec_driver_sql(
-                    "SELECT count(*) FROM pg_locks WHERE relation = 'companies'::regclass AND NOT granted").scalar():
+                "SELECT count(*) FROM pg_locks WHERE relation = 'companies'::regclass AND NOT granted"
+            ).scalar():
                 watcher.rollback()
                 worker.join(0.05)
                 assert worker.is_alive(), outcome
@@ -379,13 +418,16 @@ def test_retyping_waits_for_a_writer_in_flight_and_then_sees_its_value(crm, engi
     assert crm.custom_fields.declared("companies") == {"tier": "text"}
 
 
-@pytest.mark.parametrize(("equals", "field"), [
-    ({"owner_id": "nope"}, "owner_id"),
-    ({"name": "A\x00"}, "name"),
-    ({"employees": 10**12}, "employees"),
-    ({"name": object()}, "name"),
-    ({"search_vector": "x"}, "search_vector"),
-])
+@pytest.mark.parametrize(
+    ("equals", "field"),
+    [
+        ({"owner_id": "nope"}, "owner_id"),
+        ({"name": "A\x00"}, "name"),
+        ({"employees": 10**12}, "employees"),
+        ({"name": object()}, "name"),
+        ({"search_vector": "x"}, "search_vector"),
+    ],
+)
 def test_list_filters_are_checked_like_the_fields_they_compare(crm, acme, equals, field):
     for call in (crm.companies.list, crm.companies.count):
         with pytest.raises(ValidationError) as info:

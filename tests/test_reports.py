@@ -35,10 +35,14 @@ def _report(folder: Path, name: str, body: str, params: str = "owner = None\nlim
 def folder(tmp_path):
     path = tmp_path / "reports-src"
     path.mkdir()
-    _report(path, "figures", "print(f'FIGURE owner={owner} limit={limit * 2}')\n"
-                             "import altair as alt, polars as pl\nalt.renderers.enable('svg')\n"
-                             "alt.Chart(pl.DataFrame({'stage': ['Lead', 'Won'], 'n': [3, 4]}))"
-                             ".mark_bar().encode(x='stage', y='n', tooltip=['stage', 'n'])")
+    _report(
+        path,
+        "figures",
+        "print(f'FIGURE owner={owner} limit={limit * 2}')\n"
+        "import altair as alt, polars as pl\nalt.renderers.enable('svg')\n"
+        "alt.Chart(pl.DataFrame({'stage': ['Lead', 'Won'], 'n': [3, 4]}))"
+        ".mark_bar().encode(x='stage', y='n', tooltip=['stage', 'n'])",
+    )
     _report(path, "broken", "x = 1\nraise RuntimeError('the pipeline is on fire')")
     return path
 
@@ -62,7 +66,7 @@ def test_a_run_writes_the_notebook_and_an_offline_html_page(folder, tmp_path):
     assert len(CHART.findall(html)) == 1  # the chart is embedded, not a script that would fetch vega
     assert "print(f" not in html  # code hidden
     assert re.findall(r"""(?:src|href)=["']https?://""", html) == []
-    assert "import(\"http" not in html
+    assert 'import("http' not in html
 
 
 def test_a_failing_report_names_the_cell_and_leaves_nothing(folder, tmp_path):
@@ -94,8 +98,9 @@ def test_mail_goes_through_smtp(folder, tmp_path, monkeypatch):
     controller.start()
     try:
         monkeypatch.setenv("CRM_SMTP_URL", f"smtp://127.0.0.1:{port}?from=reports@example.com")
-        run = reports.run("figures", out=tmp_path / "out", today=TODAY, folder=folder,
-                          mail_to=["boss@example.com", "ana@example.com"])
+        run = reports.run(
+            "figures", out=tmp_path / "out", today=TODAY, folder=folder, mail_to=["boss@example.com", "ana@example.com"]
+        )
     finally:
         controller.stop()
     assert run.mailed_to == ["boss@example.com", "ana@example.com"]
@@ -149,7 +154,9 @@ def test_quarterly_forecast_report_agrees_with_the_analytics(make_database, tmp_
     nxt = stage.filter(stage["period"] > dt.date(2026, 7, 1)).row(0, named=True)
     nxt_learned = learned.filter(learned["period"] == nxt["period"])["forecast"][0]
     assert "Quarter 2026-07-01 to 2026-09-30, everyone, amounts in USD" in html
-    assert (f"Next quarter ({nxt['period']}): {nxt['forecast']:,.2f} USD by stage, {nxt_learned:,.2f} learned, "
-            f"from {nxt['deals']} deals") in html
+    assert (
+        f"Next quarter ({nxt['period']}): {nxt['forecast']:,.2f} USD by stage, {nxt_learned:,.2f} learned, "
+        f"from {nxt['deals']} deals"
+    ) in html
     assert len(CHART.findall(html)) == 2  # the forecast and the waterfall
     engine.dispose()

@@ -30,7 +30,9 @@ def test_save_again_replaces_and_bumps_version(crm):
 
 def test_invalid_spec_is_not_saved(crm):
     with pytest.raises(QuerySpecError, match="where.rules\\[0\\].field"):
-        crm.saved_queries.save("Broken", {"entity": "deals", "where": {"rules": [{"field": "nope", "operator": "=", "value": 1}]}})
+        crm.saved_queries.save(
+            "Broken", {"entity": "deals", "where": {"rules": [{"field": "nope", "operator": "=", "value": 1}]}}
+        )
     assert crm.saved_queries.count() == 0
 
 
@@ -54,22 +56,35 @@ def test_custom_fields_are_declared_then_queryable(crm):
     crm.companies.create(name="A", custom_fields={"tier": "gold", "renewal": "2026-05-01"})
     crm.companies.create(name="B", custom_fields={"tier": "silver", "renewal": "2027-01-01"})
     with pytest.raises(QuerySpecError, match="not declared"):
-        crm.query({"entity": "companies", "where": {"rules": [{"field": "custom_fields.tier", "operator": "=", "value": "gold"}]}})
+        crm.query(
+            {
+                "entity": "companies",
+                "where": {"rules": [{"field": "custom_fields.tier", "operator": "=", "value": "gold"}]},
+            }
+        )
     crm.custom_fields.define("companies", "tier")
     crm.custom_fields.define("companies", "renewal", "date", label="Renewal date")
     assert crm.custom_fields.declared("companies") == {"renewal": "date", "tier": "text"}
-    frame = crm.query({"entity": "companies", "select": ["name", "custom_fields.renewal"], "where": {"rules": [
-        {"field": "custom_fields.renewal", "operator": "<", "value": "2026-12-31"}]}})
+    frame = crm.query(
+        {
+            "entity": "companies",
+            "select": ["name", "custom_fields.renewal"],
+            "where": {"rules": [{"field": "custom_fields.renewal", "operator": "<", "value": "2026-12-31"}]},
+        }
+    )
     assert frame.rows() == [("A", dt.date(2026, 5, 1))]
     redefined = crm.custom_fields.define("companies", "renewal", "text")  # every stored date is text too
     assert redefined["version"] == 2
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    (("invoices", "x", "text"), "entity"),
-    (("companies", "Tier", "text"), "key"),
-    (("companies", "tier", "money"), "type"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("invoices", "x", "text"), "entity"),
+        (("companies", "Tier", "text"), "key"),
+        (("companies", "tier", "money"), "type"),
+    ],
+)
 def test_bad_custom_field_declarations(crm, args, field):
     with pytest.raises(ValidationError) as info:
         crm.custom_fields.define(*args)

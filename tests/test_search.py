@@ -22,17 +22,37 @@ def records(crm):
     robotics = crm.companies.create(name="Acme Robotics", domain="acmerobotics.io", industry="Robotics")
     globex = crm.companies.create(name="Globex", domain="globex.de", industry="Energy")
     crm.companies.create(name="Initech", domain="initech.com")
-    john = crm.contacts.create(first_name="John", last_name="Smith", email="john.smith@acme.com",
-                               job_title="CTO", company_id=acme["id"])
-    jose = crm.contacts.create(first_name="José", last_name="Álvarez", email="jose.alvarez@globex.de",
-                               company_id=globex["id"])
+    john = crm.contacts.create(
+        first_name="John", last_name="Smith", email="john.smith@acme.com", job_title="CTO", company_id=acme["id"]
+    )
+    jose = crm.contacts.create(
+        first_name="José", last_name="Álvarez", email="jose.alvarez@globex.de", company_id=globex["id"]
+    )
     jane = crm.contacts.create(first_name="Jane", last_name="Doe", email="jane.doe@initech.com")
-    deal = crm.deals.create(company_id=acme["id"], contact_id=john["id"], title="Enterprise licence renewal",
-                            value=125000, description="Three-year renewal of the platform for the whole group")
-    call = crm.activities.create(type="call", subject="Discovery call with José", contact_id=jose["id"],
-                                 company_id=globex["id"], description="Talked about wind turbines")
-    return {"acme": acme, "robotics": robotics, "globex": globex, "john": john, "jose": jose, "jane": jane,
-            "deal": deal, "call": call}
+    deal = crm.deals.create(
+        company_id=acme["id"],
+        contact_id=john["id"],
+        title="Enterprise licence renewal",
+        value=125000,
+        description="Three-year renewal of the platform for the whole group",
+    )
+    call = crm.activities.create(
+        type="call",
+        subject="Discovery call with José",
+        contact_id=jose["id"],
+        company_id=globex["id"],
+        description="Talked about wind turbines",
+    )
+    return {
+        "acme": acme,
+        "robotics": robotics,
+        "globex": globex,
+        "john": john,
+        "jose": jose,
+        "jane": jane,
+        "deal": deal,
+        "call": call,
+    }
 
 
 def found(frame: pl.DataFrame) -> list[tuple[str, str]]:
@@ -54,17 +74,20 @@ def test_the_result_is_a_frame_of_entity_id_title_subtitle_score(crm, records):
     assert all(0 < s <= 1 for s in frame["score"])
 
 
-@pytest.mark.parametrize(("text", "entity", "key"), [
-    ("acme corportion", "companies", "acme"),  # a letter missing
-    ("Acme Corporation", "companies", "acme"),
-    ("globx", "companies", "globex"),
-    ("jon smiht", "contacts", "john"),  # two typos
-    ("john simth", "contacts", "john"),  # two letters swapped inside a short word
-    ("smith", "contacts", "john"),
-    ("jane do", "contacts", "jane"),
-    ("entreprise licence", "deals", "deal"),
-    ("discovery cal", "activities", "call"),
-])
+@pytest.mark.parametrize(
+    ("text", "entity", "key"),
+    [
+        ("acme corportion", "companies", "acme"),  # a letter missing
+        ("Acme Corporation", "companies", "acme"),
+        ("globx", "companies", "globex"),
+        ("jon smiht", "contacts", "john"),  # two typos
+        ("john simth", "contacts", "john"),  # two letters swapped inside a short word
+        ("smith", "contacts", "john"),
+        ("jane do", "contacts", "jane"),
+        ("entreprise licence", "deals", "deal"),
+        ("discovery cal", "activities", "call"),
+    ],
+)
 def test_typos_and_parts_of_names_find_the_record_first_of_its_kind(crm, records, text, entity, key):
     frame = crm.search(text)
     of_kind = frame.filter(pl.col("entity") == entity)
@@ -87,12 +110,15 @@ def test_an_accented_search_finds_unaccented_text(crm, records):
     assert "Societe Generale" in crm.search("Société Générale", entities="companies")["title"].to_list()
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    ("smith@acme", "john"),
-    ("john.smith@acme.com", "john"),
-    ("@initech.com", "jane"),
-    ("alvarez@globex", "jose"),
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("smith@acme", "john"),
+        ("john.smith@acme.com", "john"),
+        ("@initech.com", "jane"),
+        ("alvarez@globex", "jose"),
+    ],
+)
 def test_email_fragments_find_contacts(crm, records, text, key):
     contacts = crm.search(text, entities="contacts")
     assert contacts["id"][0] == str(records[key]["id"])
@@ -112,12 +138,25 @@ def test_words_of_a_description_find_deals_and_activities(crm, records):
 
 
 def test_deleted_records_never_appear(crm, records):
-    for service, key in [(crm.companies, "acme"), (crm.contacts, "john"), (crm.deals, "deal"),
-                         (crm.activities, "call")]:
+    for service, key in [
+        (crm.companies, "acme"),
+        (crm.contacts, "john"),
+        (crm.deals, "deal"),
+        (crm.activities, "call"),
+    ]:
         service.delete(records[key]["id"])
     ids = {str(records[k]["id"]) for k in ("acme", "john", "deal", "call")}
-    for text in ["acme corporation", "acme", "john smith", "smith@acme", "@acme.com", "enterprise licence",
-                 "renewal", "discovery call", "turbines"]:
+    for text in [
+        "acme corporation",
+        "acme",
+        "john smith",
+        "smith@acme",
+        "@acme.com",
+        "enterprise licence",
+        "renewal",
+        "discovery call",
+        "turbines",
+    ]:
         assert ids.isdisjoint(crm.search(text, limit=200)["id"]), text
     crm.companies.restore(records["acme"]["id"])
     assert str(records["acme"]["id"]) in crm.search("acme corporation")["id"].to_list()
@@ -162,20 +201,23 @@ def test_empty_or_one_letter_text_finds_nothing(crm, records, text):
     assert frame.is_empty() and frame.columns == ["entity", "id", "title", "subtitle", "score"]
 
 
-@pytest.mark.parametrize(("kwargs", "field", "words"), [
-    ({"text": None}, "text", "not NoneType"),
-    ({"text": 42}, "text", "not int"),
-    ({"text": b"acme"}, "text", "not bytes"),
-    ({"text": "ac\x00me"}, "text", "NUL"),
-    ({"text": "a" * 201}, "text", "at most 200"),
-    ({"text": "acme", "entities": "planets"}, "entities", "unknown 'planets'"),
-    ({"text": "acme", "entities": ["deals", 3]}, "entities", "entity names"),
-    ({"text": "acme", "entities": []}, "entities", "at least one"),
-    ({"text": "acme", "limit": 0}, "limit", "1 to 200"),
-    ({"text": "acme", "limit": 201}, "limit", "1 to 200"),
-    ({"text": "acme", "limit": "5"}, "limit", "1 to 200"),
-    ({"text": "acme", "limit": True}, "limit", "1 to 200"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field", "words"),
+    [
+        ({"text": None}, "text", "not NoneType"),
+        ({"text": 42}, "text", "not int"),
+        ({"text": b"acme"}, "text", "not bytes"),
+        ({"text": "ac\x00me"}, "text", "NUL"),
+        ({"text": "a" * 201}, "text", "at most 200"),
+        ({"text": "acme", "entities": "planets"}, "entities", "unknown 'planets'"),
+        ({"text": "acme", "entities": ["deals", 3]}, "entities", "entity names"),
+        ({"text": "acme", "entities": []}, "entities", "at least one"),
+        ({"text": "acme", "limit": 0}, "limit", "1 to 200"),
+        ({"text": "acme", "limit": 201}, "limit", "1 to 200"),
+        ({"text": "acme", "limit": "5"}, "limit", "1 to 200"),
+        ({"text": "acme", "limit": True}, "limit", "1 to 200"),
+    ],
+)
 def test_bad_input_is_a_clear_error(crm, records, kwargs, field, words):
     with pytest.raises(ValidationError) as raised:
         crm.search(**kwargs)
@@ -183,8 +225,23 @@ def test_bad_input_is_a_clear_error(crm, records, kwargs, field, words):
     assert words in str(raised.value)
 
 
-@pytest.mark.parametrize("text", ["100%", "a_b", "back\\slash", "it's", "'); DROP TABLE companies; --",
-                                  "a & b | !c", ":* <-> ()", "%%", "@", "..", "日本語", "🙂🙂"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "100%",
+        "a_b",
+        "back\\slash",
+        "it's",
+        "'); DROP TABLE companies; --",
+        "a & b | !c",
+        ":* <-> ()",
+        "%%",
+        "@",
+        "..",
+        "日本語",
+        "🙂🙂",
+    ],
+)
 def test_hostile_text_is_just_text(crm, records, text):
     frame = crm.search(text)
     assert frame.columns == ["entity", "id", "title", "subtitle", "score"]

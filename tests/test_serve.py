@@ -108,8 +108,13 @@ def test_a_token_for_nobody_is_refused_and_writes_nothing(crm):
 def test_the_page_user_is_accepted_only_when_signed_with_the_servers_secret():
     value = page_user.sign("ann@example.com", "s3cret")
     assert page_user.verify(value, "s3cret") == "ann@example.com"
-    for forged in (page_user.sign("ann@example.com", "other"), "ann@example.com",
-                   value.replace(value[:4], "Ym9i"), value + "0", ""):
+    for forged in (
+        page_user.sign("ann@example.com", "other"),
+        "ann@example.com",
+        value.replace(value[:4], "Ym9i"),
+        value + "0",
+        "",
+    ):
         with pytest.raises(SignInError):
             page_user.verify(forged, "s3cret")
     with pytest.raises(SignInError, match="without a signed-in user"):
@@ -146,8 +151,13 @@ def test_page_crm_makes_the_page_user_the_kernels_crm_user(crm, people, monkeypa
 def test_a_kernels_request_socket_proof_is_bound_to_the_secret_and_the_kernel():
     proof = page_user.kernel_proof("k1", "s3cret")
     assert page_user.kernel_proof_ok("k1", proof, "s3cret")
-    for kernel_id, presented in (("k2", proof), ("k1", page_user.kernel_proof("k1", "other")), ("k1", ""),
-                                 ("k1", None), ("k1", page_user.sign("k1", "s3cret").split(".")[1])):
+    for kernel_id, presented in (
+        ("k2", proof),
+        ("k1", page_user.kernel_proof("k1", "other")),
+        ("k1", ""),
+        ("k1", None),
+        ("k1", page_user.sign("k1", "s3cret").split(".")[1]),
+    ):
         assert not page_user.kernel_proof_ok(kernel_id, presented, "s3cret"), (kernel_id, presented)
 
 
@@ -215,7 +225,9 @@ def test_no_sign_in_only_on_loopback(tmp_path):
 def test_allowed_hosts_reach_the_server(tmp_path):
     command = serving.voila_command(tmp_path, allowed_hosts=("crm.example.com", "10.0.0.5"))
     assert [o for o in command if o.startswith("--CrmVoila.allowed_hosts")] == [
-        "--CrmVoila.allowed_hosts=crm.example.com", "--CrmVoila.allowed_hosts=10.0.0.5"]
+        "--CrmVoila.allowed_hosts=crm.example.com",
+        "--CrmVoila.allowed_hosts=10.0.0.5",
+    ]
 
 
 def test_proxy_headers_are_believed_only_behind_a_proxy(tmp_path):
@@ -264,4 +276,3 @@ def test_crm_users_token_needs_a_known_user(crm):
     assert cli_run("users", "token").exit_code == 2
     result = cli_run("users", "token", "nobody@example.com")
     assert result.exit_code == 1 and "crm users add" in result.output
-

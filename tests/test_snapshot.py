@@ -52,16 +52,34 @@ INSERT INTO "Odd name/with slash" VALUES (1, 'still a table');
 # Parquet cannot hold travel as PostgreSQL's text form (inet's text() keeps the mask, money
 # its symbol, numeric(5,-2) its rounding); char(3) keeps its padding.
 KINDS_ROW = {
-    "id": 1, "small": 7, "big": 9007199254740993, "real4": 1.5, "real8": 2.25, "name": "naïve 'quoted'",
-    "code": "ab ", "doc": '{"a": [1, 2.5, null]}', "blob": b"\x00\xff\x10",
-    "at_time": dt.time(12, 30, 15, 500000), "at_local": dt.datetime(2024, 2, 29, 23, 59, 59, 999999),
-    "span": "1 year 2 days 03:04:05", "address": "10.1.2.3/32", "amount": "$12.34",
-    "any_number": "3.14159265358979323846", "huge": "123456789012345678901234567890123456789012345678.91",
-    "rounded": "12300", "tiny": "0.0012", "priority": "urgent", "tags": ["a", "b c", None],
-    "scores": [1, None, 3], "prices": [Decimal("1.25"), None, Decimal("99999.99")],
-    "ids": [uuid.UUID("00000000-0000-0000-0000-000000000001")], "levels": ["low", "urgent"],
-    "days": [dt.date(2024, 2, 29), None], "stamps": [dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)],
-    "flags": [True, False, None], "docs": ['{"k": 1}'],
+    "id": 1,
+    "small": 7,
+    "big": 9007199254740993,
+    "real4": 1.5,
+    "real8": 2.25,
+    "name": "naïve 'quoted'",
+    "code": "ab ",
+    "doc": '{"a": [1, 2.5, null]}',
+    "blob": b"\x00\xff\x10",
+    "at_time": dt.time(12, 30, 15, 500000),
+    "at_local": dt.datetime(2024, 2, 29, 23, 59, 59, 999999),
+    "span": "1 year 2 days 03:04:05",
+    "address": "10.1.2.3/32",
+    "amount": "$12.34",
+    "any_number": "3.14159265358979323846",
+    "huge": "123456789012345678901234567890123456789012345678.91",
+    "rounded": "12300",
+    "tiny": "0.0012",
+    "priority": "urgent",
+    "tags": ["a", "b c", None],
+    "scores": [1, None, 3],
+    "prices": [Decimal("1.25"), None, Decimal("99999.99")],
+    "ids": [uuid.UUID("00000000-0000-0000-0000-000000000001")],
+    "levels": ["low", "urgent"],
+    "days": [dt.date(2024, 2, 29), None],
+    "stamps": [dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)],
+    "flags": [True, False, None],
+    "docs": ['{"k": 1}'],
 }
 
 # PostgreSQL type -> the type of the DuckDB view column (sqlglot style: input -> expected).
@@ -113,26 +131,58 @@ def seed(crm: CRM, companies: int = 6) -> dict:
     made = {"companies": [], "deals": []}
     for i in range(companies):
         company = crm.companies.create(
-            name=f"Company {i}", domain=f"c{i}.example", industry="Software", size="medium", employees=10 + i,
-            annual_revenue=Decimal("1000000.25") * (i + 1), address={"city": "Zürich", "lines": [f"Street {i}"]},
-            owner_id=owner["id"], custom_fields={"tier": i % 3})
+            name=f"Company {i}",
+            domain=f"c{i}.example",
+            industry="Software",
+            size="medium",
+            employees=10 + i,
+            annual_revenue=Decimal("1000000.25") * (i + 1),
+            address={"city": "Zürich", "lines": [f"Street {i}"]},
+            owner_id=owner["id"],
+            custom_fields={"tier": i % 3},
+        )
         contact = crm.contacts.create(
-            company_id=company["id"], first_name="Ann", last_name=f"Lee {i}", email=f"ann{i}@c{i}.example",
-            preferred_contact_method="email", is_primary=True, lead_score=50, lifecycle_stage="customer",
-            social_profiles={"linkedin": f"ann{i}"}, owner_id=owner["id"])
+            company_id=company["id"],
+            first_name="Ann",
+            last_name=f"Lee {i}",
+            email=f"ann{i}@c{i}.example",
+            preferred_contact_method="email",
+            is_primary=True,
+            lead_score=50,
+            lifecycle_stage="customer",
+            social_profiles={"linkedin": f"ann{i}"},
+            owner_id=owner["id"],
+        )
         deal = crm.deals.create(
-            company_id=company["id"], contact_id=contact["id"], owner_id=owner["id"], title=f"Deal {i}",
-            value=Decimal("1234.56") + i, currency="EUR", expected_close_date=dt.date(2025, 3, 31),
-            first_contact_date=dt.date(2025, 1, 2), lead_source="referral", campaign="Spring", type="renewal",
-            priority="high")
+            company_id=company["id"],
+            contact_id=contact["id"],
+            owner_id=owner["id"],
+            title=f"Deal {i}",
+            value=Decimal("1234.56") + i,
+            currency="EUR",
+            expected_close_date=dt.date(2025, 3, 31),
+            first_contact_date=dt.date(2025, 1, 2),
+            lead_source="referral",
+            campaign="Spring",
+            type="renewal",
+            priority="high",
+        )
         crm.deals.move(deal["id"], "Proposal")
         made["companies"].append(company)
         made["deals"].append(deal)
-    crm.activities.create(company_id=made["companies"][0]["id"], type="call", subject="Discovery call",
-                          scheduled_at=dt.datetime(2025, 1, 2, 9, 30, tzinfo=dt.UTC), duration_minutes=30,
-                          external_id="x-1", external_source="calendar", external_data={"attendees": 3})
-    crm.saved_queries.create(name="Big deals", entity="deals", spec={"entity": "deals", "limit": 10},
-                             owner_id=owner["id"], shared=True)
+    crm.activities.create(
+        company_id=made["companies"][0]["id"],
+        type="call",
+        subject="Discovery call",
+        scheduled_at=dt.datetime(2025, 1, 2, 9, 30, tzinfo=dt.UTC),
+        duration_minutes=30,
+        external_id="x-1",
+        external_source="calendar",
+        external_data={"attendees": 3},
+    )
+    crm.saved_queries.create(
+        name="Big deals", entity="deals", spec={"entity": "deals", "limit": 10}, owner_id=owner["id"], shared=True
+    )
     return made
 
 
@@ -157,7 +207,9 @@ def pg_rows(engine: sa.Engine, query: str) -> list[tuple]:
 def table_counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         names = conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").scalars().all()
-        return {n: conn.exec_driver_sql(f'SELECT count(*) FROM "{n}"').scalar() for n in names if n not in SECRET_TABLES}
+        return {
+            n: conn.exec_driver_sql(f'SELECT count(*) FROM "{n}"').scalar() for n in names if n not in SECRET_TABLES
+        }
 
 
 # -- types and counts ----------------------------------------------------------------------
@@ -216,7 +268,9 @@ def test_counts_equal_postgres(crm, parent):
     counts = table_counts(crm.engine)
     with snapshot.open(path) as snap:
         assert {t: e.rows for t, e in snap.manifest.tables.items()} == counts
-        assert {t: snap.con.execute(f'SELECT count(*) FROM with_deleted."{t}"').fetchone()[0] for t in snap.tables} == counts
+        assert {
+            t: snap.con.execute(f'SELECT count(*) FROM with_deleted."{t}"').fetchone()[0] for t in snap.tables
+        } == counts
         live = snap.con.execute("SELECT count(*) FROM companies").fetchone()[0]
     assert live == counts["companies"] - 1 == crm.companies.count()
 
@@ -237,7 +291,9 @@ def test_manifest_records_the_moment_and_the_schema(crm, parent):
     assert deals.key == "id" and deals.tracked and deals.soft_delete
     assert {s.name for s in deals.skipped} == {"search_vector", "last_xact"}
     assert not manifest.tables["schema_migrations"].tracked
-    assert sorted(p.name for p in path.iterdir()) == sorted([*(f"{t}.parquet" for t in manifest.tables), "manifest.json"])
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        [*(f"{t}.parquet" for t in manifest.tables), "manifest.json"]
+    )
 
 
 # -- reading snapshots ---------------------------------------------------------------------
@@ -284,7 +340,9 @@ def test_duckdb_session_uses_crm_timezone(crm, parent, monkeypatch):
     path = crm.snapshot(out=parent)
     monkeypatch.setenv("CRM_TIMEZONE", "Europe/Berlin")
     with snapshot.open(path) as snap:
-        row = snap.con.execute("SELECT current_setting('TimeZone'), created_at::DATE, created_at FROM companies").fetchone()
+        row = snap.con.execute(
+            "SELECT current_setting('TimeZone'), created_at::DATE, created_at FROM companies"
+        ).fetchone()
     assert row[0] == "Europe/Berlin"
     assert row[1] == dt.date(2025, 1, 2)  # 00:30 in Berlin
     assert row[2] == dt.datetime(2025, 1, 1, 23, 30, tzinfo=dt.UTC)
@@ -317,8 +375,9 @@ class Writer(threading.Thread):
         try:
             while not self.halt.is_set():
                 company = self.company_ids[i % len(self.company_ids)]
-                deal = self.crm.deals.create(company_id=company, title=f"Live {i}", value=100 + i,
-                                             expected_close_date=dt.date(2025, 6, 30))
+                deal = self.crm.deals.create(
+                    company_id=company, title=f"Live {i}", value=100 + i, expected_close_date=dt.date(2025, 6, 30)
+                )
                 self.crm.deals.move(deal["id"], stages[i % len(stages)])
                 with self.committed:
                     self.commits += 2
@@ -349,7 +408,8 @@ def test_snapshot_under_concurrent_writes_is_one_moment(fresh, parent, tmp_path)
         conn.exec_driver_sql(
             "INSERT INTO activities (company_id, type, subject, description, status)"
             " SELECT c.id, 'note', 'Note ' || g, repeat('words ', 30), 'completed'"
-            " FROM generate_series(1, 40000) g, (SELECT id FROM companies LIMIT 1) c")
+            " FROM generate_series(1, 40000) g, (SELECT id FROM companies LIMIT 1) c"
+        )
     writer = Writer(url, [c["id"] for c in made["companies"]])
     writer.start()
     try:
@@ -357,8 +417,11 @@ def test_snapshot_under_concurrent_writes_is_one_moment(fresh, parent, tmp_path)
         with psycopg.connect(url) as held:
             held.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             snapshot_id = held.execute("SELECT pg_export_snapshot()").fetchone()[0]
-            expected = dict(held.execute(
-                "SELECT stage_id::text, sum(value) FROM deals WHERE deleted_at IS NULL GROUP BY 1").fetchall())
+            expected = dict(
+                held.execute(
+                    "SELECT stage_id::text, sum(value) FROM deals WHERE deleted_at IS NULL GROUP BY 1"
+                ).fetchall()
+            )
             before = writer.commits
             pinned = snapshot.export(fresh.engine, parent, transaction_snapshot=snapshot_id, on_table=writer.during)
             during_pinned = writer.commits - before
@@ -404,8 +467,10 @@ def test_killed_export_leaves_the_previous_snapshot_intact(fresh, parent):
     before = fingerprint(previous)
     url = libpq_url(fresh.engine.url.render_as_string(hide_password=False))
     lock = lock_deals(url)
-    code = ("import sys; from crm_kernel.db import connect_engine; from crm_kernel.snapshot import export; "
-            "export(connect_engine(sys.argv[1]), sys.argv[2])")
+    code = (
+        "import sys; from crm_kernel.db import connect_engine; from crm_kernel.snapshot import export; "
+        "export(connect_engine(sys.argv[1]), sys.argv[2])"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, url, str(parent)], env=os.environ.copy())
     try:
         deadline = time.monotonic() + 600  # a guard against a hang, not a bound: starting Python may be slow
@@ -492,8 +557,10 @@ def run_cli(*args, env):
 
 def test_cli_export_list_prune(fresh, tmp_path):
     seed(fresh, companies=2)
-    env = {"CRM_DATABASE_URL": fresh.engine.url.render_as_string(hide_password=False),
-           "CRM_HOME": str(tmp_path / "home")}
+    env = {
+        "CRM_DATABASE_URL": fresh.engine.url.render_as_string(hide_password=False),
+        "CRM_HOME": str(tmp_path / "home"),
+    }
     first = run_cli("export", env=env)
     assert first.exit_code == 0, first.output
     path = Path(first.stdout.strip().splitlines()[-1])
@@ -557,8 +624,15 @@ HOSTILE_TYPES = [
     "MAP(VARCHAR, VARCHAR)",
     "priority_level[][]",
 ]
-HOSTILE_FILES = ["../deals.parquet", "/etc/passwd", "sub/deals.parquet", "..", "deals.parquet/../x.parquet",
-                 "companies.parquet", "deals.PARQUET"]
+HOSTILE_FILES = [
+    "../deals.parquet",
+    "/etc/passwd",
+    "sub/deals.parquet",
+    "..",
+    "deals.parquet/../x.parquet",
+    "companies.parquet",
+    "deals.PARQUET",
+]
 
 
 @pytest.mark.parametrize("kind", HOSTILE_TYPES)

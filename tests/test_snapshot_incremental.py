@@ -46,8 +46,10 @@ def assert_same_snapshot(one: Path, other: Path) -> None:
         assert pq.read_schema(left).equals(pq.read_schema(right)), name
         assert a.tables[name].columns == b.tables[name].columns, name
         missing, extra = con.execute(f"""
-            SELECT (SELECT count(*) FROM (SELECT * FROM read_parquet('{left}') EXCEPT ALL SELECT * FROM read_parquet('{right}'))),
-                   (SELECT count(*) FROM (SELECT * FROM read_parquet('{right}') EXCEPT ALL SELECT * FROM read_parquet('{left}')))
+            SELECT (SELECT count(*) FROM (SELECT * FROM read_parquet('{left}')
+                                          EXCEPT ALL SELECT * FROM read_parquet('{right}'))),
+                   (SELECT count(*) FROM (SELECT * FROM read_parquet('{right}')
+                                          EXCEPT ALL SELECT * FROM read_parquet('{left}')))
         """).fetchone()
         assert (missing, extra, a.tables[name].rows) == (0, 0, b.tables[name].rows), name
     con.close()
@@ -73,7 +75,8 @@ def test_incremental_equals_full_under_concurrent_writes(fresh, tmp_path):
             INSERT INTO notes (body) SELECT 'note ' || g FROM generate_series(1, 50) g;
             INSERT INTO tracked_notes (body) SELECT 'note ' || g FROM generate_series(1, 50) g;
             INSERT INTO activities (company_id, type, subject, status)
-            SELECT (SELECT id FROM companies LIMIT 1), 'note', 'Bulk ' || g, 'completed' FROM generate_series(1, 3000) g;
+            SELECT (SELECT id FROM companies LIMIT 1), 'note', 'Bulk ' || g, 'completed'
+            FROM generate_series(1, 3000) g;
         """)
 
     # A transaction that writes before the previous snapshot is taken and commits after it.
@@ -107,9 +110,11 @@ def test_incremental_equals_full_under_concurrent_writes(fresh, tmp_path):
         before = writer.commits
         incremental, full = at_one_moment(
             fresh,
-            lambda sid: snapshot.export(fresh.engine, parent, incremental=True, transaction_snapshot=sid,
-                                        on_table=writer.during),
-            lambda sid: snapshot.export(fresh.engine, tmp_path / "full", transaction_snapshot=sid))
+            lambda sid: snapshot.export(
+                fresh.engine, parent, incremental=True, transaction_snapshot=sid, on_table=writer.during
+            ),
+            lambda sid: snapshot.export(fresh.engine, tmp_path / "full", transaction_snapshot=sid),
+        )
         assert writer.commits > before, "the writer must commit while the exports run"
     finally:
         writer.stop()
@@ -152,7 +157,8 @@ def test_schema_changes_refresh_the_table_in_full(fresh, tmp_path):
     incremental, full = at_one_moment(
         fresh,
         lambda sid: snapshot.export(fresh.engine, parent, incremental=True, transaction_snapshot=sid),
-        lambda sid: snapshot.export(fresh.engine, tmp_path / "full", transaction_snapshot=sid))
+        lambda sid: snapshot.export(fresh.engine, tmp_path / "full", transaction_snapshot=sid),
+    )
     assert_same_snapshot(incremental, full)
     tables = snapshot.Manifest.read(incremental).tables
     assert tables["companies"].from_base == 0  # a new column
@@ -226,7 +232,8 @@ def both(crm, parent, full_parent):
     return at_one_moment(
         crm,
         lambda sid: snapshot.export(crm.engine, parent, incremental=True, transaction_snapshot=sid),
-        lambda sid: snapshot.export(crm.engine, full_parent, transaction_snapshot=sid))
+        lambda sid: snapshot.export(crm.engine, full_parent, transaction_snapshot=sid),
+    )
 
 
 def test_a_primary_key_update_leaves_no_ghost_row(fresh, tmp_path):
@@ -234,13 +241,16 @@ def test_a_primary_key_update_leaves_no_ghost_row(fresh, tmp_path):
     made = seed(fresh, companies=2)
     run_sql(fresh, NOTES)
     snapshot.export(fresh.engine, parent)
-    run_sql(fresh, """
+    run_sql(
+        fresh,
+        """
         UPDATE tracked_notes SET id = 100 WHERE id = 1;                      -- a new key
         UPDATE tracked_notes SET id = -id WHERE id IN (2, 3);                -- two rows in one statement
         UPDATE tracked_notes SET id = 2 WHERE id = -3;                       -- an old key taken by another row
         UPDATE tracked_notes SET id = 4, body = 'back' WHERE id = 4;        -- the same key again
         UPDATE other_notes SET id = id + 1000;                               -- every key at once
-    """)
+    """,
+    )
     new_id = "00000000-0000-0000-0000-0000000000aa"
     with fresh.engine.begin() as conn:  # a uuid key too (no row refers to this stage)
         conn.exec_driver_sql(f"UPDATE pipeline_stages SET id = '{new_id}' WHERE name = 'Lost'")
@@ -305,7 +315,9 @@ def test_an_unreadable_base_means_a_full_export_saying_why(fresh, tmp_path, dama
         data["tables"]["users"]["file"] = "../../secrets.parquet"
         (base / "manifest.json").write_text(json.dumps(data))
         reason = r"tables\.users\.file is '\.\./\.\./secrets\.parquet'"
-    with pytest.warns(SnapshotWarning, match=f"the newest snapshot cannot serve as a base .*{reason}.*exporting in full"):
+    with pytest.warns(
+        SnapshotWarning, match=f"the newest snapshot cannot serve as a base .*{reason}.*exporting in full"
+    ):
         incremental, full = both(fresh, parent, tmp_path / "full")
     assert_same_snapshot(incremental, full)
     manifest = snapshot.Manifest.read(incremental)

@@ -43,6 +43,7 @@ def choose(dropdown, label: str):
 
 # -- the field picker and operator lists ------------------------------------------------------
 
+
 def test_field_picker_groups_fields_by_entity_with_labels(catalog):
     labels = {c.path: c.label for c in catalog.fields("deals")}
     assert labels["value"] == "Deal › Value"
@@ -51,8 +52,12 @@ def test_field_picker_groups_fields_by_entity_with_labels(catalog):
     assert labels["company.custom_fields.tier"] == "Company › Tier"  # a declared custom field
     assert "creator.owner" not in " ".join(labels)  # bookkeeping relations are not followed twice
     paths = list(labels)
-    assert paths.index("value") < paths.index("company.name") < paths.index("company.owner.email") \
-        < paths.index("stage.name")  # own fields, then each related record's (deeper ones inside)
+    assert (
+        paths.index("value")
+        < paths.index("company.name")
+        < paths.index("company.owner.email")
+        < paths.index("stage.name")
+    )  # own fields, then each related record's (deeper ones inside)
     assert len(set(labels.values())) == len(labels)  # unique: a browser picks by label
 
 
@@ -64,14 +69,20 @@ def test_entities_offer_the_catalog_then_reflected_tables(catalog):
 
 def test_operator_list_comes_from_the_operator_table(builder):
     rule = add_rule(builder)
-    for path, kind in [("value", "money"), ("title", "text"), ("expected_close_date", "date"),
-                       ("priority", "enum"), ("stage.is_closed_won", "boolean")]:
+    for path, kind in [
+        ("value", "money"),
+        ("title", "text"),
+        ("expected_close_date", "date"),
+        ("priority", "enum"),
+        ("stage.is_closed_won", "boolean"),
+    ]:
         rule.field.value = path
         assert [name for _, name in rule.operator.options] == [op.name for op in operators_for(kind)]
         assert [label for label, _ in rule.operator.options] == [op.label for op in operators_for(kind)]
 
 
 # -- building a spec --------------------------------------------------------------------------
+
 
 def test_two_rules_by_labels_give_the_spec_with_numbers_as_numbers(builder):
     assert builder.entity.value == "deals" and builder.spec == {"entity": "deals"}
@@ -83,9 +94,16 @@ def test_two_rules_by_labels_give_the_spec_with_numbers_as_numbers(builder):
     choose(second.field, "Stage › Name")
     choose(second.operator, "equals")
     second.editor.widget.value = "Won"
-    assert builder.spec == {"entity": "deals", "where": {"combinator": "and", "rules": [
-        {"field": "value", "operator": ">=", "value": 10000},
-        {"field": "stage.name", "operator": "=", "value": "Won"}]}}
+    assert builder.spec == {
+        "entity": "deals",
+        "where": {
+            "combinator": "and",
+            "rules": [
+                {"field": "value", "operator": ">=", "value": 10000},
+                {"field": "stage.name", "operator": "=", "value": "Won"},
+            ],
+        },
+    }
     assert builder.error is None and builder.error_html.value == ""
     first.editor.widget.value = "0.5"
     assert builder.spec["where"]["rules"][0]["value"] == 0.5
@@ -95,8 +113,7 @@ def test_value_editor_follows_type_and_operator(builder):
     rule = add_rule(builder)
     rule.field.value = "expected_close_date"
     rule.editor.widget.value = dt.date(2026, 6, 30)
-    assert builder.spec["where"]["rules"][0] == {"field": "expected_close_date", "operator": "=",
-                                                 "value": "2026-06-30"}
+    assert builder.spec["where"]["rules"][0] == {"field": "expected_close_date", "operator": "=", "value": "2026-06-30"}
     rule.operator.value = "between"
     rule.editor.high.widget.value = dt.date(2026, 7, 31)
     assert builder.spec["where"]["rules"][0]["value"] == ["2026-06-30", "2026-07-31"]
@@ -132,8 +149,12 @@ def test_compare_with_another_field(builder):
     options = [path for _, path in rule.editor.widget.options]
     assert "company.annual_revenue" in options and "title" not in options  # numbers only
     rule.editor.widget.value = "company.annual_revenue"
-    assert builder.spec["where"]["rules"][0] == {"field": "value", "operator": ">", "value": "company.annual_revenue",
-                                                 "valueSource": "field"}
+    assert builder.spec["where"]["rules"][0] == {
+        "field": "value",
+        "operator": ">",
+        "value": "company.annual_revenue",
+        "valueSource": "field",
+    }
     assert builder.error is None
 
 
@@ -166,11 +187,20 @@ def test_nested_groups_not_and_reordering(builder):
     inner.editor.widget.value = "renewal"
     add_rule(builder, group).field.value = "priority"
     group.members[1].editor.widget.value = "high"
-    assert builder.spec["where"] == {"combinator": "and", "rules": [
-        {"field": "value", "operator": "=", "value": 5},
-        {"combinator": "or", "not": True, "rules": [
-            {"field": "title", "operator": "contains", "value": "renewal"},
-            {"field": "priority", "operator": "=", "value": "high"}]}]}
+    assert builder.spec["where"] == {
+        "combinator": "and",
+        "rules": [
+            {"field": "value", "operator": "=", "value": 5},
+            {
+                "combinator": "or",
+                "not": True,
+                "rules": [
+                    {"field": "title", "operator": "contains", "value": "renewal"},
+                    {"field": "priority", "operator": "=", "value": "high"},
+                ],
+            },
+        ],
+    }
     group.down_button.click()  # already last: nothing moves
     group.up_button.click()
     assert [r.get("field", "group") for r in builder.spec["where"]["rules"]] == ["group", "value"]
@@ -178,8 +208,12 @@ def test_nested_groups_not_and_reordering(builder):
     assert [r["field"] for r in builder.spec["where"]["rules"][0]["rules"]] == ["priority", "title"]
     group.members[0].remove_button.click()
     first.remove_button.click()
-    assert builder.spec["where"] == {"combinator": "and", "rules": [
-        {"combinator": "or", "not": True, "rules": [{"field": "title", "operator": "contains", "value": "renewal"}]}]}
+    assert builder.spec["where"] == {
+        "combinator": "and",
+        "rules": [
+            {"combinator": "or", "not": True, "rules": [{"field": "title", "operator": "contains", "value": "renewal"}]}
+        ],
+    }
 
 
 def test_related_record_rule(qcrm, catalog):
@@ -191,8 +225,11 @@ def test_related_record_rule(qcrm, catalog):
     rule = add_rule(builder, related.inner)
     rule.field.value = "type"
     rule.editor.widget.value = "call"
-    assert builder.spec["where"]["rules"][0] == {"related": "activities", "quantifier": "none", "where": {
-        "combinator": "and", "rules": [{"field": "type", "operator": "=", "value": "call"}]}}
+    assert builder.spec["where"]["rules"][0] == {
+        "related": "activities",
+        "quantifier": "none",
+        "where": {"combinator": "and", "rules": [{"field": "type", "operator": "=", "value": "call"}]},
+    }
     related.quantifier.value = "count"
     related.count_value.value = 2
     assert builder.spec["where"]["rules"][0]["operator"] == ">" and builder.spec["where"]["rules"][0]["value"] == 2
@@ -209,8 +246,12 @@ def test_shape_columns_group_by_aggregates_sort_limit(builder):
     builder.sorting.members[0].field.value = "value"
     builder.sorting.members[0].direction.value = "desc"
     builder.limit.value = "5"
-    assert builder.spec == {"entity": "deals", "select": ["title", {"field": "stage.name", "as": "stage"}],
-                            "order_by": [{"field": "value", "dir": "desc"}], "limit": 5}
+    assert builder.spec == {
+        "entity": "deals",
+        "select": ["title", {"field": "stage.name", "as": "stage"}],
+        "order_by": [{"field": "value", "dir": "desc"}],
+        "limit": 5,
+    }
     assert builder.error is None
     # grouped: the columns go, the sort offers group keys and aggregates
     builder.columns.members[1].remove_button.click()
@@ -225,17 +266,25 @@ def test_shape_columns_group_by_aggregates_sort_limit(builder):
     total.field.value = "value"
     total.alias.value = "total"
     assert [v for _, v in builder.sorting.members[0].field.options] == [
-        "expected_close_date_month", "total", "value"]  # "value" is kept (and marked) until changed
+        "expected_close_date_month",
+        "total",
+        "value",
+    ]  # "value" is kept (and marked) until changed
     assert builder.error is not None and builder.error.path == "order_by[0]"
     assert builder.error_row is builder.sorting.members[0]
     builder.sorting.members[0].field.value = "total"
-    assert builder.spec == {"entity": "deals", "group_by": [{"field": "expected_close_date", "trunc": "month"}],
-                            "aggregates": [{"fn": "sum", "field": "value", "as": "total"}],
-                            "order_by": [{"field": "total", "dir": "desc"}], "limit": 5}
+    assert builder.spec == {
+        "entity": "deals",
+        "group_by": [{"field": "expected_close_date", "trunc": "month"}],
+        "aggregates": [{"fn": "sum", "field": "value", "as": "total"}],
+        "order_by": [{"field": "total", "dir": "desc"}],
+        "limit": 5,
+    }
     assert builder.error is None
 
 
 # -- validation shown where it belongs --------------------------------------------------------
+
 
 def test_invalid_edit_shows_the_message_beside_the_offending_rule(builder):
     first = add_rule(builder)
@@ -273,30 +322,47 @@ def test_spec_round_trips_and_keeps_unknown_fields_visible(builder):
     spec = {
         "entity": "deals",
         "select": ["title", "value", "stage.name", "company.name"],
-        "where": {"combinator": "and", "rules": [
-            {"field": "value", "operator": ">=", "value": 10000},
-            {"field": "expected_close_date", "operator": "inLast", "value": {"amount": 30, "unit": "day"}},
-            {"combinator": "or", "rules": [
-                {"field": "company.industry", "operator": "in", "value": ["Software", "Fintech"]},
-                {"field": "title", "operator": "contains", "value": "renewal"}]},
-            {"field": "value", "operator": ">", "value": "company.annual_revenue", "valueSource": "field"},
-            {"related": "activities", "quantifier": "any"},
-            {"field": "contact.company.owner.email", "operator": "endsWith", "value": ".com"},
-        ]},
+        "where": {
+            "combinator": "and",
+            "rules": [
+                {"field": "value", "operator": ">=", "value": 10000},
+                {"field": "expected_close_date", "operator": "inLast", "value": {"amount": 30, "unit": "day"}},
+                {
+                    "combinator": "or",
+                    "rules": [
+                        {"field": "company.industry", "operator": "in", "value": ["Software", "Fintech"]},
+                        {"field": "title", "operator": "contains", "value": "renewal"},
+                    ],
+                },
+                {"field": "value", "operator": ">", "value": "company.annual_revenue", "valueSource": "field"},
+                {"related": "activities", "quantifier": "any"},
+                {"field": "contact.company.owner.email", "operator": "endsWith", "value": ".com"},
+            ],
+        },
         "order_by": [{"field": "value", "dir": "desc"}],
         "limit": 100,
         "offset": 10,
     }
     builder.spec = spec
     assert builder.spec == spec and builder.error is None
-    grouped = {"entity": "deals", "group_by": ["stage.name", {"field": "expected_close_date", "trunc": "month"}],
-               "aggregates": [{"fn": "count", "as": "deals"}, {"fn": "sum", "field": "value", "as": "total"}],
-               "having": {"combinator": "and", "rules": [{"field": "deals", "operator": ">", "value": 1}]},
-               "order_by": [{"field": "total", "dir": "desc"}]}
+    grouped = {
+        "entity": "deals",
+        "group_by": ["stage.name", {"field": "expected_close_date", "trunc": "month"}],
+        "aggregates": [{"fn": "count", "as": "deals"}, {"fn": "sum", "field": "value", "as": "total"}],
+        "having": {"combinator": "and", "rules": [{"field": "deals", "operator": ">", "value": 1}]},
+        "order_by": [{"field": "total", "dir": "desc"}],
+    }
     builder.spec = grouped
     assert builder.spec == grouped and builder.error is None
-    builder.spec = {"entity": "deals", "where": {"rules": [{"field": "titel", "operator": "=", "value": "x"},
-                                                           {"field": "value", "operator": ">", "value": "lots"}]}}
+    builder.spec = {
+        "entity": "deals",
+        "where": {
+            "rules": [
+                {"field": "titel", "operator": "=", "value": "x"},
+                {"field": "value", "operator": ">", "value": "lots"},
+            ]
+        },
+    }
     assert builder.where.members[0].field.value == "titel"
     assert builder.error.path == "where.rules[0].field" and builder.where.members[0].error.value
     with pytest.raises(QuerySpecError, match="operator"):
@@ -345,8 +411,11 @@ def test_error_always_reflects_the_current_spec(builder):
     assert "outside the years 1 to 9999" in rule.error.value
     rule.editor.unit.value = "day"
     assert builder.error is None and rule.error.value == ""
-    builder.spec = {"entity": "deals", "where": {"rules": [
-        {"field": "title", "operator": "=", "value": "x", "id": "r1"}]}, "name": "plain"}
+    builder.spec = {
+        "entity": "deals",
+        "where": {"rules": [{"field": "title", "operator": "=", "value": "x", "id": "r1"}]},
+        "name": "plain",
+    }
     assert builder.error is None
     with pytest.raises(QuerySpecError) as info:
         builder.spec = {"entity": "deals", "where": {"rules": [{"field": "title", "operator": ["="]}]}}

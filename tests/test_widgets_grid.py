@@ -20,8 +20,11 @@ from crm_kernel.widgets.source import count_spec, narrowed, page_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.drop")  # inside ipydatagrid
 
-SPEC = {"entity": "deals", "select": ["title", "value", "priority", "expected_close_date", "stage.name"],
-        "order_by": [{"field": "value", "dir": "desc"}]}
+SPEC = {
+    "entity": "deals",
+    "select": ["title", "value", "priority", "expected_close_date", "stage.name"],
+    "order_by": [{"field": "value", "dir": "desc"}],
+}
 
 
 class Recording(Source):
@@ -66,7 +69,10 @@ def test_pages_are_fetched_one_at_a_time(qcrm, source):
     grid.next_page()  # past the end: nothing runs
     # Each page starts after the sort keys (value, id) of the last row before it: no OFFSET.
     assert [(len(s["after"]), s["offset"], s["limit"], n) for s, n in source.log[1:]] == [
-        (0, 0, 4, 4), (2, 0, 4, 4), (2, 0, 4, 1)]
+        (0, 0, 4, 4),
+        (2, 0, 4, 4),
+        (2, 0, 4, 1),
+    ]
     assert pl.concat(pages).equals(everything)  # stable pages: together, the whole result once
     grid.previous_button.click()
     assert grid.start == 4 and list(grid.datagrid.data.index) == [5, 6, 7, 8]  # row numbers go on
@@ -115,10 +121,13 @@ def test_sorting_and_filtering_in_the_grid_run_on_the_whole_result(source):
     assert grid.frame["value"].to_list()[0] < grid.frame["value"].to_list()[-1]
     grid.datagrid._transforms = [
         {"type": "filter", "column": "priority", "operator": "in", "value": ["High", "Urgent"]},
-        {"type": "filter", "column": "stage.name", "operator": "!=", "value": "Won"}]
+        {"type": "filter", "column": "stage.name", "operator": "!=", "value": "Won"},
+    ]
     counted = source.log[-2][0]
-    assert counted["where"]["rules"] == [{"field": "priority", "operator": "in", "value": ["high", "urgent"]},
-                                         {"field": "stage.name", "operator": "!=", "value": "Won"}]
+    assert counted["where"]["rules"] == [
+        {"field": "priority", "operator": "in", "value": ["high", "urgent"]},
+        {"field": "stage.name", "operator": "!=", "value": "Won"},
+    ]
     assert grid.total == 2 and "filtered" in grid.page_label.value
     before = len(source.log)
     grid.datagrid._transforms = [{"type": "filter", "column": "title", "operator": "isOnSameDay", "value": "x"}]
@@ -153,18 +162,28 @@ def test_pages_of_a_view_without_id_are_stable(crm, engine):
 def test_derived_specs():
     assert count_spec({"entity": "deals", "group_by": ["title"]}) is None
     assert page_spec({"entity": "deals", "limit": 10}, 8, 5) == {"entity": "deals", "limit": 2, "offset": 8}
-    grouped = {"entity": "deals", "group_by": [{"field": "created_at", "trunc": "month"}],
-               "aggregates": [{"fn": "count", "as": "n"}], "order_by": [{"field": "n", "dir": "desc"}]}
+    grouped = {
+        "entity": "deals",
+        "group_by": [{"field": "created_at", "trunc": "month"}],
+        "aggregates": [{"fn": "count", "as": "n"}],
+        "order_by": [{"field": "n", "dir": "desc"}],
+    }
     assert page_spec(grouped, 0, 5)["order_by"] == [{"field": "n", "dir": "desc"}, "created_at_month"]
     where = {"combinator": "or", "not": True, "rules": [{"field": "title", "operator": "=", "value": "a"}]}
-    view = narrowed({"entity": "deals", "select": [{"field": "stage.name", "as": "stage"}], "where": where},
-                    [("stage", True)], [{"field": "stage", "operator": "=", "value": "Won"}])
-    assert view["where"] == {"combinator": "and", "rules": [where, {"field": "stage.name", "operator": "=",
-                                                                   "value": "Won"}]}
+    view = narrowed(
+        {"entity": "deals", "select": [{"field": "stage.name", "as": "stage"}], "where": where},
+        [("stage", True)],
+        [{"field": "stage", "operator": "=", "value": "Won"}],
+    )
+    assert view["where"] == {
+        "combinator": "and",
+        "rules": [where, {"field": "stage.name", "operator": "=", "value": "Won"}],
+    }
     assert view["order_by"] == [{"field": "stage", "dir": "desc"}]
 
 
 # -- export -------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def shown(source):
@@ -255,8 +274,10 @@ def test_default_columns_show_names_and_filter_and_sort_by_them(source):
     assert {"id", "company", "contact", "stage", "owner", "product"} <= set(grid.frame.columns)
     assert not {"company_id", "stage_id", "owner_id"} & set(grid.frame.columns)
     assert set(grid.datagrid.data["stage"]) >= {"Won", "Lead", "Proposal"}
-    grid.datagrid._transforms = [{"type": "sort", "column": "owner", "desc": True},
-                                 {"type": "filter", "column": "company", "operator": "startswith", "value": "Acme"}]
+    grid.datagrid._transforms = [
+        {"type": "sort", "column": "owner", "desc": True},
+        {"type": "filter", "column": "company", "operator": "startswith", "value": "Acme"},
+    ]
     counted = source.log[-2][0]
     assert counted["where"]["rules"] == [{"field": "company.name", "operator": "beginsWith", "value": "Acme"}]
     assert source.log[-1][0]["order_by"][0] == {"field": "owner", "dir": "desc"}

@@ -10,15 +10,26 @@ CSV = b"Known As,Surname,E-mail Address,Notes\nAnn,Lee,ann@x.com,hi\nBo,Kim,bo@x
 
 
 def upload(wizard, name: str, data: bytes) -> None:
-    wizard.upload.value = ({"name": name, "type": "text/csv", "size": len(data), "content": memoryview(data),
-                            "last_modified": dt.datetime.now(dt.UTC)},)
+    wizard.upload.value = (
+        {
+            "name": name,
+            "type": "text/csv",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": dt.datetime.now(dt.UTC),
+        },
+    )
 
 
 def test_upload_proposes_a_mapping_with_a_sample(crm):
     wizard = ImportWizard(crm)
     upload(wizard, "people.csv", CSV)
-    assert wizard.mapping["columns"] == {"Known As": None, "Surname": "last_name",
-                                         "E-mail Address": "email", "Notes": None}
+    assert wizard.mapping["columns"] == {
+        "Known As": None,
+        "Surname": "last_name",
+        "E-mail Address": "email",
+        "Notes": None,
+    }
     first_row = wizard.mapping_box.children[0].children
     assert "Ann, Bo" in first_row[2].value
     assert "2 rows" in wizard.message.value

@@ -15,12 +15,13 @@ from crm_kernel.widgets.record_page import RecordPage, record_page, record_url
 
 @pytest.fixture
 def acme(crm):
-    company = crm.companies.create(name="Acme", industry="Software", size="medium", employees=120,
-                                   annual_revenue="5000000")
-    person = crm.contacts.create(company_id=company["id"], first_name="Ada", last_name="Lovelace",
-                                 job_title="CTO")
-    deal = crm.deals.create(company_id=company["id"], contact_id=person["id"], title="Acme renewal",
-                            value="1200.50", currency="EUR")
+    company = crm.companies.create(
+        name="Acme", industry="Software", size="medium", employees=120, annual_revenue="5000000"
+    )
+    person = crm.contacts.create(company_id=company["id"], first_name="Ada", last_name="Lovelace", job_title="CTO")
+    deal = crm.deals.create(
+        company_id=company["id"], contact_id=person["id"], title="Acme renewal", value="1200.50", currency="EUR"
+    )
     return {"company": company, "contact": person, "deal": deal}
 
 
@@ -44,8 +45,13 @@ def test_form_fields_reflect_the_record(crm, acme):
 
 
 def test_an_untouched_form_has_nothing_to_save(crm, acme):
-    crm.activities.create(deal_id=acme["deal"]["id"], type="call", subject="Hello", status="completed",
-                          completed_at=dt.datetime(2026, 1, 5, 9, 30, 15, 123456, tzinfo=dt.UTC))
+    crm.activities.create(
+        deal_id=acme["deal"]["id"],
+        type="call",
+        subject="Hello",
+        status="completed",
+        completed_at=dt.datetime(2026, 1, 5, 9, 30, 15, 123456, tzinfo=dt.UTC),
+    )
     form = RecordForm(crm, "deals", acme["deal"]["id"])
     assert form.record["last_activity_at"].microsecond == 123456  # shown to the second
     assert form.changes() == {}
@@ -119,7 +125,10 @@ def test_a_custom_field_is_shown_and_edited_by_its_type(crm, acme):
     form.editors["custom_fields.renews"].input.value = dt.date(2027, 1, 1)
     assert form.save()
     assert crm.companies.get(acme["company"]["id"])["custom_fields"] == {
-        "seats": 25, "renews": "2027-01-01", "other": "kept"}
+        "seats": 25,
+        "renews": "2027-01-01",
+        "other": "kept",
+    }
     assert form.changes() == {}  # as stored: the date (JSON text) and the number read back the same
 
 
@@ -169,7 +178,10 @@ def test_a_stale_edit_is_refused_with_the_current_values_shown(crm, acme):
     assert form.save()  # again: the edits apply over the current record
     stored = crm.deals.get(acme["deal"]["id"])
     assert (stored["title"], stored["description"], stored["priority"]) == (
-        "Acme renewal (mine)", "Call before March", "high")
+        "Acme renewal (mine)",
+        "Call before March",
+        "high",
+    )
 
 
 def test_logging_a_call_adds_a_timeline_entry(crm, acme):
@@ -189,7 +201,8 @@ def test_logging_a_call_adds_a_timeline_entry(crm, acme):
     assert "Discovery call" in timeline.list.value and "Wants a pilot" in timeline.list.value
     stored = crm.activities.list(deal_id=deal_id)
     assert [(a["type"], a["status"], a["company_id"], a["contact_id"]) for a in stored] == [
-        ("call", "completed", acme["company"]["id"], acme["contact"]["id"])]
+        ("call", "completed", acme["company"]["id"], acme["contact"]["id"])
+    ]
     assert crm.deals.get(deal_id)["last_activity_at"] is not None
 
     assert log.submit("note", "") is None  # a subject is required
@@ -222,13 +235,16 @@ def test_the_page_links_related_records(crm, acme):
     assert contact.log_activity is not None and contact.timeline is not None
 
 
-@pytest.mark.parametrize(("query", "says"), [
-    ({}, "No record named"),
-    ({"entity": "planets", "id": "x"}, "Unknown kind of record 'planets'"),
-    ({"entity": "companies"}, "needs &id="),
-    ({"entity": "companies", "id": "not-a-uuid"}, "is not a record id"),
-    ({"entity": "deals", "id": "00000000-0000-0000-0000-0000000000ff"}, "Not found: no deal with id"),
-])
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ({}, "No record named"),
+        ({"entity": "planets", "id": "x"}, "Unknown kind of record 'planets'"),
+        ({"entity": "companies"}, "needs &id="),
+        ({"entity": "companies", "id": "not-a-uuid"}, "is not a record id"),
+        ({"entity": "deals", "id": "00000000-0000-0000-0000-0000000000ff"}, "Not found: no deal with id"),
+    ],
+)
 def test_a_wrong_address_says_what_is_wrong(crm, query, says):
     shown = record_page(crm, query)
     assert "crm-record-missing" in shown._dom_classes

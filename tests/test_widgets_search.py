@@ -50,8 +50,13 @@ def test_the_palette_offers_every_app_but_the_record_page(crm, tmp_path):
     assert {"pipeline.ipynb", "workbench.ipynb", "find.ipynb"} <= set(apps)
     assert apps["pipeline.ipynb"]["title"] == "Pipeline"
     assert apps["workbench.ipynb"]["title"] == "CRM query workbench"  # its metadata's title
-    assert apps["find.ipynb"] == {"kind": "app", "id": "find.ipynb", "title": "Find", "subtitle": "App",
-                                  "url": "voila/render/find.ipynb"}
+    assert apps["find.ipynb"] == {
+        "kind": "app",
+        "id": "find.ipynb",
+        "title": "Find",
+        "subtitle": "App",
+        "url": "voila/render/find.ipynb",
+    }
     for name in ("record.ipynb", "home.ipynb", ".hidden.ipynb"):
         (tmp_path / name).write_text(json.dumps({"cells": [], "metadata": {}}))
     (tmp_path / "broken.ipynb").write_text("{not json")

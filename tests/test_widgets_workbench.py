@@ -74,9 +74,16 @@ def test_the_browser_contract(bench):
 
 def test_build_preview_and_run(qcrm, bench):
     build_two_rules(bench)
-    spec = {"entity": "deals", "where": {"combinator": "and", "rules": [
-        {"field": "value", "operator": ">=", "value": 10000},
-        {"field": "stage.name", "operator": "=", "value": "Won"}]}}
+    spec = {
+        "entity": "deals",
+        "where": {
+            "combinator": "and",
+            "rules": [
+                {"field": "value", "operator": ">=", "value": 10000},
+                {"field": "stage.name", "operator": "=", "value": "Won"},
+            ],
+        },
+    }
     assert bench.builder.spec == spec and one(bench, "crm-error").value == ""
     assert bench.sql.layout.display == "none"
     bench.sql_toggle.value = True
@@ -116,8 +123,10 @@ def test_backend_switch_runs_on_the_snapshot(qcrm, bench):
     snap = bench.run()
     assert snap.rows == live.rows == 9 and bench.grid.frame.equals(live_frame)
     assert "snapshot" in bench.status.value
-    assert [run.backend for run in bench.history.runs] == [f"snapshot {bench.source.snapshot.path.name}",
-                                                           "Live (PostgreSQL)"]
+    assert [run.backend for run in bench.history.runs] == [
+        f"snapshot {bench.source.snapshot.path.name}",
+        "Live (PostgreSQL)",
+    ]
 
 
 def test_history_reloads_a_runs_spec(bench):
@@ -148,6 +157,7 @@ def test_export_from_the_workbench(qcrm, bench, tmp_path):
 
 # -- saved views (on the emptied test database: they write) ------------------------------------
 
+
 def test_saved_views_save_load_rename_delete(crm, engine, tmp_path):
     crm.users.create(email="rita@example.com", full_name="Rita Rossi")
     rita = CRM(engine, user="rita@example.com")
@@ -158,8 +168,10 @@ def test_saved_views_save_load_rename_delete(crm, engine, tmp_path):
     assert [r["name"] for r in saved.records] == ["Team pipeline"]
     assert "Rita Rossi" in saved.table.value and "shared" in saved.table.value
 
-    spec = {"entity": "deals", "where": {"combinator": "and", "rules": [
-        {"field": "value", "operator": ">", "value": 5000}]}}
+    spec = {
+        "entity": "deals",
+        "where": {"combinator": "and", "rules": [{"field": "value", "operator": ">", "value": 5000}]},
+    }
     wb.builder.spec = spec
     saved.name.value = "Big deals"
     saved.save_button.click()
@@ -246,19 +258,26 @@ def test_stop_cancels_a_running_query(slow_crm, tmp_path):
 
 # -- parameters and react-querybuilder exports ------------------------------------------------------
 
+
 def test_a_rule_can_take_a_parameter_and_the_form_asks_for_it(qcrm, bench):
     build_two_rules(bench)
     first = by_class(bench, "crm-rule")[0]
     assert bench.parameters.layout.display == "none"
     one(first, "crm-rule-parameter").value = True
     one(first, "crm-rule-value").value = "min_value"
-    assert bench.builder.spec["where"]["rules"][0] == {"field": "value", "operator": ">=", "value": "min_value",
-                                                       "valueSource": "parameter"}
+    assert bench.builder.spec["where"]["rules"][0] == {
+        "field": "value",
+        "operator": ">=",
+        "value": "min_value",
+        "valueSource": "parameter",
+    }
     assert bench.builder.error is None  # a parameter without a value yet is a valid query
     assert bench.parameters.layout.display == "" and list(bench.parameters.inputs) == ["min_value"]
     one(bench, "crm-run").click()
     bench.wait()
-    assert "Not run" in bench.status.value and "min_value" in bench.status.value and "has no value" in bench.status.value
+    assert (
+        "Not run" in bench.status.value and "min_value" in bench.status.value and "has no value" in bench.status.value
+    )
     one(bench.parameters, "crm-parameter").value = "10000"
     one(bench, "crm-run").click()
     bench.wait()
@@ -269,8 +288,12 @@ def test_a_rule_can_take_a_parameter_and_the_form_asks_for_it(qcrm, bench):
 
 
 def test_declared_parameters_come_prefilled(qcrm, bench):
-    spec = {"entity": "deals", "select": ["title"], "parameters": {"min_value": {"label": "Smallest", "default": 50000}},
-            "where": {"rules": [{"field": "value", "operator": ">=", "value": "min_value", "valueSource": "parameter"}]}}
+    spec = {
+        "entity": "deals",
+        "select": ["title"],
+        "parameters": {"min_value": {"label": "Smallest", "default": 50000}},
+        "where": {"rules": [{"field": "value", "operator": ">=", "value": "min_value", "valueSource": "parameter"}]},
+    }
     bench.builder.spec = spec
     box = one(bench.parameters, "crm-parameter")
     assert box.description == "Smallest" and box.value == "50000"
@@ -280,12 +303,26 @@ def test_declared_parameters_come_prefilled(qcrm, bench):
 
 
 def test_a_react_querybuilder_export_loads_in_plain_form(bench):
-    bench.builder.spec = {"entity": "deals", "where": {"id": "root", "rules": [
-        {"id": "a", "field": "value", "operator": ">=", "value": 10000}, "and",
-        {"id": "b", "field": "title", "operator": "contains", "value": "x", "disabled": True}, "or",
-        {"id": "c", "field": "stage.name", "operator": "=", "value": "Won"}]}}
-    assert bench.builder.spec["where"] == {"combinator": "or", "rules": [
-        {"field": "value", "operator": ">=", "value": 10000}, {"field": "stage.name", "operator": "=", "value": "Won"}]}
+    bench.builder.spec = {
+        "entity": "deals",
+        "where": {
+            "id": "root",
+            "rules": [
+                {"id": "a", "field": "value", "operator": ">=", "value": 10000},
+                "and",
+                {"id": "b", "field": "title", "operator": "contains", "value": "x", "disabled": True},
+                "or",
+                {"id": "c", "field": "stage.name", "operator": "=", "value": "Won"},
+            ],
+        },
+    }
+    assert bench.builder.spec["where"] == {
+        "combinator": "or",
+        "rules": [
+            {"field": "value", "operator": ">=", "value": 10000},
+            {"field": "stage.name", "operator": "=", "value": "Won"},
+        ],
+    }
     assert len(by_class(bench, "crm-rule")) == 2 and bench.builder.error is None
 
 
@@ -297,7 +334,9 @@ def test_the_workbench_opens_on_the_first_rows(qcrm, query_snapshot, tmp_path):
     assert all(f"<td>{title}</td>" in shown for title in first["title"])
     # The default columns read as the catalog labels them: the stage's name, not its id.
     assert "<th title='stage'>Stage</th>" in shown and "stage_id" not in shown
-    stages = set(qcrm.query({"entity": "deals", "select": ["stage.name"], "order_by": ["id"], "limit": 5})["stage.name"])
+    stages = set(
+        qcrm.query({"entity": "deals", "select": ["stage.name"], "order_by": ["id"], "limit": 5})["stage.name"]
+    )
     assert any(f"<td>{name}</td>" in shown for name in stages)
     assert "first rows of deals" in wb.status.value
     assert wb.grid.datagrid is None  # no DataGrid (nor pandas) until a Run

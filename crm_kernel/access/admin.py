@@ -36,8 +36,9 @@ class Access:
 
     def _admin(self, what: str) -> None:
         if self.crm.user_role != "admin":
-            raise AccessDeniedError(f"only admins {what}; {self.crm.user_email} is a {self.crm.user_role}",
-                                    table="users")
+            raise AccessDeniedError(
+                f"only admins {what}; {self.crm.user_email} is a {self.crm.user_role}", table="users"
+            )
 
     def set_role(self, email: str, role: str) -> dict:
         """Give the user ``role`` (admin, manager, rep or analyst); returns the user."""
@@ -47,9 +48,13 @@ class Access:
         with self.crm.transaction() as conn:
             user = _user(conn, email, lock=True)
             if user.role != role:
-                conn.execute(sa.text("UPDATE users SET role = CAST(:r AS user_role), updated_at = now(), "
-                                     "updated_by = :by, version = version + 1 WHERE id = :id"),
-                             {"r": role, "by": self.crm.user_id, "id": user.id})
+                conn.execute(
+                    sa.text(
+                        "UPDATE users SET role = CAST(:r AS user_role), updated_at = now(), "
+                        "updated_by = :by, version = version + 1 WHERE id = :id"
+                    ),
+                    {"r": role, "by": self.crm.user_id, "id": user.id},
+                )
                 self._audit(conn, "users", user.id, "grant", {"role": user.role}, {"role": role})
             return {"id": user.id, "email": user.email, "role": role}
 
@@ -62,9 +67,10 @@ class Access:
             if conn.execute(sa.text("SELECT 1 FROM teams WHERE lower(name) = lower(:n)"), {"n": name.strip()}).first():
                 raise ValidationError({"name": f"there is already a team {name.strip()!r}"}, "teams")
             manager_id = _user(conn, manager).id if manager else None
-            team_id = conn.execute(sa.text("INSERT INTO teams (name, manager_id, created_by) VALUES (:n, :m, :by) "
-                                           "RETURNING id"),
-                                   {"n": name.strip(), "m": manager_id, "by": self.crm.user_id}).scalar_one()
+            team_id = conn.execute(
+                sa.text("INSERT INTO teams (name, manager_id, created_by) VALUES (:n, :m, :by) RETURNING id"),
+                {"n": name.strip(), "m": manager_id, "by": self.crm.user_id},
+            ).scalar_one()
             self._audit(conn, "teams", team_id, "create", None, {"name": name.strip(), "manager": manager})
         return self.team(name)
 
@@ -75,8 +81,14 @@ class Access:
             found = _team(conn, team)
             manager_id = _user(conn, email).id if email else None
             conn.execute(sa.text("UPDATE teams SET manager_id = :m WHERE id = :id"), {"m": manager_id, "id": found.id})
-            self._audit(conn, "teams", found.id, "grant" if email else "revoke",
-                        {"manager_id": str(found.manager_id) if found.manager_id else None}, {"manager": email})
+            self._audit(
+                conn,
+                "teams",
+                found.id,
+                "grant" if email else "revoke",
+                {"manager_id": str(found.manager_id) if found.manager_id else None},
+                {"manager": email},
+            )
         return self.team(team)
 
     def add_member(self, team: str, email: str) -> dict:
@@ -84,9 +96,13 @@ class Access:
         self._admin("change teams")
         with self.crm.transaction() as conn:
             found, user = _team(conn, team), _user(conn, email)
-            added = conn.execute(sa.text("INSERT INTO team_members (team_id, user_id, added_by) VALUES (:t, :u, :by) "
-                                         "ON CONFLICT DO NOTHING RETURNING user_id"),
-                                 {"t": found.id, "u": user.id, "by": self.crm.user_id}).first()
+            added = conn.execute(
+                sa.text(
+                    "INSERT INTO team_members (team_id, user_id, added_by) VALUES (:t, :u, :by) "
+                    "ON CONFLICT DO NOTHING RETURNING user_id"
+                ),
+                {"t": found.id, "u": user.id, "by": self.crm.user_id},
+            ).first()
             if added:
                 self._audit(conn, "teams", found.id, "grant", None, {"member": user.email})
         return self.team(team)
@@ -96,8 +112,10 @@ class Access:
         self._admin("change teams")
         with self.crm.transaction() as conn:
             found, user = _team(conn, team), _user(conn, email)
-            gone = conn.execute(sa.text("DELETE FROM team_members WHERE team_id = :t AND user_id = :u RETURNING user_id"),
-                                {"t": found.id, "u": user.id}).first()
+            gone = conn.execute(
+                sa.text("DELETE FROM team_members WHERE team_id = :t AND user_id = :u RETURNING user_id"),
+                {"t": found.id, "u": user.id},
+            ).first()
             if gone is None:
                 raise NotFoundError(f"{user.email} is not in team {found.name}")
             self._audit(conn, "teams", found.id, "revoke", {"member": user.email}, None)
@@ -116,22 +134,34 @@ class Access:
             return [_describe(conn, row) for row in rows]
 
     def _audit(self, conn, entity: str, entity_id, operation: str, before, after) -> None:
-        audit.record(conn, user_id=self.crm.user_id, entity=entity, entity_id=entity_id, operation=operation,
-                     before=json.dumps(before) if before is not None else None,
-                     after=json.dumps(after) if after is not None else None)
+        audit.record(
+            conn,
+            user_id=self.crm.user_id,
+            entity=entity,
+            entity_id=entity_id,
+            operation=operation,
+            before=json.dumps(before) if before is not None else None,
+            after=json.dumps(after) if after is not None else None,
+        )
 
 
 def _user(conn: sa.Connection, email: str, lock: bool = False) -> sa.Row:
-    row = conn.execute(sa.text("SELECT id, email, role::text AS role FROM users WHERE lower(email) = lower(:e) "
-                               "AND deleted_at IS NULL" + (" FOR UPDATE" if lock else "")), {"e": email}).first()
+    row = conn.execute(
+        sa.text(
+            "SELECT id, email, role::text AS role FROM users WHERE lower(email) = lower(:e) "
+            "AND deleted_at IS NULL" + (" FOR UPDATE" if lock else "")
+        ),
+        {"e": email},
+    ).first()
     if row is None:
         raise NotFoundError(f"no user {email!r}; add one with `crm users add {email}`")
     return row
 
 
 def _team(conn: sa.Connection, name: str) -> sa.Row:
-    row = conn.execute(sa.text("SELECT id, name, manager_id FROM teams WHERE lower(name) = lower(:n)"),
-                       {"n": str(name).strip()}).first()
+    row = conn.execute(
+        sa.text("SELECT id, name, manager_id FROM teams WHERE lower(name) = lower(:n)"), {"n": str(name).strip()}
+    ).first()
     if row is None:
         raise NotFoundError(f"no team {name!r}; create it with `crm users team add {name}`")
     return row
@@ -139,8 +169,17 @@ def _team(conn: sa.Connection, name: str) -> sa.Row:
 
 def _describe(conn: sa.Connection, team: sa.Row) -> dict:
     manager = conn.execute(sa.text("SELECT email FROM users WHERE id = :id"), {"id": team.manager_id}).scalar()
-    members = conn.execute(sa.text("SELECT u.email FROM team_members m JOIN users u ON u.id = m.user_id "
-                                   "WHERE m.team_id = :t ORDER BY lower(u.email)"), {"t": team.id}).scalars().all()
+    members = (
+        conn.execute(
+            sa.text(
+                "SELECT u.email FROM team_members m JOIN users u ON u.id = m.user_id "
+                "WHERE m.team_id = :t ORDER BY lower(u.email)"
+            ),
+            {"t": team.id},
+        )
+        .scalars()
+        .all()
+    )
     return {"id": team.id, "name": team.name, "manager": manager, "members": list(members)}
 
 
@@ -169,14 +208,23 @@ def db_credentials(owner_engine: sa.Engine, email: str, *, by: uuid.UUID | str |
         # Role names and passwords cannot be bound parameters: quote them as PostgreSQL does.
         quoted_login = conn.execute(sa.text("SELECT quote_ident(:l)"), {"l": login}).scalar()
         quoted_password = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
-        conn.exec_driver_sql(f"{verb} ROLE {quoted_login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
-                             f"INHERIT PASSWORD {quoted_password}")
+        conn.exec_driver_sql(
+            f"{verb} ROLE {quoted_login} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
+            f"INHERIT PASSWORD {quoted_password}"
+        )
         conn.exec_driver_sql(f"GRANT crm_app, crm_personal_login TO {quoted_login}")
         if created:
-            conn.execute(sa.text("INSERT INTO crm_user_logins (login, user_id) VALUES (:l, :u)"),
-                         {"l": login, "u": user.id})
-        audit.record(conn, user_id=by or SYSTEM_USER_ID, entity="users", entity_id=user.id,
-                     operation="grant", before=None,
-                     after=json.dumps({"database_login": login, "rotated": not created}))
+            conn.execute(
+                sa.text("INSERT INTO crm_user_logins (login, user_id) VALUES (:l, :u)"), {"l": login, "u": user.id}
+            )
+        audit.record(
+            conn,
+            user_id=by or SYSTEM_USER_ID,
+            entity="users",
+            entity_id=user.id,
+            operation="grant",
+            before=None,
+            after=json.dumps({"database_login": login, "rotated": not created}),
+        )
     url = owner_engine.url.set(drivername="postgresql", username=login, password=password)
     return url.render_as_string(hide_password=False)

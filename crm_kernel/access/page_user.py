@@ -40,8 +40,9 @@ def sign(email: str, secret: str) -> str:
 def verify(value: str | None, secret: str) -> str:
     """The e-mail in a value :func:`sign` made with ``secret``; anything else is refused."""
     if not value:
-        raise SignInError("this page was opened without a signed-in user; sign in with the link "
-                          "from `crm users token EMAIL`")
+        raise SignInError(
+            "this page was opened without a signed-in user; sign in with the link from `crm users token EMAIL`"
+        )
     payload, _, mac = value.rpartition(".")
     if not payload or not hmac.compare_digest(mac, _mac(payload, secret)):
         raise SignInError("this page's user is not signed by the server; open the app again")

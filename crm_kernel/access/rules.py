@@ -2,7 +2,8 @@
 table instead of surfacing as a database error (the database enforces them anyway, for every
 login in role crm_app; the schema's owner is bound only by these checks).
 
-- analysts write nothing but their own saved queries; stages, settings, exchange rates, custom fields, products, users and
+- analysts write nothing but their own saved queries; stages, settings, exchange rates, custom
+  fields, products, users and
   teams are written by admins only;
 - a record with an owner (deals, activities, companies, contacts) is changed by its owner, by a
   manager of a team its owner is in, or by an admin; it is handed only to the acting user's
@@ -21,8 +22,18 @@ from ..errors import AccessDeniedError
 if TYPE_CHECKING:
     from ..client import CRM
 
-ADMIN_ONLY = frozenset({"pipeline_stages", "crm_settings", "exchange_rates", "custom_field_definitions", "products",
-                        "users", "teams", "team_members"})
+ADMIN_ONLY = frozenset(
+    {
+        "pipeline_stages",
+        "crm_settings",
+        "exchange_rates",
+        "custom_field_definitions",
+        "products",
+        "users",
+        "teams",
+        "team_members",
+    }
+)
 OWNED = frozenset({"deals", "activities", "companies", "contacts"})
 PERSONAL = frozenset({"saved_queries"})  # everyone's own workspace, analysts' too (the policy keeps it theirs)
 
@@ -43,12 +54,18 @@ def check_write(crm: CRM, conn: sa.Connection, table: str, values: dict, before:
     if table not in OWNED:
         return
     if before is not None and not _owner_in(conn, before.get("owner_id"), "crm_writable_owners"):
-        raise AccessDeniedError(f"{table}: {who} may not change a record owned by someone outside their teams",
-                                table=table, field="owner_id")
+        raise AccessDeniedError(
+            f"{table}: {who} may not change a record owned by someone outside their teams",
+            table=table,
+            field="owner_id",
+        )
     if "owner_id" in values and (before is None or values["owner_id"] != before.get("owner_id")):
         if not _owner_in(conn, values["owner_id"], "crm_assignable_owners"):
-            raise AccessDeniedError(f"{table}.owner_id: {who} may give a record only to themselves or a member "
-                                    "of their own teams", table=table, field="owner_id")
+            raise AccessDeniedError(
+                f"{table}.owner_id: {who} may give a record only to themselves or a member of their own teams",
+                table=table,
+                field="owner_id",
+            )
 
 
 def default_owner(crm: CRM, table: str, values: dict) -> dict:

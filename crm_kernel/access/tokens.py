@@ -62,8 +62,9 @@ _USABLE = "t.revoked_at IS NULL AND u.deleted_at IS NULL AND u.active"
 
 
 def _user(conn: sa.Connection, email: str) -> sa.Row:
-    row = conn.execute(sa.text("SELECT id, email FROM users WHERE lower(email) = lower(:e) AND deleted_at IS NULL"),
-                       {"e": email}).first()
+    row = conn.execute(
+        sa.text("SELECT id, email FROM users WHERE lower(email) = lower(:e) AND deleted_at IS NULL"), {"e": email}
+    ).first()
     if row is None:
         raise NotFoundError(f"no user {email!r}; add one with `crm users add {email}`")
     return row
@@ -77,9 +78,17 @@ def issue(engine: sa.Engine, email: str, *, by: uuid.UUID | str | None = None) -
         user = _user(conn, email)
         token_id = conn.execute(
             sa.text("INSERT INTO sign_in_tokens (user_id, token_hash, created_by) VALUES (:u, :h, :by) RETURNING id"),
-            {"u": user.id, "h": token_hash(secret), "by": actor}).scalar_one()
-        audit.record(conn, user_id=actor, entity=ENTITY, entity_id=token_id, operation="create",
-                     before=None, after=json.dumps({"user": user.email}))
+            {"u": user.id, "h": token_hash(secret), "by": actor},
+        ).scalar_one()
+        audit.record(
+            conn,
+            user_id=actor,
+            entity=ENTITY,
+            entity_id=token_id,
+            operation="create",
+            before=None,
+            after=json.dumps({"user": user.email}),
+        )
         issued = _read(conn, "t.id = :id", {"id": token_id})[0]
     return issued, secret
 
@@ -104,20 +113,31 @@ def usable(engine: sa.Engine, token_id: uuid.UUID | str) -> SignInToken | None:
     return found[0] if found else None
 
 
-def record_sign_in(engine: sa.Engine, token: SignInToken, *, remote_ip: str | None = None,
-                   user_agent: str | None = None) -> None:
+def record_sign_in(
+    engine: sa.Engine, token: SignInToken, *, remote_ip: str | None = None, user_agent: str | None = None
+) -> None:
     """A browser traded ``token`` for a session: the audit row, and the token's last use."""
     with engine.begin() as conn:
-        used = conn.execute(sa.text("UPDATE sign_in_tokens SET last_used_at = now() WHERE id = :id RETURNING last_used_at"),
-                            {"id": token.id}).scalar_one()
-        audit.record(conn, user_id=token.user_id, entity=ENTITY, entity_id=token.id, operation="update",
-                     before=json.dumps({"last_used_at": token.last_used_at}, default=str),
-                     after=json.dumps({"event": SIGN_IN, "last_used_at": used, "remote_ip": remote_ip,
-                                       "user_agent": user_agent}, default=str))
+        used = conn.execute(
+            sa.text("UPDATE sign_in_tokens SET last_used_at = now() WHERE id = :id RETURNING last_used_at"),
+            {"id": token.id},
+        ).scalar_one()
+        audit.record(
+            conn,
+            user_id=token.user_id,
+            entity=ENTITY,
+            entity_id=token.id,
+            operation="update",
+            before=json.dumps({"last_used_at": token.last_used_at}, default=str),
+            after=json.dumps(
+                {"event": SIGN_IN, "last_used_at": used, "remote_ip": remote_ip, "user_agent": user_agent}, default=str
+            ),
+        )
 
 
-def revoke(engine: sa.Engine, email: str, token_id: uuid.UUID | str | None = None, *,
-           by: uuid.UUID | str | None = None) -> list[SignInToken]:
+def revoke(
+    engine: sa.Engine, email: str, token_id: uuid.UUID | str | None = None, *, by: uuid.UUID | str | None = None
+) -> list[SignInToken]:
     """Revoke every active token of the user (or only ``token_id``); returns those revoked.
     Their sessions end at the next request."""
     actor = by or SYSTEM_USER_ID
@@ -127,14 +147,21 @@ def revoke(engine: sa.Engine, email: str, token_id: uuid.UUID | str | None = Non
         if token_id is not None:
             where += " AND id = :id"
             params["id"] = _token_id(token_id)
-        rows = conn.execute(sa.text(f"UPDATE sign_in_tokens SET revoked_at = now() WHERE {where} "
-                                    "RETURNING id, revoked_at"), params).all()
+        rows = conn.execute(
+            sa.text(f"UPDATE sign_in_tokens SET revoked_at = now() WHERE {where} RETURNING id, revoked_at"), params
+        ).all()
         if token_id is not None and not rows:
             raise NotFoundError(f"{email} has no active token {token_id}")
         for revoked, at in rows:
-            audit.record(conn, user_id=actor, entity=ENTITY, entity_id=revoked, operation="update",
-                         before=json.dumps({"revoked_at": None}),
-                         after=json.dumps({"event": REVOKE, "user": user.email, "revoked_at": at}, default=str))
+            audit.record(
+                conn,
+                user_id=actor,
+                entity=ENTITY,
+                entity_id=revoked,
+                operation="update",
+                before=json.dumps({"revoked_at": None}),
+                after=json.dumps({"event": REVOKE, "user": user.email, "revoked_at": at}, default=str),
+            )
         ids = [r.id for r in rows]
         return _read(conn, "t.id = ANY(:ids)", {"ids": list(ids)}) if ids else []
 

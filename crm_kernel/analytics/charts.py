@@ -40,9 +40,15 @@ def _label(frame: pl.DataFrame) -> alt.X | alt.Y:
 def pipeline(frame: pl.DataFrame, title: str = "Open pipeline") -> alt.LayerChart:
     """Value per stage (owner, month) as bars, the weighted value as a narrower bar inside."""
     key = _key(frame)
-    tooltip = [alt.Tooltip(f"{key}:T", format="%Y-%m") if frame.schema[key] == pl.Date else f"{key}:N", "deals:Q", alt.Tooltip("value:Q", format=MONEY), alt.Tooltip("weighted:Q", format=MONEY),
-               alt.Tooltip("avg_value:Q", format=MONEY), alt.Tooltip("avg_days_in_stage:Q", format=DAYS),
-               "left_out_note:N"]
+    tooltip = [
+        alt.Tooltip(f"{key}:T", format="%Y-%m") if frame.schema[key] == pl.Date else f"{key}:N",
+        "deals:Q",
+        alt.Tooltip("value:Q", format=MONEY),
+        alt.Tooltip("weighted:Q", format=MONEY),
+        alt.Tooltip("avg_value:Q", format=MONEY),
+        alt.Tooltip("avg_days_in_stage:Q", format=DAYS),
+        "left_out_note:N",
+    ]
     base = alt.Chart(_data(frame)).encode(x=_label(frame), tooltip=tooltip)
     value = base.mark_bar(color="#90caf9").encode(y=alt.Y("value:Q", title="value"))
     weighted = base.mark_bar(color="#1e88e5", size=12).encode(y="weighted:Q")
@@ -56,110 +62,207 @@ def waterfall(frame: pl.DataFrame, title: str = "Pipeline waterfall") -> alt.Cha
     steps = frame.with_columns(
         _from=pl.when(total).then(0.0).otherwise(running - pl.col("value")),
         _to=pl.when(total).then(pl.col("value")).otherwise(running),
-        kind=pl.when(total).then(pl.lit("total")).when(pl.col("value") >= 0).then(pl.lit("increase"))
+        kind=pl.when(total)
+        .then(pl.lit("total"))
+        .when(pl.col("value") >= 0)
+        .then(pl.lit("increase"))
         .otherwise(pl.lit("decrease")),
     )
-    return alt.Chart(_data(steps)).mark_bar().encode(
-        x=alt.X("category:N", sort=None, title=None),
-        y=alt.Y("_from:Q", title="value"), y2="_to:Q",
-        color=alt.Color("kind:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())), legend=None),
-        tooltip=["category:N", "deals:Q", alt.Tooltip("value:Q", format=MONEY), "left_out_note:N"],
-    ).properties(title=title)
+    return (
+        alt.Chart(_data(steps))
+        .mark_bar()
+        .encode(
+            x=alt.X("category:N", sort=None, title=None),
+            y=alt.Y("_from:Q", title="value"),
+            y2="_to:Q",
+            color=alt.Color("kind:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())), legend=None),
+            tooltip=["category:N", "deals:Q", alt.Tooltip("value:Q", format=MONEY), "left_out_note:N"],
+        )
+        .properties(title=title)
+    )
 
 
 def funnel(frame: pl.DataFrame, title: str = "Funnel") -> alt.Chart:
     """Deals entering each stage, with the shares that went further and won."""
-    return alt.Chart(_data(frame)).mark_bar().encode(
-        y=alt.Y("stage:N", sort=None), x=alt.X("entered:Q", title="deals entered"),
-        tooltip=["stage:N", "entered:Q", "reached_next:Q", alt.Tooltip("next_rate:Q", format=SHARE),
-                 "won:Q", alt.Tooltip("win_rate:Q", format=SHARE)],
-    ).properties(title=title)
+    return (
+        alt.Chart(_data(frame))
+        .mark_bar()
+        .encode(
+            y=alt.Y("stage:N", sort=None),
+            x=alt.X("entered:Q", title="deals entered"),
+            tooltip=[
+                "stage:N",
+                "entered:Q",
+                "reached_next:Q",
+                alt.Tooltip("next_rate:Q", format=SHARE),
+                "won:Q",
+                alt.Tooltip("win_rate:Q", format=SHARE),
+            ],
+        )
+        .properties(title=title)
+    )
 
 
 def velocity(frame: pl.DataFrame, title: str = "Days in stage") -> alt.LayerChart:
     """Median days per stage as bars, the 80th percentile as a tick."""
-    tooltip = ["stage:N", "stays:Q", alt.Tooltip("median_days:Q", format=DAYS), alt.Tooltip("p80_days:Q", format=DAYS),
-               alt.Tooltip("avg_days:Q", format=DAYS)]
+    tooltip = [
+        "stage:N",
+        "stays:Q",
+        alt.Tooltip("median_days:Q", format=DAYS),
+        alt.Tooltip("p80_days:Q", format=DAYS),
+        alt.Tooltip("avg_days:Q", format=DAYS),
+    ]
     base = alt.Chart(_data(frame)).encode(x=alt.X("stage:N", sort=None), tooltip=tooltip)
-    return (base.mark_bar().encode(y=alt.Y("median_days:Q", title="days"))
-            + base.mark_tick(color="#e65100", thickness=3).encode(y="p80_days:Q")).properties(title=title)
+    return (
+        base.mark_bar().encode(y=alt.Y("median_days:Q", title="days"))
+        + base.mark_tick(color="#e65100", thickness=3).encode(y="p80_days:Q")
+    ).properties(title=title)
 
 
 def slippage(frame: pl.DataFrame, title: str = "Close dates pushed out") -> alt.Chart:
     """Days of close dates pushed later, per owner."""
-    return alt.Chart(_data(frame)).mark_bar(color="#ffa726").encode(
-        x=alt.X("owner:N", sort="-y"), y=alt.Y("days_pushed:Q", title="days pushed"),
-        tooltip=["owner:N", "deals:Q", "pushes:Q", "days_pushed:Q", alt.Tooltip("avg_days_per_push:Q", format=DAYS)],
-    ).properties(title=title)
+    return (
+        alt.Chart(_data(frame))
+        .mark_bar(color="#ffa726")
+        .encode(
+            x=alt.X("owner:N", sort="-y"),
+            y=alt.Y("days_pushed:Q", title="days pushed"),
+            tooltip=[
+                "owner:N",
+                "deals:Q",
+                "pushes:Q",
+                "days_pushed:Q",
+                alt.Tooltip("avg_days_per_push:Q", format=DAYS),
+            ],
+        )
+        .properties(title=title)
+    )
 
 
 def win_rate(frame: pl.DataFrame, title: str = "Win rate") -> alt.Chart:
     """Won share of closed deals per segment."""
     key = _key(frame)
-    return alt.Chart(_data(frame)).mark_bar(color="#66bb6a").encode(
-        x=alt.X(f"{key}:N", sort=None), y=alt.Y("win_rate:Q", axis=alt.Axis(format="%"), title="win rate"),
-        tooltip=[f"{key}:N", "won:Q", "lost:Q", "closed:Q", alt.Tooltip("win_rate:Q", format=SHARE),
-                 alt.Tooltip("won_value:Q", format=MONEY), "left_out_note:N"],
-    ).properties(title=title)
+    return (
+        alt.Chart(_data(frame))
+        .mark_bar(color="#66bb6a")
+        .encode(
+            x=alt.X(f"{key}:N", sort=None),
+            y=alt.Y("win_rate:Q", axis=alt.Axis(format="%"), title="win rate"),
+            tooltip=[
+                f"{key}:N",
+                "won:Q",
+                "lost:Q",
+                "closed:Q",
+                alt.Tooltip("win_rate:Q", format=SHARE),
+                alt.Tooltip("won_value:Q", format=MONEY),
+                "left_out_note:N",
+            ],
+        )
+        .properties(title=title)
+    )
 
 
 def cycle_time(frame: pl.DataFrame, title: str = "Days to win") -> alt.LayerChart:
     """Median days from creation to a win per segment, the 80th percentile as a tick."""
     key = _key(frame)
-    tooltip = [f"{key}:N", "deals:Q", alt.Tooltip("median_days:Q", format=DAYS), alt.Tooltip("p80_days:Q", format=DAYS),
-               alt.Tooltip("avg_days:Q", format=DAYS)]
+    tooltip = [
+        f"{key}:N",
+        "deals:Q",
+        alt.Tooltip("median_days:Q", format=DAYS),
+        alt.Tooltip("p80_days:Q", format=DAYS),
+        alt.Tooltip("avg_days:Q", format=DAYS),
+    ]
     base = alt.Chart(_data(frame)).encode(x=alt.X(f"{key}:N", sort=None), tooltip=tooltip)
-    return (base.mark_bar().encode(y=alt.Y("median_days:Q", title="days"))
-            + base.mark_tick(color="#e65100", thickness=3).encode(y="p80_days:Q")).properties(title=title)
+    return (
+        base.mark_bar().encode(y=alt.Y("median_days:Q", title="days"))
+        + base.mark_tick(color="#e65100", thickness=3).encode(y="p80_days:Q")
+    ).properties(title=title)
 
 
 def forecast(frame: pl.DataFrame, title: str = "Forecast") -> alt.LayerChart:
     """Pipeline value per expected close period, the forecast (weighted) inside it."""
-    tooltip = ["period:N", "deals:Q", alt.Tooltip("value:Q", format=MONEY),
-               alt.Tooltip("forecast:Q", format=MONEY), "left_out_note:N"]
+    tooltip = [
+        "period:N",
+        "deals:Q",
+        alt.Tooltip("value:Q", format=MONEY),
+        alt.Tooltip("forecast:Q", format=MONEY),
+        "left_out_note:N",
+    ]
     base = alt.Chart(_data(frame)).encode(x=alt.X("period:O", title="expected close"), tooltip=tooltip)
-    return (base.mark_bar(color="#90caf9").encode(y=alt.Y("value:Q", title="value"))
-            + base.mark_bar(color="#1e88e5", size=12).encode(y="forecast:Q")).properties(title=title)
+    return (
+        base.mark_bar(color="#90caf9").encode(y=alt.Y("value:Q", title="value"))
+        + base.mark_bar(color="#1e88e5", size=12).encode(y="forecast:Q")
+    ).properties(title=title)
 
 
 def backtest(frame: pl.DataFrame, title: str = "Forecast against actual") -> alt.LayerChart:
     """Each method's forecast per period as lines, the actual as bars."""
-    tooltip = ["period:N", "method:N", "deals:Q",
-               alt.Tooltip("forecast:Q", format=MONEY), alt.Tooltip("actual:Q", format=MONEY),
-               alt.Tooltip("ape:Q", format=",.1f", title="error %"), alt.Tooltip("mape:Q", format=",.1f", title="MAPE")]
+    tooltip = [
+        "period:N",
+        "method:N",
+        "deals:Q",
+        alt.Tooltip("forecast:Q", format=MONEY),
+        alt.Tooltip("actual:Q", format=MONEY),
+        alt.Tooltip("ape:Q", format=",.1f", title="error %"),
+        alt.Tooltip("mape:Q", format=",.1f", title="MAPE"),
+    ]
     data = _data(frame)
     # one bar per period: every method's row repeats the same actual
-    actual = (alt.Chart(data).transform_aggregate(actual="max(actual)", groupby=["period"])
-              .mark_bar(color="#cfd8dc")
-              .encode(x=alt.X("period:O"), y=alt.Y("actual:Q", title="value"),
-                      tooltip=["period:N", alt.Tooltip("actual:Q", format=MONEY)]))
-    lines = alt.Chart(data).mark_line(point=True).encode(x=alt.X("period:O"), y="forecast:Q", color="method:N",
-                                                         tooltip=tooltip)
+    actual = (
+        alt.Chart(data)
+        .transform_aggregate(actual="max(actual)", groupby=["period"])
+        .mark_bar(color="#cfd8dc")
+        .encode(
+            x=alt.X("period:O"),
+            y=alt.Y("actual:Q", title="value"),
+            tooltip=["period:N", alt.Tooltip("actual:Q", format=MONEY)],
+        )
+    )
+    lines = (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(x=alt.X("period:O"), y="forecast:Q", color="method:N", tooltip=tooltip)
+    )
     return (actual + lines).properties(title=title)
 
 
 def period_label(period: str = "quarter") -> pl.Expr:
     """A forecast period's first day as ``2026 Q1`` or ``2026-01``; no close date as such."""
     start = pl.col("period")
-    text = (start.dt.year().cast(pl.String) + " Q" + start.dt.quarter().cast(pl.String) if period == "quarter"
-            else start.dt.strftime("%Y-%m"))
+    text = (
+        start.dt.year().cast(pl.String) + " Q" + start.dt.quarter().cast(pl.String)
+        if period == "quarter"
+        else start.dt.strftime("%Y-%m")
+    )
     return pl.when(start.is_null()).then(pl.lit("no close date")).otherwise(text)
 
 
-def forecast_by_owner(frame: pl.DataFrame, period: str = "quarter", select: str | None = None,
-                      title: str = "Forecast by owner") -> alt.Chart:
+def forecast_by_owner(
+    frame: pl.DataFrame, period: str = "quarter", select: str | None = None, title: str = "Forecast by owner"
+) -> alt.Chart:
     """The forecast per expected close period, stacked by owner (``crm.analytics.forecast(
     by="owner")``). With ``select``, a click picks one bar (a point selection of that name
     over ``period_label`` and ``owner_id``) and dims the others."""
     data = frame.with_columns(period_label=period_label(period), left_out_note=pl.col("left_out_note").fill_null(""))
     order = data.sort("period", nulls_last=True)["period_label"].unique(maintain_order=True).to_list()
-    chart = alt.Chart(_data(data)).mark_bar().encode(
-        x=alt.X("period_label:N", sort=order, title="expected close"),
-        y=alt.Y("forecast:Q", title="forecast", stack="zero"),
-        color=alt.Color("owner:N", title="owner"),
-        tooltip=[alt.Tooltip("period_label:N", title="period"), "owner:N", "deals:Q",
-                 alt.Tooltip("value:Q", format=MONEY), alt.Tooltip("forecast:Q", format=MONEY), "left_out_note:N"],
-    ).properties(title=title)
+    chart = (
+        alt.Chart(_data(data))
+        .mark_bar()
+        .encode(
+            x=alt.X("period_label:N", sort=order, title="expected close"),
+            y=alt.Y("forecast:Q", title="forecast", stack="zero"),
+            color=alt.Color("owner:N", title="owner"),
+            tooltip=[
+                alt.Tooltip("period_label:N", title="period"),
+                "owner:N",
+                "deals:Q",
+                alt.Tooltip("value:Q", format=MONEY),
+                alt.Tooltip("forecast:Q", format=MONEY),
+                "left_out_note:N",
+            ],
+        )
+        .properties(title=title)
+    )
     if select:
         pick = alt.selection_point(name=select, fields=["period_label", "owner_id"], on="click")
         chart = chart.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)))
@@ -169,10 +272,22 @@ def forecast_by_owner(frame: pl.DataFrame, period: str = "quarter", select: str 
 def win_loss(frame: pl.DataFrame, title: str = "Won and lost per month") -> alt.Chart:
     """Deals won and lost per month of their close date (``win_rate(by="month")``), stacked."""
     key = _key(frame)
-    return alt.Chart(_data(frame)).transform_fold(["won", "lost"], as_=["outcome", "count"]).mark_bar().encode(
-        x=alt.X(f"{key}:T", timeUnit="yearmonth", title="closed in"),
-        y=alt.Y("count:Q", title="deals", stack="zero"),
-        color=alt.Color("outcome:N", scale=alt.Scale(domain=["won", "lost"], range=["#66bb6a", "#ef5350"])),
-        tooltip=[alt.Tooltip(f"{key}:T", format="%Y-%m", title="month"), "won:Q", "lost:Q",
-                 alt.Tooltip("win_rate:Q", format=SHARE), alt.Tooltip("won_value:Q", format=MONEY), "left_out_note:N"],
-    ).properties(title=title)
+    return (
+        alt.Chart(_data(frame))
+        .transform_fold(["won", "lost"], as_=["outcome", "count"])
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{key}:T", timeUnit="yearmonth", title="closed in"),
+            y=alt.Y("count:Q", title="deals", stack="zero"),
+            color=alt.Color("outcome:N", scale=alt.Scale(domain=["won", "lost"], range=["#66bb6a", "#ef5350"])),
+            tooltip=[
+                alt.Tooltip(f"{key}:T", format="%Y-%m", title="month"),
+                "won:Q",
+                "lost:Q",
+                alt.Tooltip("win_rate:Q", format=SHARE),
+                alt.Tooltip("won_value:Q", format=MONEY),
+                "left_out_note:N",
+            ],
+        )
+        .properties(title=title)
+    )

@@ -76,15 +76,17 @@ class Analytics:
         """Days from creation to a win per ``owner``, ``industry``, ``size_band`` or ``lead_source``."""
         return self._run(stats.cycle_time, by, start, end, bands)
 
-    def forecast(self, period: str = "quarter", method: str = "stage", as_of=None, min_history: int = 10,
-                 by: str | None = None) -> pl.DataFrame:
+    def forecast(
+        self, period: str = "quarter", method: str = "stage", as_of=None, min_history: int = 10, by: str | None = None
+    ) -> pl.DataFrame:
         """The weighted pipeline per expected close ``period`` (month or quarter), and per owner
         with ``by="owner"``, weighing each deal by its stage's probability or
         (``method="learned"``) by history."""
         return self._run(forecasts.forecast, period, method, as_of, min_history, by)
 
-    def forecast_deals(self, period: str = "quarter", method: str = "stage", as_of=None,
-                       min_history: int = 10) -> pl.DataFrame:
+    def forecast_deals(
+        self, period: str = "quarter", method: str = "stage", as_of=None, min_history: int = 10
+    ) -> pl.DataFrame:
         """The open deals behind :meth:`forecast`, one row each with its period, owner and weight."""
         return self._run(forecasts.forecast_deals, period, method, as_of, min_history)
 

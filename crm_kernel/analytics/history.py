@@ -68,17 +68,33 @@ EVENT_SCHEMA = {
     "before_close_date": pl.Date,
 }
 
-STAGE_SCHEMA = {"stage_id": pl.String, "stage": pl.String, "position": pl.Int64,
-                "stage_probability": pl.Decimal(5, 4), "is_won": pl.Boolean, "is_lost": pl.Boolean,
-                "is_active": pl.Boolean}
+STAGE_SCHEMA = {
+    "stage_id": pl.String,
+    "stage": pl.String,
+    "position": pl.Int64,
+    "stage_probability": pl.Decimal(5, 4),
+    "is_won": pl.Boolean,
+    "is_lost": pl.Boolean,
+    "is_active": pl.Boolean,
+}
 RATE_SCHEMA = {"currency": pl.String, "rate_date": pl.Date, "rate": pl.Decimal(24, 12)}
 
 # The deal fields an audit image holds, read alike on both engines and cast to one type each.
 # Each engine reads them its fastest way (Source.deal_sql): PostgreSQL's jsonb ->> is cheap,
 # while DuckDB re-parses its JSON text for every ->>, so there an image is parsed once into
 # a text array. DuckDB re-prints numbers (100.10 as 100.1); the casts undo that.
-IMAGE_KEYS = ("stage_id", "value", "currency", "expected_close_date", "actual_close_date", "owner_id",
-              "probability", "deleted_at", "company_id", "lead_source")
+IMAGE_KEYS = (
+    "stage_id",
+    "value",
+    "currency",
+    "expected_close_date",
+    "actual_close_date",
+    "owner_id",
+    "probability",
+    "deleted_at",
+    "company_id",
+    "lead_source",
+)
 _FIELDS = """
     CAST(s.entity_id AS text) AS deal_id,
     {stage_id} AS stage_id,
@@ -191,6 +207,7 @@ class Source:
 
             def field(alias: str, key: str) -> str:
                 return f"({alias}.img->>'{key}')"
+
         fields = {key: field("s", key) for key in IMAGE_KEYS}
         fields.update({f"a_{key}": field("a", key) for key in IMAGE_KEYS})
         return template.format(fields=_FIELDS.format(**fields), image=image, **fields)
@@ -238,8 +255,12 @@ def _adbc_frame(conn, sql: str, params: dict) -> pl.DataFrame:
     with conn.cursor() as cursor:
         cursor.execute(sql, tuple(params[name] for name in order) if order else None)
         table = cursor.fetch_arrow_table()
-    columns = [pa.chunked_array([chunk.storage for chunk in column.chunks], type=column.type.storage_type)
-               if isinstance(column.type, pa.BaseExtensionType) else column for column in table.columns]
+    columns = [
+        pa.chunked_array([chunk.storage for chunk in column.chunks], type=column.type.storage_type)
+        if isinstance(column.type, pa.BaseExtensionType)
+        else column
+        for column in table.columns
+    ]
     return pl.from_arrow(pa.table(columns, names=[f"c{i}" for i in range(len(columns))]))
 
 
@@ -279,7 +300,9 @@ class History:
             return self.now
         if isinstance(value, str):
             try:
-                value = dt.datetime.fromisoformat(value) if "T" in value or " " in value else dt.date.fromisoformat(value)
+                value = (
+                    dt.datetime.fromisoformat(value) if "T" in value or " " in value else dt.date.fromisoformat(value)
+                )
             except ValueError:
                 raise QuerySpecError("as_of", f"{value!r} is not a date or timestamp") from None
         if isinstance(value, dt.datetime):
@@ -327,10 +350,13 @@ class History:
 
     def stages(self) -> pl.DataFrame:
         if "stages" not in self._cache:
-            self._cache["stages"] = self.source.frame(f"""
+            self._cache["stages"] = self.source.frame(
+                f"""
                 SELECT CAST(id AS text), name, position, probability, is_closed_won, is_closed_lost,
                     is_active AND deleted_at IS NULL
-                FROM {self.source.table('pipeline_stages', with_deleted=True)}""", STAGE_SCHEMA)
+                FROM {self.source.table("pipeline_stages", with_deleted=True)}""",
+                STAGE_SCHEMA,
+            )
         return self._cache["stages"]
 
     def open_stages(self) -> pl.DataFrame:
@@ -340,36 +366,51 @@ class History:
     def rates(self) -> pl.DataFrame:
         if "rates" not in self._cache:
             self._cache["rates"] = self.source.frame(
-                "SELECT currency, rate_date, rate FROM exchange_rates ORDER BY rate_date", RATE_SCHEMA)
+                "SELECT currency, rate_date, rate FROM exchange_rates ORDER BY rate_date", RATE_SCHEMA
+            )
         return self._cache["rates"]
 
     def reporting_currency(self) -> str:
         if "reporting" not in self._cache:
-            frame = self.source.frame("SELECT CAST(value AS text) AS code FROM crm_settings "
-                                      "WHERE key = 'reporting_currency'", {"code": pl.String})
+            frame = self.source.frame(
+                "SELECT CAST(value AS text) AS code FROM crm_settings WHERE key = 'reporting_currency'",
+                {"code": pl.String},
+            )
             self._cache["reporting"] = frame["code"][0].strip().strip('"')
         return self._cache["reporting"]
 
     def _details(self, states: pl.DataFrame) -> pl.DataFrame:
         users = self._lookup("users", "full_name", "owner_id", "owner")
         companies = self._lookup("companies", "industry", "company_id", "industry")
-        return (states.join(self.stages(), on="stage_id", how="left")
-                .join(users, on="owner_id", how="left")
-                .join(companies, on="company_id", how="left")
-                .with_columns(open=~pl.col("is_won").fill_null(False) & ~pl.col("is_lost").fill_null(False)
-                              & ~pl.col("deleted")))
+        return (
+            states.join(self.stages(), on="stage_id", how="left")
+            .join(users, on="owner_id", how="left")
+            .join(companies, on="company_id", how="left")
+            .with_columns(
+                open=~pl.col("is_won").fill_null(False) & ~pl.col("is_lost").fill_null(False) & ~pl.col("deleted")
+            )
+        )
 
     def _lookup(self, table: str, column: str, key: str, name: str) -> pl.DataFrame:
         if table not in self._cache:
             self._cache[table] = self.source.frame(
                 f"SELECT CAST(id AS text) AS {key}, {column} AS {name} "
-                f"FROM {self.source.table(table, with_deleted=True)}", {key: pl.String, name: pl.String})
+                f"FROM {self.source.table(table, with_deleted=True)}",
+                {key: pl.String, name: pl.String},
+            )
         return self._cache[table]
 
     # -- money -----------------------------------------------------------------------------
 
-    def convert(self, frame: pl.DataFrame, day: str | dt.date | None, *, value: str = "value",
-                currency: str = "currency", out: str = "cents") -> pl.DataFrame:
+    def convert(
+        self,
+        frame: pl.DataFrame,
+        day: str | dt.date | None,
+        *,
+        value: str = "value",
+        currency: str = "currency",
+        out: str = "cents",
+    ) -> pl.DataFrame:
         """Add ``out``: ``value`` in whole cents of the reporting currency at the nearest rate on
         or before ``day`` (a date column's name, a date, or None for the latest rate).
 
@@ -382,11 +423,16 @@ class History:
             days = pl.lit(day or FAR_FUTURE, dtype=pl.Date)
         keyed = frame.with_row_index("_row").with_columns(_day=days, _currency=pl.col(currency))
         rates = self.rates().rename({"currency": "_currency", "rate_date": "_day"}).sort("_day")
-        joined = (keyed.sort("_day").join_asof(rates, on="_day", by="_currency", strategy="backward",
-                                             check_sortedness=False)
-                  .sort("_row"))
-        cents = ((pl.col(value).cast(pl.Decimal(38, 12)) * pl.col("rate") * 100 + pl.lit(Decimal("0.5")))
-                 .floor().cast(pl.Int64))
+        joined = (
+            keyed.sort("_day")
+            .join_asof(rates, on="_day", by="_currency", strategy="backward", check_sortedness=False)
+            .sort("_row")
+        )
+        cents = (
+            (pl.col(value).cast(pl.Decimal(38, 12)) * pl.col("rate") * 100 + pl.lit(Decimal("0.5")))
+            .floor()
+            .cast(pl.Int64)
+        )
         return joined.with_columns(
             pl.when(pl.col(value).is_null()).then(pl.lit(0, pl.Int64)).otherwise(cents).alias(out)
         ).drop("_row", "_day", "_currency", "rate")
@@ -394,8 +440,11 @@ class History:
 
 def weighted_cents(cents: pl.Expr, probability: pl.Expr) -> pl.Expr:
     """``cents * probability`` rounded half up to a whole cent."""
-    return ((cents.cast(pl.Decimal(38, 4)) * probability.cast(pl.Decimal(38, 4)) + pl.lit(Decimal("0.5")))
-            .floor().cast(pl.Int64))
+    return (
+        (cents.cast(pl.Decimal(38, 4)) * probability.cast(pl.Decimal(38, 4)) + pl.lit(Decimal("0.5")))
+        .floor()
+        .cast(pl.Int64)
+    )
 
 
 def amount(cents: pl.Expr) -> pl.Expr:

@@ -34,8 +34,10 @@ WINDOW_DAYS = 90  # win rate and average deal size look at deals closed in this 
 RECENT = 10  # activities in "recent activity"
 TEAM_ROLES = ("manager", "admin")  # who may see the team and another owner's day
 
-_OPEN = [{"field": "stage.is_closed_won", "operator": "=", "value": False},
-         {"field": "stage.is_closed_lost", "operator": "=", "value": False}]
+_OPEN = [
+    {"field": "stage.is_closed_won", "operator": "=", "value": False},
+    {"field": "stage.is_closed_lost", "operator": "=", "value": False},
+]
 _WON = {"field": "stage.is_closed_won", "operator": "=", "value": True}
 _LOST = {"field": "stage.is_closed_lost", "operator": "=", "value": True}
 
@@ -86,9 +88,13 @@ class Calendar:
         start = self.today.replace(day=1)
         following = (start + dt.timedelta(days=32)).replace(day=1)
         last_end = start - dt.timedelta(days=1)
-        for name, value in (("month_start", start), ("month_end", following - dt.timedelta(days=1)),
-                            ("last_month_start", last_end.replace(day=1)), ("last_month_end", last_end),
-                            ("window_start", self.today - dt.timedelta(days=WINDOW_DAYS - 1))):
+        for name, value in (
+            ("month_start", start),
+            ("month_end", following - dt.timedelta(days=1)),
+            ("last_month_start", last_end.replace(day=1)),
+            ("last_month_end", last_end),
+            ("window_start", self.today - dt.timedelta(days=WINDOW_DAYS - 1)),
+        ):
             object.__setattr__(self, name, value)
 
 
@@ -109,6 +115,7 @@ def sees_team(crm: CRM) -> bool:
 
 # -- KPIs ------------------------------------------------------------------------------------
 
+
 def figures(crm: CRM, owner_id=None, *, on: dt.date | None = None) -> DayFigures:
     """The KPIs of one owner (default: the acting user)."""
     owner = str(owner_id or crm.user_id)
@@ -123,8 +130,13 @@ def team(crm: CRM, *, on: dt.date | None = None) -> pl.DataFrame:
     ``closing_this_month``, ``closing_this_month_value`` (floats in the reporting currency)
     and ``left_out_note`` (deals whose currency had no rate).
     """
-    people = crm.query({"entity": "users", "select": ["id", "full_name"],
-                        "where": {"combinator": "and", "rules": [{"field": "active", "operator": "=", "value": True}]}})
+    people = crm.query(
+        {
+            "entity": "users",
+            "select": ["id", "full_name"],
+            "where": {"combinator": "and", "rules": [{"field": "active", "operator": "=", "value": True}]},
+        }
+    )
     names = dict(zip(people["id"].to_list(), people["full_name"].to_list(), strict=True))
     every = _all_figures(crm, None, on)
     rows = []
@@ -132,19 +144,34 @@ def team(crm: CRM, *, on: dt.date | None = None) -> pl.DataFrame:
         if owner not in names:
             continue
         notes = sorted({t.note() for t in (day.open_pipeline, day.won_this_month, day.won_last_month) if t.note()})
-        rows.append({
-            "owner_id": owner, "owner": names[owner],
-            "open_pipeline": float(day.open_pipeline.amount), "weighted_pipeline": float(day.weighted_pipeline.amount),
-            "won_this_month": float(day.won_this_month.amount), "won_last_month": float(day.won_last_month.amount),
-            "win_rate": day.win_rate, "average_deal_size": float(day.average_deal_size.amount),
-            "closing_this_month": day.closing_this_month,
-            "closing_this_month_value": float(day.closing_this_month_value.amount),
-            "left_out_note": "; ".join(notes) or None,
-        })
-    schema = {"owner_id": pl.String, "owner": pl.String, "open_pipeline": pl.Float64,
-              "weighted_pipeline": pl.Float64, "won_this_month": pl.Float64, "won_last_month": pl.Float64,
-              "win_rate": pl.Float64, "average_deal_size": pl.Float64, "closing_this_month": pl.Int64,
-              "closing_this_month_value": pl.Float64, "left_out_note": pl.String}
+        rows.append(
+            {
+                "owner_id": owner,
+                "owner": names[owner],
+                "open_pipeline": float(day.open_pipeline.amount),
+                "weighted_pipeline": float(day.weighted_pipeline.amount),
+                "won_this_month": float(day.won_this_month.amount),
+                "won_last_month": float(day.won_last_month.amount),
+                "win_rate": day.win_rate,
+                "average_deal_size": float(day.average_deal_size.amount),
+                "closing_this_month": day.closing_this_month,
+                "closing_this_month_value": float(day.closing_this_month_value.amount),
+                "left_out_note": "; ".join(notes) or None,
+            }
+        )
+    schema = {
+        "owner_id": pl.String,
+        "owner": pl.String,
+        "open_pipeline": pl.Float64,
+        "weighted_pipeline": pl.Float64,
+        "won_this_month": pl.Float64,
+        "won_last_month": pl.Float64,
+        "win_rate": pl.Float64,
+        "average_deal_size": pl.Float64,
+        "closing_this_month": pl.Int64,
+        "closing_this_month_value": pl.Float64,
+        "left_out_note": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema).sort(["open_pipeline", "owner"], descending=[True, False])
 
 
@@ -157,8 +184,11 @@ def _all_figures(crm: CRM, owners: list[str] | None, on: dt.date | None) -> dict
     """Figures per owner id (``owners``: only those; None: every owner of a deal)."""
     cal = Calendar(on or today(crm))
     currency = crm.money.reporting_currency()
-    scope = [{"field": "owner_id", "operator": "in", "value": owners}] if owners is not None else \
-        [{"field": "owner_id", "operator": "notNull"}]
+    scope = (
+        [{"field": "owner_id", "operator": "in", "value": owners}]
+        if owners is not None
+        else [{"field": "owner_id", "operator": "notNull"}]
+    )
 
     def sums(*rules, weighted: bool = False):
         return _sums(crm, [*scope, *rules], weighted)
@@ -167,8 +197,14 @@ def _all_figures(crm: CRM, owners: list[str] | None, on: dt.date | None) -> dict
         return {"field": "actual_close_date", "operator": "between", "value": [start.isoformat(), end.isoformat()]}
 
     open_ = sums(*_OPEN, weighted=True)
-    closing = sums(*_OPEN, {"field": "expected_close_date", "operator": "between",
-                            "value": [cal.month_start.isoformat(), cal.month_end.isoformat()]})
+    closing = sums(
+        *_OPEN,
+        {
+            "field": "expected_close_date",
+            "operator": "between",
+            "value": [cal.month_start.isoformat(), cal.month_end.isoformat()],
+        },
+    )
     won_now = sums(_WON, closed_in(cal.month_start, cal.month_end))
     won_before = sums(_WON, closed_in(cal.last_month_start, cal.last_month_end))
     won_window = sums(_WON, closed_in(cal.window_start, cal.today))
@@ -178,17 +214,24 @@ def _all_figures(crm: CRM, owners: list[str] | None, on: dt.date | None) -> dict
     keys = set().union(open_, closing, won_now, won_before, won_window, lost_window)
     for owner in keys:
         empty = _Sum()
-        o, c, n, b, w, lost = (part.get(owner, empty) for part in
-                               (open_, closing, won_now, won_before, won_window, lost_window))
+        o, c, n, b, w, lost = (
+            part.get(owner, empty) for part in (open_, closing, won_now, won_before, won_window, lost_window)
+        )
         average = (w.value / w.converted).quantize(Decimal("0.01")) if w.converted else Decimal(0)
         out[owner] = DayFigures(
             currency,
-            open_pipeline=o.total(currency), weighted_pipeline=o.total(currency, weighted=True),
-            won_this_month=n.total(currency), won_last_month=b.total(currency),
+            open_pipeline=o.total(currency),
+            weighted_pipeline=o.total(currency, weighted=True),
+            won_this_month=n.total(currency),
+            won_last_month=b.total(currency),
             average_deal_size=Total(average, currency, dict(w.missing)),
-            open_deals=o.deals, won_this_month_deals=n.deals, won_last_month_deals=b.deals,
-            won_in_window=w.deals, lost_in_window=lost.deals,
-            closing_this_month=c.deals, closing_this_month_value=c.total(currency),
+            open_deals=o.deals,
+            won_this_month_deals=n.deals,
+            won_last_month_deals=b.deals,
+            won_in_window=w.deals,
+            lost_in_window=lost.deals,
+            closing_this_month=c.deals,
+            closing_this_month_value=c.total(currency),
         )
     return out
 
@@ -207,14 +250,22 @@ class _Sum:
 
 def _sums(crm: CRM, rules: list[dict], weighted: bool) -> dict[str, _Sum]:
     """Count and converted sums of the deals matching ``rules``, per owner id."""
-    aggregates = [{"fn": "count", "as": "deals"},
-                  {"fn": "sum", "field": "value_reporting", "as": "value"},
-                  {"fn": "count", "field": "value", "as": "valued"},
-                  {"fn": "count", "field": "value_reporting", "as": "converted"}]
+    aggregates = [
+        {"fn": "count", "as": "deals"},
+        {"fn": "sum", "field": "value_reporting", "as": "value"},
+        {"fn": "count", "field": "value", "as": "valued"},
+        {"fn": "count", "field": "value_reporting", "as": "converted"},
+    ]
     if weighted:
         aggregates.append({"fn": "sum", "field": "weighted_reporting", "as": "weighted"})
-    frame = crm.query({"entity": "deals", "where": {"combinator": "and", "rules": rules},
-                       "group_by": ["owner_id", "currency"], "aggregates": aggregates})
+    frame = crm.query(
+        {
+            "entity": "deals",
+            "where": {"combinator": "and", "rules": rules},
+            "group_by": ["owner_id", "currency"],
+            "aggregates": aggregates,
+        }
+    )
     out: dict[str, _Sum] = {}
     for row in frame.iter_rows(named=True):
         part = out.setdefault(str(row["owner_id"]), _Sum())
@@ -229,6 +280,7 @@ def _sums(crm: CRM, rules: list[dict], weighted: bool) -> dict[str, _Sum]:
 
 # -- lists -----------------------------------------------------------------------------------
 
+
 def _day_start(crm: CRM, day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), ZoneInfo(crm.config.timezone))
 
@@ -240,21 +292,38 @@ def tasks(crm: CRM, owner_id=None, *, on: dt.date | None = None) -> pl.DataFrame
     day = on or today(crm)
     owner = str(owner_id or crm.user_id)
     tomorrow = _day_start(crm, day + dt.timedelta(days=1))
-    frame = crm.query({
-        "entity": "activities",
-        "select": ["id", "version", "type", "subject", "due_at", "deal_id", {"field": "deal.title", "as": "deal"},
-                   "company_id", {"field": "company.name", "as": "company"}],
-        "where": {"combinator": "and", "rules": [
-            {"field": "owner_id", "operator": "=", "value": owner},
-            {"field": "status", "operator": "in", "value": ["pending", "in_progress"]},
-            {"field": "due_at", "operator": "<", "value": tomorrow.isoformat()},
-        ]},
-        "order_by": ["due_at"],
-    })
+    frame = crm.query(
+        {
+            "entity": "activities",
+            "select": [
+                "id",
+                "version",
+                "type",
+                "subject",
+                "due_at",
+                "deal_id",
+                {"field": "deal.title", "as": "deal"},
+                "company_id",
+                {"field": "company.name", "as": "company"},
+            ],
+            "where": {
+                "combinator": "and",
+                "rules": [
+                    {"field": "owner_id", "operator": "=", "value": owner},
+                    {"field": "status", "operator": "in", "value": ["pending", "in_progress"]},
+                    {"field": "due_at", "operator": "<", "value": tomorrow.isoformat()},
+                ],
+            },
+            "order_by": ["due_at"],
+        }
+    )
     start = _day_start(crm, day)
-    return frame.with_columns(overdue=pl.col("due_at") < pl.lit(start).dt.convert_time_zone("UTC")
-                              .dt.cast_time_unit(frame.schema["due_at"].time_unit)
-                              if frame.height else pl.lit(False))
+    return frame.with_columns(
+        overdue=pl.col("due_at")
+        < pl.lit(start).dt.convert_time_zone("UTC").dt.cast_time_unit(frame.schema["due_at"].time_unit)
+        if frame.height
+        else pl.lit(False)
+    )
 
 
 def attention(crm: CRM, owner_id=None, *, on: dt.date | None = None, quiet_days: int = QUIET_DAYS) -> pl.DataFrame:
@@ -265,22 +334,43 @@ def attention(crm: CRM, owner_id=None, *, on: dt.date | None = None, quiet_days:
     day = on or today(crm)
     owner = str(owner_id or crm.user_id)
     quiet_since = _day_start(crm, day - dt.timedelta(days=quiet_days)).isoformat()
-    frame = crm.query({
-        "entity": "deals",
-        "select": ["id", "title", {"field": "company.name", "as": "company"}, "value", "currency",
-                   "expected_close_date", "last_activity_at", "created_at"],
-        "where": {"combinator": "and", "rules": [
-            {"field": "owner_id", "operator": "=", "value": owner}, *_OPEN,
-            {"combinator": "or", "rules": [
-                {"field": "expected_close_date", "operator": "<", "value": day.isoformat()},
-                {"field": "last_activity_at", "operator": "<", "value": quiet_since},
-                {"combinator": "and", "rules": [
-                    {"field": "last_activity_at", "operator": "null"},
-                    {"field": "created_at", "operator": "<", "value": quiet_since}]},
-            ]},
-        ]},
-        "order_by": ["expected_close_date", "title"],
-    })
+    frame = crm.query(
+        {
+            "entity": "deals",
+            "select": [
+                "id",
+                "title",
+                {"field": "company.name", "as": "company"},
+                "value",
+                "currency",
+                "expected_close_date",
+                "last_activity_at",
+                "created_at",
+            ],
+            "where": {
+                "combinator": "and",
+                "rules": [
+                    {"field": "owner_id", "operator": "=", "value": owner},
+                    *_OPEN,
+                    {
+                        "combinator": "or",
+                        "rules": [
+                            {"field": "expected_close_date", "operator": "<", "value": day.isoformat()},
+                            {"field": "last_activity_at", "operator": "<", "value": quiet_since},
+                            {
+                                "combinator": "and",
+                                "rules": [
+                                    {"field": "last_activity_at", "operator": "null"},
+                                    {"field": "created_at", "operator": "<", "value": quiet_since},
+                                ],
+                            },
+                        ],
+                    },
+                ],
+            },
+            "order_by": ["expected_close_date", "title"],
+        }
+    )
     rows = []
     for row in frame.iter_rows(named=True):
         reasons = []
@@ -300,24 +390,41 @@ def recent(crm: CRM, owner_id=None, *, limit: int = RECENT) -> pl.DataFrame:
     """The latest activities the owner logged or that happened on their deals, newest first:
     ``id``, ``type``, ``subject``, ``status``, ``created_at``, ``deal_id``, ``deal``."""
     owner = str(owner_id or crm.user_id)
-    return crm.query({
-        "entity": "activities",
-        "select": ["id", "type", "subject", "status", "created_at", "deal_id", {"field": "deal.title", "as": "deal"}],
-        "where": {"combinator": "or", "rules": [
-            {"field": "owner_id", "operator": "=", "value": owner},
-            {"field": "deal.owner_id", "operator": "=", "value": owner},
-        ]},
-        "order_by": [{"field": "created_at", "dir": "desc"}],
-        "limit": limit,
-    })
+    return crm.query(
+        {
+            "entity": "activities",
+            "select": [
+                "id",
+                "type",
+                "subject",
+                "status",
+                "created_at",
+                "deal_id",
+                {"field": "deal.title", "as": "deal"},
+            ],
+            "where": {
+                "combinator": "or",
+                "rules": [
+                    {"field": "owner_id", "operator": "=", "value": owner},
+                    {"field": "deal.owner_id", "operator": "=", "value": owner},
+                ],
+            },
+            "order_by": [{"field": "created_at", "dir": "desc"}],
+            "limit": limit,
+        }
+    )
 
 
 def owners(crm: CRM) -> list[dict]:
     """Active users who own at least one deal, by name: ``{"id", "name"}`` (for a manager's choice)."""
-    frame = crm.query({"entity": "deals",
-                       "where": {"combinator": "and", "rules": [{"field": "owner.active", "operator": "=",
-                                                                 "value": True}]},
-                       "group_by": [{"field": "owner.id", "as": "id"}, {"field": "owner.full_name", "as": "name"}],
-                       "aggregates": [{"fn": "count", "as": "n"}]})
-    return sorted(({"id": str(r["id"]), "name": r["name"]} for r in frame.iter_rows(named=True)),
-                  key=lambda r: r["name"])
+    frame = crm.query(
+        {
+            "entity": "deals",
+            "where": {"combinator": "and", "rules": [{"field": "owner.active", "operator": "=", "value": True}]},
+            "group_by": [{"field": "owner.id", "as": "id"}, {"field": "owner.full_name", "as": "name"}],
+            "aggregates": [{"fn": "count", "as": "n"}],
+        }
+    )
+    return sorted(
+        ({"id": str(r["id"]), "name": r["name"]} for r in frame.iter_rows(named=True)), key=lambda r: r["name"]
+    )

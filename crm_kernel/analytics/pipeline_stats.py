@@ -20,8 +20,19 @@ PIPELINE_BY = {"stage": "stage", "owner": "owner", "month": "month"}
 SEGMENTS = ("owner", "industry", "size_band", "lead_source", "month")  # month: of the close date
 # Deal size bands in the reporting currency: lower bounds of the bands above the first.
 SIZE_BANDS = (10_000, 50_000, 100_000)
-WATERFALL = ("open_at_start", "new", "reopened", "pulled_in", "increased", "decreased",
-             "pushed_out", "won", "lost", "deleted", "open_at_end")
+WATERFALL = (
+    "open_at_start",
+    "new",
+    "reopened",
+    "pulled_in",
+    "increased",
+    "decreased",
+    "pushed_out",
+    "won",
+    "lost",
+    "deleted",
+    "open_at_end",
+)
 
 
 def _with_left_out(summary: pl.DataFrame, frame: pl.DataFrame, keys: list[str], cents: str = "cents") -> pl.DataFrame:
@@ -31,6 +42,7 @@ def _with_left_out(summary: pl.DataFrame, frame: pl.DataFrame, keys: list[str], 
 
 
 # -- pipeline ------------------------------------------------------------------------------
+
 
 def pipeline(history: History, by: str = "stage", as_of=None) -> pl.DataFrame:
     """Open deals per stage, owner or expected close month, as they stood at ``as_of``.
@@ -59,10 +71,13 @@ def pipeline(history: History, by: str = "stage", as_of=None) -> pl.DataFrame:
     )
     if by == "stage":
         stages = history.open_stages().select("stage", "position")
-        summary = (stages.join(summary, on="stage", how="full", coalesce=True)
-                   .join(history.stages().select("stage", pl.col("position").alias("_p")), on="stage", how="left")
-                   .with_columns(pl.coalesce("position", "_p").alias("position"))
-                   .sort("position").drop("position", "_p"))
+        summary = (
+            stages.join(summary, on="stage", how="full", coalesce=True)
+            .join(history.stages().select("stage", pl.col("position").alias("_p")), on="stage", how="left")
+            .with_columns(pl.coalesce("position", "_p").alias("position"))
+            .sort("position")
+            .drop("position", "_p")
+        )
     else:
         summary = summary.sort(by, nulls_last=True)
     summary = summary.with_columns(
@@ -77,8 +92,10 @@ def pipeline(history: History, by: str = "stage", as_of=None) -> pl.DataFrame:
 
 # -- waterfall -----------------------------------------------------------------------------
 
-def waterfall(history: History, start, end, close_from: dt.date | None = None,
-              close_to: dt.date | None = None) -> pl.DataFrame:
+
+def waterfall(
+    history: History, start, end, close_from: dt.date | None = None, close_to: dt.date | None = None
+) -> pl.DataFrame:
     """How the open pipeline got from ``start`` to ``end``, one row per category.
 
     In scope: open deals, and when ``close_from``/``close_to`` are given, only those expected to
@@ -103,20 +120,51 @@ def waterfall(history: History, start, end, close_from: dt.date | None = None,
     at_start = _scoped(history.states(s, with_deleted=True), close_from, close_to)
     at_end = _scoped(history.states(e, with_deleted=True), close_from, close_to)
     between = history.events(upto=e, since=s).join(history.stages(), on="stage_id", how="left")
-    passed = (between.filter(_in_scope(close_from, close_to, open_=~pl.col("is_won").fill_null(False)
-                                       & ~pl.col("is_lost").fill_null(False) & ~pl.col("deleted")))
-              .select("deal_id").unique().with_columns(passed=pl.lit(True)))
+    passed = (
+        between.filter(
+            _in_scope(
+                close_from,
+                close_to,
+                open_=~pl.col("is_won").fill_null(False) & ~pl.col("is_lost").fill_null(False) & ~pl.col("deleted"),
+            )
+        )
+        .select("deal_id")
+        .unique()
+        .with_columns(passed=pl.lit(True))
+    )
 
-    deals = (at_end.select("deal_id", "stage_id", pl.col("value").alias("v_end"), pl.col("currency").alias("c_end"),
-                           pl.col("status").alias("end"), pl.col("in_scope").alias("in_end"), "actual_close_date",
-                           "is_won", "is_lost")
-             .join(at_start.select("deal_id", pl.col("value").alias("v_start"), pl.col("currency").alias("c_start"),
-                                   pl.col("status").alias("start"), pl.col("in_scope").alias("in_start")),
-                   on="deal_id", how="full", coalesce=True)
-             .join(passed, on="deal_id", how="left")
-             .with_columns(pl.col("start").fill_null("absent").replace("deleted", "absent"),
-                           pl.col("in_start").fill_null(False), pl.col("in_end").fill_null(False),
-                           pl.col("passed").fill_null(False)))
+    deals = (
+        at_end.select(
+            "deal_id",
+            "stage_id",
+            pl.col("value").alias("v_end"),
+            pl.col("currency").alias("c_end"),
+            pl.col("status").alias("end"),
+            pl.col("in_scope").alias("in_end"),
+            "actual_close_date",
+            "is_won",
+            "is_lost",
+        )
+        .join(
+            at_start.select(
+                "deal_id",
+                pl.col("value").alias("v_start"),
+                pl.col("currency").alias("c_start"),
+                pl.col("status").alias("start"),
+                pl.col("in_scope").alias("in_start"),
+            ),
+            on="deal_id",
+            how="full",
+            coalesce=True,
+        )
+        .join(passed, on="deal_id", how="left")
+        .with_columns(
+            pl.col("start").fill_null("absent").replace("deleted", "absent"),
+            pl.col("in_start").fill_null(False),
+            pl.col("in_end").fill_null(False),
+            pl.col("passed").fill_null(False),
+        )
+    )
     deals = deals.filter(pl.col("in_start") | pl.col("in_end") | pl.col("passed"))
     closed = pl.col("end").is_in(["won", "lost"])
     day = pl.when(closed).then(pl.col("actual_close_date")).otherwise(pl.lit(history.day(e)))
@@ -131,23 +179,44 @@ def waterfall(history: History, start, end, close_from: dt.date | None = None,
     moves = []
     for row in deals.iter_rows(named=True):
         moves.extend(_movements(row))
-    frame = pl.DataFrame(moves, schema={"category": pl.String, "deal_id": pl.String, "deals": pl.Int64,
-                                        "cents": pl.Int64, "currency": pl.String}, orient="row")
-    summary = (frame.filter(pl.col("cents").is_not_null()).group_by("category")
-               .agg(deals=pl.col("deals").sum(), _cents=pl.col("cents").sum()))
+    frame = pl.DataFrame(
+        moves,
+        schema={
+            "category": pl.String,
+            "deal_id": pl.String,
+            "deals": pl.Int64,
+            "cents": pl.Int64,
+            "currency": pl.String,
+        },
+        orient="row",
+    )
+    summary = (
+        frame.filter(pl.col("cents").is_not_null())
+        .group_by("category")
+        .agg(deals=pl.col("deals").sum(), _cents=pl.col("cents").sum())
+    )
     categories = pl.DataFrame({"category": list(WATERFALL), "_order": list(range(len(WATERFALL)))})
-    out = (categories.join(summary, on="category", how="left").sort("_order")
-           .with_columns(deals=pl.col("deals").fill_null(0), value=amount(pl.col("_cents").fill_null(0))))
+    out = (
+        categories.join(summary, on="category", how="left")
+        .sort("_order")
+        .with_columns(deals=pl.col("deals").fill_null(0), value=amount(pl.col("_cents").fill_null(0)))
+    )
     return _with_left_out(out, frame, ["category"]).select("category", "deals", "value", "left_out", "left_out_note")
 
 
 def _scoped(states: pl.DataFrame, close_from, close_to) -> pl.DataFrame:
-    status = (pl.when(pl.col("deleted")).then(pl.lit("deleted"))
-              .when(pl.col("is_won").fill_null(False)).then(pl.lit("won"))
-              .when(pl.col("is_lost").fill_null(False)).then(pl.lit("lost"))
-              .otherwise(pl.lit("open")))
+    status = (
+        pl.when(pl.col("deleted"))
+        .then(pl.lit("deleted"))
+        .when(pl.col("is_won").fill_null(False))
+        .then(pl.lit("won"))
+        .when(pl.col("is_lost").fill_null(False))
+        .then(pl.lit("lost"))
+        .otherwise(pl.lit("open"))
+    )
     return states.with_columns(status=status).with_columns(
-        in_scope=_in_scope(close_from, close_to, open_=pl.col("status") == "open"))
+        in_scope=_in_scope(close_from, close_to, open_=pl.col("status") == "open")
+    )
 
 
 def _in_scope(close_from, close_to, *, open_: pl.Expr) -> pl.Expr:
@@ -187,11 +256,15 @@ def _movements(row: dict) -> list[tuple]:
 
 # -- funnel, velocity, slippage -----------------------------------------------------------
 
+
 def _entries(history: History, upto=None) -> pl.DataFrame:
     """Each time a deal entered a stage (created in it or moved to it), with the stage's details."""
-    return (history.events(upto=upto).filter(pl.col("stage_changed"))
-            .select("deal_id", "at", "stage_id", "owner_id")
-            .join(history.stages(), on="stage_id", how="left"))
+    return (
+        history.events(upto=upto)
+        .filter(pl.col("stage_changed"))
+        .select("deal_id", "at", "stage_id", "owner_id")
+        .join(history.stages(), on="stage_id", how="left")
+    )
 
 
 def funnel(history: History, start, end) -> pl.DataFrame:
@@ -203,11 +276,18 @@ def funnel(history: History, start, end) -> pl.DataFrame:
     """
     s, e = history.moment(start, "start"), history.moment(end, "end")
     entries = _entries(history)
-    first = (entries.filter((pl.col("at") >= s) & (pl.col("at") <= e) & ~pl.col("is_lost").fill_null(False))
-             .group_by("deal_id", "stage_id", "stage", "position", "is_won")
-             .agg(pl.col("at").min().alias("entered_at")))
-    later = entries.select("deal_id", pl.col("at").alias("later_at"), pl.col("position").alias("later_position"),
-                           pl.col("is_won").alias("later_won"), pl.col("is_lost").alias("later_lost"))
+    first = (
+        entries.filter((pl.col("at") >= s) & (pl.col("at") <= e) & ~pl.col("is_lost").fill_null(False))
+        .group_by("deal_id", "stage_id", "stage", "position", "is_won")
+        .agg(pl.col("at").min().alias("entered_at"))
+    )
+    later = entries.select(
+        "deal_id",
+        pl.col("at").alias("later_at"),
+        pl.col("position").alias("later_position"),
+        pl.col("is_won").alias("later_won"),
+        pl.col("is_lost").alias("later_lost"),
+    )
     paired = first.join(later, on="deal_id", how="left").filter(pl.col("later_at") >= pl.col("entered_at"))
     progress = paired.group_by("deal_id", "stage").agg(
         reached=((pl.col("later_position") > pl.col("position")) & ~pl.col("later_lost")).any(),
@@ -220,12 +300,14 @@ def funnel(history: History, start, end) -> pl.DataFrame:
         won=pl.col("won").fill_null(False).sum().cast(pl.Int64),
     )
     stages = history.stages().filter(pl.col("is_active") & ~pl.col("is_lost")).select("stage", "position", "is_won")
-    out = (stages.join(summary, on="stage", how="full", coalesce=True)
-           .join(history.stages().select("stage", pl.col("position").alias("_p")), on="stage", how="left")
-           .with_columns(pl.coalesce("position", "_p").alias("position"))
-           .sort("position")
-           .with_columns(pl.col("entered", "reached_next", "won").fill_null(0)))
-    share = (lambda c: pl.when(pl.col("entered") > 0).then(pl.col(c) / pl.col("entered")))  # noqa: E731
+    out = (
+        stages.join(summary, on="stage", how="full", coalesce=True)
+        .join(history.stages().select("stage", pl.col("position").alias("_p")), on="stage", how="left")
+        .with_columns(pl.coalesce("position", "_p").alias("position"))
+        .sort("position")
+        .with_columns(pl.col("entered", "reached_next", "won").fill_null(0))
+    )
+    share = lambda c: pl.when(pl.col("entered") > 0).then(pl.col(c) / pl.col("entered"))  # noqa: E731
     return out.with_columns(
         reached_next=pl.when(pl.col("is_won").fill_null(False)).then(None).otherwise(pl.col("reached_next")),
         next_rate=pl.when(pl.col("is_won").fill_null(False)).then(None).otherwise(share("reached_next")),
@@ -237,10 +319,13 @@ def stays(history: History, upto=None) -> pl.DataFrame:
     """Completed stays in open stages: deal, stage, entered and left (the next stage change), days."""
     entries = _entries(history, upto).sort("deal_id", "at")
     spells = entries.with_columns(left_at=pl.col("at").shift(-1).over("deal_id"))
-    return (spells.filter(pl.col("left_at").is_not_null() & ~pl.col("is_won").fill_null(False)
-                          & ~pl.col("is_lost").fill_null(False))
-            .with_columns(days=days_between(pl.col("left_at"), pl.col("at")))
-            .rename({"at": "entered_at"}))
+    return (
+        spells.filter(
+            pl.col("left_at").is_not_null() & ~pl.col("is_won").fill_null(False) & ~pl.col("is_lost").fill_null(False)
+        )
+        .with_columns(days=days_between(pl.col("left_at"), pl.col("at")))
+        .rename({"at": "entered_at"})
+    )
 
 
 def velocity(history: History, start=None, end=None) -> pl.DataFrame:
@@ -260,8 +345,11 @@ def velocity(history: History, start=None, end=None) -> pl.DataFrame:
         avg_days=pl.col("days").mean(),
     )
     out = history.open_stages().select("stage", "position").join(summary, on="stage", how="left")
-    return out.sort("position").with_columns(pl.col("stays").fill_null(0)).select(
-        "stage", "stays", "median_days", "p80_days", "avg_days")
+    return (
+        out.sort("position")
+        .with_columns(pl.col("stays").fill_null(0))
+        .select("stage", "stays", "median_days", "p80_days", "avg_days")
+    )
 
 
 def slippage(history: History, start=None, end=None) -> pl.DataFrame:
@@ -270,20 +358,31 @@ def slippage(history: History, start=None, end=None) -> pl.DataFrame:
     Columns: ``owner``, ``deals`` (deals pushed), ``pushes``, ``days_pushed`` (total),
     ``avg_days_per_push``. Only writes between ``start`` and ``end`` when given.
     """
-    events = history.events(upto=end, since=None if start is None else history.moment(start, "start")
-                            - dt.timedelta(microseconds=1))
-    pushes = events.filter(pl.col("operation").is_in(["update", "move"])
-                           & (pl.col("expected_close_date") > pl.col("before_close_date")).fill_null(False))
+    events = history.events(
+        upto=end, since=None if start is None else history.moment(start, "start") - dt.timedelta(microseconds=1)
+    )
+    pushes = events.filter(
+        pl.col("operation").is_in(["update", "move"])
+        & (pl.col("expected_close_date") > pl.col("before_close_date")).fill_null(False)
+    )
     pushes = pushes.with_columns(days=(pl.col("expected_close_date") - pl.col("before_close_date")).dt.total_days())
     owners = history._lookup("users", "full_name", "owner_id", "owner")
-    summary = (pushes.join(owners, on="owner_id", how="left").group_by("owner")
-               .agg(deals=pl.col("deal_id").n_unique().cast(pl.Int64), pushes=pl.len().cast(pl.Int64),
-                    days_pushed=pl.col("days").sum().cast(pl.Int64)))
-    return (summary.with_columns(avg_days_per_push=pl.col("days_pushed") / pl.col("pushes"))
-            .sort(["days_pushed", "owner"], descending=[True, False], nulls_last=True))
+    summary = (
+        pushes.join(owners, on="owner_id", how="left")
+        .group_by("owner")
+        .agg(
+            deals=pl.col("deal_id").n_unique().cast(pl.Int64),
+            pushes=pl.len().cast(pl.Int64),
+            days_pushed=pl.col("days").sum().cast(pl.Int64),
+        )
+    )
+    return summary.with_columns(avg_days_per_push=pl.col("days_pushed") / pl.col("pushes")).sort(
+        ["days_pushed", "owner"], descending=[True, False], nulls_last=True
+    )
 
 
 # -- win rate and cycle time ----------------------------------------------------------------
+
 
 def _closed(history: History, start, end) -> pl.DataFrame:
     closed = history.states().filter(pl.col("is_won").fill_null(False) | pl.col("is_lost").fill_null(False))
@@ -307,8 +406,11 @@ def _segment(frame: pl.DataFrame, by: str, bands) -> pl.DataFrame:
 def _band(cents: pl.Expr, bands) -> pl.Expr:
     bounds = sorted(bands)
     expr = pl.when(cents.is_null()).then(None)
-    labels = [f"< {bounds[0]:,}"] + [f"{lo:,}\u2013{hi:,}" for lo, hi in zip(bounds, bounds[1:], strict=False)] \
+    labels = (
+        [f"< {bounds[0]:,}"]
+        + [f"{lo:,}\u2013{hi:,}" for lo, hi in zip(bounds, bounds[1:], strict=False)]
         + [f"\u2265 {bounds[-1]:,}"]
+    )
     for bound, label in zip(bounds, labels, strict=False):
         expr = expr.when(cents < bound * 100).then(pl.lit(label))
     return expr.otherwise(pl.lit(labels[-1]))
@@ -324,12 +426,18 @@ def win_rate(history: History, by: str = "owner", start=None, end=None, bands=SI
     """
     closed = _segment(_closed(history, start, end), by, bands)
     won = pl.col("is_won").fill_null(False)
-    summary = closed.group_by(by).agg(
-        won=won.sum().cast(pl.Int64), lost=(~won).sum().cast(pl.Int64),
-        _won_cents=pl.col("cents").filter(won).sum(),
-    ).with_columns(closed=pl.col("won") + pl.col("lost"))
-    summary = summary.with_columns(win_rate=pl.col("won") / pl.col("closed"),
-                                   won_value=amount(pl.col("_won_cents").fill_null(0)))
+    summary = (
+        closed.group_by(by)
+        .agg(
+            won=won.sum().cast(pl.Int64),
+            lost=(~won).sum().cast(pl.Int64),
+            _won_cents=pl.col("cents").filter(won).sum(),
+        )
+        .with_columns(closed=pl.col("won") + pl.col("lost"))
+    )
+    summary = summary.with_columns(
+        win_rate=pl.col("won") / pl.col("closed"), won_value=amount(pl.col("_won_cents").fill_null(0))
+    )
     out = _with_left_out(summary, closed, [by]).sort(by, nulls_last=True)
     return out.select(by, "won", "lost", "closed", "win_rate", "won_value", "left_out", "left_out_note")
 

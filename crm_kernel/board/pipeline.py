@@ -49,22 +49,47 @@ ACTIVITY_KINDS = {"call": "Call", "note": "Note", "task": "Task"}
 
 # The fields a card carries, as query spec select items.
 CARD_SELECT = [
-    "id", "title", "stage_id", "version", "value", "currency", "priority", "expected_close_date",
-    "stage_entered_at", "last_activity_at", "created_at", "updated_at",
-    "company_id", {"field": "company.name", "as": "company"},
-    "owner_id", {"field": "owner.full_name", "as": "owner"},
+    "id",
+    "title",
+    "stage_id",
+    "version",
+    "value",
+    "currency",
+    "priority",
+    "expected_close_date",
+    "stage_entered_at",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+    "company_id",
+    {"field": "company.name", "as": "company"},
+    "owner_id",
+    {"field": "owner.full_name", "as": "owner"},
 ]
 # The fields the side panel lets a user edit, in form order.
-PANEL_FIELDS = ("title", "value", "currency", "expected_close_date", "owner_id", "priority", "type",
-                "lead_source", "campaign", "close_reason", "description")
+PANEL_FIELDS = (
+    "title",
+    "value",
+    "currency",
+    "expected_close_date",
+    "owner_id",
+    "priority",
+    "type",
+    "lead_source",
+    "campaign",
+    "close_reason",
+    "description",
+)
 
 _DEALS = catalog.entity("deals")
 
 
 def _open_deal() -> list[dict]:
     """Rules: the deal's stage is neither won nor lost."""
-    return [{"field": "stage.is_closed_won", "operator": "=", "value": False},
-            {"field": "stage.is_closed_lost", "operator": "=", "value": False}]
+    return [
+        {"field": "stage.is_closed_won", "operator": "=", "value": False},
+        {"field": "stage.is_closed_lost", "operator": "=", "value": False},
+    ]
 
 
 def _all(*rules) -> dict:
@@ -77,11 +102,19 @@ def quick_filter(name: str, high_value: Decimal = HIGH_VALUE) -> dict:
     rules = {
         "closing_this_month": _all({"field": "expected_close_date", "operator": "thisMonth"}),
         "high_value": _all({"field": "value", "operator": ">=", "value": str(high_value)}),
-        "stale": _all(*_open_deal(), {"combinator": "or", "rules": [
-            {"field": "last_activity_at", "operator": "olderThan", "value": days},
-            _all({"field": "last_activity_at", "operator": "null"},
-                 {"field": "created_at", "operator": "olderThan", "value": days}),
-        ]}),
+        "stale": _all(
+            *_open_deal(),
+            {
+                "combinator": "or",
+                "rules": [
+                    {"field": "last_activity_at", "operator": "olderThan", "value": days},
+                    _all(
+                        {"field": "last_activity_at", "operator": "null"},
+                        {"field": "created_at", "operator": "olderThan", "value": days},
+                    ),
+                ],
+            },
+        ),
     }
     if name not in rules:
         raise ValidationError({"quick": f"unknown quick filter {name!r}; use one of {', '.join(QUICK_FILTERS)}"})
@@ -115,8 +148,12 @@ class BoardFilter:
         quick = (quick,) if isinstance(quick, str) else tuple(quick)
         for name in quick:
             quick_filter(name)  # refuses unknown names
-        return cls(owner=value.get("owner") or None, quick=quick, view=value.get("view") or None,
-                   search=(value.get("search") or "").strip())
+        return cls(
+            owner=value.get("owner") or None,
+            quick=quick,
+            view=value.get("view") or None,
+            search=(value.get("search") or "").strip(),
+        )
 
     def as_dict(self) -> dict:
         return {"owner": self.owner, "quick": list(self.quick), "view": self.view, "search": self.search}
@@ -134,9 +171,15 @@ class BoardFilter:
             rules.append({"field": "owner_id", "operator": "=", "value": owner})
         rules.extend(quick_filter(name, high_value) for name in self.quick)
         if self.search:
-            rules.append({"combinator": "or", "rules": [
-                {"field": "title", "operator": "contains", "value": self.search},
-                {"field": "company.name", "operator": "contains", "value": self.search}]})
+            rules.append(
+                {
+                    "combinator": "or",
+                    "rules": [
+                        {"field": "title", "operator": "contains", "value": self.search},
+                        {"field": "company.name", "operator": "contains", "value": self.search},
+                    ],
+                }
+            )
         if self.view:
             spec = saved_view(crm, self.view)
             if spec.get("where"):
@@ -214,8 +257,15 @@ class Pipeline:
     def load_stages(self) -> list[dict]:
         """The active stages, in board order."""
         return [
-            {"id": str(s["id"]), "name": s["name"], "colour": s["colour"], "probability": float(s["probability"]),
-             "won": s["is_closed_won"], "lost": s["is_closed_lost"], "required": list(s["required_fields"])}
+            {
+                "id": str(s["id"]),
+                "name": s["name"],
+                "colour": s["colour"],
+                "probability": float(s["probability"]),
+                "won": s["is_closed_won"],
+                "lost": s["is_closed_lost"],
+                "required": list(s["required_fields"]),
+            }
             for s in self.crm.stages.list(is_active=True, limit=None)
         ]
 
@@ -241,11 +291,13 @@ class Pipeline:
             "entity": "deals",
             "where": self._where({"field": "stage_id", "operator": "in", "value": ids}),
             "group_by": ["stage_id", "currency"],
-            "aggregates": [{"fn": "count", "as": "deals"},
-                           {"fn": "sum", "field": "value_reporting", "as": "total"},
-                           {"fn": "sum", "field": "weighted_reporting", "as": "weighted"},
-                           {"fn": "count", "field": "value", "as": "valued"},
-                           {"fn": "count", "field": "value_reporting", "as": "converted"}],
+            "aggregates": [
+                {"fn": "count", "as": "deals"},
+                {"fn": "sum", "field": "value_reporting", "as": "total"},
+                {"fn": "sum", "field": "weighted_reporting", "as": "weighted"},
+                {"fn": "count", "field": "value", "as": "valued"},
+                {"fn": "count", "field": "value_reporting", "as": "converted"},
+            ],
         }
 
     def cards_spec(self, stage_id: str, offset: int = 0, limit: int | None = None) -> dict:
@@ -264,9 +316,14 @@ class Pipeline:
         return {
             "entity": "deals",
             "select": CARD_SELECT,
-            "where": self._where({"field": "id", "operator": "in", "value": [str(i) for i in deal_ids]},
-                                 {"field": "stage_id", "operator": "in",
-                                  "value": [s["id"] for s in self.stages if self.possible(s["id"])]}),
+            "where": self._where(
+                {"field": "id", "operator": "in", "value": [str(i) for i in deal_ids]},
+                {
+                    "field": "stage_id",
+                    "operator": "in",
+                    "value": [s["id"] for s in self.stages if self.possible(s["id"])],
+                },
+            ),
         }
 
     # -- reads ------------------------------------------------------------------------------
@@ -344,9 +401,11 @@ class Pipeline:
         spec = {
             "entity": "audit_log",
             "select": ["entity_id", "before", "after"],
-            "where": _all({"field": "entity", "operator": "=", "value": "deals"},
-                          {"field": "entity_id", "operator": "in", "value": ids},
-                          {"field": "at", "operator": "inLast", "value": {"amount": 1, "unit": "day"}}),
+            "where": _all(
+                {"field": "entity", "operator": "=", "value": "deals"},
+                {"field": "entity_id", "operator": "in", "value": ids},
+                {"field": "at", "operator": "inLast", "value": {"amount": 1, "unit": "day"}},
+            ),
             "order_by": ["-id"],
         }
         images = {}
@@ -367,24 +426,36 @@ class Pipeline:
     def users(self) -> list[dict]:
         """Who can own a deal: active users but the built-in system user."""
         rows = self.crm.users.list(active=True, limit=None, order_by="full_name")
-        return [{"id": str(u["id"]), "name": u["full_name"], "email": u["email"]}
-                for u in rows if str(u["id"]) != catalog.SYSTEM_USER_ID]
+        return [
+            {"id": str(u["id"]), "name": u["full_name"], "email": u["email"]}
+            for u in rows
+            if str(u["id"]) != catalog.SYSTEM_USER_ID
+        ]
 
     def views(self) -> list[dict]:
         """Saved deals queries the acting user can pick as a board filter."""
-        return [{"id": str(q["id"]), "name": q["name"], "shared": q["shared"]}
-                for q in self.crm.saved_queries.visible() if q["entity"] == "deals"]
+        return [
+            {"id": str(q["id"]), "name": q["name"], "shared": q["shared"]}
+            for q in self.crm.saved_queries.visible()
+            if q["entity"] == "deals"
+        ]
 
     def detail(self, deal_id) -> dict:
         """The side panel's content: the deal's fields (JSON-ready), names, and its timeline."""
         deal = self.crm.deals.get(deal_id)
-        names = self._rows({
-            "entity": "deals",
-            "select": [{"field": "company.name", "as": "company"}, {"field": "stage.name", "as": "stage"},
-                       {"field": "owner.full_name", "as": "owner"},
-                       {"field": "contact.first_name", "as": "first"}, {"field": "contact.last_name", "as": "last"}],
-            "where": _all({"field": "id", "operator": "=", "value": str(deal["id"])}),
-        })[0]
+        names = self._rows(
+            {
+                "entity": "deals",
+                "select": [
+                    {"field": "company.name", "as": "company"},
+                    {"field": "stage.name", "as": "stage"},
+                    {"field": "owner.full_name", "as": "owner"},
+                    {"field": "contact.first_name", "as": "first"},
+                    {"field": "contact.last_name", "as": "last"},
+                ],
+                "where": _all({"field": "id", "operator": "=", "value": str(deal["id"])}),
+            }
+        )[0]
         contact = " ".join(n for n in (names["first"], names["last"]) if n) or None
         return {
             "id": str(deal["id"]),
@@ -402,14 +473,25 @@ class Pipeline:
 
     def timeline(self, deal_id, limit: int = 50) -> list[dict]:
         """The deal's activities, newest first."""
-        rows = self._rows({
-            "entity": "activities",
-            "select": ["id", "type", "subject", "description", "status", "created_at", "completed_at", "due_at",
-                       {"field": "owner.full_name", "as": "owner"}],
-            "where": _all({"field": "deal_id", "operator": "=", "value": str(deal_id)}),
-            "order_by": ["-created_at"],
-            "limit": limit,
-        })
+        rows = self._rows(
+            {
+                "entity": "activities",
+                "select": [
+                    "id",
+                    "type",
+                    "subject",
+                    "description",
+                    "status",
+                    "created_at",
+                    "completed_at",
+                    "due_at",
+                    {"field": "owner.full_name", "as": "owner"},
+                ],
+                "where": _all({"field": "deal_id", "operator": "=", "value": str(deal_id)}),
+                "order_by": ["-created_at"],
+                "limit": limit,
+            }
+        )
         return [{k: json_value(v) for k, v in row.items()} for row in rows]
 
     def update(self, deal_id, version: int | None, changes: dict) -> dict:
@@ -421,15 +503,20 @@ class Pipeline:
             clean[name] = None if isinstance(value, str) and not value.strip() else value
         return self.crm.deals.update(deal_id, clean, expected_version=version)
 
-    def log_activity(self, deal_id, kind: str, subject: str, description: str | None = None,
-                     due: str | None = None) -> dict:
+    def log_activity(
+        self, deal_id, kind: str, subject: str, description: str | None = None, due: str | None = None
+    ) -> dict:
         """Log a call or a note (done now) or a task (due when given) on the deal."""
         if kind not in ACTIVITY_KINDS:
             raise ValidationError({"type": f"log one of {', '.join(ACTIVITY_KINDS)}, not {kind!r}"}, "activities")
         deal = self.crm.deals.get(deal_id)
         values: dict[str, Any] = {
-            "deal_id": deal["id"], "company_id": deal["company_id"], "contact_id": deal["contact_id"],
-            "owner_id": self.crm.user_id, "type": kind, "subject": subject,
+            "deal_id": deal["id"],
+            "company_id": deal["company_id"],
+            "contact_id": deal["contact_id"],
+            "owner_id": self.crm.user_id,
+            "type": kind,
+            "subject": subject,
             "description": description or None,
         }
         if kind == "task":
@@ -487,8 +574,7 @@ def field_specs() -> list[dict]:
         f = _DEALS.field(name)
         kind = "user" if name == "owner_id" else f.type
         label = "Owner" if name == "owner_id" else f.label
-        specs.append({"name": name, "label": label, "type": kind, "values": list(f.values),
-                      "required": not f.nullable})
+        specs.append({"name": name, "label": label, "type": kind, "values": list(f.values), "required": not f.nullable})
     return specs
 
 

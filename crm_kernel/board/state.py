@@ -70,8 +70,16 @@ def outcome(ok: bool, kind: str, message: str, **extra) -> dict:
 class Board:
     """A pipeline board's columns for one CRM, one filter and one sort. Thread-safe."""
 
-    def __init__(self, crm: CRM, filters=None, *, page_size: int = PAGE_SIZE, sort: str = "-value",
-                 high_value: Decimal = HIGH_VALUE, clock: Callable[[], dt.datetime] | None = None):
+    def __init__(
+        self,
+        crm: CRM,
+        filters=None,
+        *,
+        page_size: int = PAGE_SIZE,
+        sort: str = "-value",
+        high_value: Decimal = HIGH_VALUE,
+        clock: Callable[[], dt.datetime] | None = None,
+    ):
         self.pipeline = Pipeline(crm, filters, page_size=page_size, sort=sort, high_value=high_value, clock=clock)
         self.lock = threading.RLock()
         self.columns: dict[str, BoardColumn] = {}
@@ -215,8 +223,12 @@ class Board:
         users = {c["id"] for c in changes if c.get("entity") == "users"}
         if not companies and not users:
             return []
-        return [card["id"] for column in self.columns.values() for card in column.cards
-                if card["company_id"] in companies or card["owner_id"] in users]
+        return [
+            card["id"]
+            for column in self.columns.values()
+            for card in column.cards
+            if card["company_id"] in companies or card["owner_id"] in users
+        ]
 
     def _filter_follows_relations(self) -> bool:
         text = json.dumps(self.pipeline.where or {})
@@ -247,11 +259,16 @@ class Board:
                 now = exc.current or {}
                 self.refresh([deal_id], {source, str(now.get("stage_id"))})
                 where = self.pipeline.stage(str(now.get("stage_id"))) or {"name": "another stage"}
-                return outcome(False, "conflict",
-                               f"{title} was changed by someone else meanwhile: it is in {where['name']} now "
-                               f"(version {now.get('version')}). Your move was not saved; check the card and "
-                               "try again.", deal_id=deal_id, stage_id=str(now.get("stage_id")),
-                               version=now.get("version"))
+                return outcome(
+                    False,
+                    "conflict",
+                    f"{title} was changed by someone else meanwhile: it is in {where['name']} now "
+                    f"(version {now.get('version')}). Your move was not saved; check the card and "
+                    "try again.",
+                    deal_id=deal_id,
+                    stage_id=str(now.get("stage_id")),
+                    version=now.get("version"),
+                )
             except NotFoundError as exc:
                 self.refresh([deal_id], {source})
                 return outcome(False, "missing", f"{title} is gone: {exc}", deal_id=deal_id)
@@ -260,8 +277,14 @@ class Board:
             if card is not None:
                 self._own[deal_id] = deal["version"]
             self.refresh([deal_id], {source, target["id"]} | self._sources(card, deal))
-            return outcome(True, "moved", f"Moved {title} to {target['name']}.", deal_id=deal_id,
-                           stage_id=target["id"], version=deal["version"])
+            return outcome(
+                True,
+                "moved",
+                f"Moved {title} to {target['name']}.",
+                deal_id=deal_id,
+                stage_id=target["id"],
+                version=deal["version"],
+            )
 
     def _sources(self, card: dict | None, deal: dict) -> set[str]:
         """The columns a deal that is not on screen left with this write (from the audit trail)."""
@@ -274,12 +297,33 @@ class Board:
     def _invalid(exc: ValidationError, title: str, deal_id: str, target: dict, version) -> dict:
         problems = "; ".join(f"{field_label(name)} {problem}" for name, problem in exc.errors.items())
         specs = {spec["name"]: spec for spec in field_specs()}
-        asked = [{**(specs.get(name) or {"name": name, "label": field_label(name), "type": _DEALS.field(name).type,
-                                         "values": list(_DEALS.field(name).values)}), "required": True}
-                 for name in exc.errors if name in _WRITABLE]
-        return outcome(False, "invalid", f"{title} cannot move to {target['name']}: {problems}.",
-                       deal_id=deal_id, stage_id=target["id"], stage=target["name"], version=version,
-                       errors=exc.errors, fields=asked)
+        asked = [
+            {
+                **(
+                    specs.get(name)
+                    or {
+                        "name": name,
+                        "label": field_label(name),
+                        "type": _DEALS.field(name).type,
+                        "values": list(_DEALS.field(name).values),
+                    }
+                ),
+                "required": True,
+            }
+            for name in exc.errors
+            if name in _WRITABLE
+        ]
+        return outcome(
+            False,
+            "invalid",
+            f"{title} cannot move to {target['name']}: {problems}.",
+            deal_id=deal_id,
+            stage_id=target["id"],
+            stage=target["name"],
+            version=version,
+            errors=exc.errors,
+            fields=asked,
+        )
 
     def update(self, deal_id, changes: dict, *, version: int | None = None) -> dict:
         """Edit a deal's fields (side panel); ``invalid`` outcomes carry ``errors`` per field."""
@@ -292,23 +336,28 @@ class Board:
             except ConflictError as exc:
                 now = exc.current or {}
                 self.refresh([deal_id], {source, str(now.get("stage_id"))})
-                return outcome(False, "conflict", f"Someone else changed this deal meanwhile (now version "
-                                                  f"{now.get('version')}); your changes were not saved. "
-                                                  "The panel shows the fresh values.", deal_id=deal_id)
+                return outcome(
+                    False,
+                    "conflict",
+                    f"Someone else changed this deal meanwhile (now version "
+                    f"{now.get('version')}); your changes were not saved. "
+                    "The panel shows the fresh values.",
+                    deal_id=deal_id,
+                )
             except NotFoundError as exc:
                 self.refresh([deal_id], {source})
                 return outcome(False, "missing", str(exc), deal_id=deal_id)
             except ValidationError as exc:
                 problems = "; ".join(f"{field_label(n)} {p}" for n, p in exc.errors.items())
-                return outcome(False, "invalid", f"Not saved: {problems}.", deal_id=deal_id,
-                               errors=exc.errors)
+                return outcome(False, "invalid", f"Not saved: {problems}.", deal_id=deal_id, errors=exc.errors)
             if card is not None:
                 self._own[deal_id] = deal["version"]
             self.refresh([deal_id], {source, str(deal["stage_id"])} | self._sources(card, deal))
             return outcome(True, "saved", f"Saved “{deal['title']}”.", deal_id=deal_id, version=deal["version"])
 
-    def log_activity(self, deal_id, kind: str, subject: str, description: str | None = None,
-                     due: str | None = None) -> dict:
+    def log_activity(
+        self, deal_id, kind: str, subject: str, description: str | None = None, due: str | None = None
+    ) -> dict:
         """Log a call, note or task on the deal."""
         if not (subject or "").strip():
             return outcome(False, "invalid", "Not logged: Subject is required.", errors={"subject": "is required"})

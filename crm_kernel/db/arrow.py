@@ -143,9 +143,12 @@ def session(engine: sa.Engine, *, timezone: str, timeout: float | None = None) -
     time zone and (seconds, None: none) a statement timeout. A connection that saw an error is
     closed, not pooled."""
     pool = _pool(engine)
-    settings = {"TimeZone": timezone, "plan_cache_mode": "force_custom_plan",
-                "statement_timeout": str(max(1, round(timeout * 1000))) if timeout else "0",
-                **settings_of(engine)}
+    settings = {
+        "TimeZone": timezone,
+        "plan_cache_mode": "force_custom_plan",
+        "statement_timeout": str(max(1, round(timeout * 1000))) if timeout else "0",
+        **settings_of(engine),
+    }
     while True:
         conn, reused = pool.take()
         cursor = conn.cursor()
@@ -184,6 +187,7 @@ def _close(conn: adbc.Connection, cursor: adbc.Cursor | None = None) -> None:
 
 
 # -- ADBC's Arrow types --------------------------------------------------------------------
+
 
 def plain(table: pa.Table) -> pa.Table:
     """ADBC's extension columns as their storage: numeric as its text (exact), uuid as 16 bytes."""

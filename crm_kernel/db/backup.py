@@ -50,8 +50,14 @@ def _tool(name: str) -> str:
 def _environment(url: str) -> dict[str, str]:
     """libpq settings as environment variables: the password never shows in a process list."""
     params = conninfo_to_dict(libpq_url(url))
-    names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
-             "dbname": "PGDATABASE", "sslmode": "PGSSLMODE"}
+    names = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+        "sslmode": "PGSSLMODE",
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update({names[key]: str(value) for key, value in params.items() if key in names and value is not None})
     return env
@@ -122,8 +128,12 @@ def backup_version(path: Path | str) -> str:
     path = Path(path)
     if not path.is_file():
         raise BackupError(f"no backup file at {path}")
-    proc = subprocess.run([_tool("pg_restore"), "--data-only", "--table=schema_migrations", "--file=-", str(path)],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [_tool("pg_restore"), "--data-only", "--table=schema_migrations", "--file=-", str(path)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
         raise BackupError(f"{path} is not a crm_kernel backup (pg_restore: {proc.stderr.strip()[-200:]})")
     versions = _VERSION_ROW.findall(proc.stdout)
@@ -143,22 +153,36 @@ def restore(url: str, path: Path | str, *, replace: bool = False) -> str:
     version = backup_version(path)
     newest = max((m.version for m in discover()), default="0")
     if version > newest:
-        raise BackupError(f"{path} holds schema version {version}, newer than this crm_kernel ({newest}); upgrade first")
+        raise BackupError(
+            f"{path} holds schema version {version}, newer than this crm_kernel ({newest}); upgrade first"
+        )
     current = database_version(url)
     if current is not None and not replace:
-        raise BackupError("the database already holds a CRM (schema version "
-                          f"{current}); restore into an empty database, or pass --replace to overwrite it")
+        raise BackupError(
+            "the database already holds a CRM (schema version "
+            f"{current}); restore into an empty database, or pass --replace to overwrite it"
+        )
     # pg_restore writes the backup as SQL and psql runs it in one transaction, after the
     # drop when replacing. COMMIT is sent only once pg_restore has read the whole file: a file
     # that breaks off half-way ends the session with the transaction open, and it rolls back.
-    prefix = "BEGIN;\n" + ("DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n" if current is not None else "")
+    prefix = "BEGIN;\n" + (
+        "DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n" if current is not None else ""
+    )
     prefix += CLUSTER_ROLES
     with tempfile.TemporaryFile() as psql_err, tempfile.TemporaryFile() as restore_err:
-        script = subprocess.Popen([_tool("pg_restore"), "--no-owner", "--file=-", str(path)],
-                                  stdout=subprocess.PIPE, stderr=restore_err, stdin=subprocess.DEVNULL)
-        psql = subprocess.Popen([_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err,
-                                env=_environment(url))
+        script = subprocess.Popen(
+            [_tool("pg_restore"), "--no-owner", "--file=-", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=restore_err,
+            stdin=subprocess.DEVNULL,
+        )
+        psql = subprocess.Popen(
+            [_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=psql_err,
+            env=_environment(url),
+        )
         try:
             psql.stdin.write(prefix.encode())
             shutil.copyfileobj(script.stdout, psql.stdin, 1 << 20)

@@ -34,7 +34,8 @@ SERVICE_LOGIN = "crm_service"  # the apps' login: a member of crm_app (sql/017),
 def find_bindir() -> Path:
     """The directory holding ``initdb``/``pg_ctl``: the newest Debian layout, else pg_config, else PATH."""
     candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
     )
     for path in reversed(candidates):
         if Path(path, "initdb").exists():
@@ -181,8 +182,11 @@ class EmbeddedPostgres:
                 return "exists"
             password = secrets.token_urlsafe(18)
             verb = "ALTER" if exists else "CREATE"
-            conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}").format(
-                sql.SQL(verb), sql.Identifier(SERVICE_LOGIN), sql.Literal(password)))
+            conn.execute(
+                sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                    sql.SQL(verb), sql.Identifier(SERVICE_LOGIN), sql.Literal(password)
+                )
+            )
             conn.execute(sql.SQL("GRANT crm_app TO {}").format(sql.Identifier(SERVICE_LOGIN)))
             self._save_state(service_password=password)
         return "created"
@@ -204,14 +208,27 @@ class EmbeddedPostgres:
         self._hand_to_postgres(self.root)
         reach = ["runuser", "-u", SUPERUSER, "--", "test", "-w", str(self.root)]
         if self._as_root and subprocess.run(reach, capture_output=True).returncode != 0:
-            raise ConfigError(f"the {SUPERUSER} user cannot reach {self.root}; choose a CRM_HOME whose parent folders it can enter")
+            raise ConfigError(
+                f"the {SUPERUSER} user cannot reach {self.root}; choose a CRM_HOME whose parent folders it can enter"
+            )
         password = secrets.token_urlsafe(18)
         pwfile = self.root / "initdb.pw"
         write_private(pwfile, password + "\n")
         self._hand_to_postgres(pwfile)
         try:
-            args = ["initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8",
-                    "-A", "scram-sha-256", f"--pwfile={pwfile}"]
+            args = [
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-A",
+                "scram-sha-256",
+                f"--pwfile={pwfile}",
+            ]
             if self.fast:
                 args.append("--no-sync")
             self._run(*args)
@@ -240,8 +257,20 @@ class EmbeddedPostgres:
             port = self.port if self.port and _port_is_free(self.port) else free_port()
             self._save_state(port=port)
             for attempt in range(3):
-                proc = self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir),
-                                 "-l", str(self.log_file), "-o", f"-p {port}", check=False)
+                proc = self._run(
+                    "pg_ctl",
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    f"-p {port}",
+                    check=False,
+                )
                 if proc.returncode == 0:
                     break
                 if attempt == 2:

@@ -19,7 +19,7 @@ def sqlalchemy_url(url: str) -> str:
     """Accept the URL forms people paste (``postgres://``, ``postgresql://``) and pick psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -99,8 +99,10 @@ def connect_engine(url: str, timezone: str = "UTC") -> sa.Engine:
         sqlalchemy_url(url),
         # Query specs bind their values; a custom plan per execution keeps date ranges and
         # value filters as well planned as hand-written SQL with literals.
-        connect_args={"options": f"-c timezone={checked_timezone(timezone)} -c plan_cache_mode=force_custom_plan",
-                      "connect_timeout": 10},
+        connect_args={
+            "options": f"-c timezone={checked_timezone(timezone)} -c plan_cache_mode=force_custom_plan",
+            "connect_timeout": 10,
+        },
         pool_pre_ping=True,
         json_serializer=dumps_json,
     )
@@ -180,8 +182,9 @@ def dumps_json(value) -> str:
             raise ValueError(f"{value} cannot be stored as JSON")
         return str(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{dumps_json(v)}"
-                              for k, v in value.items()) + "}"
+        return (
+            "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{dumps_json(v)}" for k, v in value.items()) + "}"
+        )
     if isinstance(value, list | tuple):
         return "[" + ",".join(dumps_json(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False, allow_nan=False)

@@ -14,5 +14,18 @@
 from .generation import HISTORY_TABLES, LOADED, PER_SCALE, TABLES, Stage, generate, row_counts
 from .loading import CLEARED, COPY_CHUNK_ROWS, copy_frame, copy_in, load, read_stages
 
-__all__ = ["CLEARED", "COPY_CHUNK_ROWS", "HISTORY_TABLES", "LOADED", "PER_SCALE", "TABLES", "Stage",
-           "copy_frame", "copy_in", "generate", "load", "read_stages", "row_counts"]
+__all__ = [
+    "CLEARED",
+    "COPY_CHUNK_ROWS",
+    "HISTORY_TABLES",
+    "LOADED",
+    "PER_SCALE",
+    "TABLES",
+    "Stage",
+    "copy_frame",
+    "copy_in",
+    "generate",
+    "load",
+    "read_stages",
+    "row_counts",
+]

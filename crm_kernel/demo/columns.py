@@ -13,6 +13,7 @@ import polars as pl
 
 DAY = 86_400
 
+
 def gather(pool: Sequence, idx: np.ndarray, dtype=pl.String) -> pl.Series:
     return pl.Series(values=list(pool), dtype=dtype).gather(idx)
 
@@ -48,8 +49,11 @@ def concat(*parts: pl.Series | str) -> pl.Series:
 
 def choose(condition: np.ndarray, then: pl.Series, otherwise: pl.Series | None = None) -> pl.Series:
     """``then`` where ``condition`` holds, else ``otherwise`` (or null)."""
-    return pl.select(pl.when(pl.lit(pl.Series(values=condition))).then(pl.lit(then))
-                     .otherwise(None if otherwise is None else pl.lit(otherwise))).to_series()
+    return pl.select(
+        pl.when(pl.lit(pl.Series(values=condition)))
+        .then(pl.lit(then))
+        .otherwise(None if otherwise is None else pl.lit(otherwise))
+    ).to_series()
 
 
 def numbered(head: pl.Series, tail: pl.Series | str) -> pl.Series:
@@ -103,11 +107,15 @@ def json_object(frame: pl.DataFrame, timezone: str = "UTC") -> pl.Series:
         if name.endswith(RAW):  # already JSON text
             value, name = column, name[: -len(RAW)]
         elif dtype == pl.String:
-            value = pl.concat_str(pl.lit('"'), column.str.replace_all("\\", "\\\\", literal=True)
-                                  .str.replace_all('"', '\\"', literal=True), pl.lit('"'))
+            value = pl.concat_str(
+                pl.lit('"'),
+                column.str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True),
+                pl.lit('"'),
+            )
         elif isinstance(dtype, pl.Datetime):
-            value = pl.concat_str(pl.lit('"'), column.dt.convert_time_zone(timezone)
-                                  .dt.strftime("%Y-%m-%dT%H:%M:%S%:z"), pl.lit('"'))
+            value = pl.concat_str(
+                pl.lit('"'), column.dt.convert_time_zone(timezone).dt.strftime("%Y-%m-%dT%H:%M:%S%:z"), pl.lit('"')
+            )
         elif dtype == pl.Date:
             value = pl.concat_str(pl.lit('"'), column.dt.strftime("%Y-%m-%d"), pl.lit('"'))
         elif dtype == pl.Boolean:

@@ -112,8 +112,15 @@ class Stage:
         return self.won or self.lost
 
 
-def generate(stages: Sequence[Stage], *, scale: float = 1, seed: int = 42, today: dt.date,
-             timezone: str = "UTC", on_table: Callable[[str, int], None] | None = None) -> dict[str, pl.DataFrame]:
+def generate(
+    stages: Sequence[Stage],
+    *,
+    scale: float = 1,
+    seed: int = 42,
+    today: dt.date,
+    timezone: str = "UTC",
+    on_table: Callable[[str, int], None] | None = None,
+) -> dict[str, pl.DataFrame]:
     """The demo rows as one polars frame per table (in load order), columns named as in the database.
 
     ``timezone`` is the offset the audit log's row images write timestamps with (the loading
@@ -227,8 +234,12 @@ class Generator:
         past = self.deals.past
         past.observe_activities(*self._completed_on_deals())
         frames = {}
-        for table, build in (("users", self._users), ("companies", self._companies),
-                             ("contacts", self._contacts), ("deals", self._deals)):
+        for table, build in (
+            ("users", self._users),
+            ("companies", self._companies),
+            ("contacts", self._contacts),
+            ("deals", self._deals),
+        ):
             frames[table] = build()
             on_table(table, frames[table].height)
         changes = past.stage_changes(self.stages, frames["deals"], self.user_ids, uuids(self.history_rng, past.moves))
@@ -238,8 +249,9 @@ class Generator:
         on_table("audit_log", frames["audit_log"].height)
         first_day = int(self.deals.day.min()) - 30  # rates from a month before the first deal to today
         currencies = [c.currency for c in COUNTRIES]
-        frames["exchange_rates"] = rates.walk(self.rates_rng, currencies, self.today + dt.timedelta(days=first_day),
-                                              self.today)
+        frames["exchange_rates"] = rates.walk(
+            self.rates_rng, currencies, self.today + dt.timedelta(days=first_day), self.today
+        )
         on_table("exchange_rates", frames["exchange_rates"].height)
         return frames
 
@@ -334,8 +346,11 @@ class Generator:
         open_age = np.clip(rng.exponential(20 + 60 * along), 1, 730).astype(np.int64)
         day = np.where(closed, close_day - cycle, -open_age)
         horizon = 365 * (1 - 0.6 * along)
-        expected_day = np.where(closed, close_day + np.round(rng.normal(0, 20, n)).astype(np.int64),
-                                -14 + (rng.random(n) * (horizon + 14)).astype(np.int64))
+        expected_day = np.where(
+            closed,
+            close_day + np.round(rng.normal(0, 20, n)).astype(np.int64),
+            -14 + (rng.random(n) * (horizon + 14)).astype(np.int64),
+        )
         first_contact_day = day - rng.integers(0, 15, n)
 
         # Parents predate the deal: push contacts, then companies, earlier where needed.
@@ -349,8 +364,9 @@ class Generator:
         value_cents = np.minimum(value, 5_000_000).astype(np.int64) * 100
         deal_type = self._pick(n, [DEAL_TYPE_SHARES[t] for t in DEAL_TYPES])
         owner = self._owners(contacts.owner[contact], 0.85)
-        reason = np.where(won, rng.integers(len(WIN_REASONS), size=n),
-                          len(WIN_REASONS) + rng.integers(len(LOSS_REASONS), size=n))
+        reason = np.where(
+            won, rng.integers(len(WIN_REASONS), size=n), len(WIN_REASONS) + rng.integers(len(LOSS_REASONS), size=n)
+        )
         blanks = {  # optional fields left empty at random, unless a stage on the deal's path requires them
             "contact_id": rng.random(n) < 0.08,
             "value": ~closed & (rng.random(n) < 0.4 * (1 - along)),
@@ -360,8 +376,23 @@ class Generator:
             "lead_source": rng.random(n) < 0.1,
             "campaign": rng.random(n) < 0.55,
         }
-        plan = DealPlan(contact, company, stage, won, closed, along, day, np.where(closed, close_day, 0),
-                        expected_day, first_contact_day, value_cents, deal_type, owner, reason, blanks)
+        plan = DealPlan(
+            contact,
+            company,
+            stage,
+            won,
+            closed,
+            along,
+            day,
+            np.where(closed, close_day, 0),
+            expected_day,
+            first_contact_day,
+            value_cents,
+            deal_type,
+            owner,
+            reason,
+            blanks,
+        )
         self.contacts.created = self._at(contacts.day)
         self.companies.created = self._at(self.companies.day)
         plan.created = self._at(day)
@@ -401,16 +432,25 @@ class Generator:
         kind = self._pick(n, [ACTIVITY_SHARES.get(t, 0) for t in ACTIVITY_TYPES])
         open_window = ~cases[0] | ~deals.closed[deal]
         roll = rng.random(n)
-        ahead = open_window & np.select([kind == TASK, kind == MEETING, kind == CALL],
-                                        [roll < 0.35, roll < 0.15, roll < 0.05], False)
+        ahead = open_window & np.select(
+            [kind == TASK, kind == MEETING, kind == CALL], [roll < 0.35, roll < 0.15, roll < 0.05], False
+        )
         cancelled = ~ahead & np.isin(kind, (CALL, MEETING)) & (rng.random(n) < 0.05)
-        status = np.select([ahead & (kind == TASK) & (rng.random(n) < 0.3), ahead, cancelled],
-                           [IN_PROGRESS, PENDING, CANCELLED], COMPLETED)
+        status = np.select(
+            [ahead & (kind == TASK) & (rng.random(n) < 0.3), ahead, cancelled],
+            [IN_PROGRESS, PENDING, CANCELLED],
+            COMPLETED,
+        )
         moment = self._between(start, end)
         future = self._at(rng.integers(1, 31, n))
-        duration = np.select([kind == CALL, kind == MEETING],
-                             [np.clip(rng.lognormal(np.log(12), 0.7, n), 1, 120).astype(np.int64),
-                              np.array([30, 45, 60, 90])[rng.integers(0, 4, n)]], 0)
+        duration = np.select(
+            [kind == CALL, kind == MEETING],
+            [
+                np.clip(rng.lognormal(np.log(12), 0.7, n), 1, 120).astype(np.int64),
+                np.array([30, 45, 60, 90])[rng.integers(0, 4, n)],
+            ],
+            0,
+        )
         timed = np.isin(kind, (CALL, MEETING))
         planned = np.isin(kind, (MEETING, TASK))  # created some days before they happen
         lead_time = np.where(planned & ~ahead, rng.integers(0, 8, n) * DAY, 0)
@@ -423,10 +463,16 @@ class Generator:
             contact=np.select(cases, [deal_contact[deal], contact], -1),
             company=np.select(cases, [deals.company[deal], contacts.company[contact]], company),
             owner=self._owners(preferred, 0.9),
-            kind=kind, status=status, duration=duration, created=created,
-            scheduled=np.where(ahead, future, moment), scheduled_blank=~timed,
-            due=np.where(ahead, future, moment + rng.integers(0, 3, n) * DAY), due_blank=kind != TASK,
-            completed=completed, completed_blank=completed_blank,
+            kind=kind,
+            status=status,
+            duration=duration,
+            created=created,
+            scheduled=np.where(ahead, future, moment),
+            scheduled_blank=~timed,
+            due=np.where(ahead, future, moment + rng.integers(0, 3, n) * DAY),
+            due_blank=kind != TASK,
+            completed=completed,
+            completed_blank=completed_blank,
             updated=np.where(ahead, created, updated),
         )
 
@@ -452,14 +498,18 @@ class Generator:
         """Completed activities on deals (deal index, seconds), stage changes included."""
         plan, past = self.activities, self.deals.past
         done = (plan.deal >= 0) & (plan.status == COMPLETED)
-        return (np.concatenate([plan.deal[done], past.move_deal]),
-                np.concatenate([plan.completed[done], past.move_at]))
+        return (np.concatenate([plan.deal[done], past.move_deal]), np.concatenate([plan.completed[done], past.move_at]))
 
     # -- the frames --------------------------------------------------------------------
 
     def _bookkeeping(self, created: np.ndarray, updated: np.ndarray) -> dict:
-        return {"created_at": timestamps(created), "updated_at": timestamps(updated),
-                "created_by": self.system, "updated_by": self.system, "version": pl.lit(1)}
+        return {
+            "created_at": timestamps(created),
+            "updated_at": timestamps(updated),
+            "created_by": self.system,
+            "updated_by": self.system,
+            "version": pl.lit(1),
+        }
 
     def _users(self) -> pl.DataFrame:
         n, pools, plan = self.n["users"], self.pools, self.users
@@ -498,8 +548,16 @@ class Generator:
         street = gather(pools.streets, self._within(country, pools.street_counts))
         postcode = gather(pools.postcodes, self._within(country, pools.postcode_counts))
         address = concat(
-            '{"street": "', digits(rng.integers(1, 400, n), 1), " ", street, '", "city": "', city,
-            '", "postal_code": "', postcode, '", "country": "', gather([c.code for c in COUNTRIES], country),
+            '{"street": "',
+            digits(rng.integers(1, 400, n), 1),
+            " ",
+            street,
+            '", "city": "',
+            city,
+            '", "postal_code": "',
+            postcode,
+            '", "country": "',
+            gather([c.code for c in COUNTRIES], country),
             '"}',
         )
         frame = pl.select(
@@ -524,9 +582,12 @@ class Generator:
         n = len(country)
         return concat(
             gather([c.phone_prefix for c in COUNTRIES], country),
-            " ", digits(self.rng.integers(200, 1_000, n), 3),
-            " ", digits(self.rng.integers(0, 1_000, n), 3),
-            " ", digits(self.rng.integers(0, 10_000, n), 4),
+            " ",
+            digits(self.rng.integers(200, 1_000, n), 3),
+            " ",
+            digits(self.rng.integers(0, 1_000, n), 3),
+            " ",
+            digits(self.rng.integers(0, 10_000, n), 4),
         )
 
     def _contacts(self) -> pl.DataFrame:
@@ -537,8 +598,11 @@ class Generator:
         country = np.where(has_company, self.companies.country[company], self._pick(n, [c.share for c in COUNTRIES]))
         first_idx = rng.integers(len(pools.first_names), size=n)
         last_idx = rng.integers(len(pools.last_names), size=n)
-        local = concat(gather([slug(v) for v in pools.first_names], first_idx), ".",
-                       gather([slug(v) for v in pools.last_names], last_idx))
+        local = concat(
+            gather([slug(v) for v in pools.first_names], first_idx),
+            ".",
+            gather([slug(v) for v in pools.last_names], last_idx),
+        )
         free_mail = gather(FREE_MAIL, rng.integers(len(FREE_MAIL), size=n))
         domain = choose(has_company, self.company_domains.gather(company), free_mail)
         email = numbered(local, concat("@", domain))
@@ -571,8 +635,11 @@ class Generator:
         blanks, final = plan.blank, plan.past.final
         self.deal_ids = uuids(rng, n)
         product = self._within(plan.type, [len(PRODUCTS[t]) for t in DEAL_TYPES])
-        title = concat(self.company_names.gather(plan.company), " – ",
-                       gather([p for t in DEAL_TYPES for p in PRODUCTS[t]], product))
+        title = concat(
+            self.company_names.gather(plan.company),
+            " – ",
+            gather([p for t in DEAL_TYPES for p in PRODUCTS[t]], product),
+        )
         created_year = pl.Series(values=(plan.day + self.epoch_day), dtype=pl.Int32).cast(pl.Date).dt.year()
         campaign = concat(created_year.cast(pl.String), " ", gather(CAMPAIGNS, rng.integers(len(CAMPAIGNS), size=n)))
         currency = gather([c.currency for c in COUNTRIES], self.companies.country[plan.company])

@@ -109,8 +109,9 @@ class History:
 
     # -- the frames --------------------------------------------------------------------
 
-    def stage_changes(self, stages: Sequence[Stage], deals: pl.DataFrame, user_ids: pl.Series,
-                      ids: pl.Series) -> pl.DataFrame:
+    def stage_changes(
+        self, stages: Sequence[Stage], deals: pl.DataFrame, user_ids: pl.Series, ids: pl.Series
+    ) -> pl.DataFrame:
         """The stage_change activity of every move, as :meth:`DealService.move` logs it."""
         moved = np.flatnonzero(self.is_move)
         deal, to_stage = self.deal[moved], self.events.stage[moved]
@@ -129,8 +130,13 @@ class History:
             completed_at=at,
             status=pl.lit("completed"),
             priority=pl.lit("medium"),
-            external_data=concat('{"from_stage_id": "', gather(stage_ids, from_stage),
-                                 '", "to_stage_id": "', gather(stage_ids, to_stage), '"}'),
+            external_data=concat(
+                '{"from_stage_id": "',
+                gather(stage_ids, from_stage),
+                '", "to_stage_id": "',
+                gather(stage_ids, to_stage),
+                '"}',
+            ),
             created_at=at,
             updated_at=at,
             created_by=actor,
@@ -138,8 +144,9 @@ class History:
             version=pl.lit(1),
         )
 
-    def audit_log(self, stages: Sequence[Stage], deals: pl.DataFrame, user_ids: pl.Series,
-                  timezone: str = "UTC") -> pl.DataFrame:
+    def audit_log(
+        self, stages: Sequence[Stage], deals: pl.DataFrame, user_ids: pl.Series, timezone: str = "UTC"
+    ) -> pl.DataFrame:
         """One audit row per event, oldest first, with the deal's row image before and after it."""
         images = json_object(self.images(stages, deals, user_ids), timezone)
         frame = pl.select(
@@ -179,8 +186,7 @@ class History:
         )
 
 
-def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sellers: np.ndarray,
-         now: int) -> History:
+def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sellers: np.ndarray, now: int) -> History:
     """Each deal's history, ending where ``plan`` says the deal is today.
 
     Also leaves blank only those of ``plan.blank``'s fields that no stage on a deal's path requires.
@@ -196,9 +202,15 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     # The path: from a start stage forward to the furthest open stage reached (where an open
     # deal still is; lost deals fell out early more often than late), maybe closed and
     # reopened there, and for closed deals the closing move.
-    reach = np.where(~plan.closed, rank[plan.stage],
-                     np.where(plan.won, np.where(rng.random(n) < 0.85, last, max(last - 1, 0)),
-                              np.floor((last + 1) * rng.random(n) ** 1.5).astype(np.int64)))
+    reach = np.where(
+        ~plan.closed,
+        rank[plan.stage],
+        np.where(
+            plan.won,
+            np.where(rng.random(n) < 0.85, last, max(last - 1, 0)),
+            np.floor((last + 1) * rng.random(n) ** 1.5).astype(np.int64),
+        ),
+    )
     reach = np.minimum(reach, last)
     start = np.where(rng.random(n) < 0.2, np.minimum(1, reach), 0)
     forward = reach - start
@@ -230,7 +242,7 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     fraction = np.concatenate([np.zeros((n, 1)), path_fraction, np.zeros((n, 1)), edit_fraction], axis=1)
     valid = np.zeros((n, width), dtype=bool)
     valid[:, 0] = True
-    valid[:, 1:1 + path_width] = column < steps[:, None]
+    valid[:, 1 : 1 + path_width] = column < steps[:, None]
     valid[:, 1 + path_width] = plan.closed
     value_edits = np.where(plan.blank["value"], 0, rng.choice(3, n, p=(0.45, 0.4, 0.15)))
     pushes = np.where(plan.blank["expected_close_date"], 0, rng.choice(3, n, p=(0.5, 0.35, 0.15)))
@@ -257,7 +269,7 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     # What each slot sets (KEEP: leaves as it was).
     operation = np.full((n, width), UPDATE)
     operation[:, 0] = CREATE
-    operation[:, 1:2 + path_width] = MOVE
+    operation[:, 1 : 2 + path_width] = MOVE
     stage = np.full((n, width), KEEP)
     stage[:, 0] = open_stages[start]
     step_stage = open_stages[np.minimum(start[:, None] + 1 + column, last)]
@@ -276,9 +288,11 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     expected = np.full((n, width), KEEP)
     final_expected = np.where(plan.blank["expected_close_date"], NONE, plan.expected_day)
     delay = rng.integers(7, 75, (n, 2))
-    expected[:, 0] = np.select([plan.blank["expected_close_date"], pushes == 0, pushes == 1],
-                               [NONE, final_expected, final_expected - delay[:, 1]],
-                               final_expected - delay.sum(axis=1))
+    expected[:, 0] = np.select(
+        [plan.blank["expected_close_date"], pushes == 0, pushes == 1],
+        [NONE, final_expected, final_expected - delay[:, 1]],
+        final_expected - delay.sum(axis=1),
+    )
     expected[:, edits + 2] = final_expected - delay[:, 1]
     expected[:, edits + 3] = final_expected
 
@@ -287,14 +301,14 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     close_day = np.where(stage == KEEP, KEEP, np.where(closes, CLOSED_THEN, NONE))  # the day: once timed
     reason = np.where(stage == KEEP, KEEP, NONE)
     detour_won = np.isin(detour, won_stages)
-    detour_reason = np.where(detour_won, rng.integers(len(WIN_REASONS), size=n),
-                             len(WIN_REASONS) + rng.integers(len(LOSS_REASONS), size=n))
+    detour_reason = np.where(
+        detour_won, rng.integers(len(WIN_REASONS), size=n), len(WIN_REASONS) + rng.integers(len(LOSS_REASONS), size=n)
+    )
     reason[:, path] = np.where(closes[:, path], detour_reason[:, None], reason[:, path])
     reason[:, 1 + path_width] = np.where(plan.blank["close_reason"], NONE, plan.reason)
 
     owner = np.full((n, width), KEEP)
-    previous = sellers[(np.searchsorted(sellers, plan.owner) + rng.integers(1, max(len(sellers), 2), n))
-                       % len(sellers)]
+    previous = sellers[(np.searchsorted(sellers, plan.owner) + rng.integers(1, max(len(sellers), 2), n)) % len(sellers)]
     owner[:, 0] = np.where(reassigned, previous, plan.owner)
     owner[:, edits + 4] = plan.owner
 
@@ -309,12 +323,25 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     close_day = sort(close_day)
     close_day = np.where(close_day == CLOSED_THEN, (at - now) // DAY, close_day)
     entered = np.where(operation == UPDATE, KEEP, at)
-    state = {name: _fill(a) for name, a in (("stage", sort(stage)), ("value_cents", sort(value)),
-             ("expected_day", sort(expected)), ("close_day", close_day), ("reason", sort(reason)),
-             ("owner", sort(owner)), ("entered", entered))}
+    state = {
+        name: _fill(a)
+        for name, a in (
+            ("stage", sort(stage)),
+            ("value_cents", sort(value)),
+            ("expected_day", sort(expected)),
+            ("close_day", close_day),
+            ("reason", sort(reason)),
+            ("owner", sort(owner)),
+            ("entered", entered),
+        )
+    }
     version = np.broadcast_to(position + 1, (n, width))
-    events = DealState(at=at[valid], operation=operation[valid], version=version[valid],
-                       **{name: a[valid] for name, a in state.items()})
+    events = DealState(
+        at=at[valid],
+        operation=operation[valid],
+        version=version[valid],
+        **{name: a[valid] for name, a in state.items()},
+    )
     deal = np.repeat(np.arange(n), count)
     first = np.r_[True, deal[1:] != deal[:-1]]
     last_event = np.cumsum(count) - 1
@@ -338,8 +365,14 @@ def _round_value(cents: np.ndarray) -> np.ndarray:
     return np.maximum(np.round(cents / step).astype(np.int64) * step, 30_000)
 
 
-def _require_along(stages: Sequence[Stage], plan: DealPlan, open_stages: np.ndarray, start: np.ndarray,
-                   reach: np.ndarray, detour: np.ndarray) -> None:
+def _require_along(
+    stages: Sequence[Stage],
+    plan: DealPlan,
+    open_stages: np.ndarray,
+    start: np.ndarray,
+    reach: np.ndarray,
+    detour: np.ndarray,
+) -> None:
     """Keep blank only fields that no stage on the deal's path requires (the path: open stages
     from ``start`` to ``reach``, the detour's closed stage if any, the stage it is in today)."""
     for field, blank in plan.blank.items():

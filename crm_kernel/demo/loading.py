@@ -1,7 +1,7 @@
 """Demo data loading: COPY in one transaction, with indexes and foreign keys set aside and rebuilt.
 
-    from crm_kernel.demo import load
-    load(crm.engine, scale=1, seed=42, today=date(2026, 1, 15), replace=True)
+from crm_kernel.demo import load
+load(crm.engine, scale=1, seed=42, today=date(2026, 1, 15), replace=True)
 """
 
 from __future__ import annotations
@@ -27,18 +27,28 @@ CLEARED = ("activities", "deals", "products", "contacts", "companies", "saved_qu
 
 def read_stages(conn: sa.Connection) -> list[Stage]:
     """The active stages in board order; deals are spread over these rather than fixed ids."""
-    rows = conn.execute(sa.text(
-        "SELECT id::text AS id, probability, is_closed_won, is_closed_lost, required_fields, name"
-        " FROM pipeline_stages WHERE deleted_at IS NULL AND is_active ORDER BY position"
-    )).all()
+    rows = conn.execute(
+        sa.text(
+            "SELECT id::text AS id, probability, is_closed_won, is_closed_lost, required_fields, name"
+            " FROM pipeline_stages WHERE deleted_at IS NULL AND is_active ORDER BY position"
+        )
+    ).all()
     if not rows:
         raise CrmError("there are no active pipeline stages to put demo deals in")
-    return [Stage(r.id, r.probability, r.is_closed_won, r.is_closed_lost, tuple(r.required_fields), r.name)
-            for r in rows]
+    return [
+        Stage(r.id, r.probability, r.is_closed_won, r.is_closed_lost, tuple(r.required_fields), r.name) for r in rows
+    ]
 
 
-def load(engine: sa.Engine, *, scale: float = 1, seed: int = 42, today: dt.date,
-         replace: bool = False, progress: bool = False) -> dict[str, int]:
+def load(
+    engine: sa.Engine,
+    *,
+    scale: float = 1,
+    seed: int = 42,
+    today: dt.date,
+    replace: bool = False,
+    progress: bool = False,
+) -> dict[str, int]:
     """Generate demo data and COPY it in; returns the rows loaded per table.
 
     One transaction: a failure leaves the database as it was. Without ``replace`` the CRM
@@ -52,8 +62,10 @@ def load(engine: sa.Engine, *, scale: float = 1, seed: int = 42, today: dt.date,
     columns = (TextColumn("{task.description:<14}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=not progress) as bar:
         # Each table's bar is half generation, half COPY; then indexes and foreign keys return.
-        tasks = {table: bar.add_task(table, total=2 * counts[table] if table in counts else None, start=False)
-                 for table in LOADED}
+        tasks = {
+            table: bar.add_task(table, total=2 * counts[table] if table in counts else None, start=False)
+            for table in LOADED
+        }
         tasks["indexes"] = bar.add_task("indexes", total=None, start=False)
 
         def advance(task: str, done: int) -> None:
@@ -71,11 +83,14 @@ def load(engine: sa.Engine, *, scale: float = 1, seed: int = 42, today: dt.date,
                 if replace:
                     _clear(cursor)
                 elif cursor.execute("SELECT EXISTS (SELECT FROM companies)").fetchone()[0]:
-                    raise CrmError("the CRM already holds companies: use --replace (replace=True) "
-                                   "to delete all CRM data and load the demo data")
+                    raise CrmError(
+                        "the CRM already holds companies: use --replace (replace=True) "
+                        "to delete all CRM data and load the demo data"
+                    )
                 timezone = cursor.execute("SHOW TimeZone").fetchone()[0]
-                frames = generate(read_stages(conn), scale=scale, seed=seed, today=today, timezone=timezone,
-                                  on_table=generated)
+                frames = generate(
+                    read_stages(conn), scale=scale, seed=seed, today=today, timezone=timezone, on_table=generated
+                )
                 frames["exchange_rates"] = _new_rates(cursor, frames["exchange_rates"])
                 copy_in(cursor, frames, advance)
                 bar.update(tasks["indexes"], total=bar.tasks[tasks["indexes"]].completed)
@@ -93,8 +108,10 @@ def _clear(cursor: psycopg.Cursor) -> None:
     Users that the kept configuration names as its authors stay too, or deleting them would fail.
     """
     cursor.execute(f"TRUNCATE {', '.join(CLEARED)} RESTART IDENTITY")
-    cursor.execute("DELETE FROM exchange_rates WHERE currency <> (SELECT value #>> '{}' FROM crm_settings"
-                   " WHERE key = 'reporting_currency')")
+    cursor.execute(
+        "DELETE FROM exchange_rates WHERE currency <> (SELECT value #>> '{}' FROM crm_settings"
+        " WHERE key = 'reporting_currency')"
+    )
     references = cursor.execute(
         "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c"
         " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)"
@@ -106,8 +123,10 @@ def _clear(cursor: psycopg.Cursor) -> None:
     if references:
         named = sql.SQL(" UNION ").join(
             sql.SQL("SELECT {column} FROM {table} WHERE {column} IS NOT NULL").format(
-                column=sql.Identifier(column), table=sql.SQL(table))
-            for table, column in references)
+                column=sql.Identifier(column), table=sql.SQL(table)
+            )
+            for table, column in references
+        )
         stmt += sql.SQL(" AND id NOT IN ({})").format(named)
     cursor.execute(stmt)
 
@@ -147,13 +166,20 @@ def _set_aside(cursor: psycopg.Cursor) -> list[sql.Composable]:
         cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.SQL(table), sql.Identifier(name)))
     return [
         *(sql.SQL(definition) for _, _, definition in indexes),
-        *(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            sql.SQL(table), sql.Identifier(name), sql.SQL(definition)) for table, name, definition in keys),
+        *(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
+            )
+            for table, name, definition in keys
+        ),
     ]
 
 
-def copy_in(cursor: psycopg.Cursor, frames: dict[str, pl.DataFrame],
-            advance: Callable[[str, int], None] = lambda task, done: None) -> None:
+def copy_in(
+    cursor: psycopg.Cursor,
+    frames: dict[str, pl.DataFrame],
+    advance: Callable[[str, int], None] = lambda task, done: None,
+) -> None:
     """COPY frames into their tables (in order), with foreign keys and secondary indexes set
     aside meanwhile; all inside the cursor's transaction.
 
@@ -169,11 +195,13 @@ def copy_in(cursor: psycopg.Cursor, frames: dict[str, pl.DataFrame],
         advance("indexes", 1)
 
 
-def copy_frame(cursor: psycopg.Cursor, table: str, frame: pl.DataFrame,
-               advance: Callable[[int], None] = lambda rows: None) -> None:
+def copy_frame(
+    cursor: psycopg.Cursor, table: str, frame: pl.DataFrame, advance: Callable[[int], None] = lambda rows: None
+) -> None:
     """COPY a frame into ``table`` (its columns by name) as CSV, chunk by chunk."""
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns)))
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
     with cursor.copy(stmt) as copy:
         for chunk in frame.iter_slices(COPY_CHUNK_ROWS):
             buffer = io.BytesIO()

@@ -37,8 +37,9 @@ def walk(rng: np.random.Generator, currencies: Sequence[str], first: dt.date, la
         for i, shock in enumerate(shocks):  # a few hundred steps per currency
             current += PULL * (level - current) + shock
             log_rate[i] = current
-        frames.append(pl.DataFrame({
-            "currency": code, "rate_date": days, "rate": np.round(np.exp(log_rate), 6), "source": SOURCE}))
+        frames.append(
+            pl.DataFrame({"currency": code, "rate_date": days, "rate": np.round(np.exp(log_rate), 6), "source": SOURCE})
+        )
     if not frames:
         return pl.DataFrame(schema=COLUMNS)
     return pl.concat(frames).with_columns(pl.col("rate").cast(pl.Decimal(24, 12)))
@@ -51,11 +52,19 @@ def rebase(rates: pl.DataFrame, reporting: str) -> pl.DataFrame:
         return rates
     if reporting not in set(rates["currency"]):
         known = ", ".join(sorted({"USD", *rates["currency"]}))
-        raise CrmError(f"the reporting currency is {reporting}, but demo data has exchange rates only for "
-                       f"{known}: set one of them as the reporting currency (crm currency reporting USD) first")
+        raise CrmError(
+            f"the reporting currency is {reporting}, but demo data has exchange rates only for "
+            f"{known}: set one of them as the reporting currency (crm currency reporting USD) first"
+        )
     base = rates.filter(pl.col("currency") == reporting).select("rate_date", base=pl.col("rate").cast(pl.Float64))
     usd = base.select(pl.lit("USD").alias("currency"), "rate_date", rate=1 / pl.col("base"), source=pl.lit(SOURCE))
-    others = (rates.filter(pl.col("currency") != reporting).join(base, on="rate_date")
-              .select("currency", "rate_date", rate=pl.col("rate").cast(pl.Float64) / pl.col("base"), source="source"))
-    return (pl.concat([usd, others]).with_columns(pl.col("rate").round(12).cast(pl.Decimal(24, 12)))
-            .sort("currency", "rate_date"))
+    others = (
+        rates.filter(pl.col("currency") != reporting)
+        .join(base, on="rate_date")
+        .select("currency", "rate_date", rate=pl.col("rate").cast(pl.Float64) / pl.col("base"), source="source")
+    )
+    return (
+        pl.concat([usd, others])
+        .with_columns(pl.col("rate").round(12).cast(pl.Decimal(24, 12)))
+        .sort("currency", "rate_date")
+    )

@@ -27,10 +27,12 @@ PER_SCALE = {"users": 10, "companies": 1_000, "contacts": 5_000, "deals": 2_000,
 # Enum values are drawn as positions in the catalog's tuples of them.
 ADMIN, MANAGER, REP = (ROLES.index(v) for v in ("admin", "manager", "rep"))
 LEAD, PROSPECT, CUSTOMER, CHAMPION, INACTIVE = (
-    LIFECYCLE_STAGES.index(v) for v in ("lead", "prospect", "customer", "champion", "inactive"))
+    LIFECYCLE_STAGES.index(v) for v in ("lead", "prospect", "customer", "champion", "inactive")
+)
 CALL, MEETING, TASK = (ACTIVITY_TYPES.index(v) for v in ("call", "meeting", "task"))
 PENDING, IN_PROGRESS, COMPLETED, CANCELLED = (
-    ACTIVITY_STATUSES.index(v) for v in ("pending", "in_progress", "completed", "cancelled"))
+    ACTIVITY_STATUSES.index(v) for v in ("pending", "in_progress", "completed", "cancelled")
+)
 
 
 class Country(NamedTuple):
@@ -45,8 +47,16 @@ class Country(NamedTuple):
 
 
 COUNTRIES = (
-    Country("US", "en_US", 0.50, "+1", "com", "Inc.", "USD",
-            ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")),
+    Country(
+        "US",
+        "en_US",
+        0.50,
+        "+1",
+        "com",
+        "Inc.",
+        "USD",
+        ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"),
+    ),
     Country("GB", "en_GB", 0.13, "+44", "co.uk", "Ltd", "GBP", ("Europe/London",)),
     Country("DE", "de_DE", 0.10, "+49", "de", "GmbH", "EUR", ("Europe/Berlin",)),
     Country("FR", "fr_FR", 0.07, "+33", "fr", "SA", "EUR", ("Europe/Paris",)),
@@ -62,56 +72,177 @@ SIZE_SHARES = (0.22, 0.35, 0.28, 0.11, 0.04)
 SIZE_DEAL_FACTOR = (0.35, 0.6, 1.0, 1.8, 3.0)
 
 INDUSTRIES = (
-    "Software", "Financial services", "Healthcare", "Manufacturing", "Retail", "Logistics",
-    "Education", "Media", "Telecommunications", "Energy", "Real estate", "Professional services",
-    "Hospitality", "Construction", "Biotech", "Automotive", "Insurance", "Public sector",
-    "Agriculture", "Nonprofit",
+    "Software",
+    "Financial services",
+    "Healthcare",
+    "Manufacturing",
+    "Retail",
+    "Logistics",
+    "Education",
+    "Media",
+    "Telecommunications",
+    "Energy",
+    "Real estate",
+    "Professional services",
+    "Hospitality",
+    "Construction",
+    "Biotech",
+    "Automotive",
+    "Insurance",
+    "Public sector",
+    "Agriculture",
+    "Nonprofit",
 )
 COMPANY_KINDS = (
-    "Analytics", "Systems", "Labs", "Group", "Partners", "Logistics", "Health", "Foods", "Energy",
-    "Media", "Software", "Consulting", "Manufacturing", "Capital", "Solutions", "Networks",
-    "Robotics", "Design", "Retail", "Bio", "Dynamics", "Works", "Industries", "Ventures", "Technologies",
+    "Analytics",
+    "Systems",
+    "Labs",
+    "Group",
+    "Partners",
+    "Logistics",
+    "Health",
+    "Foods",
+    "Energy",
+    "Media",
+    "Software",
+    "Consulting",
+    "Manufacturing",
+    "Capital",
+    "Solutions",
+    "Networks",
+    "Robotics",
+    "Design",
+    "Retail",
+    "Bio",
+    "Dynamics",
+    "Works",
+    "Industries",
+    "Ventures",
+    "Technologies",
 )
-DEPARTMENTS = ("Sales", "Marketing", "Operations", "Finance", "Engineering", "Product", "IT",
-               "Procurement", "Customer Success", "People")
+DEPARTMENTS = (
+    "Sales",
+    "Marketing",
+    "Operations",
+    "Finance",
+    "Engineering",
+    "Product",
+    "IT",
+    "Procurement",
+    "Customer Success",
+    "People",
+)
 JOB_TITLES = (
-    "CEO", "CFO", "CTO", "COO", "Founder",
-    *(pattern.format(d) for d in DEPARTMENTS for pattern in (
-        "Head of {}", "VP of {}", "{} Director", "{} Manager", "Senior {} Specialist", "{} Analyst")),
+    "CEO",
+    "CFO",
+    "CTO",
+    "COO",
+    "Founder",
+    *(
+        pattern.format(d)
+        for d in DEPARTMENTS
+        for pattern in ("Head of {}", "VP of {}", "{} Director", "{} Manager", "Senior {} Specialist", "{} Analyst")
+    ),
 )
 FREE_MAIL = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me")
-LEAD_SOURCES = ("website", "referral", "linkedin", "trade_show", "webinar", "cold_outreach",
-                "partner", "paid_search", "content_download")
+LEAD_SOURCES = (
+    "website",
+    "referral",
+    "linkedin",
+    "trade_show",
+    "webinar",
+    "cold_outreach",
+    "partner",
+    "paid_search",
+    "content_download",
+)
 LEAD_SOURCE_SHARES = (0.24, 0.16, 0.12, 0.08, 0.09, 0.12, 0.07, 0.08, 0.04)
-CAMPAIGNS = ("Spring webinar series", "Summer promotion", "Autumn product launch", "Year-end push",
-             "Partner co-marketing", "Retargeting ads", "Customer newsletter", "Industry summit")
+CAMPAIGNS = (
+    "Spring webinar series",
+    "Summer promotion",
+    "Autumn product launch",
+    "Year-end push",
+    "Partner co-marketing",
+    "Retargeting ads",
+    "Customer newsletter",
+    "Industry summit",
+)
 DEAL_TYPE_SHARES = {"new_business": 0.55, "existing_business": 0.15, "renewal": 0.20, "upgrade": 0.10}
 PRODUCTS = {  # deal titles by deal type
-    "new_business": ("Platform subscription", "Starter plan", "Enterprise licence", "Pilot project",
-                     "Implementation package", "Analytics add-on"),
+    "new_business": (
+        "Platform subscription",
+        "Starter plan",
+        "Enterprise licence",
+        "Pilot project",
+        "Implementation package",
+        "Analytics add-on",
+    ),
     "existing_business": ("Additional seats", "Professional services", "Training package", "Support upgrade"),
     "renewal": ("Annual renewal", "Multi-year renewal", "Support renewal"),
     "upgrade": ("Upgrade to Enterprise", "Premium tier upgrade", "Seat expansion"),
 }
-WIN_REASONS = ("Best product fit", "Competitive price", "Strong relationship", "Feature set",
-               "Fast implementation", "Executive sponsor")
-LOSS_REASONS = ("Lost to competitor", "No budget", "No decision", "Bad timing", "Price too high",
-                "Went silent", "Built in-house")
+WIN_REASONS = (
+    "Best product fit",
+    "Competitive price",
+    "Strong relationship",
+    "Feature set",
+    "Fast implementation",
+    "Executive sponsor",
+)
+LOSS_REASONS = (
+    "Lost to competitor",
+    "No budget",
+    "No decision",
+    "Bad timing",
+    "Price too high",
+    "Went silent",
+    "Built in-house",
+)
 # Stage changes come from the deals' histories (history.py), one per move.
 ACTIVITY_SHARES = {"call": 0.24, "email": 0.36, "meeting": 0.10, "task": 0.12, "note": 0.10, "linkedin_message": 0.08}
 SUBJECTS = {
-    "call": ("Discovery call", "Check-in call", "Follow-up call", "Pricing call", "Reference call",
-             "Left voicemail"),
-    "email": ("Introduction", "Re: proposal", "Re: pricing question", "Follow-up", "Meeting recap",
-              "Contract draft", "Case studies", "Re: next steps"),
-    "meeting": ("Product demo", "Kick-off meeting", "Quarterly business review", "Contract review",
-                "Onsite workshop", "Technical deep dive"),
-    "task": ("Send proposal", "Prepare quote", "Follow up on contract", "Schedule demo",
-             "Update forecast", "Send case study", "Book onboarding"),
-    "note": ("Budget confirmed", "Decision maker identified", "Competitor in play", "Meeting notes",
-             "Call notes", "Procurement process"),
-    "linkedin_message": ("Connection request", "InMail: introduction", "Shared article",
-                         "Congratulations on the new role"),
+    "call": ("Discovery call", "Check-in call", "Follow-up call", "Pricing call", "Reference call", "Left voicemail"),
+    "email": (
+        "Introduction",
+        "Re: proposal",
+        "Re: pricing question",
+        "Follow-up",
+        "Meeting recap",
+        "Contract draft",
+        "Case studies",
+        "Re: next steps",
+    ),
+    "meeting": (
+        "Product demo",
+        "Kick-off meeting",
+        "Quarterly business review",
+        "Contract review",
+        "Onsite workshop",
+        "Technical deep dive",
+    ),
+    "task": (
+        "Send proposal",
+        "Prepare quote",
+        "Follow up on contract",
+        "Schedule demo",
+        "Update forecast",
+        "Send case study",
+        "Book onboarding",
+    ),
+    "note": (
+        "Budget confirmed",
+        "Decision maker identified",
+        "Competitor in play",
+        "Meeting notes",
+        "Call notes",
+        "Procurement process",
+    ),
+    "linkedin_message": (
+        "Connection request",
+        "InMail: introduction",
+        "Shared article",
+        "Congratulations on the new role",
+    ),
 }
 
 # What one unit of each demo currency is worth in US dollars, about: where the exchange rates'
@@ -157,9 +288,11 @@ class Pools:
         for country in COUNTRIES:
             local = Faker(country.locale)
             local.seed_instance(seed)
-            for pool, counts, make in ((self.cities, self.city_counts, local.city),
-                                       (self.streets, self.street_counts, local.street_name),
-                                       (self.postcodes, self.postcode_counts, local.postcode)):
+            for pool, counts, make in (
+                (self.cities, self.city_counts, local.city),
+                (self.streets, self.street_counts, local.street_name),
+                (self.postcodes, self.postcode_counts, local.postcode),
+            ):
                 values = distinct(make, 60)
                 pool.extend(json_text(v) for v in values)
                 counts.append(len(values))
@@ -169,5 +302,3 @@ class Pools:
 def pools(seed: int) -> Pools:
     """The pools for ``seed``, built once per process (Faker is the slow part of generation)."""
     return Pools(seed)
-
-

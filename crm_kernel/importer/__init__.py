@@ -57,16 +57,21 @@ class ImportReport:
 
     def __str__(self) -> str:
         verb = "" if self.written else "would be "
-        lines = [f"{self.file} -> {self.entity}: {self.rows} rows"
-                 + (f" ({self.encoding})" if self.encoding else ""),
-                 f"  {verb}created: {self.created}", f"  {verb}updated: {self.updated}",
-                 f"  {verb}skipped: {self.skipped}", f"  refused: {self.refused}"]
+        lines = [
+            f"{self.file} -> {self.entity}: {self.rows} rows" + (f" ({self.encoding})" if self.encoding else ""),
+            f"  {verb}created: {self.created}",
+            f"  {verb}updated: {self.updated}",
+            f"  {verb}skipped: {self.skipped}",
+            f"  refused: {self.refused}",
+        ]
         lines += [f"  new {entity} {verb}created: {n}" for entity, n in self.new_related.items() if n]
         if not self.suspected.is_empty():
             lines.append(f"  suspected duplicates: {self.suspected.height}")
             for r in self.suspected.head(10).iter_rows(named=True):
-                lines.append(f"    line {r['line']}: {r['name']!r} looks like {r['similar_to']!r} "
-                             f"({r['where']}, similarity {r['similarity']:.2f})")
+                lines.append(
+                    f"    line {r['line']}: {r['name']!r} looks like {r['similar_to']!r} "
+                    f"({r['where']}, similarity {r['similarity']:.2f})"
+                )
         if not self.errors.is_empty():
             lines.append(f"  problems: {self.errors.height}")
             for r in self.errors.head(20).iter_rows(named=True):
@@ -86,26 +91,64 @@ def _report(plan: Plan, table: Table) -> ImportReport:
     counts = rows["_status"].value_counts()
     count = dict(zip(counts["_status"].to_list(), counts["count"].to_list(), strict=True))
     line = table.line_of
-    errors = plan.problems.select(line(plan.problems["_row"]).alias("line"), "column", "value", "reason") \
-        if not plan.problems.is_empty() else pl.DataFrame(schema=ERROR_SCHEMA)
+    errors = (
+        plan.problems.select(line(plan.problems["_row"]).alias("line"), "column", "value", "reason")
+        if not plan.problems.is_empty()
+        else pl.DataFrame(schema=ERROR_SCHEMA)
+    )
     dups = plan.duplicates
     first = line(dups["_first_row"])
-    duplicates = pl.DataFrame({"line": line(dups["_row"]), "key": dups["_key"], "action": dups["_status"],
-                               "_first": first, "_existing": dups["_existing_id"]}).select(
-        "line", "key", "action",
-        pl.when(pl.col("_first").is_not_null()).then(pl.format("line {}", pl.col("_first")))
-        .otherwise(pl.format("existing {}", pl.col("_existing"))).alias("matches"))
+    duplicates = pl.DataFrame(
+        {
+            "line": line(dups["_row"]),
+            "key": dups["_key"],
+            "action": dups["_status"],
+            "_first": first,
+            "_existing": dups["_existing_id"],
+        }
+    ).select(
+        "line",
+        "key",
+        "action",
+        pl.when(pl.col("_first").is_not_null())
+        .then(pl.format("line {}", pl.col("_first")))
+        .otherwise(pl.format("existing {}", pl.col("_existing")))
+        .alias("matches"),
+    )
     s = plan.suspected
-    suspected = pl.DataFrame({"line": line(s["_row"]), "name": s["name"], "similar_to": s["similar_to"],
-                              "_other": line(s["_other_row"]), "similarity": s["similarity"]}).select(
-        "line", "name", "similar_to",
-        pl.when(pl.col("_other").is_not_null()).then(pl.format("line {}", pl.col("_other")))
-        .otherwise(pl.lit("existing company")).alias("where"), "similarity")
+    suspected = pl.DataFrame(
+        {
+            "line": line(s["_row"]),
+            "name": s["name"],
+            "similar_to": s["similar_to"],
+            "_other": line(s["_other_row"]),
+            "similarity": s["similarity"],
+        }
+    ).select(
+        "line",
+        "name",
+        "similar_to",
+        pl.when(pl.col("_other").is_not_null())
+        .then(pl.format("line {}", pl.col("_other")))
+        .otherwise(pl.lit("existing company"))
+        .alias("where"),
+        "similarity",
+    )
     return ImportReport(
-        entity=plan.entity, file=table.name, mapping=dict(plan.mapping.columns), created=count.get("create", 0),
-        updated=count.get("update", 0), skipped=count.get("skip", 0), refused=count.get("refuse", 0),
-        new_related={e: f.height for e, f in plan.new_related.items()}, errors=errors.sort("line"),
-        duplicates=duplicates, suspected=suspected, encoding=table.encoding, rows=rows.height)
+        entity=plan.entity,
+        file=table.name,
+        mapping=dict(plan.mapping.columns),
+        created=count.get("create", 0),
+        updated=count.get("update", 0),
+        skipped=count.get("skip", 0),
+        refused=count.get("refuse", 0),
+        new_related={e: f.height for e, f in plan.new_related.items()},
+        errors=errors.sort("line"),
+        duplicates=duplicates,
+        suspected=suspected,
+        encoding=table.encoding,
+        rows=rows.height,
+    )
 
 
 class Importer:
@@ -118,8 +161,16 @@ class Importer:
         """The file as text columns (a path, or an upload's bytes with its ``name``)."""
         return read_table(file, name=name, encoding=encoding)
 
-    def preview(self, entity: str, file, *, mapping=None, on_duplicate: str = "skip",
-                encoding: str | None = None, name: str | None = None) -> ImportReport:
+    def preview(
+        self,
+        entity: str,
+        file,
+        *,
+        mapping=None,
+        on_duplicate: str = "skip",
+        encoding: str | None = None,
+        name: str | None = None,
+    ) -> ImportReport:
         """What :meth:`run` would do, writing nothing: counts, every problem, the duplicates and
         the suspected duplicates."""
         table = file if isinstance(file, Table) else self.read(file, encoding=encoding, name=name)
@@ -130,10 +181,21 @@ class Importer:
             finally:
                 conn.rollback()
 
-    def run(self, entity: str, file, *, mapping=None, on_duplicate: str = "skip", skip_invalid: bool = False,
-            dry_run: bool = False, encoding: str | None = None, errors: str | Path | None = None,
-            progress: bool = False, name: str | None = None,
-            on_progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    def run(
+        self,
+        entity: str,
+        file,
+        *,
+        mapping=None,
+        on_duplicate: str = "skip",
+        skip_invalid: bool = False,
+        dry_run: bool = False,
+        encoding: str | None = None,
+        errors: str | Path | None = None,
+        progress: bool = False,
+        name: str | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
         """Import ``file`` into ``entity`` in one transaction, as the acting user.
 
         Any invalid row and nothing is written (``ImportRefusedError``, whose ``report`` lists
@@ -162,7 +224,9 @@ class Importer:
             if report.refused and not skip_invalid:
                 raise ImportRefusedError(
                     f"{report.refused} of {report.rows} rows of {table.name} are invalid; nothing was written "
-                    "(skip_invalid / --skip-invalid writes the valid rows)", report)
+                    "(skip_invalid / --skip-invalid writes the valid rows)",
+                    report,
+                )
             total = report.created + report.updated
             task = bar.add_task(f"importing {entity}", total=total)
             done = 0

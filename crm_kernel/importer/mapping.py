@@ -37,11 +37,19 @@ IMPORTABLE = ("companies", "contacts", "deals", "activities", "users", "products
 RELATIONS: dict[str, dict[str, tuple[str, str]]] = {
     "companies": {"owner": ("owner_id", "users")},
     "contacts": {"company": ("company_id", "companies"), "owner": ("owner_id", "users")},
-    "deals": {"company": ("company_id", "companies"), "contact": ("contact_id", "contacts"),
-              "stage": ("stage_id", "pipeline_stages"), "owner": ("owner_id", "users"),
-              "product": ("product_id", "products")},
-    "activities": {"deal": ("deal_id", "deals"), "contact": ("contact_id", "contacts"),
-                   "company": ("company_id", "companies"), "owner": ("owner_id", "users")},
+    "deals": {
+        "company": ("company_id", "companies"),
+        "contact": ("contact_id", "contacts"),
+        "stage": ("stage_id", "pipeline_stages"),
+        "owner": ("owner_id", "users"),
+        "product": ("product_id", "products"),
+    },
+    "activities": {
+        "deal": ("deal_id", "deals"),
+        "contact": ("contact_id", "contacts"),
+        "company": ("company_id", "companies"),
+        "owner": ("owner_id", "users"),
+    },
     "users": {},
     "products": {},
 }
@@ -51,61 +59,110 @@ OWN_DATES = {"created_at"}
 DEAL_DATES = {"stage_entered_at"}
 
 _EMAIL = ["email", "e mail", "email address", "e mail address", "mail"]
-_OWNER = ["owner", "owner email", "owner name", "account owner", "sales rep", "sales agent", "agent",
-          "rep", "assigned to", "deal owner", "contact owner"]
-_COMPANY = ["company", "company name", "account", "account name", "organisation", "organization",
-            "customer", "client"]
+_OWNER = [
+    "owner",
+    "owner email",
+    "owner name",
+    "account owner",
+    "sales rep",
+    "sales agent",
+    "agent",
+    "rep",
+    "assigned to",
+    "deal owner",
+    "contact owner",
+]
+_COMPANY = ["company", "company name", "account", "account name", "organisation", "organization", "customer", "client"]
 _CREATED = ["created", "created at", "created on", "create date", "created date", "date created"]
 
 SYNONYMS: dict[str, dict[str, list[str]]] = {
     "companies": {
-        "name": _COMPANY + ["name"], "domain": ["domain", "company domain", "email domain"],
-        "website": ["website", "web site", "url", "homepage"], "industry": ["industry", "sector", "vertical"],
+        "name": _COMPANY + ["name"],
+        "domain": ["domain", "company domain", "email domain"],
+        "website": ["website", "web site", "url", "homepage"],
+        "industry": ["industry", "sector", "vertical"],
         "employees": ["employees", "number of employees", "headcount", "staff"],
-        "annual_revenue": ["revenue", "annual revenue", "turnover"], "phone": ["phone", "telephone"],
-        "email": _EMAIL, "owner": _OWNER, "created_at": _CREATED,
+        "annual_revenue": ["revenue", "annual revenue", "turnover"],
+        "phone": ["phone", "telephone"],
+        "email": _EMAIL,
+        "owner": _OWNER,
+        "created_at": _CREATED,
     },
     "contacts": {
         "first_name": ["first name", "firstname", "given name", "first", "forename"],
         "last_name": ["last name", "lastname", "surname", "family name", "last"],
-        "email": _EMAIL, "phone": ["phone", "phone number", "telephone", "mobile", "mobile phone"],
-        "job_title": ["job title", "title", "position", "role"], "company": _COMPANY, "owner": _OWNER,
-        "lead_source": ["lead source", "source"], "lead_score": ["lead score", "score"],
-        "lifecycle_stage": ["lifecycle stage", "lifecycle"], "created_at": _CREATED,
+        "email": _EMAIL,
+        "phone": ["phone", "phone number", "telephone", "mobile", "mobile phone"],
+        "job_title": ["job title", "title", "position", "role"],
+        "company": _COMPANY,
+        "owner": _OWNER,
+        "lead_source": ["lead source", "source"],
+        "lead_score": ["lead score", "score"],
+        "lifecycle_stage": ["lifecycle stage", "lifecycle"],
+        "created_at": _CREATED,
     },
     "deals": {
         "title": ["title", "deal", "deal name", "deal title", "opportunity", "opportunity name", "name"],
         "value": ["value", "amount", "deal value", "deal amount", "close value", "revenue"],
         "currency": ["currency", "currency code"],
         "stage": ["stage", "deal stage", "pipeline stage", "sales stage", "status"],
-        "company": _COMPANY, "contact": ["contact", "contact email", "contact e mail"], "owner": _OWNER,
+        "company": _COMPANY,
+        "contact": ["contact", "contact email", "contact e mail"],
+        "owner": _OWNER,
         "product": ["product", "product name", "item"],
         "expected_close_date": ["expected close date", "expected close", "target close date"],
         "actual_close_date": ["close date", "closed date", "actual close date", "closed on", "date closed"],
         "created_at": _CREATED + ["engage date", "opened", "open date"],
         "stage_entered_at": ["stage entered", "stage entered at", "in stage since", "stage date"],
-        "probability": ["probability"], "lead_source": ["lead source", "source"],
-        "description": ["description", "notes"], "close_reason": ["close reason", "reason", "loss reason"],
+        "probability": ["probability"],
+        "lead_source": ["lead source", "source"],
+        "description": ["description", "notes"],
+        "close_reason": ["close reason", "reason", "loss reason"],
     },
     "activities": {
-        "type": ["type", "activity type", "kind"], "subject": ["subject", "title", "summary"],
+        "type": ["type", "activity type", "kind"],
+        "subject": ["subject", "title", "summary"],
         "description": ["description", "notes", "body", "details"],
         "scheduled_at": ["scheduled", "scheduled at", "date", "start", "start time"],
-        "completed_at": ["completed", "completed at", "done at"], "due_at": ["due", "due date", "due at"],
-        "duration_minutes": ["duration", "duration minutes", "minutes"], "status": ["status"],
-        "priority": ["priority"], "deal": ["deal", "deal title", "opportunity"],
-        "contact": ["contact", "contact email"], "company": _COMPANY, "owner": _OWNER,
+        "completed_at": ["completed", "completed at", "done at"],
+        "due_at": ["due", "due date", "due at"],
+        "duration_minutes": ["duration", "duration minutes", "minutes"],
+        "status": ["status"],
+        "priority": ["priority"],
+        "deal": ["deal", "deal title", "opportunity"],
+        "contact": ["contact", "contact email"],
+        "company": _COMPANY,
+        "owner": _OWNER,
         "created_at": _CREATED,
     },
-    "users": {"email": _EMAIL, "full_name": ["name", "full name", "user", "user name"], "role": ["role"],
-              "active": ["active", "enabled"], "created_at": _CREATED},
-    "products": {"name": ["name", "product", "product name"], "family": ["family", "series", "product family",
-                 "product line", "line", "category"], "list_price": ["price", "list price", "sales price",
-                 "unit price"], "currency": ["currency"], "created_at": _CREATED},
+    "users": {
+        "email": _EMAIL,
+        "full_name": ["name", "full name", "user", "user name"],
+        "role": ["role"],
+        "active": ["active", "enabled"],
+        "created_at": _CREATED,
+    },
+    "products": {
+        "name": ["name", "product", "product name"],
+        "family": ["family", "series", "product family", "product line", "line", "category"],
+        "list_price": ["price", "list price", "sales price", "unit price"],
+        "currency": ["currency"],
+        "created_at": _CREATED,
+    },
 }
 
-_KEYS = {"columns", "values", "templates", "defaults", "fill_required", "multiply", "unmapped",
-         "create_missing", "date_format", "entity"}
+_KEYS = {
+    "columns",
+    "values",
+    "templates",
+    "defaults",
+    "fill_required",
+    "multiply",
+    "unmapped",
+    "create_missing",
+    "date_format",
+    "entity",
+}
 _PLACEHOLDER = re.compile(r"\{([^{}|]+)(?:\|(slug|lower|upper))?\}")
 
 
@@ -135,10 +192,18 @@ class Mapping:
         return {t: h for h, t in self.columns.items() if t}
 
     def to_json(self) -> dict:
-        data = {"entity": self.entity, "columns": self.columns, "values": self.values,
-                "templates": self.templates, "defaults": self.defaults, "fill_required": self.fill_required,
-                "multiply": self.multiply, "unmapped": self.unmapped, "create_missing": self.create_missing,
-                "date_format": self.date_format}
+        data = {
+            "entity": self.entity,
+            "columns": self.columns,
+            "values": self.values,
+            "templates": self.templates,
+            "defaults": self.defaults,
+            "fill_required": self.fill_required,
+            "multiply": self.multiply,
+            "unmapped": self.unmapped,
+            "create_missing": self.create_missing,
+            "date_format": self.date_format,
+        }
         return {k: v for k, v in data.items() if v or k in ("entity", "columns")}
 
 
@@ -201,25 +266,35 @@ def load_mapping(source: str | Path | dict | Mapping | None, entity: str, header
         raise ImportRefusedError("a mapping is a JSON object")
     unknown = set(data) - _KEYS
     if unknown:
-        raise ImportRefusedError(f"unknown mapping key(s) {', '.join(sorted(unknown))}; "
-                                 f"use {', '.join(sorted(_KEYS - {'entity'}))}")
+        raise ImportRefusedError(
+            f"unknown mapping key(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(_KEYS - {'entity'}))}"
+        )
     if data.get("entity") not in (None, entity):
         raise ImportRefusedError(f"the mapping is for {data['entity']}, not {entity}")
     columns = auto_map(entity, headers)
     given = data.get("columns") or {}
     missing = [h for h in given if h not in headers]
     if missing:
-        raise ImportRefusedError(f"the mapping names column(s) {', '.join(map(repr, missing))} that the file "
-                                 f"does not have; its columns are {', '.join(map(repr, headers))}")
+        raise ImportRefusedError(
+            f"the mapping names column(s) {', '.join(map(repr, missing))} that the file "
+            f"does not have; its columns are {', '.join(map(repr, headers))}"
+        )
     for header, target in given.items():  # an explicit target takes it from an automatic one
         if target:
             columns.update({h: None for h, t in columns.items() if t == target})
         columns[header] = target or None
     mapping = Mapping(
-        entity=entity, columns=columns, values=data.get("values") or {}, templates=data.get("templates") or {},
-        defaults=data.get("defaults") or {}, fill_required=data.get("fill_required") or {},
-        multiply=data.get("multiply") or {}, unmapped=data.get("unmapped") or "ignore",
-        create_missing=list(data.get("create_missing") or []), date_format=data.get("date_format"))
+        entity=entity,
+        columns=columns,
+        values=data.get("values") or {},
+        templates=data.get("templates") or {},
+        defaults=data.get("defaults") or {},
+        fill_required=data.get("fill_required") or {},
+        multiply=data.get("multiply") or {},
+        unmapped=data.get("unmapped") or "ignore",
+        create_missing=list(data.get("create_missing") or []),
+        date_format=data.get("date_format"),
+    )
     _check(mapping, headers)
     return mapping
 
@@ -232,14 +307,17 @@ def _check(m: Mapping, headers: list[str]) -> None:
 
     wrong = [t for t in [*m.columns.values(), *m.templates, *m.defaults] if t and bad(t)]
     if wrong:
-        raise ImportRefusedError(f"{', '.join(map(repr, wrong))} is not a target of {m.entity}; use one of "
-                                 f"{', '.join(sorted(allowed))} or custom_fields.<key>")
+        raise ImportRefusedError(
+            f"{', '.join(map(repr, wrong))} is not a target of {m.entity}; use one of "
+            f"{', '.join(sorted(allowed))} or custom_fields.<key>"
+        )
     if m.unmapped not in ("ignore", "custom_fields"):
         raise ImportRefusedError(f"unmapped is 'ignore' or 'custom_fields', not {m.unmapped!r}")
     unknown = [r for r in m.create_missing if r not in RELATIONS[m.entity] or r == "stage"]
     if unknown:
-        raise ImportRefusedError(f"create_missing: {', '.join(map(repr, unknown))} cannot be created by "
-                                 f"importing {m.entity}")
+        raise ImportRefusedError(
+            f"create_missing: {', '.join(map(repr, unknown))} cannot be created by importing {m.entity}"
+        )
     for template in m.templates.values():
         for name, _ in _PLACEHOLDER.findall(template):
             if name not in headers:
@@ -253,7 +331,7 @@ def template_parts(template: str) -> list[tuple[str, str | None]]:
     at = 0
     for match in _PLACEHOLDER.finditer(template):
         if match.start() > at:
-            parts.append(("=" + template[at:match.start()], None))
+            parts.append(("=" + template[at : match.start()], None))
         parts.append((match.group(1), match.group(2) or ""))
         at = match.end()
     if at < len(template):

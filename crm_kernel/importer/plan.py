@@ -58,8 +58,9 @@ def _template(template: str) -> pl.Expr:
             pieces.append(pl.lit(name[1:]))
             continue
         col = pl.col(name)
-        pieces.append({"slug": _slug(col), "lower": col.str.to_lowercase(), "upper": col.str.to_uppercase()}
-                      .get(flt, col))
+        pieces.append(
+            {"slug": _slug(col), "lower": col.str.to_lowercase(), "upper": col.str.to_uppercase()}.get(flt, col)
+        )
     return pl.concat_str(pieces, ignore_nulls=False)
 
 
@@ -106,9 +107,13 @@ def _declared_custom(conn, entity: str, frame: pl.DataFrame) -> tuple[pl.DataFra
     names = [c for c in frame.columns if c.startswith("custom_fields.")]
     if not names:
         return frame, problems_frame()
-    declared = {key: (kind, options) for key, kind, options in conn.execute(sa.text(
-        "SELECT key, type, options FROM custom_field_definitions WHERE entity = :e AND deleted_at IS NULL"),
-        {"e": entity}).all()}
+    declared = {
+        key: (kind, options)
+        for key, kind, options in conn.execute(
+            sa.text("SELECT key, type, options FROM custom_field_definitions WHERE entity = :e AND deleted_at IS NULL"),
+            {"e": entity},
+        ).all()
+    }
     exprs, problems = [], []
     for name in names:
         kind, options = declared.get(name.removeprefix("custom_fields."), (None, None))
@@ -117,12 +122,18 @@ def _declared_custom(conn, entity: str, frame: pl.DataFrame) -> tuple[pl.DataFra
         if kind == "multiselect":
             clean, reason = _chosen(pl.col(name), options)
         else:
-            spec = catalog.Field(name, kind, minimum=BIGINT_RANGE[0], maximum=BIGINT_RANGE[1]) \
-                if kind == "integer" else catalog.Field(name, kind)
+            spec = (
+                catalog.Field(name, kind, minimum=BIGINT_RANGE[0], maximum=BIGINT_RANGE[1])
+                if kind == "integer"
+                else catalog.Field(name, kind)
+            )
             clean, reason = field_rule(spec, pl.col(name))
         exprs.append(clean.cast(_CUSTOM_AS[kind], strict=False) if kind in _CUSTOM_AS else clean)
-        problems.append(frame.select("_row", pl.lit(name).alias("target"), pl.col(name).alias("value"),
-                                     reason.alias("reason")).filter(pl.col("reason").is_not_null()))
+        problems.append(
+            frame.select(
+                "_row", pl.lit(name).alias("target"), pl.col(name).alias("value"), reason.alias("reason")
+            ).filter(pl.col("reason").is_not_null())
+        )
     frame = frame.with_columns([e for e in exprs])
     return frame, (pl.concat(problems) if problems else problems_frame())
 
@@ -133,8 +144,11 @@ def _chosen(raw: pl.Expr, options: list[str]) -> tuple[pl.Expr, pl.Expr]:
     items = listed(raw)
     outside = items.list.eval(pl.element().filter(~pl.element().is_in(options))).list.first()
     choices = ", ".join(map(repr, options))
-    reason = pl.when(outside.is_not_null()).then(
-        pl.lit("'") + outside + pl.lit(f"' is not one of the options {choices}")).otherwise(None)
+    reason = (
+        pl.when(outside.is_not_null())
+        .then(pl.lit("'") + outside + pl.lit(f"' is not one of the options {choices}"))
+        .otherwise(None)
+    )
     return items, reason
 
 
@@ -148,9 +162,9 @@ def build(conn: sa.Connection, table: Table, m: Mapping, on_duplicate: OnDuplica
     if missing:
         raise ImportRefusedError(
             f"{table.name} has no column for the required field(s) {', '.join(missing)} of {entity}; "
-            f"its columns are {', '.join(map(repr, table.frame.columns))} (map them with a mapping file)")
-    own = [c for c in data.columns if c != "_row" and not c.startswith("custom_fields.")
-           and c not in RELATIONS[entity]]
+            f"its columns are {', '.join(map(repr, table.frame.columns))} (map them with a mapping file)"
+        )
+    own = [c for c in data.columns if c != "_row" and not c.startswith("custom_fields.") and c not in RELATIONS[entity]]
     checked, problems = check_fields(data, entity, own, m.date_format, m.multiply)
     checked, found = _declared_custom(conn, entity, checked)
     problems = pl.concat([problems, found])
@@ -169,12 +183,16 @@ def build(conn: sa.Connection, table: Table, m: Mapping, on_duplicate: OnDuplica
         parts.append(found)
     if "created_at" in checked.columns or entity == "deals":
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-        checked = checked.with_columns(pl.col("created_at").fill_null(pl.lit(now)) if "created_at" in checked.columns
-                                       else pl.lit(None, pl.String).alias("created_at"))
+        checked = checked.with_columns(
+            pl.col("created_at").fill_null(pl.lit(now))
+            if "created_at" in checked.columns
+            else pl.lit(None, pl.String).alias("created_at")
+        )
         if entity == "deals":
-            checked = checked.with_columns(pl.col("created_at").fill_null(pl.lit(now)),
-                                           pl.coalesce("stage_entered_at", "_closed_on", "created_at", pl.lit(now))
-                                           .alias("stage_entered_at"))
+            checked = checked.with_columns(
+                pl.col("created_at").fill_null(pl.lit(now)),
+                pl.coalesce("stage_entered_at", "_closed_on", "created_at", pl.lit(now)).alias("stage_entered_at"),
+            )
     problems = pl.concat(parts)
     dups = find_duplicates(conn, entity, checked)
     rows = checked.join(dups, on="_row", how="left")
@@ -182,31 +200,44 @@ def build(conn: sa.Connection, table: Table, m: Mapping, on_duplicate: OnDuplica
     refused_dups = []
     unique = entity in UNIQUE
     status = (
-        pl.when(pl.col("_row").is_in(bad["_row"].implode())).then(pl.lit("refuse"))
-        .when(pl.col("_first_row").is_not_null() & (on_duplicate == "create") & (not unique)).then(pl.lit("create"))
-        .when(pl.col("_first_row").is_not_null() & (on_duplicate == "create")).then(pl.lit("refuse"))
-        .when(pl.col("_first_row").is_not_null()).then(pl.lit("skip"))
-        .when(pl.col("_existing_id").is_not_null() & (on_duplicate == "create") & unique).then(pl.lit("refuse"))
-        .when(pl.col("_existing_id").is_not_null() & (on_duplicate != "create")).then(pl.lit(on_duplicate))
+        pl.when(pl.col("_row").is_in(bad["_row"].implode()))
+        .then(pl.lit("refuse"))
+        .when(pl.col("_first_row").is_not_null() & (on_duplicate == "create") & (not unique))
+        .then(pl.lit("create"))
+        .when(pl.col("_first_row").is_not_null() & (on_duplicate == "create"))
+        .then(pl.lit("refuse"))
+        .when(pl.col("_first_row").is_not_null())
+        .then(pl.lit("skip"))
+        .when(pl.col("_existing_id").is_not_null() & (on_duplicate == "create") & unique)
+        .then(pl.lit("refuse"))
+        .when(pl.col("_existing_id").is_not_null() & (on_duplicate != "create"))
+        .then(pl.lit(on_duplicate))
         .otherwise(pl.lit("create"))
     )
     rows = rows.with_columns(status.alias("_status"))
     if unique and on_duplicate == "create":
         clash = rows.filter((pl.col("_status") == "refuse") & ~pl.col("_row").is_in(bad["_row"].implode()))
-        refused_dups.append(clash.select(
-            "_row", pl.lit(dedup_target(entity)).alias("target"), pl.col("_key").alias("value"),
-            pl.when(pl.col("_first_row").is_not_null()).then(pl.lit("repeats an earlier row; it must be unique"))
-            .otherwise(pl.lit("already exists in the CRM; it must be unique")).alias("reason")))
+        refused_dups.append(
+            clash.select(
+                "_row",
+                pl.lit(dedup_target(entity)).alias("target"),
+                pl.col("_key").alias("value"),
+                pl.when(pl.col("_first_row").is_not_null())
+                .then(pl.lit("repeats an earlier row; it must be unique"))
+                .otherwise(pl.lit("already exists in the CRM; it must be unique"))
+                .alias("reason"),
+            )
+        )
     problems = pl.concat([problems, *refused_dups]).cast(PROBLEM_SCHEMA).sort("_row", "target")
     duplicates = rows.filter(pl.col("_first_row").is_not_null() | pl.col("_existing_id").is_not_null()).select(
-        "_row", "_key", "_first_row", "_existing_id", "_status")
+        "_row", "_key", "_first_row", "_existing_id", "_status"
+    )
     suspected = pl.DataFrame()
     if entity == "companies" and "name" in rows.columns:
         fresh = rows.filter((pl.col("_status") == "create") & pl.col("name").is_not_null()).select("_row", "name")
         suspected = suspected_companies(conn, fresh)
     elif "companies" in new_related:
-        suspected = suspected_companies(conn, new_related["companies"].select(
-            pl.col("_row"), pl.col("name")))
+        suspected = suspected_companies(conn, new_related["companies"].select(pl.col("_row"), pl.col("name")))
     from .dedup import SUSPECT_SCHEMA
 
     if suspected.is_empty():
@@ -214,9 +245,16 @@ def build(conn: sa.Connection, table: Table, m: Mapping, on_duplicate: OnDuplica
     stored = [c for c in rows.columns if not c.startswith("_") and catalog.entity(entity).has_field(c)]
     if has_custom and "custom_fields" not in stored:
         stored.append("custom_fields")
-    plan = Plan(entity, m, rows, problems.with_columns(
-        pl.col("target").replace_strict(source, default=pl.col("target")).alias("column")),
-        duplicates, suspected, new_related, stored)
+    plan = Plan(
+        entity,
+        m,
+        rows,
+        problems.with_columns(pl.col("target").replace_strict(source, default=pl.col("target")).alias("column")),
+        duplicates,
+        suspected,
+        new_related,
+        stored,
+    )
     return plan
 
 
@@ -233,39 +271,59 @@ def _resolve(conn, frame: pl.DataFrame, relation: str, fk: str, target: str, cre
     created = None
     noun = catalog.entity(target).singular.lower()
     if relation in create_missing and relation in CREATABLE and not unknown.is_empty():
-        fresh = unknown.group_by("_k", maintain_order=True).agg(pl.col(relation).first().alias("_text"),
-                                                                 pl.col("_row").min().alias("_row"))
+        fresh = unknown.group_by("_k", maintain_order=True).agg(
+            pl.col(relation).first().alias("_text"), pl.col("_row").min().alias("_row")
+        )
         if relation == "owner":  # a user needs an e-mail: only e-mail keys create users
             fresh = fresh.filter(pl.col("_text").str.contains("@"))
-        fresh = fresh.with_columns(pl.Series("_new_id", [str(uuid.uuid4()) for _ in range(fresh.height)],
-                                             dtype=pl.String))
-        frame = frame.join(fresh.select("_k", "_new_id"), on="_k", how="left").with_columns(
-            pl.coalesce(fk, "_new_id").alias(fk)).drop("_new_id")
+        fresh = fresh.with_columns(
+            pl.Series("_new_id", [str(uuid.uuid4()) for _ in range(fresh.height)], dtype=pl.String)
+        )
+        frame = (
+            frame.join(fresh.select("_k", "_new_id"), on="_k", how="left")
+            .with_columns(pl.coalesce(fk, "_new_id").alias(fk))
+            .drop("_new_id")
+        )
         unknown = frame.filter(pl.col(relation).is_not_null() & pl.col(fk).is_null())
         created = fresh.select("_row", pl.col("_new_id").alias("id"), pl.col("_text").alias(CREATABLE[relation]))
         if relation == "owner":
             created = created.with_columns(pl.col("email").str.split("@").list.first().alias("full_name"))
-    hint = f"; add it first or let the import create it (create_missing: [\"{relation}\"])" \
-        if relation in CREATABLE else ""
-    problems = unknown.select("_row", pl.lit(relation).alias("target"), pl.col(relation).alias("value"),
-                              pl.lit(f"unknown {noun}{hint}").alias("reason"))
+    hint = (
+        f'; add it first or let the import create it (create_missing: ["{relation}"])' if relation in CREATABLE else ""
+    )
+    problems = unknown.select(
+        "_row",
+        pl.lit(relation).alias("target"),
+        pl.col(relation).alias("value"),
+        pl.lit(f"unknown {noun}{hint}").alias("reason"),
+    )
     return frame.drop("_k", relation), problems, created
 
 
 def _deal_rules(conn, frame: pl.DataFrame, m: Mapping) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A deal's stage: its required fields, its probability, its close date (services/deals.py)."""
-    stages = copy_out(conn, "SELECT id::text, name, probability::text, (is_closed_won OR is_closed_lost)::int,"
-                            " required_fields::text, position FROM pipeline_stages"
-                            " WHERE deleted_at IS NULL AND is_active ORDER BY position",
-                      {"stage_id": pl.String, "_stage": pl.String, "_stage_probability": pl.String,
-                       "_closed": pl.Int8, "_required": pl.String, "_position": pl.Int64})
+    stages = copy_out(
+        conn,
+        "SELECT id::text, name, probability::text, (is_closed_won OR is_closed_lost)::int,"
+        " required_fields::text, position FROM pipeline_stages"
+        " WHERE deleted_at IS NULL AND is_active ORDER BY position",
+        {
+            "stage_id": pl.String,
+            "_stage": pl.String,
+            "_stage_probability": pl.String,
+            "_closed": pl.Int8,
+            "_required": pl.String,
+            "_position": pl.Int64,
+        },
+    )
     if stages.is_empty():
         raise ImportRefusedError("the pipeline has no active stage to put deals in")
     if "stage_id" not in frame.columns:
         frame = frame.with_columns(pl.lit(stages["stage_id"][0]).alias("stage_id"))
     frame = frame.with_columns(pl.col("stage_id").fill_null(pl.lit(stages["stage_id"][0])))
-    stages = stages.with_columns(pl.col("_required").str.json_decode(pl.List(pl.String)),
-                                 pl.col("_closed").cast(pl.Boolean))
+    stages = stages.with_columns(
+        pl.col("_required").str.json_decode(pl.List(pl.String)), pl.col("_closed").cast(pl.Boolean)
+    )
     frame = frame.join(stages.drop("_position"), on="stage_id", how="left")
     problems = []
     required = sorted({name for names in stages["_required"].to_list() for name in names})
@@ -274,11 +332,20 @@ def _deal_rules(conn, frame: pl.DataFrame, m: Mapping) -> tuple[pl.DataFrame, pl
             frame = frame.with_columns(pl.lit(None, pl.String).alias(name))
         needs = pl.col("_required").list.contains(name)
         if name in m.fill_required:
-            frame = frame.with_columns(pl.when(needs & pl.col(name).is_null()).then(pl.lit(m.fill_required[name]))
-                                       .otherwise(pl.col(name)).alias(name))
-        problems.append(frame.filter(needs & pl.col(name).is_null()).select(
-            "_row", pl.lit(name).alias("target"), pl.lit(None, pl.String).alias("value"),
-            pl.format("is required in stage {}", pl.col("_stage")).alias("reason")))
+            frame = frame.with_columns(
+                pl.when(needs & pl.col(name).is_null())
+                .then(pl.lit(m.fill_required[name]))
+                .otherwise(pl.col(name))
+                .alias(name)
+            )
+        problems.append(
+            frame.filter(needs & pl.col(name).is_null()).select(
+                "_row",
+                pl.lit(name).alias("target"),
+                pl.lit(None, pl.String).alias("value"),
+                pl.format("is required in stage {}", pl.col("_stage")).alias("reason"),
+            )
+        )
     today = dt.date.today().isoformat()
     close = pl.col("actual_close_date") if "actual_close_date" in frame.columns else pl.lit(None, pl.String)
     probability = pl.col("probability") if "probability" in frame.columns else pl.lit(None, pl.String)

@@ -42,7 +42,6 @@ class Table:
         starts = pl.Series(self._lines, dtype=pl.Int64)
         return starts.gather(rows).alias("line")
 
-
     def _one_line_per_row(self) -> bool:
         """No quoted newlines and no blank lines: row i is on line i + 2 (a cheap count)."""
         text = self._text or ""
@@ -50,8 +49,9 @@ class Table:
         return lines == self.frame.height + 1
 
 
-def read_table(source: Path | str | bytes, *, name: str | None = None, encoding: str | None = None,
-               sheet: str | int | None = None) -> Table:
+def read_table(
+    source: Path | str | bytes, *, name: str | None = None, encoding: str | None = None, sheet: str | int | None = None
+) -> Table:
     """Read ``source`` (a path, or the bytes of an uploaded file with its ``name``)."""
     label = name or (Path(source).name if not isinstance(source, bytes) else "upload.csv")
     data = source if isinstance(source, bytes) else _read_bytes(Path(source))
@@ -82,7 +82,7 @@ def detect_encoding(data: bytes) -> str:
     try:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data[:_SNIFF_BYTES * 4]).best()
+        best = from_bytes(data[: _SNIFF_BYTES * 4]).best()
     except ImportError:  # optional: cp1252 is the usual answer anyway
         best = None
     # On short samples the detector often can't tell the Windows code pages apart; a file
@@ -104,7 +104,8 @@ def _decode(data: bytes, encoding: str | None) -> tuple[str, str]:
         line = data[: exc.start].count(b"\n") + 1
         raise ImportRefusedError(
             f"the file is not valid {chosen} (line {line}: byte {data[exc.start]:#04x}); "
-            "name its encoding with --encoding (e.g. cp1252)") from None
+            "name its encoding with --encoding (e.g. cp1252)"
+        ) from None
     return text.removeprefix("\ufeff"), chosen
 
 
@@ -127,9 +128,14 @@ def _read_csv(data: bytes, label: str, encoding: str | None) -> Table:
     utf8 = codecs.lookup(chosen).name in ("utf-8", "utf-8-sig")
     raw = data.removeprefix(codecs.BOM_UTF8) if utf8 else text.encode("utf-8")
     try:
-        frame = pl.read_csv(io.BytesIO(raw), separator=delimiter, infer_schema=False,
-                            quote_char='"', truncate_ragged_lines=False,
-                            raise_if_empty=True)
+        frame = pl.read_csv(
+            io.BytesIO(raw),
+            separator=delimiter,
+            infer_schema=False,
+            quote_char='"',
+            truncate_ragged_lines=False,
+            raise_if_empty=True,
+        )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ImportRefusedError(f"{label} is not a readable CSV file: {str(exc).splitlines()[0]}") from exc
     return Table(_clean_headers(frame, label), label, chosen, delimiter, _text=text)
@@ -156,7 +162,8 @@ def _clean_headers(frame: pl.DataFrame, label: str) -> pl.DataFrame:
         unique.append(n if seen[n] == 1 else f"{n} ({seen[n]})")
     # Blank cells are missing values; surrounding spaces are never meant.
     return frame.rename(dict(zip(frame.columns, unique, strict=True))).with_columns(
-        pl.all().str.strip_chars().replace("", None))
+        pl.all().str.strip_chars().replace("", None)
+    )
 
 
 def _row_lines(text: str, delimiter: str) -> list[int]:

@@ -19,13 +19,21 @@ def norm_text(expr: pl.Expr) -> pl.Expr:
 
 def norm_domain(expr: pl.Expr) -> pl.Expr:
     """``https://www.Acme.com/about`` -> ``acme.com``."""
-    return (expr.str.to_lowercase().str.strip_chars().str.replace(_SCHEME, "").str.replace(r"^www\.", "")
-            .str.replace(r"[/?#:].*$", "").str.strip_chars("."))
+    return (
+        expr.str.to_lowercase()
+        .str.strip_chars()
+        .str.replace(_SCHEME, "")
+        .str.replace(r"^www\.", "")
+        .str.replace(r"[/?#:].*$", "")
+        .str.strip_chars(".")
+    )
 
 
 _NORM_TEXT_SQL = "lower(btrim(regexp_replace({0}, '\\s+', ' ', 'g')))"
-_NORM_DOMAIN_SQL = ("btrim(regexp_replace(regexp_replace(regexp_replace(lower(btrim({0})), "
-                    "'^[a-z][a-z0-9+.\\-]*://', ''), '^www\\.', ''), '[/?#:].*$', ''), '.')")
+_NORM_DOMAIN_SQL = (
+    "btrim(regexp_replace(regexp_replace(regexp_replace(lower(btrim({0})), "
+    "'^[a-z][a-z0-9+.\\-]*://', ''), '^www\\.', ''), '[/?#:].*$', ''), '.')"
+)
 
 # entity -> SQL expressions of its natural keys, most specific first.
 KEY_SQL = {
@@ -49,7 +57,8 @@ def lookup(conn: sa.Connection, entity: str) -> pl.DataFrame:
     keys = " UNION ALL ".join(
         f"SELECT {sql} AS key, id::text AS id, {rank} AS rank, created_at FROM {entity}"
         f" WHERE {_LIVE.get(entity, 'deleted_at IS NULL')} AND {sql} IS NOT NULL AND {sql} <> ''"
-        for rank, sql in enumerate(KEY_SQL[entity]))
+        for rank, sql in enumerate(KEY_SQL[entity])
+    )
     query = f"SELECT DISTINCT ON (key) key, id FROM ({keys}) k ORDER BY key, rank, created_at, id"
     return copy_out(conn, query, {"key": pl.String, "id": pl.String})
 

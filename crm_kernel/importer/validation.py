@@ -51,30 +51,41 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
         case "text":
             clean = raw.str.to_uppercase() if f.format == "currency" else raw
             reason = when(raw.str.contains("\x00", literal=True)).then(
-                pl.lit("must not contain the NUL character (\\x00)"))
+                pl.lit("must not contain the NUL character (\\x00)")
+            )
             if f.format == "email":
                 reason = reason.when(present & ~raw.str.contains(_EMAIL.pattern)).then(
-                    pl.lit("is not an e-mail address"))
+                    pl.lit("is not an e-mail address")
+                )
             elif f.format == "currency":
                 reason = reason.when(present & ~clean.is_in(sorted(iso_4217()))).then(
-                    pl.lit("is not an ISO 4217 currency code"))
+                    pl.lit("is not an ISO 4217 currency code")
+                )
             return clean, reason.otherwise(None)
         case "integer":
             # "1,200" and a spreadsheet's "12.0" are whole numbers too.
             number = raw.str.replace_all(r"[\s,_]", "").str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
             low = INTEGER_RANGE[0] if f.minimum is None else max(INTEGER_RANGE[0], int(f.minimum))
             high = INTEGER_RANGE[1] if f.maximum is None else min(INTEGER_RANGE[1], int(f.maximum))
-            reason = (when(present & number.is_null()).then(pl.lit("is not a whole number"))
-                      .when(number < low).then(pl.lit(f"is out of range: it must be greater than or equal to {low}"))
-                      .when(number > high).then(pl.lit(f"is out of range: it must be less than or equal to {high}"))
-                      .otherwise(None))
+            reason = (
+                when(present & number.is_null())
+                .then(pl.lit("is not a whole number"))
+                .when(number < low)
+                .then(pl.lit(f"is out of range: it must be greater than or equal to {low}"))
+                .when(number > high)
+                .then(pl.lit(f"is out of range: it must be less than or equal to {high}"))
+                .otherwise(None)
+            )
             return number.cast(pl.String), reason
         case "number" | "money":
             text = raw.str.replace_all(r"[\s,_$€£¥]", "")  # thousands separators, currency signs
             digits = text.str.replace(r"^[+-]", "")
             whole = digits.str.replace(r"\..*$", "").str.replace(r"^0+", "").str.len_chars()
-            places = pl.when(digits.str.contains(".", literal=True)).then(
-                digits.str.replace(r"^[^.]*\.", "").str.len_chars()).otherwise(0)
+            places = (
+                pl.when(digits.str.contains(".", literal=True))
+                .then(digits.str.replace(r"^[^.]*\.", "").str.len_chars())
+                .otherwise(0)
+            )
             negative = text.str.starts_with("-") & text.str.contains(r"[1-9]")
             reason = when(present & ~text.str.contains(_NUMBER)).then(pl.lit("is not a decimal number"))
             if f.scale is not None:
@@ -82,20 +93,27 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
             if f.precision is not None:
                 room = f.precision - (f.scale or 0)
                 reason = reason.when(whole > room).then(
-                    pl.lit(f"is too large: at most {room} digits before the decimal point"))
+                    pl.lit(f"is too large: at most {room} digits before the decimal point")
+                )
             if f.minimum is not None and f.minimum == 0:
                 reason = reason.when(negative).then(pl.lit("must be greater than or equal to 0"))
             if f.maximum is not None:
                 reason = reason.when(text.cast(pl.Float64, strict=False) > f.maximum).then(
-                    pl.lit(f"must be less than or equal to {f.maximum:g}"))
+                    pl.lit(f"must be less than or equal to {f.maximum:g}")
+                )
             return text, reason.otherwise(None)
         case "date":
             formats = (date_format,) if date_format else _DATE_FORMATS
-            parsed = pl.coalesce([*(raw.str.to_date(fmt, strict=False) for fmt in formats),
-                                  # a spreadsheet's date cell comes as a date at midnight
-                                  raw.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False).dt.date()])
-            reason = when(present & parsed.is_null()).then(
-                pl.lit(f"is not a date ({'or '.join(formats)})")).otherwise(None)
+            parsed = pl.coalesce(
+                [
+                    *(raw.str.to_date(fmt, strict=False) for fmt in formats),
+                    # a spreadsheet's date cell comes as a date at midnight
+                    raw.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False).dt.date(),
+                ]
+            )
+            reason = (
+                when(present & parsed.is_null()).then(pl.lit(f"is not a date ({'or '.join(formats)})")).otherwise(None)
+            )
             return parsed.cast(pl.String), reason
         case "timestamp":
             naive = pl.coalesce([raw.str.to_datetime(fmt, strict=False) for fmt in _NAIVE])
@@ -105,13 +123,17 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
             ok = naive.is_not_null() | aware.is_not_null()
             reason = when(present & ~ok).then(pl.lit("is not a date and time (ISO 8601)")).otherwise(None)
             # Naive times are read in the session's time zone (CRM_TIMEZONE) by PostgreSQL.
-            clean = pl.coalesce([aware.dt.strftime("%Y-%m-%dT%H:%M:%S%.f+00:00"),
-                                 naive.dt.strftime("%Y-%m-%d %H:%M:%S%.f")])
+            clean = pl.coalesce(
+                [aware.dt.strftime("%Y-%m-%dT%H:%M:%S%.f+00:00"), naive.dt.strftime("%Y-%m-%d %H:%M:%S%.f")]
+            )
             return clean, reason
         case "enum":
             clean = raw.str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
-            reason = when(present & ~clean.is_in(list(f.values))).then(
-                pl.lit(f"is not one of {', '.join(f.values)}")).otherwise(None)
+            reason = (
+                when(present & ~clean.is_in(list(f.values)))
+                .then(pl.lit(f"is not one of {', '.join(f.values)}"))
+                .otherwise(None)
+            )
             return clean, reason
         case "boolean":
             low = raw.str.to_lowercase()
@@ -122,10 +144,14 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
             items = listed(raw)
             quoted = items.list.eval(pl.lit('"') + pl.element().str.replace_all(r'(["\\])', r"\$1") + pl.lit('"'))
             clean = pl.concat_str(pl.lit("{"), quoted.list.join(","), pl.lit("}"))
-            reason = when(raw.str.contains("\x00", literal=True)).then(
-                pl.lit("must not contain the NUL character (\\x00)")).otherwise(None)
+            reason = (
+                when(raw.str.contains("\x00", literal=True))
+                .then(pl.lit("must not contain the NUL character (\\x00)"))
+                .otherwise(None)
+            )
             return clean, reason
         case "json":
+
             def bad_json(value: str) -> str | None:
                 import json
 
@@ -142,8 +168,12 @@ def field_rule(f: Field, raw: pl.Expr, date_format: str | None = None) -> tuple[
 
 def listed(raw: pl.Expr) -> pl.Expr:
     """A list written in one cell, "vip; partner" or "vip, partner": trimmed, none empty, each once."""
-    return raw.str.replace_all(",", ";").str.split(";").list.eval(
-        pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")).list.unique(maintain_order=True)
+    return (
+        raw.str.replace_all(",", ";")
+        .str.split(";")
+        .list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+        .list.unique(maintain_order=True)
+    )
 
 
 def multiplied(raw: pl.Expr, factor: float) -> pl.Expr:
@@ -153,8 +183,9 @@ def multiplied(raw: pl.Expr, factor: float) -> pl.Expr:
     return pl.when(product.is_null()).then(raw).otherwise(text)
 
 
-def check_fields(frame: pl.DataFrame, entity: str, targets: list[str], date_format: str | None,
-                 multiply: dict[str, float]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def check_fields(
+    frame: pl.DataFrame, entity: str, targets: list[str], date_format: str | None, multiply: dict[str, float]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate and convert the entity's own fields among ``targets`` (columns of ``frame``).
 
     Returns (frame with each target as text to store, problems)."""
@@ -174,15 +205,21 @@ def check_fields(frame: pl.DataFrame, entity: str, targets: list[str], date_form
         *(reason.alias(f"_why:{t}") for t, (_, reason) in rules.items()),
     )
     problems = [
-        frame.select("_row", pl.lit(t).alias("target"), pl.col(t).alias("value"),
-                     checked[f"_why:{t}"].alias("reason")).filter(pl.col("reason").is_not_null())
+        frame.select(
+            "_row", pl.lit(t).alias("target"), pl.col(t).alias("value"), checked[f"_why:{t}"].alias("reason")
+        ).filter(pl.col("reason").is_not_null())
         for t in rules
     ]
     required = [f.name for f in e.writable_fields if f.required and f.name in targets]
     for name in required:  # present but blank in some rows
-        problems.append(frame.filter(pl.col(name).is_null()).select(
-            "_row", pl.lit(name).alias("target"), pl.lit(None, pl.String).alias("value"),
-            pl.lit("is required").alias("reason")))
+        problems.append(
+            frame.filter(pl.col(name).is_null()).select(
+                "_row",
+                pl.lit(name).alias("target"),
+                pl.lit(None, pl.String).alias("value"),
+                pl.lit("is required").alias("reason"),
+            )
+        )
     found = pl.concat([p.cast(PROBLEM_SCHEMA) for p in problems]) if problems else problems_frame()
     return checked.drop([f"_why:{t}" for t in rules]), found
 

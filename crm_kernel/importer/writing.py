@@ -28,29 +28,37 @@ _XACT = "pg_current_xact_id()::text::numeric"
 _IMAGE = "(to_jsonb(t) - ARRAY['search_vector', 'last_xact'])"
 
 
-def write(conn: sa.Connection, plan, actor, advance: Callable[[int], None] = lambda n: None, *,
-          default_owner: bool = False) -> dict[str, int]:
+def write(
+    conn: sa.Connection, plan, actor, advance: Callable[[int], None] = lambda n: None, *, default_owner: bool = False
+) -> dict[str, int]:
     """Write the plan's related records, creates and updates; returns rows written per kind.
     ``default_owner``: new records without an owner belong to ``actor`` (anyone but an admin,
     who could not see them otherwise: access/rules.py)."""
     cursor = conn.connection.driver_connection.cursor()
     written = {}
     for entity, frame in plan.new_related.items():
-        related = frame.drop("_row").with_columns(pl.lit(str(actor)).alias("created_by"),
-                                                  pl.lit(str(actor)).alias("updated_by"))
+        related = frame.drop("_row").with_columns(
+            pl.lit(str(actor)).alias("created_by"), pl.lit(str(actor)).alias("updated_by")
+        )
         copy_frame(cursor, entity, _with_defaults(cursor, entity, related))
         written[f"new {entity}"] = frame.height
     creates = plan.rows.filter(pl.col("_status") == "create").select(plan.stored)
     creates = creates.with_columns(pl.lit(str(actor)).alias("created_by"), pl.lit(str(actor)).alias("updated_by"))
     if default_owner and catalog.entity(plan.entity).has_field("owner_id"):
-        owner = pl.col("owner_id").fill_null(pl.lit(str(actor))) if "owner_id" in creates.columns else pl.lit(str(actor))
+        owner = (
+            pl.col("owner_id").fill_null(pl.lit(str(actor))) if "owner_id" in creates.columns else pl.lit(str(actor))
+        )
         creates = creates.with_columns(owner.alias("owner_id"))
     creates = _with_defaults(cursor, plan.entity, creates)
     copy_frame(cursor, plan.entity, creates, advance)
     updates = plan.rows.filter(pl.col("_status") == "update")
     if not updates.is_empty():
-        _update(cursor, plan.entity, updates.select(pl.col("_existing_id").alias("id"),
-                                                     *[c for c in plan.stored if c != "created_at"]), actor)
+        _update(
+            cursor,
+            plan.entity,
+            updates.select(pl.col("_existing_id").alias("id"), *[c for c in plan.stored if c != "created_at"]),
+            actor,
+        )
         advance(updates.height)
     for entity in {plan.entity, *plan.new_related}:
         _audit_creates(cursor, entity, actor)
@@ -75,16 +83,21 @@ def copy_frame(cursor, table: str, frame: pl.DataFrame, advance: Callable[[int],
         _copy(cursor, sql.Identifier(table), columns, frame, advance)
         return
     staging = sql.Identifier(f"import_staging_{table}")
-    cursor.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-        staging, columns, sql.Identifier(table)))
+    cursor.execute(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            staging, columns, sql.Identifier(table)
+        )
+    )
     _copy(cursor, staging, columns, frame, advance)
-    cursor.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(sql.Identifier(table), columns, columns,
-                                                                           staging))
+    cursor.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(sql.Identifier(table), columns, columns, staging)
+    )
     cursor.execute(sql.SQL("DROP TABLE {}").format(staging))
 
 
-def _copy(cursor, target: sql.Composable, columns: sql.Composable, frame: pl.DataFrame,
-          advance: Callable[[int], None]) -> None:
+def _copy(
+    cursor, target: sql.Composable, columns: sql.Composable, frame: pl.DataFrame, advance: Callable[[int], None]
+) -> None:
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
     with cursor.copy(stmt) as copy:
         for chunk in frame.iter_slices(COPY_CHUNK_ROWS):
@@ -106,7 +119,9 @@ def _with_defaults(cursor, table: str, frame: pl.DataFrame) -> pl.DataFrame:
             continue
         default = cursor.execute(
             "SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema()"
-            " AND table_name = %s AND column_name = %s", [table, name]).fetchone()[0]
+            " AND table_name = %s AND column_name = %s",
+            [table, name],
+        ).fetchone()[0]
         value = cursor.execute(sql.SQL("SELECT ({})::text").format(sql.SQL(default))).fetchone()[0]
         filled.append(pl.col(name).fill_null(pl.lit(value)))
     return frame.with_columns(filled) if filled else frame
@@ -115,53 +130,78 @@ def _with_defaults(cursor, table: str, frame: pl.DataFrame) -> pl.DataFrame:
 def _audit_creates(cursor, table: str, actor) -> None:
     """One audit row per record this transaction created in ``table`` (found by the change
     tracking stamp), dated with its own ``created_at``."""
-    base = (f"INSERT INTO audit_log (user_id, at, entity, entity_id, operation, before, after, imported)"
-            f" SELECT %(actor)s, {{at}}, '{table}', t.id, {{op}}, {{before}}, {{after}}, true"
-            f" FROM {table} t WHERE t.last_xact = {_XACT} AND t.version = 1")
+    base = (
+        f"INSERT INTO audit_log (user_id, at, entity, entity_id, operation, before, after, imported)"
+        f" SELECT %(actor)s, {{at}}, '{table}', t.id, {{op}}, {{before}}, {{after}}, true"
+        f" FROM {table} t WHERE t.last_xact = {_XACT} AND t.version = 1"
+    )
     if table != "deals":
         cursor.execute(base.format(at="t.created_at", op="'create'", before="NULL", after=_IMAGE), {"actor": actor})
         return
     # A deal that entered its stage after it was created: created in the first stage, then moved.
-    first = cursor.execute("SELECT id::text, probability FROM pipeline_stages WHERE deleted_at IS NULL"
-                           " AND is_active ORDER BY position LIMIT 1").fetchone()
-    earlier = (f"({_IMAGE} || jsonb_build_object('stage_id', %(first)s::text, 'probability', %(prob)s::numeric,"
-               f" 'actual_close_date', NULL, 'stage_entered_at', t.created_at))")
+    first = cursor.execute(
+        "SELECT id::text, probability FROM pipeline_stages WHERE deleted_at IS NULL"
+        " AND is_active ORDER BY position LIMIT 1"
+    ).fetchone()
+    earlier = (
+        f"({_IMAGE} || jsonb_build_object('stage_id', %(first)s::text, 'probability', %(prob)s::numeric,"
+        f" 'actual_close_date', NULL, 'stage_entered_at', t.created_at))"
+    )
     moved = "t.stage_entered_at > t.created_at AND t.stage_id <> %(first)s::uuid"
     params = {"actor": actor, "first": first[0], "prob": first[1]}
-    cursor.execute(base.format(at="t.created_at", op="'create'", before="NULL",
-                               after=f"CASE WHEN {moved} THEN {earlier} ELSE {_IMAGE} END"), params)
-    cursor.execute(base.format(at="t.stage_entered_at", op="'move'", before=earlier, after=_IMAGE)
-                   + f" AND {moved}", params)
+    cursor.execute(
+        base.format(
+            at="t.created_at", op="'create'", before="NULL", after=f"CASE WHEN {moved} THEN {earlier} ELSE {_IMAGE} END"
+        ),
+        params,
+    )
+    cursor.execute(
+        base.format(at="t.stage_entered_at", op="'move'", before=earlier, after=_IMAGE) + f" AND {moved}", params
+    )
 
 
 def _update(cursor, table: str, frame: pl.DataFrame, actor) -> None:
     """Existing records take the file's non-blank values: one UPDATE from a COPY-filled temp table,
     with before and after images in the audit log."""
     columns = [c for c in frame.columns if c != "id"]
-    cursor.execute(sql.SQL("CREATE TEMP TABLE import_updates ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
-                   .format(sql.SQL(", ").join(map(sql.Identifier, ["id", *columns])), sql.Identifier(table)))
+    cursor.execute(
+        sql.SQL("CREATE TEMP TABLE import_updates ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            sql.SQL(", ").join(map(sql.Identifier, ["id", *columns])), sql.Identifier(table)
+        )
+    )
     copy_frame(cursor, "import_updates", frame)
-    cursor.execute(sql.SQL(
-        "CREATE TEMP TABLE import_before ON COMMIT DROP AS"
-        " SELECT t.id, {image} AS img FROM {table} t JOIN import_updates u USING (id) ORDER BY t.id FOR UPDATE OF t"
-    ).format(image=sql.SQL(_IMAGE), table=sql.Identifier(table)))
-    sets = [sql.SQL("{c} = coalesce(u.{c}, t.{c})").format(c=sql.Identifier(c)) for c in columns
-            if c != "custom_fields"]
+    cursor.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE import_before ON COMMIT DROP AS"
+            " SELECT t.id, {image} AS img FROM {table} t JOIN import_updates u USING (id) ORDER BY t.id FOR UPDATE OF t"
+        ).format(image=sql.SQL(_IMAGE), table=sql.Identifier(table))
+    )
+    sets = [
+        sql.SQL("{c} = coalesce(u.{c}, t.{c})").format(c=sql.Identifier(c)) for c in columns if c != "custom_fields"
+    ]
     if "custom_fields" in columns:
         sets.append(sql.SQL("custom_fields = t.custom_fields || coalesce(u.custom_fields, '{}')"))
-    cursor.execute(sql.SQL(
-        "UPDATE {table} t SET {sets}, version = t.version + 1, updated_at = now(), updated_by = %(actor)s"
-        " FROM import_updates u WHERE t.id = u.id").format(table=sql.Identifier(table), sets=sql.SQL(", ").join(sets)),
-        {"actor": actor})
+    cursor.execute(
+        sql.SQL(
+            "UPDATE {table} t SET {sets}, version = t.version + 1, updated_at = now(), updated_by = %(actor)s"
+            " FROM import_updates u WHERE t.id = u.id"
+        ).format(table=sql.Identifier(table), sets=sql.SQL(", ").join(sets)),
+        {"actor": actor},
+    )
     if cursor.rowcount != frame.height:  # row-level security skipped records the user may not change
-        raise AccessDeniedError(f"{table}: {frame.height - cursor.rowcount:,} of the file's rows would update "
-                                "records you may not change (owned outside your teams); nothing was written",
-                                table=table)
-    cursor.execute(sql.SQL(
-        "INSERT INTO audit_log (user_id, entity, entity_id, operation, before, after, imported)"
-        " SELECT %(actor)s, %(entity)s, t.id, 'update', b.img, {image}, true"
-        " FROM {table} t JOIN import_before b USING (id)").format(image=sql.SQL(_IMAGE), table=sql.Identifier(table)),
-        {"actor": actor, "entity": table})
+        raise AccessDeniedError(
+            f"{table}: {frame.height - cursor.rowcount:,} of the file's rows would update "
+            "records you may not change (owned outside your teams); nothing was written",
+            table=table,
+        )
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO audit_log (user_id, entity, entity_id, operation, before, after, imported)"
+            " SELECT %(actor)s, %(entity)s, t.id, 'update', b.img, {image}, true"
+            " FROM {table} t JOIN import_before b USING (id)"
+        ).format(image=sql.SQL(_IMAGE), table=sql.Identifier(table)),
+        {"actor": actor, "entity": table},
+    )
 
 
 def _notify(cursor, tables: list[str]) -> None:
@@ -170,4 +210,6 @@ def _notify(cursor, tables: list[str]) -> None:
         cursor.execute(
             f"SELECT pg_notify(%s, json_build_object('entity', %s::text, 'id', t.id::text, 'operation', "
             f"CASE WHEN t.version = 1 THEN 'create' ELSE 'update' END, 'version', t.version)::text)"
-            f" FROM {table} t WHERE t.last_xact = {_XACT}", [changes.CHANNEL, table])
+            f" FROM {table} t WHERE t.last_xact = {_XACT}",
+            [changes.CHANNEL, table],
+        )

@@ -37,24 +37,21 @@ class Ingest:
     def __init__(self, crm: CRM):
         self.crm = crm
 
-    def mbox(self, path: str | os.PathLike, *, create_contacts: bool = False,
-             progress: bool = False) -> IngestSummary:
+    def mbox(self, path: str | os.PathLike, *, create_contacts: bool = False, progress: bool = False) -> IngestSummary:
         """Every message of an mbox file."""
         from .mail import mbox_messages
 
         total, items = mbox_messages(Path(path))
         return self._write(f"mbox {Path(path).name}", total, items, create_contacts, progress)
 
-    def eml(self, folder: str | os.PathLike, *, create_contacts: bool = False,
-            progress: bool = False) -> IngestSummary:
+    def eml(self, folder: str | os.PathLike, *, create_contacts: bool = False, progress: bool = False) -> IngestSummary:
         """Every ``*.eml`` file in a folder and its subfolders."""
         from .mail import eml_messages
 
         total, items = eml_messages(Path(folder))
         return self._write(f"eml {Path(folder).name}", total, items, create_contacts, progress)
 
-    def ics(self, path: str | os.PathLike, *, create_contacts: bool = False,
-            progress: bool = False) -> IngestSummary:
+    def ics(self, path: str | os.PathLike, *, create_contacts: bool = False, progress: bool = False) -> IngestSummary:
         """Every event of an iCalendar file; a recurring series as its first instance plus
         the instances the file holds (see calendar.py)."""
         from .calendar import ics_events
@@ -62,9 +59,19 @@ class Ingest:
         total, items = ics_events(Path(path), self.crm.config.timezone)
         return self._write(f"ics {Path(path).name}", total, items, create_contacts, progress)
 
-    def imap(self, host: str, user: str, password: str | None = None, *, folder: str = "INBOX",
-             port: int | None = None, security: str = "ssl", ssl_context: ssl.SSLContext | None = None,
-             create_contacts: bool = False, progress: bool = False) -> IngestSummary:
+    def imap(
+        self,
+        host: str,
+        user: str,
+        password: str | None = None,
+        *,
+        folder: str = "INBOX",
+        port: int | None = None,
+        security: str = "ssl",
+        ssl_context: ssl.SSLContext | None = None,
+        create_contacts: bool = False,
+        progress: bool = False,
+    ) -> IngestSummary:
         """Every message of an IMAP folder, opened read-only. ``password`` defaults to
         ``CRM_IMAP_PASSWORD``. ``security`` is ``ssl`` (port 993), ``starttls`` (143) or
         ``plain`` (143, unencrypted: a server on this machine); ``ssl_context`` replaces the
@@ -76,8 +83,9 @@ class Ingest:
         if not password:
             raise IngestError("no IMAP password: pass password= or set CRM_IMAP_PASSWORD")
 
-        total, items = imap_messages(host, user, password, folder=folder, port=port, security=security,
-                                     ssl_context=ssl_context)
+        total, items = imap_messages(
+            host, user, password, folder=folder, port=port, security=security, ssl_context=ssl_context
+        )
         try:
             return self._write(f"imap {host}/{folder}", total, items, create_contacts, progress)
         finally:
@@ -86,5 +94,4 @@ class Ingest:
     def _write(self, source: str, total: int, items, create_contacts: bool, progress: bool) -> IngestSummary:
         from .writing import write
 
-        return write(self.crm, total, items, IngestSummary(source), create_contacts=create_contacts,
-                     progress=progress)
+        return write(self.crm, total, items, IngestSummary(source), create_contacts=create_contacts, progress=progress)

@@ -88,11 +88,20 @@ def _item(event: icalendar.Event, uid: str, label: str, zone: dt.tzinfo) -> Pars
         if name in event:
             details[name.lower()] = str(event[name])
     return Item(
-        kind="meeting", source="calendar", external_id=external_id, label=label,
-        subject=_text(event.get("SUMMARY")) or "(no title)", body=_text(event.get("DESCRIPTION")) or None,
-        start=start, end=end, all_day=all_day, sender=_person(event.get("ORGANIZER")),
+        kind="meeting",
+        source="calendar",
+        external_id=external_id,
+        label=label,
+        subject=_text(event.get("SUMMARY")) or "(no title)",
+        body=_text(event.get("DESCRIPTION")) or None,
+        start=start,
+        end=end,
+        all_day=all_day,
+        sender=_person(event.get("ORGANIZER")),
         recipients=[p for p in map(_person, _listed(event.get("ATTENDEE"))) if p is not None],
-        cancelled=str(event.get("STATUS", "")).upper() == "CANCELLED", derived_id=derived, details=details,
+        cancelled=str(event.get("STATUS", "")).upper() == "CANCELLED",
+        derived_id=derived,
+        details=details,
     )
 
 
@@ -115,7 +124,7 @@ def _person(value) -> Address | None:
         return None
     uri = str(value).strip()
     if uri.lower().startswith("mailto:"):
-        uri = uri[len("mailto:"):]
+        uri = uri[len("mailto:") :]
     if "@" not in uri:
         return None
     name = getattr(value, "params", {}).get("CN", "")

@@ -22,9 +22,17 @@ PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
 BATCH = 50  # UIDs per FETCH: few round trips, bounded memory
 
 
-def imap_messages(host: str, user: str, password: str, *, folder: str = "INBOX", port: int | None = None,
-                  security: Security = "ssl", ssl_context: ssl.SSLContext | None = None,
-                  timeout: float = 60) -> tuple[int, Iterator[Parsed]]:
+def imap_messages(
+    host: str,
+    user: str,
+    password: str,
+    *,
+    folder: str = "INBOX",
+    port: int | None = None,
+    security: Security = "ssl",
+    ssl_context: ssl.SSLContext | None = None,
+    timeout: float = 60,
+) -> tuple[int, Iterator[Parsed]]:
     """Log in, open ``folder`` and return the number of messages and an iterator fetching
     them; the connection is closed when the iterator is exhausted or closed."""
     if security not in PORTS:
@@ -51,19 +59,17 @@ def imap_messages(host: str, user: str, password: str, *, folder: str = "INBOX",
     def each() -> Iterator[Parsed]:
         try:
             for start in range(0, len(uids), BATCH):
-                yield from _fetch(client, uids[start:start + BATCH], folder, where)
+                yield from _fetch(client, uids[start : start + BATCH], folder, where)
         finally:
             _logout(client)
 
     return len(uids), each()
 
 
-def _connect(host: str, port: int, security: Security, context: ssl.SSLContext | None,
-             timeout: float) -> imaplib.IMAP4:
+def _connect(host: str, port: int, security: Security, context: ssl.SSLContext | None, timeout: float) -> imaplib.IMAP4:
     try:
         if security == "ssl":
-            return imaplib.IMAP4_SSL(host, port, ssl_context=context or ssl.create_default_context(),
-                                     timeout=timeout)
+            return imaplib.IMAP4_SSL(host, port, ssl_context=context or ssl.create_default_context(), timeout=timeout)
         client = imaplib.IMAP4(host, port, timeout=timeout)
         if security == "starttls":
             client.starttls(ssl_context=context or ssl.create_default_context())

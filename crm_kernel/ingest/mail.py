@@ -69,9 +69,19 @@ def _item(msg: email.message.Message, raw: bytes, label: str, folder: str | None
     }
     if folder:
         details["folder"] = folder
-    return Item(kind="email", source="email", external_id=message_id, label=label, subject=subject,
-                body=body, start=start, sender=senders[0], recipients=to + cc, derived_id=derived,
-                details=details)
+    return Item(
+        kind="email",
+        source="email",
+        external_id=message_id,
+        label=label,
+        subject=subject,
+        body=body,
+        start=start,
+        sender=senders[0],
+        recipients=to + cc,
+        derived_id=derived,
+        details=details,
+    )
 
 
 def _raw_header(msg, name: str) -> str:
@@ -113,8 +123,11 @@ def decode_words(value: str) -> str:
 def _addresses(msg, name: str) -> list[Address]:
     """Every address in the header(s) ``name``, display names decoded."""
     values = [_unfold(_text_of(v)) for v in _get_all(msg, name)]
-    return [Address(addr.strip(), decode_words(display).strip())
-            for display, addr in email.utils.getaddresses(values) if "@" in addr]
+    return [
+        Address(addr.strip(), decode_words(display).strip())
+        for display, addr in email.utils.getaddresses(values)
+        if "@" in addr
+    ]
 
 
 def _date(msg) -> dt.datetime:

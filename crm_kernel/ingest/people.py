@@ -72,8 +72,11 @@ class Directory:
 
     def user(self, address: str) -> uuid.UUID | None:
         if self._users is None:  # a handful of rows, read once a run
-            rows = self.conn.execute(sa.text(
-                "SELECT id, email FROM users WHERE deleted_at IS NULL AND email IS NOT NULL ORDER BY created_at, id"))
+            rows = self.conn.execute(
+                sa.text(
+                    "SELECT id, email FROM users WHERE deleted_at IS NULL AND email IS NOT NULL ORDER BY created_at, id"
+                )
+            )
             self._users = {}
             for row in rows:
                 self._users.setdefault(normalise_address(row.email), row.id)
@@ -85,10 +88,13 @@ class Directory:
         key = address.strip().lower()
         if key not in self._contacts:
             wanted = sorted({key, normalise_address(address)})
-            row = self.conn.execute(sa.text(
-                "SELECT id, company_id FROM contacts WHERE lower(email) = ANY(:wanted) AND deleted_at IS NULL "
-                "ORDER BY lower(email) = :exact DESC, created_at, id LIMIT 1"),
-                {"wanted": wanted, "exact": normalise_address(address)}).first()
+            row = self.conn.execute(
+                sa.text(
+                    "SELECT id, company_id FROM contacts WHERE lower(email) = ANY(:wanted) AND deleted_at IS NULL "
+                    "ORDER BY lower(email) = :exact DESC, created_at, id LIMIT 1"
+                ),
+                {"wanted": wanted, "exact": normalise_address(address)},
+            ).first()
             self._contacts[key] = (row.id, row.company_id) if row else None
         return self._contacts[key]
 
@@ -104,10 +110,13 @@ class Directory:
             return None
         key = domains[0]
         if key not in self._companies:  # companies are not changed by an ingest: cache per run
-            row = self.conn.execute(sa.text(
-                "SELECT id FROM companies WHERE crm_mail_domain(domain) = ANY(:domains) AND deleted_at IS NULL "
-                "ORDER BY length(crm_mail_domain(domain)) DESC, created_at, id LIMIT 1"),
-                {"domains": domains}).first()
+            row = self.conn.execute(
+                sa.text(
+                    "SELECT id FROM companies WHERE crm_mail_domain(domain) = ANY(:domains) AND deleted_at IS NULL "
+                    "ORDER BY length(crm_mail_domain(domain)) DESC, created_at, id LIMIT 1"
+                ),
+                {"domains": domains},
+            ).first()
             self._companies[key] = row.id if row else None
         return self._companies[key]
 
@@ -125,8 +134,7 @@ class Directory:
             found = self.contact(person.email)
             if found is not None:
                 contact_id, company_id = found
-                return Match("linked", direction, owner, contact_id,
-                             company_id or self.company(person.email), person)
+                return Match("linked", direction, owner, contact_id, company_id or self.company(person.email), person)
         for person in people:
             company_id = self.company(person.email)
             if company_id is not None:

@@ -36,8 +36,15 @@ CHUNK = 200
 _DUPLICATE = "activities_external_key"
 
 
-def write(crm: CRM, total: int, items: Iterable[Parsed], summary: IngestSummary, *,
-          create_contacts: bool = False, progress: bool = False) -> IngestSummary:
+def write(
+    crm: CRM,
+    total: int,
+    items: Iterable[Parsed],
+    summary: IngestSummary,
+    *,
+    create_contacts: bool = False,
+    progress: bool = False,
+) -> IngestSummary:
     """Write ``items`` (``total`` of them, for the progress bar) and count what happened in
     ``summary``."""
     items = iter(items)
@@ -55,8 +62,15 @@ def write(crm: CRM, total: int, items: Iterable[Parsed], summary: IngestSummary,
     return summary
 
 
-def _one(crm: CRM, conn: sa.Connection, directory: Directory, parsed: Parsed, summary: IngestSummary,
-         create_contacts: bool, stored: set[tuple[str, str]]) -> None:
+def _one(
+    crm: CRM,
+    conn: sa.Connection,
+    directory: Directory,
+    parsed: Parsed,
+    summary: IngestSummary,
+    create_contacts: bool,
+    stored: set[tuple[str, str]],
+) -> None:
     if isinstance(parsed, Malformed):
         summary.errors.append(parsed)
         return
@@ -105,7 +119,8 @@ def _stored(conn: sa.Connection, items: list[Item]) -> set[tuple[str, str]]:
         ids = [item.external_id for item in items if item.source == source]
         rows = conn.execute(
             sa.text("SELECT external_id FROM activities WHERE external_source = :source AND external_id = ANY(:ids)"),
-            {"source": source, "ids": ids})
+            {"source": source, "ids": ids},
+        )
         found |= {(source, external_id) for external_id in rows.scalars()}
     return found
 
@@ -116,9 +131,14 @@ def _activity(item: Item, match: Match, contact_id) -> dict:
     people = [a for a in ([item.sender] if item.sender else []) + item.recipients]
     custom = {"direction": match.direction, "participants": _unique(normalise_address(a.email) for a in people)}
     values = {
-        "type": item.kind, "subject": item.subject, "description": item.body,
-        "contact_id": contact_id, "company_id": match.company_id, "owner_id": match.owner_id,
-        "external_source": item.source, "external_id": item.external_id,
+        "type": item.kind,
+        "subject": item.subject,
+        "description": item.body,
+        "contact_id": contact_id,
+        "company_id": match.company_id,
+        "owner_id": match.owner_id,
+        "external_source": item.source,
+        "external_id": item.external_id,
         "external_data": {**item.details, "derived_id": item.derived_id},
     }
     if item.kind == "email":
@@ -139,9 +159,15 @@ def _activity(item: Item, match: Match, contact_id) -> dict:
 def _lead(match: Match) -> dict:
     """A new lead contact for an unknown sender from a known company."""
     first, last = person_name(match.person)
-    return {"first_name": first, "last_name": last, "email": normalise_address(match.person.email),
-            "company_id": match.company_id, "lifecycle_stage": "lead", "lead_source": "email ingest",
-            "owner_id": match.owner_id}
+    return {
+        "first_name": first,
+        "last_name": last,
+        "email": normalise_address(match.person.email),
+        "company_id": match.company_id,
+        "lifecycle_stage": "lead",
+        "lead_source": "email ingest",
+        "owner_id": match.owner_id,
+    }
 
 
 def person_name(person: Address) -> tuple[str, str]:
@@ -170,7 +196,13 @@ def _progress(show: bool, total: int, label: str) -> Iterator:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)

@@ -5,6 +5,15 @@ from .tables import TABLES, table
 from .validation import clean_create, clean_update
 
 __all__ = [
-    "ENTITIES", "SYSTEM_USER_ID", "Entity", "Field", "Relation", "children", "entity",
-    "TABLES", "table", "clean_create", "clean_update",
+    "ENTITIES",
+    "SYSTEM_USER_ID",
+    "Entity",
+    "Field",
+    "Relation",
+    "children",
+    "entity",
+    "TABLES",
+    "table",
+    "clean_create",
+    "clean_update",
 ]

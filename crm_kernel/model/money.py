@@ -20,8 +20,12 @@ from .currencies import format_money
 FAR_FUTURE = dt.date(9999, 12, 31)
 
 
-def converted_value(value: sa.ColumnElement, currency: sa.ColumnElement, close_date: sa.ColumnElement,
-                    rates: sa.TableClause | sa.Table | None = None) -> sa.ColumnElement:
+def converted_value(
+    value: sa.ColumnElement,
+    currency: sa.ColumnElement,
+    close_date: sa.ColumnElement,
+    rates: sa.TableClause | sa.Table | None = None,
+) -> sa.ColumnElement:
     """``value`` in the reporting currency, as SQL that PostgreSQL and DuckDB both run.
 
     The rate is the nearest one on or before ``close_date`` (a closed deal's actual close

@@ -242,7 +242,7 @@ MAX_OPTIONS = 500
 def _custom_field_options(value: Any) -> list:
     """A multiselect's options: texts, none empty, each once."""
     if not isinstance(value, list) or not value:
-        raise ValueError("must be a non-empty list of texts, e.g. [\"red\", \"green\"]")
+        raise ValueError('must be a non-empty list of texts, e.g. ["red", "green"]')
     if len(value) > MAX_OPTIONS:
         raise ValueError(f"{len(value)} options are more than {MAX_OPTIONS}")
     for option in value:
@@ -256,9 +256,16 @@ def _custom_field_options(value: Any) -> list:
     return value
 
 
-_FORMATS = {"email": _email, "currency": _currency, "colour": _colour, "identifier": _identifier,
-            "custom_field_type": _custom_field_type, "entity": _entity, "deal_fields": _deal_fields,
-            "custom_field_options": _custom_field_options}
+_FORMATS = {
+    "email": _email,
+    "currency": _currency,
+    "colour": _colour,
+    "identifier": _identifier,
+    "custom_field_type": _custom_field_type,
+    "entity": _entity,
+    "deal_fields": _deal_fields,
+    "custom_field_options": _custom_field_options,
+}
 
 
 def _python_type(f: Field) -> Any:
@@ -421,8 +428,11 @@ def _parses(kind: type, text: str) -> bool:
 
 
 _EXPECTED = {
-    "text": "text", "integer": "a whole number (within 64-bit range)", "number": "a number",
-    "boolean": "true or false", "date": "a date (YYYY-MM-DD)",
+    "text": "text",
+    "integer": "a whole number (within 64-bit range)",
+    "number": "a number",
+    "boolean": "true or false",
+    "date": "a date (YYYY-MM-DD)",
     "timestamp": "a date and time (ISO 8601, e.g. 2024-05-01T09:30:00+02:00)",
 }
 

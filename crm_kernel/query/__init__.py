@@ -1,7 +1,7 @@
 """The query language: a JSON spec compiled safely to PostgreSQL and DuckDB.
 
-    from crm_kernel.query import compile_spec
-    print(compile_spec({"entity": "deals", "select": ["title", "stage.name"]}).preview())
+from crm_kernel.query import compile_spec
+print(compile_spec({"entity": "deals", "select": ["title", "stage.name"]}).preview())
 """
 
 from typing import TYPE_CHECKING
@@ -20,9 +20,25 @@ if TYPE_CHECKING:
     from .engines.duckdb import DuckDBCompiler
 
 __all__ = [
-    "BACKENDS", "ENGINES", "OPERATORS", "CompiledQuery", "Compiler", "DuckDBCompiler", "Operator", "PostgresCompiler",
-    "QueryCancelled", "QueryResult", "QuerySpec", "QuerySpecError", "RunHandle", "Schema", "compile_spec", "operators_for", "parse",
-    "run_duckdb", "run_postgres",
+    "BACKENDS",
+    "ENGINES",
+    "OPERATORS",
+    "CompiledQuery",
+    "Compiler",
+    "DuckDBCompiler",
+    "Operator",
+    "PostgresCompiler",
+    "QueryCancelled",
+    "QueryResult",
+    "QuerySpec",
+    "QuerySpecError",
+    "RunHandle",
+    "Schema",
+    "compile_spec",
+    "operators_for",
+    "parse",
+    "run_duckdb",
+    "run_postgres",
 ]
 
 

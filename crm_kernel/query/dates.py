@@ -13,7 +13,7 @@ Every window is half-open, ``start <= value < end``, in the time zone of the que
 | ``this/last/nextMonth``, ``...Quarter``, ``...Year`` | first day of the period to the first day of the next | the same, midnight to midnight |
 
 Months are calendar months: one month before 31 March is 28 (or 29) February.
-"""
+"""  # noqa: E501 (a table reads best one row per line)
 
 from __future__ import annotations
 
@@ -24,10 +24,14 @@ UNITS = ("day", "week", "month", "quarter", "year")
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 PERIODS = {  # operator -> (unit, shift in units from the current one)
-    "today": ("day", 0), "yesterday": ("day", -1), "tomorrow": ("day", 1),
-    **{f"{when}{unit.capitalize()}": (unit, shift)
-       for unit in ("week", "month", "quarter", "year")
-       for when, shift in (("this", 0), ("last", -1), ("next", 1))},
+    "today": ("day", 0),
+    "yesterday": ("day", -1),
+    "tomorrow": ("day", 1),
+    **{
+        f"{when}{unit.capitalize()}": (unit, shift)
+        for unit in ("week", "month", "quarter", "year")
+        for when, shift in (("this", 0), ("last", -1), ("next", 1))
+    },
 }
 
 

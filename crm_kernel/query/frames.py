@@ -56,8 +56,9 @@ def _canonical(expr: pl.Expr) -> pl.Expr:
     """canonical_json of each value, computed once per distinct value: most rows of a column
     share a few documents (``{}`` above all), and the Python call is the cost."""
     distinct = expr.unique(maintain_order=True)  # evaluated twice below: the same order both times
-    return expr.replace_strict(distinct, distinct.map_elements(canonical_json, return_dtype=pl.String),
-                               return_dtype=pl.String)
+    return expr.replace_strict(
+        distinct, distinct.map_elements(canonical_json, return_dtype=pl.String), return_dtype=pl.String
+    )
 
 
 def from_arrow(columns: list[OutputColumn], table: pa.Table, timezone: str) -> pl.DataFrame:

@@ -79,12 +79,15 @@ def _window(col, window) -> sa.ColumnElement:
 
 
 _contains, _begins, _ends = _like("%", "%"), _like("", "%"), _like("%", "")
+
+
 def _between(col, v) -> sa.ColumnElement:
     low, high = v
     if isinstance(low, sa.ColumnElement) or isinstance(high, sa.ColumnElement):
         # Bounds from other fields: which is lower is known only per row.
         return sa.case((low <= high, col.between(low, high)), else_=col.between(high, low))
     return col.between(low, high)
+
 
 # The comparisons: also what a count of related records (spec.py) and the builder's count row take.
 COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
@@ -116,11 +119,21 @@ _ROWS = [
     *(
         (name, label, TEMPORAL, "period", _window)
         for name, label in [
-            ("today", "today"), ("yesterday", "yesterday"), ("tomorrow", "tomorrow"),
-            ("thisWeek", "this week"), ("lastWeek", "last week"), ("nextWeek", "next week"),
-            ("thisMonth", "this month"), ("lastMonth", "last month"), ("nextMonth", "next month"),
-            ("thisQuarter", "this quarter"), ("lastQuarter", "last quarter"), ("nextQuarter", "next quarter"),
-            ("thisYear", "this year"), ("lastYear", "last year"), ("nextYear", "next year"),
+            ("today", "today"),
+            ("yesterday", "yesterday"),
+            ("tomorrow", "tomorrow"),
+            ("thisWeek", "this week"),
+            ("lastWeek", "last week"),
+            ("nextWeek", "next week"),
+            ("thisMonth", "this month"),
+            ("lastMonth", "last month"),
+            ("nextMonth", "next month"),
+            ("thisQuarter", "this quarter"),
+            ("lastQuarter", "last quarter"),
+            ("nextQuarter", "next quarter"),
+            ("thisYear", "this year"),
+            ("lastYear", "last year"),
+            ("nextYear", "next year"),
         ]
     ),
 ]
@@ -128,14 +141,39 @@ _ROWS = [
 OPERATORS: dict[str, Operator] = {row[0]: Operator(*row) for row in _ROWS}
 
 # react-querybuilder's own 18 operator names, in its order.
-RQB_OPERATORS = ("=", "!=", "<", ">", "<=", ">=", "contains", "beginsWith", "endsWith", "doesNotContain",
-                 "doesNotBeginWith", "doesNotEndWith", "null", "notNull", "in", "notIn", "between", "notBetween")
+RQB_OPERATORS = (
+    "=",
+    "!=",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "contains",
+    "beginsWith",
+    "endsWith",
+    "doesNotContain",
+    "doesNotBeginWith",
+    "doesNotEndWith",
+    "null",
+    "notNull",
+    "in",
+    "notIn",
+    "between",
+    "notBetween",
+)
 
 
 # What the operators mean on a multi-valued field (tags), and how they read there. Tags compare
 # without regard to case; "=" takes a nested group over the elements and a match mode.
-TAG_LABELS = {"contains": "has tag", "doesNotContain": "does not have tag", "in": "has any of",
-              "notIn": "has none of", "null": "has no tags", "notNull": "has tags", "=": "matches"}
+TAG_LABELS = {
+    "contains": "has tag",
+    "doesNotContain": "does not have tag",
+    "in": "has any of",
+    "notIn": "has none of",
+    "null": "has no tags",
+    "notNull": "has tags",
+    "=": "matches",
+}
 
 
 def operators_for(field_type: str) -> list[Operator]:

@@ -56,5 +56,7 @@ def converter(column: OutputColumn, timezone: str) -> Callable:
 def to_dicts(columns: list[OutputColumn], rows: list, timezone: str) -> list[dict]:
     """DB-API rows (PostgreSQL) as one dict per row, keyed by the output columns' names."""
     convert = [(column.name, converter(column, timezone)) for column in columns]
-    return [{name: None if value is None else to(value) for (name, to), value in zip(convert, row, strict=True)}
-            for row in rows]
+    return [
+        {name: None if value is None else to(value) for (name, to), value in zip(convert, row, strict=True)}
+        for row in rows
+    ]

@@ -69,8 +69,7 @@ class QueryResult:
         return self._frame.height if self._frame is not None else len(self.rows)
 
     def __repr__(self) -> str:
-        return (f"<QueryResult {self.row_count} rows from {self.backend} in "
-                f"{self.execute_seconds * 1000:.1f} ms>")
+        return f"<QueryResult {self.row_count} rows from {self.backend} in {self.execute_seconds * 1000:.1f} ms>"
 
 
 _CATALOG_SCHEMA = Schema.from_catalog()
@@ -93,26 +92,51 @@ def schema_for(entity: str, custom: tuple, reflect) -> Schema:
     return Schema({**reflect(), **base.tables})
 
 
-def compile_spec(spec, backend: str = "postgres", *, schema: Schema | None = None, timezone: str = "UTC",
-                 now=None, params: dict | None = None, check_only: bool = False) -> CompiledQuery:
+def compile_spec(
+    spec,
+    backend: str = "postgres",
+    *,
+    schema: Schema | None = None,
+    timezone: str = "UTC",
+    now=None,
+    params: dict | None = None,
+    check_only: bool = False,
+) -> CompiledQuery:
     """Parse, check and compile without touching a database (catalog entities only, unless a
     schema is given). ``params`` gives the values of rules with ``valueSource: "parameter"``;
     ``check_only`` lets parameters without a value pass (a spec checked before it is saved)."""
-    compiler = engine(backend).compiler(schema or _CATALOG_SCHEMA, timezone=timezone, now=now, params=params,
-                                  check_only=check_only)
+    compiler = engine(backend).compiler(
+        schema or _CATALOG_SCHEMA, timezone=timezone, now=now, params=params, check_only=check_only
+    )
     return compiler.compile(spec)
 
 
-def run_postgres(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
-                 handle: RunHandle | None = None, params: dict | None = None) -> QueryResult:
+def run_postgres(
+    engine: sa.Engine,
+    spec,
+    *,
+    timezone: str = "UTC",
+    now=None,
+    timeout: float | None = None,
+    handle: RunHandle | None = None,
+    params: dict | None = None,
+) -> QueryResult:
     """Run on PostgreSQL; the result comes as Arrow (see ``engines/postgres.py``)."""
     from .engines import postgres
 
     return postgres.run(engine, spec, timezone=timezone, now=now, timeout=timeout, handle=handle, params=params)
 
 
-def run_duckdb(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
-               handle: RunHandle | None = None, params: dict | None = None) -> QueryResult:
+def run_duckdb(
+    con,
+    spec,
+    *,
+    timezone: str = "UTC",
+    now=None,
+    timeout: float | None = None,
+    handle: RunHandle | None = None,
+    params: dict | None = None,
+) -> QueryResult:
     """Run on a DuckDB connection whose views mirror the CRM tables (a snapshot)."""
     from .engines import duckdb
 

@@ -68,23 +68,25 @@ class Schema:
 
     def children(self, parent: str) -> list[tuple[str, str]]:
         """``(child table, foreign key field)`` for every relation pointing at ``parent``."""
-        return [
-            (t.name, r.field) for t in self.tables.values() for r in t.relations.values() if r.target == parent
-        ]
+        return [(t.name, r.field) for t in self.tables.values() for r in t.relations.values() if r.target == parent]
 
     @classmethod
-    def from_catalog(cls, extra: dict[str, TableInfo] | None = None,
-                     custom_fields: dict[str, dict[str, str]] | None = None) -> Schema:
+    def from_catalog(
+        cls, extra: dict[str, TableInfo] | None = None, custom_fields: dict[str, dict[str, str]] | None = None
+    ) -> Schema:
         infos = {}
         for e in ENTITIES.values():
             columns = {
-                f.name: SchemaColumn(f.name, f.type, f.label, f.values, f.scale)
-                for f in e.fields if not f.hidden
+                f.name: SchemaColumn(f.name, f.type, f.label, f.values, f.scale) for f in e.fields if not f.hidden
             }
             relations = {f.relation: Relation(f.relation, f.name, f.references) for f in e.fields if f.references}
             custom = {  # a multiselect is a list of texts, queried as tags are
-                key: SchemaColumn(f"custom_fields.{key}", "tags" if kind == "multiselect" else kind,
-                            key.replace("_", " ").capitalize(), json_key=key)
+                key: SchemaColumn(
+                    f"custom_fields.{key}",
+                    "tags" if kind == "multiselect" else kind,
+                    key.replace("_", " ").capitalize(),
+                    json_key=key,
+                )
                 for key, kind in (custom_fields or {}).get(e.name, {}).items()
             }
             columns.update(COMPUTED.get(e.name, {}))
@@ -100,11 +102,13 @@ COMPUTED: dict[str, dict[str, SchemaColumn]] = {
     "deals": {
         # The deal's value in the reporting currency: at its close date's rate when closed,
         # else at the latest rate; empty when its currency has no rate (model/money.py).
-        "value_reporting": SchemaColumn("value_reporting", "money", "Value (reporting currency)", scale=2,
-                                  computed="reporting_value"),
+        "value_reporting": SchemaColumn(
+            "value_reporting", "money", "Value (reporting currency)", scale=2, computed="reporting_value"
+        ),
         # That value times the deal's probability, as weighted_value is in the deal's currency.
-        "weighted_reporting": SchemaColumn("weighted_reporting", "money", "Weighted value (reporting currency)",
-                                     scale=2, computed="reporting_weighted"),
+        "weighted_reporting": SchemaColumn(
+            "weighted_reporting", "money", "Weighted value (reporting currency)", scale=2, computed="reporting_weighted"
+        ),
     },
     # The name a contact goes by, as its record page and pickers show it (services/related.py).
     "contacts": {
@@ -168,13 +172,27 @@ def _light_table(entity) -> sa.TableClause:
 
 # -- reflection of tables the catalog does not describe ------------------------------------
 
+
 def field_type_of(sql_type: str) -> FieldType | None:
     """Map a database type name (PostgreSQL or DuckDB spelling) to a field type."""
     t = sql_type.lower()
     if t.startswith(("character varying", "varchar", "text", "character", "char", "bpchar", "name", "citext")):
         return "text"
-    if t in ("smallint", "integer", "bigint", "int2", "int4", "int8", "int", "hugeint", "tinyint",
-             "ubigint", "uinteger", "usmallint", "utinyint"):
+    if t in (
+        "smallint",
+        "integer",
+        "bigint",
+        "int2",
+        "int4",
+        "int8",
+        "int",
+        "hugeint",
+        "tinyint",
+        "ubigint",
+        "uinteger",
+        "usmallint",
+        "utinyint",
+    ):
         return "integer"
     if t.startswith(("numeric", "decimal", "double", "real", "float")):
         return "number"

@@ -128,8 +128,21 @@ class QuerySpec:
         return bool(self.group_by or self.aggregates)
 
 
-TOP_LEVEL_KEYS = {"entity", "select", "where", "group_by", "aggregates", "having", "order_by", "limit", "offset",
-                  "after", "name", "description", "parameters"}
+TOP_LEVEL_KEYS = {
+    "entity",
+    "select",
+    "where",
+    "group_by",
+    "aggregates",
+    "having",
+    "order_by",
+    "limit",
+    "offset",
+    "after",
+    "name",
+    "description",
+    "parameters",
+}
 PARAMETER_KEYS = {"type", "label", "default", "description"}
 
 
@@ -150,7 +163,7 @@ def parse(spec: dict | str | QuerySpec) -> QuerySpec:
     if unknown:
         raise QuerySpecError(_join("", unknown[0]), f"unknown key; a spec has {', '.join(sorted(TOP_LEVEL_KEYS))}")
     if "entity" not in spec:
-        raise QuerySpecError("entity", "is required: the table or view to query, e.g. \"deals\"")
+        raise QuerySpecError("entity", 'is required: the table or view to query, e.g. "deals"')
     entity = _name(spec["entity"], "entity")
     _parameters(spec.get("parameters"))
     return QuerySpec(
@@ -197,9 +210,10 @@ def json_document(value: Any, path: str, depth: int = 0) -> Any:
         return out
     if isinstance(value, list | tuple):
         return [json_document(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
-    hint = "; write dates and times as text such as \"2026-01-31\"" if hasattr(value, "isoformat") else ""
-    raise QuerySpecError(path, f"{type(value).__name__} is not a JSON value (text, number, true/false, null, "
-                               f"list or object){hint}")
+    hint = '; write dates and times as text such as "2026-01-31"' if hasattr(value, "isoformat") else ""
+    raise QuerySpecError(
+        path, f"{type(value).__name__} is not a JSON value (text, number, true/false, null, list or object){hint}"
+    )
 
 
 def _json_text(text: str, path: str) -> str:
@@ -278,7 +292,7 @@ def _keys(item: dict, path: str, allowed: set[str]) -> None:
 def _select_item(item, path) -> SelectItem:
     if isinstance(item, str):
         return SelectItem(path, _name(item, path), item.strip())
-    _expect(item, dict, path, "a field name or {\"field\": ..., \"as\": ...}")
+    _expect(item, dict, path, 'a field name or {"field": ..., "as": ...}')
     _keys(item, path, {"field", "as"})
     name = _name(item.get("field"), f"{path}.field")
     return SelectItem(path, name, _name(item.get("as", name), f"{path}.as"))
@@ -287,7 +301,7 @@ def _select_item(item, path) -> SelectItem:
 def _group_key(item, path) -> GroupKey:
     if isinstance(item, str):
         return GroupKey(path, _name(item, path), None, item.strip())
-    _expect(item, dict, path, "a field name or {\"field\": ..., \"trunc\": ...}")
+    _expect(item, dict, path, 'a field name or {"field": ..., "trunc": ...}')
     _keys(item, path, {"field", "trunc", "as"})
     name = _name(item.get("field"), f"{path}.field")
     trunc = item.get("trunc")
@@ -298,7 +312,7 @@ def _group_key(item, path) -> GroupKey:
 
 
 def _aggregate(item, path) -> Aggregate:
-    _expect(item, dict, path, "an object like {\"fn\": \"sum\", \"field\": \"value\", \"as\": \"total\"}")
+    _expect(item, dict, path, 'an object like {"fn": "sum", "field": "value", "as": "total"}')
     _keys(item, path, {"fn", "field", "as"})
     fn = item.get("fn")
     if fn not in AGGREGATE_FUNCTIONS:
@@ -315,11 +329,11 @@ def _order_item(item, path) -> OrderItem:
     if isinstance(item, str):
         name = _name(item, path)
         return OrderItem(path, name.lstrip("-"), name.startswith("-"))
-    _expect(item, dict, path, "a field name or {\"field\": ..., \"dir\": \"asc\"|\"desc\"}")
+    _expect(item, dict, path, 'a field name or {"field": ..., "dir": "asc"|"desc"}')
     _keys(item, path, {"field", "dir"})
     direction = item.get("dir", "asc")
     if direction not in ("asc", "desc"):
-        raise QuerySpecError(f"{path}.dir", f"must be \"asc\" or \"desc\", not {show(direction)}")
+        raise QuerySpecError(f"{path}.dir", f'must be "asc" or "desc", not {show(direction)}')
     return OrderItem(path, _name(item.get("field"), f"{path}.field"), direction == "desc")
 
 
@@ -339,7 +353,7 @@ def _disabled(item, path) -> bool:
 
 
 def _group(item, path, element: bool = False) -> Group:
-    _expect(item, dict, path, "a rule group {\"combinator\": \"and\", \"rules\": [...]}")
+    _expect(item, dict, path, 'a rule group {"combinator": "and", "rules": [...]}')
     _keys(item, path, {"combinator", "not", "rules", "id", "disabled"})
     negate = item.get("not", False)
     _expect(negate, bool, f"{path}.not", "true or false")
@@ -347,15 +361,19 @@ def _group(item, path, element: bool = False) -> Group:
     _expect(rules, list, f"{path}.rules", "a list of rules and groups")
     if any(isinstance(rule, str) for rule in rules):
         if "combinator" in item:
-            raise QuerySpecError(f"{path}.combinator", "a group whose combinators stand between its rules "
-                                                       "has no combinator of its own")
+            raise QuerySpecError(
+                f"{path}.combinator", "a group whose combinators stand between its rules has no combinator of its own"
+            )
         return _independent(rules, path, negate, element)
     combinator = item.get("combinator", "and")
     combinator = combinator.lower() if isinstance(combinator, str) else combinator
     if combinator not in ("and", "or"):
-        raise QuerySpecError(f"{path}.combinator", f"must be \"and\" or \"or\", not {show(item.get('combinator'))}")
-    parsed = (_rule_or_group(r, f"{path}.rules[{i}]", element) for i, r in enumerate(rules)
-              if not _disabled(r, f"{path}.rules[{i}]"))
+        raise QuerySpecError(f"{path}.combinator", f'must be "and" or "or", not {show(item.get("combinator"))}')
+    parsed = (
+        _rule_or_group(r, f"{path}.rules[{i}]", element)
+        for i, r in enumerate(rules)
+        if not _disabled(r, f"{path}.rules[{i}]")
+    )
     return Group(path, combinator, negate, tuple(parsed))
 
 
@@ -367,9 +385,9 @@ def _independent(items: list, path: str, negate: bool, element: bool = False) ->
     for i, item in enumerate(items):
         where = f"{path}.rules[{i}]"
         if i % 2:
-            _expect(item, str, where, "a combinator (\"and\" or \"or\") between two rules")
+            _expect(item, str, where, 'a combinator ("and" or "or") between two rules')
             if item.lower() not in ("and", "or"):
-                raise QuerySpecError(where, f"must be \"and\" or \"or\", not {show(item)}")
+                raise QuerySpecError(where, f'must be "and" or "or", not {show(item)}')
             continue
         if isinstance(item, str):
             raise QuerySpecError(where, "a rule or group belongs here; combinators stand between rules")
@@ -400,7 +418,7 @@ def _rule_or_group(item, path, element: bool = False) -> Rule | Related | Group:
         return _related(item, path)
     _keys(item, path, {"field", "operator", "value", "valueSource", "id", "disabled", "match"})
     if "field" not in item:
-        raise QuerySpecError(path, "a rule needs a field (or is it a group without \"rules\"?)")
+        raise QuerySpecError(path, 'a rule needs a field (or is it a group without "rules"?)')
     name = "" if element and item["field"] == "" else _name(item["field"], f"{path}.field")
     operator = item.get("operator")
     if not isinstance(operator, str) or operator not in OPERATORS:  # a list is not a key of the table
@@ -415,13 +433,13 @@ def _rule_or_group(item, path, element: bool = False) -> Rule | Related | Group:
     if match is not None:
         if source != "value":
             raise QuerySpecError(f"{path}.valueSource", "a rule with match takes a group of rules as its value")
-        _expect(value, dict, f"{path}.value", "a rule group over the field's elements (field \"\")")
+        _expect(value, dict, f"{path}.value", 'a rule group over the field\'s elements (field "")')
         value = _group(value, f"{path}.value", element=True)
     return Rule(path, name, operator, value, source, match)
 
 
 def _match(item, path) -> Match:
-    _expect(item, dict, path, "{\"mode\": \"some\"} (all, none, some, atLeast, atMost, exactly)")
+    _expect(item, dict, path, '{"mode": "some"} (all, none, some, atLeast, atMost, exactly)')
     _keys(item, path, {"mode", "threshold"})
     mode = item.get("mode")
     if mode not in MATCH_MODES:
@@ -429,11 +447,15 @@ def _match(item, path) -> Match:
     threshold = item.get("threshold")
     if mode in ("atLeast", "atMost", "exactly"):
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            raise QuerySpecError(f"{path}.threshold", f"{mode} needs a threshold: a count (1, 2, ...) or a share "
-                                                      f"between 0 and 1, not {show(threshold)}")
+            raise QuerySpecError(
+                f"{path}.threshold",
+                f"{mode} needs a threshold: a count (1, 2, ...) or a share between 0 and 1, not {show(threshold)}",
+            )
         if threshold < 0 or (threshold >= 1 and threshold != int(threshold)) or threshold > BIGINT:
-            raise QuerySpecError(f"{path}.threshold", f"must be a whole count of 1 or more or a share between 0 "
-                                                      f"and 1, not {show(threshold)}")
+            raise QuerySpecError(
+                f"{path}.threshold",
+                f"must be a whole count of 1 or more or a share between 0 and 1, not {show(threshold)}",
+            )
         threshold = int(threshold) if threshold >= 1 else threshold
     elif threshold is not None:
         raise QuerySpecError(f"{path}.threshold", f"mode {mode} takes no threshold")
@@ -446,7 +468,7 @@ def parameter_names(value: str) -> list[str]:
 
 
 def _parameter_names(value, path) -> None:
-    _expect(value, str, path, "the name of a parameter (or \"low,high\" / \"a,b,c\" for between and in)")
+    _expect(value, str, path, 'the name of a parameter (or "low,high" / "a,b,c" for between and in)')
     names = parameter_names(value)
     if not names:
         raise QuerySpecError(path, "must name a parameter")
@@ -464,7 +486,7 @@ def _parameters(declared) -> None:
         path = _join("parameters", name)
         if not _PLAIN_KEY.match(name):
             raise QuerySpecError(path, "a parameter name is letters, digits and _")
-        _expect(declaration, dict, path, "an object like {\"type\": \"money\", \"default\": 10000}")
+        _expect(declaration, dict, path, 'an object like {"type": "money", "default": 10000}')
         _keys(declaration, path, PARAMETER_KEYS)
 
 
@@ -481,7 +503,7 @@ def _related(item, path) -> Related:
         if abs(value) > BIGINT:
             raise QuerySpecError(f"{path}.value", f"must be between -{BIGINT} and {BIGINT}")
     elif operator is not None or value is not None:
-        raise QuerySpecError(path, f"operator and value belong to quantifier \"count\", not {show(quantifier)}")
+        raise QuerySpecError(path, f'operator and value belong to quantifier "count", not {show(quantifier)}')
     where = _group(item["where"], f"{path}.where") if item.get("where") is not None else None
     via = _name(item["via"], f"{path}.via") if item.get("via") is not None else None
     return Related(path, _name(item["related"], f"{path}.related"), quantifier, where, via, operator, value)
@@ -527,8 +549,10 @@ def _plain_group(group: Group) -> dict:
     plain: dict[str, Any] = {"combinator": group.combinator}
     if group.negate:
         plain["not"] = True
-    plain["rules"] = [_plain_group(r) if isinstance(r, Group) else
-                      _plain_related(r) if isinstance(r, Related) else _plain_rule(r) for r in group.rules]
+    plain["rules"] = [
+        _plain_group(r) if isinstance(r, Group) else _plain_related(r) if isinstance(r, Related) else _plain_rule(r)
+        for r in group.rules
+    ]
     return plain
 
 
@@ -537,7 +561,8 @@ def _plain_rule(rule: Rule) -> dict:
     if rule.match is not None:
         plain["value"] = _plain_group(rule.value)
         plain["match"] = {"mode": rule.match.mode} | (
-            {"threshold": rule.match.threshold} if rule.match.threshold is not None else {})
+            {"threshold": rule.match.threshold} if rule.match.threshold is not None else {}
+        )
     elif rule.value is not None:
         plain["value"] = rule.value
     if rule.value_source != "value":

@@ -34,7 +34,7 @@ def scalar(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> Any:
         return QuerySpecError(path, f"{column.name} is a {kind} field and needs {expected}, not {show(value)}")
 
     if value is None:
-        raise QuerySpecError(path, f"needs a value (use operator \"null\" to find empty {column.name})")
+        raise QuerySpecError(path, f'needs a value (use operator "null" to find empty {column.name})')
     if kind == "text":
         if not isinstance(value, str):
             raise refuse("text")
@@ -71,24 +71,25 @@ def scalar(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> Any:
                 return dt.date.fromisoformat(value.strip())
             except ValueError:
                 pass
-        raise refuse("a date like \"2026-01-31\"")
+        raise refuse('a date like "2026-01-31"')
     if kind == "timestamp":
         if isinstance(value, str):
             try:
                 stamp = dt.datetime.fromisoformat(value.strip())
             except ValueError:
-                raise refuse("a date or time like \"2026-01-31\" or \"2026-01-31T09:30:00Z\"") from None
+                raise refuse('a date or time like "2026-01-31" or "2026-01-31T09:30:00Z"') from None
             stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)
             try:
                 stamp.astimezone(dt.UTC)
             except OverflowError:
                 raise refuse("a time between the years 1 and 9999 in UTC") from None
             return stamp
-        raise refuse("a date or time like \"2026-01-31T09:30:00Z\"")
+        raise refuse('a date or time like "2026-01-31T09:30:00Z"')
     if kind == "enum":
         if value not in column.values:
-            raise QuerySpecError(path, f"{show(value)} is not a value of {column.name}; "
-                                       f"choose from {', '.join(column.values)}")
+            raise QuerySpecError(
+                path, f"{show(value)} is not a value of {column.name}; choose from {', '.join(column.values)}"
+            )
         return value
     if kind == "boolean":
         if isinstance(value, bool):
@@ -123,15 +124,16 @@ def as_list(value: Any, path: str) -> list:
         return [item for item in items if item != ""]
     if isinstance(value, list):
         return value
-    raise QuerySpecError(path, f"needs a list of values (or \"a,b,c\"), not {show(value)}")
+    raise QuerySpecError(path, f'needs a list of values (or "a,b,c"), not {show(value)}')
 
 
 def listed(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> list:
     items = as_list(value, path)
     if not items:
         raise QuerySpecError(path, "needs at least one value")
-    return [scalar(item, column, f"{path}[{i}]" if isinstance(value, list) else path, tz)
-            for i, item in enumerate(items)]
+    return [
+        scalar(item, column, f"{path}[{i}]" if isinstance(value, list) else path, tz) for i, item in enumerate(items)
+    ]
 
 
 def pair(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> tuple:
@@ -146,7 +148,7 @@ def pair(value: Any, column: SchemaColumn, path: str, tz: dt.tzinfo) -> tuple:
 def relative(value: Any, path: str) -> tuple[int, str]:
     """``{"amount": 30, "unit": "day"}`` -> ``(30, "day")``."""
     if not isinstance(value, dict) or set(value) - {"amount", "unit"}:
-        raise QuerySpecError(path, f"needs {{\"amount\": N, \"unit\": \"day\"}}, not {show(value)}")
+        raise QuerySpecError(path, f'needs {{"amount": N, "unit": "day"}}, not {show(value)}')
     amount, unit = value.get("amount"), value.get("unit", "day")
     if isinstance(amount, str) and _INTEGER.match(amount.strip()):
         amount = int(amount)

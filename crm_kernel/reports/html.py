@@ -13,7 +13,12 @@ def to_html(notebook: Path | nbformat.NotebookNode, title: str | None = None) ->
     from nbconvert import HTMLExporter
 
     node = nbformat.read(notebook, as_version=4) if isinstance(notebook, Path) else notebook
-    exporter = HTMLExporter(template_name="lab", template_file=str(_TEMPLATE), exclude_input=True,
-                            exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="lab",
+        template_file=str(_TEMPLATE),
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
     html, _ = exporter.from_notebook_node(node, resources={"metadata": {"name": title or "Report"}})
     return html

@@ -22,7 +22,9 @@ def send_report(html: Path, to: list[str] | str, subject: str, *, smtp_url: str 
     """Send ``html`` as the body of a mail to ``to``; returns its Message-ID."""
     url = smtp_url or Config.from_env().smtp_url
     if not url:
-        raise ConfigError("CRM_SMTP_URL is not set: say which SMTP server sends reports, e.g. smtp://mail.example.com:25")
+        raise ConfigError(
+            "CRM_SMTP_URL is not set: say which SMTP server sends reports, e.g. smtp://mail.example.com:25"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
         raise ConfigError(f"CRM_SMTP_URL must look like smtp://[user:password@]host[:port], not {parts.scheme}://...")
@@ -45,6 +47,7 @@ def send_report(html: Path, to: list[str] | str, subject: str, *, smtp_url: str 
                 smtp.login(unquote(parts.username), unquote(parts.password or ""))
             smtp.send_message(message, from_addr=sender, to_addrs=recipients)
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"could not send the report to {', '.join(recipients)} through "
-                        f"{parts.hostname}:{parts.port or 25}: {exc}") from exc
+        raise MailError(
+            f"could not send the report to {', '.join(recipients)} through {parts.hostname}:{parts.port or 25}: {exc}"
+        ) from exc
     return message["Message-ID"]

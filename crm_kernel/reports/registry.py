@@ -35,13 +35,26 @@ class Report:
         import papermill
 
         notebook = nbformat.read(path, as_version=4)
-        title = next((line.lstrip("# ").strip() for cell in notebook.cells if cell.cell_type == "markdown"
-                      for line in cell.source.splitlines() if line.startswith("#")), path.stem)
+        title = next(
+            (
+                line.lstrip("# ").strip()
+                for cell in notebook.cells
+                if cell.cell_type == "markdown"
+                for line in cell.source.splitlines()
+                if line.startswith("#")
+            ),
+            path.stem,
+        )
         params = papermill.inspect_notebook(str(path))
-        return cls(path.stem, path, title, {
-            name: {"default": p["default"], "type": p["inferred_type_name"], "help": p["help"]}
-            for name, p in params.items()
-        })
+        return cls(
+            path.stem,
+            path,
+            title,
+            {
+                name: {"default": p["default"], "type": p["inferred_type_name"], "help": p["help"]}
+                for name, p in params.items()
+            },
+        )
 
 
 def available(folder: Path | None = None) -> list[Report]:

@@ -42,9 +42,17 @@ class ReportRun:
     mailed_to: list[str] = field(default_factory=list)
 
 
-def run(name: str, parameters: dict | None = None, *, out: str | Path | None = None, snapshot: bool = True,
-        mail_to: list[str] | str | None = None, today: dt.date | None = None, folder: Path | None = None,
-        progress: bool = False) -> ReportRun:
+def run(
+    name: str,
+    parameters: dict | None = None,
+    *,
+    out: str | Path | None = None,
+    snapshot: bool = True,
+    mail_to: list[str] | str | None = None,
+    today: dt.date | None = None,
+    folder: Path | None = None,
+    progress: bool = False,
+) -> ReportRun:
     """Run report ``name`` with ``parameters``; writes ``NAME-YYYY-MM-DD.ipynb`` and ``.html`` into ``out``.
 
     ``out`` defaults to ``$CRM_HOME/reports``. With ``snapshot`` (the default) a report that has
@@ -60,8 +68,9 @@ def run(name: str, parameters: dict | None = None, *, out: str | Path | None = N
     unknown = sorted(set(params) - set(report.parameters))
     if unknown:
         known = ", ".join(report.parameters) or "none"
-        raise ValidationError({p: f"report {name} has no parameter {p!r}; its parameters: {known}" for p in unknown},
-                              "reports")
+        raise ValidationError(
+            {p: f"report {name} has no parameter {p!r}; its parameters: {known}" for p in unknown}, "reports"
+        )
     out = Path(out) if out is not None else config.home / "reports"
     out.mkdir(parents=True, exist_ok=True)
     taken = None
@@ -75,12 +84,21 @@ def run(name: str, parameters: dict | None = None, *, out: str | Path | None = N
     try:
         executed = staging / f"{stem}.ipynb"
         try:
-            papermill.execute_notebook(str(report.path), str(executed), parameters=params, progress_bar=progress,
-                                       cwd=str(report.path.parent), kernel_name="python3")
+            papermill.execute_notebook(
+                str(report.path),
+                str(executed),
+                parameters=params,
+                progress_bar=progress,
+                cwd=str(report.path.parent),
+                kernel_name="python3",
+            )
         except PapermillExecutionError as exc:
             detail = f"{exc.ename}: {exc.evalue}".strip()
-            raise ReportError(f"report {name} failed in cell {exc.exec_count or exc.cell_index + 1}: {detail}",
-                              cell=exc.exec_count or exc.cell_index + 1, error=detail) from None
+            raise ReportError(
+                f"report {name} failed in cell {exc.exec_count or exc.cell_index + 1}: {detail}",
+                cell=exc.exec_count or exc.cell_index + 1,
+                error=detail,
+            ) from None
         html = staging / f"{stem}.html"
         html.write_text(to_html(executed, title=f"{report.title} \u2014 {day:%Y-%m-%d}"), encoding="utf-8")
         final_notebook, final_html = out / executed.name, out / html.name

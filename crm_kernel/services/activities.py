@@ -32,8 +32,9 @@ class ActivityService(RecordService):
             if before["status"] == "completed":
                 return self._public(before)
             if before["status"] == "cancelled":
-                raise ValidationError({"status": f"activity {before['id']} was cancelled; it cannot be completed"},
-                                      "activities")
+                raise ValidationError(
+                    {"status": f"activity {before['id']} was cancelled; it cannot be completed"}, "activities"
+                )
             activity = self._update(conn, before, {"status": "completed", "completed_at": sa.func.now()}, "update")
             if activity["deal_id"] is not None:
                 self._touch_deal(conn, activity)
@@ -57,11 +58,15 @@ class ActivityService(RecordService):
         if clean.get("deal_id") is None:
             return ()
         deals = tables.table("deals")
-        deal = conn.execute(
-            sa.select(deals.c.company_id, deals.c.contact_id)
-            .where(deals.c.id == as_uuid(clean["deal_id"], "deal_id"), deals.c.deleted_at.is_(None))
-            .with_for_update(key_share=True)
-        ).mappings().first()
+        deal = (
+            conn.execute(
+                sa.select(deals.c.company_id, deals.c.contact_id)
+                .where(deals.c.id == as_uuid(clean["deal_id"], "deal_id"), deals.c.deleted_at.is_(None))
+                .with_for_update(key_share=True)
+            )
+            .mappings()
+            .first()
+        )
         if deal is None:
             return ()  # the reference check names the missing deal
         return tuple(name for name in _FROM_DEAL if clean.get(name) is not None and clean[name] == deal[name])
@@ -75,8 +80,10 @@ class ActivityService(RecordService):
         at = activity["completed_at"] or activity["created_at"]
         version = conn.execute(
             sa.update(deals)
-            .where(deals.c.id == activity["deal_id"],
-                   sa.or_(deals.c.last_activity_at.is_(None), deals.c.last_activity_at < at))
+            .where(
+                deals.c.id == activity["deal_id"],
+                sa.or_(deals.c.last_activity_at.is_(None), deals.c.last_activity_at < at),
+            )
             .values(last_activity_at=at)
             .returning(deals.c.version)
         ).scalar()

@@ -40,8 +40,13 @@ ListenerState = Literal["live", "reconnecting", "offline"]
 # half-open connection: no FIN ever arrives) is noticed after idle + interval * count seconds
 # instead of never; tcp_user_timeout bounds how long sent data (the liveness check) may stay
 # unacknowledged. Milliseconds for tcp_user_timeout, seconds for the rest.
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-              "tcp_user_timeout": 20_000}
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
+}
 
 
 def publish(conn: sa.Connection, entity: str, record_id, operation: str, version: int | None) -> None:
@@ -82,11 +87,20 @@ class ChangeListener:
     ``check_timeout`` seconds to answer, so a half-open connection is noticed too.
     """
 
-    def __init__(self, url: str, callback: Callable[[dict], None], *,
-                 on_state: Callable[[ListenerState], None] | None = None,
-                 on_resync: Callable[[], None] | None = None,
-                 poll: float = 0.25, retry: float = 1.0, max_retry: float = 10.0,
-                 check_every: float = 15.0, check_timeout: float = 10.0, connect_timeout: int = 10):
+    def __init__(
+        self,
+        url: str,
+        callback: Callable[[dict], None],
+        *,
+        on_state: Callable[[ListenerState], None] | None = None,
+        on_resync: Callable[[], None] | None = None,
+        poll: float = 0.25,
+        retry: float = 1.0,
+        max_retry: float = 10.0,
+        check_every: float = 15.0,
+        check_timeout: float = 10.0,
+        connect_timeout: int = 10,
+    ):
         self.url = url
         self.callback = callback
         self.on_state = on_state
@@ -160,7 +174,7 @@ class ChangeListener:
             if self._stop.is_set():
                 break
             self._set_state("reconnecting")
-            delay = min(self.retry * 2 ** failures, self.max_retry)
+            delay = min(self.retry * 2**failures, self.max_retry)
             failures += 1
             self._wake.wait(delay)
             self._wake.clear()

@@ -19,8 +19,9 @@ _LISTED = 10  # offending records named in the message; the rest are counted
 
 
 class CustomFieldService(RecordService):
-    def define(self, entity: str, key: str, type: str = "text", label: str | None = None,
-               options: list[str] | None = None) -> dict:
+    def define(
+        self, entity: str, key: str, type: str = "text", label: str | None = None, options: list[str] | None = None
+    ) -> dict:
         """Declare (or re-type) ``custom_fields.<key>`` of ``entity``; a ``multiselect`` lists
         its ``options`` (``define("deals", "channels", "multiselect", options=["web", "phone"])``).
 
@@ -57,11 +58,13 @@ class CustomFieldService(RecordService):
 def _check_options(kind: str | None, options: list | None) -> None:
     """A multiselect lists its options; no other type has any (sql/018_multiselect.sql)."""
     if kind == "multiselect" and options is None:
-        raise ValidationError({"options": "a multiselect lists its options, e.g. [\"web\", \"phone\"]"},
-                              "custom_field_definitions")
+        raise ValidationError(
+            {"options": 'a multiselect lists its options, e.g. ["web", "phone"]'}, "custom_field_definitions"
+        )
     if kind != "multiselect" and options is not None:
-        raise ValidationError({"options": f"only a multiselect has options, not a {kind} field"},
-                              "custom_field_definitions")
+        raise ValidationError(
+            {"options": f"only a multiselect has options, not a {kind} field"}, "custom_field_definitions"
+        )
 
 
 def _check_entity(name: str) -> None:
@@ -88,7 +91,9 @@ def _check_stored_values(conn: sa.Connection, entity: str, key: str, kind: str, 
     listed = "; ".join(f"{rid}: {problem}" for rid, problem in bad[:_LISTED])
     more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
     raise ValidationError(
-        {"type": f"{len(bad)} record(s) of {entity} hold custom_fields.{key} values that are not {kind}: "
-                 f"{listed}{more}; fix or remove them first"},
+        {
+            "type": f"{len(bad)} record(s) of {entity} hold custom_fields.{key} values that are not {kind}: "
+            f"{listed}{more}; fix or remove them first"
+        },
         "custom_field_definitions",
     )

@@ -93,8 +93,9 @@ class DealService(RecordService):
             stage = self.crm.stages.resolve(clean["stage_id"], conn, field="stage_id")
             return self._insert(conn, stage_rules(stage, {}, clean))
 
-    def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
-               **fields) -> dict:
+    def update(
+        self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None, **fields
+    ) -> dict:
         """Change fields; a new ``stage_id`` makes this a :meth:`move`.
 
         The deal's stage keeps its rules: a field the stage requires cannot be emptied."""
@@ -148,14 +149,18 @@ class DealService(RecordService):
         """The stage-change activity; its references are the moved deal's own (locked) ones."""
         stages = tables.table("pipeline_stages")
         from_name = conn.execute(sa.select(stages.c.name).where(stages.c.id == from_stage_id)).scalar_one()
-        self.crm.activities.log(conn, {
-            "deal_id": deal["id"],
-            "company_id": deal["company_id"],
-            "contact_id": deal["contact_id"],
-            "owner_id": self.crm.user_id,
-            "type": "stage_change",
-            "subject": f"Stage: {from_name} \u2192 {target['name']}",
-            "status": "completed",
-            "completed_at": sa.func.now(),
-            "external_data": {"from_stage_id": str(from_stage_id), "to_stage_id": str(target["id"])},
-        }, inherited=("deal_id", "company_id", "contact_id"))
+        self.crm.activities.log(
+            conn,
+            {
+                "deal_id": deal["id"],
+                "company_id": deal["company_id"],
+                "contact_id": deal["contact_id"],
+                "owner_id": self.crm.user_id,
+                "type": "stage_change",
+                "subject": f"Stage: {from_name} \u2192 {target['name']}",
+                "status": "completed",
+                "completed_at": sa.func.now(),
+                "external_data": {"from_stage_id": str(from_stage_id), "to_stage_id": str(target["id"])},
+            },
+            inherited=("deal_id", "company_id", "contact_id"),
+        )

@@ -74,12 +74,15 @@ class MoneyService:
             r = self.rates_table
             known = conn.execute(sa.select(sa.func.count()).where(r.c.currency == new)).scalar_one()
             if not known:
-                raise ValidationError({"currency": f"there are no exchange rates for {new}; import them first "
-                                                   f"(rates into {old})"}, "exchange_rates")
+                raise ValidationError(
+                    {"currency": f"there are no exchange rates for {new}; import them first (rates into {old})"},
+                    "exchange_rates",
+                )
             for statement in _REBASE:
                 conn.execute(sa.text(statement), {"new": new, "old": old, "origin": ORIGIN})
             conn.execute(
-                sa.update(self.settings).where(self.settings.c.key == "reporting_currency")
+                sa.update(self.settings)
+                .where(self.settings.c.key == "reporting_currency")
                 .values(value=new, updated_at=sa.func.now(), updated_by=self.crm.user_id)
             )
         return new
@@ -126,8 +129,9 @@ class MoneyService:
     def rate(self, currency: str, on: dt.date | None = None) -> Decimal | None:
         """The rate that applies on ``on`` (the nearest earlier), the latest without a date; None if none."""
         r = self.rates_table
-        stmt = sa.select(r.c.rate).where(r.c.currency == _currency_code(currency, "currency"),
-                                         r.c.rate_date <= (on or FAR_FUTURE))
+        stmt = sa.select(r.c.rate).where(
+            r.c.currency == _currency_code(currency, "currency"), r.c.rate_date <= (on or FAR_FUTURE)
+        )
         with self.crm.engine.connect() as conn:
             return conn.execute(stmt.order_by(r.c.rate_date.desc()).limit(1)).scalar()
 
@@ -141,17 +145,20 @@ class MoneyService:
             stmt = stmt.where(r.c.currency == _currency_code(currency, "currency"))
         with self.crm.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return pl.DataFrame(rows, schema={"currency": pl.String, "rate_date": pl.Date,
-                                          "rate": pl.Decimal(24, 12), "source": pl.String}, orient="row")
+        return pl.DataFrame(
+            rows,
+            schema={"currency": pl.String, "rate_date": pl.Date, "rate": pl.Decimal(24, 12), "source": pl.String},
+            orient="row",
+        )
 
     def _store(self, rows: list[tuple]) -> None:
         if not rows:
             return
         with self.crm.transaction() as conn:
             rules.check_write(self.crm, conn, "exchange_rates", {}, None)
-            conn.execute(sa.text(_UPSERT), [
-                {"currency": c, "rate_date": d, "rate": rate, "source": s} for c, d, rate, s in rows
-            ])
+            conn.execute(
+                sa.text(_UPSERT), [{"currency": c, "rate_date": d, "rate": rate, "source": s} for c, d, rate, s in rows]
+            )
 
 
 _UPSERT = """
@@ -208,8 +215,9 @@ def _positive(rate, where: str) -> Decimal:
         raise ValidationError({where: f"{rate!r} is not a positive rate"}, "exchange_rates")
     quantized = value.quantize(RATE_SCALE)
     if quantized == 0 or quantized.adjusted() >= 12:
-        raise ValidationError({where: f"{rate!r} is out of range (12 digits before and after the point)"},
-                              "exchange_rates")
+        raise ValidationError(
+            {where: f"{rate!r} is out of range (12 digits before and after the point)"}, "exchange_rates"
+        )
     return quantized
 
 
@@ -217,8 +225,9 @@ def _plain_rows(header: list[str], rows: list[list[str]], name: str) -> list[tup
     columns = [h.lower() for h in header]
     missing = [c for c in ("currency", "date", "rate") if c not in columns]
     if missing:
-        raise ValidationError({"header": f"{name} needs the columns currency, date, rate; missing {', '.join(missing)}"},
-                              "exchange_rates")
+        raise ValidationError(
+            {"header": f"{name} needs the columns currency, date, rate; missing {', '.join(missing)}"}, "exchange_rates"
+        )
     at = {c: columns.index(c) for c in ("currency", "date", "rate")}
     out = []
     for line, row in enumerate(rows, start=2):
@@ -235,8 +244,9 @@ def _ecb_rows(header: list[str], rows: list[list[str]], name: str, reporting: st
             continue
         codes.append((column - 1, _currency_code(code, f"line 1, column {column}")))
     if reporting != "EUR" and reporting not in {c for _, c in codes}:
-        raise ValidationError({"header": f"{name} has no {reporting} column to re-base its euro rates to {reporting}"},
-                              "exchange_rates")
+        raise ValidationError(
+            {"header": f"{name} has no {reporting} column to re-base its euro rates to {reporting}"}, "exchange_rates"
+        )
     out = []
     for line, row in enumerate(rows, start=2):
         day = _rate_row("EUR", row[0], 1, f"line {line}")[1]

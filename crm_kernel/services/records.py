@@ -61,8 +61,15 @@ class RecordService:
             raise NotFoundError(f"no {self.entity.singular.lower()} with id {rid}")
         return dict(row)
 
-    def list(self, *, limit: int | None = 100, offset: int = 0, order_by: str | list[str] | None = None,
-             include_deleted: bool = False, **equals) -> list[dict]:
+    def list(
+        self,
+        *,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str | list[str] | None = None,
+        include_deleted: bool = False,
+        **equals,
+    ) -> list[dict]:
         """Records whose fields equal the given values, e.g. ``crm.deals.list(owner_id=me)``.
 
         For anything richer use the query engine (``crm.query``).
@@ -110,8 +117,9 @@ class RecordService:
         (an ingested message: its new contact and its activity) commits or fails whole."""
         return self._insert(conn, clean_create(self.entity, values))
 
-    def update(self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None,
-               **fields) -> dict:
+    def update(
+        self, record_id, changes: dict | None = None, /, *, expected_version: int | None = None, **fields
+    ) -> dict:
         """Change some fields. With ``expected_version`` a record changed meanwhile raises ``ConflictError``."""
         clean = clean_update(self.entity, merged(changes, fields))
         with self.crm.transaction() as conn:
@@ -143,8 +151,10 @@ class RecordService:
         if row is None:
             # Row-level security hides from FOR UPDATE a row the user may read but not change.
             if conn.execute(sa.select(self.table.c.id).where(self.table.c.id == rid)).first() is not None:
-                raise AccessDeniedError(f"{self.entity.name}: {self.crm.user_email} ({self.crm.user_role}) may "
-                                        f"not change {noun} {rid}", table=self.entity.name)
+                raise AccessDeniedError(
+                    f"{self.entity.name}: {self.crm.user_email} ({self.crm.user_role}) may not change {noun} {rid}",
+                    table=self.entity.name,
+                )
             raise NotFoundError(f"no {noun} with id {rid}")
         if (row["deleted_at"] is not None) != deleted:
             state = "is deleted" if row["deleted_at"] is not None else "is not deleted"
@@ -177,15 +187,15 @@ class RecordService:
     def _update(self, conn: sa.Connection, before: dict, values: dict, operation: str) -> dict:
         # A reference set to the value the locked row already holds is not a new one (a form
         # sending every field back): it stays valid even if its target was soft-deleted since.
-        unchanged = tuple(r.field for r in self.entity.relations
-                          if r.field in values and values[r.field] == before[r.field])
+        unchanged = tuple(
+            r.field for r in self.entity.relations if r.field in values and values[r.field] == before[r.field]
+        )
         rules.check_write(self.crm, conn, self.entity.name, values, before)
         self._check_references(conn, values, unchanged)
         stmt = (
             sa.update(self.table)
             .where(self.table.c.id == before["id"])
-            .values(**values, version=self.table.c.version + 1, updated_at=sa.func.now(),
-                    updated_by=self.crm.user_id)
+            .values(**values, version=self.table.c.version + 1, updated_at=sa.func.now(), updated_by=self.crm.user_id)
             .returning(*self.columns, audit.row_image(self.table))
         )
         row = conn.execute(stmt).mappings().one()
@@ -194,8 +204,15 @@ class RecordService:
         return self._public(row)
 
     def _record(self, conn: sa.Connection, row, operation: str, before: str | None) -> None:
-        audit.record(conn, user_id=self.crm.user_id, entity=self.entity.name, entity_id=row["id"],
-                     operation=operation, before=before, after=row["_image"])
+        audit.record(
+            conn,
+            user_id=self.crm.user_id,
+            entity=self.entity.name,
+            entity_id=row["id"],
+            operation=operation,
+            before=before,
+            after=row["_image"],
+        )
         changes.publish(conn, self.entity.name, row["id"], operation, row["version"])
 
     def _after_write(self, conn: sa.Connection, row, values: dict, before: dict | None) -> None:
@@ -211,9 +228,11 @@ class RecordService:
             return
         definitions = tables.table("custom_field_definitions")
         declared = conn.execute(
-            sa.select(definitions.c.key, definitions.c.type, definitions.c.options)
-            .where(definitions.c.entity == self.entity.name, definitions.c.deleted_at.is_(None),
-                   definitions.c.key.in_(list(custom)))
+            sa.select(definitions.c.key, definitions.c.type, definitions.c.options).where(
+                definitions.c.entity == self.entity.name,
+                definitions.c.deleted_at.is_(None),
+                definitions.c.key.in_(list(custom)),
+            )
         ).all()
         errors = {}
         for key, kind, options in declared:

@@ -83,15 +83,21 @@ def _money(value, currency: str) -> str:
 def _deal_links(crm: CRM, **equals) -> Group:
     stages = {s["id"]: s["name"] for s in crm.stages.list(limit=None, include_deleted=True)}
     deals = crm.deals.list(limit=RELATED_LIMIT, order_by=["-created_at", "id"], **equals)
-    links = [Link("deals", str(d["id"]), d["title"],
-                  f"{stages.get(d['stage_id'], '?')} · {_money(d['value'], d['currency'])}") for d in deals]
+    links = [
+        Link(
+            "deals", str(d["id"]), d["title"], f"{stages.get(d['stage_id'], '?')} · {_money(d['value'], d['currency'])}"
+        )
+        for d in deals
+    ]
     return Group("Deals", links, crm.deals.count(**equals))
 
 
 def _people(crm: CRM, company_id) -> Group:
     people = crm.contacts.list(company_id=company_id, limit=RELATED_LIMIT, order_by=["last_name", "first_name", "id"])
-    links = [Link("contacts", str(p["id"]), title_of("contacts", p), p.get("job_title") or p.get("email") or "")
-             for p in people]
+    links = [
+        Link("contacts", str(p["id"]), title_of("contacts", p), p.get("job_title") or p.get("email") or "")
+        for p in people
+    ]
     return Group("People", links, crm.contacts.count(company_id=company_id))
 
 
@@ -106,17 +112,26 @@ def related(crm: CRM, entity: str, record: dict) -> list[Group]:
     if entity == "companies":
         return [_people(crm, rid), _deal_links(crm, company_id=rid), owner]
     if entity == "contacts":
-        return [_single("Company", _one(crm, "companies", record.get("company_id"))),
-                _deal_links(crm, contact_id=rid), owner]
+        return [
+            _single("Company", _one(crm, "companies", record.get("company_id"))),
+            _deal_links(crm, contact_id=rid),
+            owner,
+        ]
     if entity == "deals":
         # The schema gives a deal one contact (deals.contact_id); there is no deal-contacts table.
-        return [_single("Company", _one(crm, "companies", record.get("company_id"))),
-                _single("Contact", _one(crm, "contacts", record.get("contact_id"))),
-                _single("Stage", _one(crm, "pipeline_stages", record.get("stage_id"))), owner]
+        return [
+            _single("Company", _one(crm, "companies", record.get("company_id"))),
+            _single("Contact", _one(crm, "contacts", record.get("contact_id"))),
+            _single("Stage", _one(crm, "pipeline_stages", record.get("stage_id"))),
+            owner,
+        ]
     if entity == "activities":
-        return [_single("Deal", _one(crm, "deals", record.get("deal_id"))),
-                _single("Company", _one(crm, "companies", record.get("company_id"))),
-                _single("Contact", _one(crm, "contacts", record.get("contact_id"))), owner]
+        return [
+            _single("Deal", _one(crm, "deals", record.get("deal_id"))),
+            _single("Company", _one(crm, "companies", record.get("company_id"))),
+            _single("Contact", _one(crm, "contacts", record.get("contact_id"))),
+            owner,
+        ]
     return [owner]
 
 
@@ -133,12 +148,20 @@ def timeline(crm: CRM, entity: str, record_id, *, limit: int = 10, offset: int =
     at = sa.func.coalesce(a.c.completed_at, a.c.scheduled_at, a.c.due_at, a.c.created_at)
     live = sa.and_(a.c[key] == rid, a.c.deleted_at.is_(None))
     stmt = (
-        sa.select(a.c.id, a.c.type, a.c.subject, a.c.description, a.c.status, at.label("at"),
-                  sa.func.coalesce(u.c.full_name, u.c.email).label("who"))
+        sa.select(
+            a.c.id,
+            a.c.type,
+            a.c.subject,
+            a.c.description,
+            a.c.status,
+            at.label("at"),
+            sa.func.coalesce(u.c.full_name, u.c.email).label("who"),
+        )
         .select_from(a.outerjoin(u, u.c.id == sa.func.coalesce(a.c.owner_id, a.c.created_by)))
         .where(live)
         .order_by(at.desc(), a.c.created_at.desc(), a.c.id)
-        .limit(limit).offset(offset)
+        .limit(limit)
+        .offset(offset)
     )
     with crm.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(stmt).mappings()]

@@ -23,9 +23,13 @@ class SavedQueryService(RecordService):
         declared = parsed.source.get("parameters") or {}
         undeclared = [name for name in spec_parameters(parsed) if name not in declared]
         if undeclared:
-            raise ValidationError({"spec.parameters": f"declare parameter {undeclared[0]!r}, e.g. \"parameters\": "
-                                                      f"{{\"{undeclared[0]}\": {{\"type\": \"money\", \"label\": \"...\"}}}}"},
-                                  "saved_queries")
+            raise ValidationError(
+                {
+                    "spec.parameters": f'declare parameter {undeclared[0]!r}, e.g. "parameters": '
+                    f'{{"{undeclared[0]}": {{"type": "money", "label": "..."}}}}'
+                },
+                "saved_queries",
+            )
         with self.crm.engine.connect() as conn:
             compile_spec(parsed, schema=ENGINES["postgres"].schema(conn, parsed), check_only=True)
         existing = self._find(name, own_only=True, missing_ok=True)
@@ -39,7 +43,8 @@ class SavedQueryService(RecordService):
         record = self._find(name_or_id)
         with self.crm.engine.begin() as conn:  # usage statistics: no audit row, no version bump
             conn.execute(
-                sa.update(self.table).where(self.table.c.id == record["id"])
+                sa.update(self.table)
+                .where(self.table.c.id == record["id"])
                 .values(use_count=self.table.c.use_count + 1, last_used_at=sa.func.now())
             )
         return record["spec"]

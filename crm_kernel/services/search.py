@@ -82,24 +82,38 @@ class Target:
 
 TARGETS = {
     "companies": Target(
-        "companies", "crm_fold(t.name)", "t.name", "concat_ws(' · ', t.domain, t.industry)",
-        addresses=(("t.domain", "domain_like"),)),
+        "companies",
+        "crm_fold(t.name)",
+        "t.name",
+        "concat_ws(' · ', t.domain, t.industry)",
+        addresses=(("t.domain", "domain_like"),),
+    ),
     "contacts": Target(
-        "contacts", "crm_fold(t.first_name || ' ' || t.last_name)", "t.first_name || ' ' || t.last_name",
+        "contacts",
+        "crm_fold(t.first_name || ' ' || t.last_name)",
+        "t.first_name || ' ' || t.last_name",
         "concat_ws(' · ', t.email, t.job_title, (SELECT name FROM companies WHERE id = t.company_id))",
-        addresses=(("t.email", "like"),)),
+        addresses=(("t.email", "like"),),
+    ),
     "deals": Target(
-        "deals", "crm_fold(t.title)", "t.title",
+        "deals",
+        "crm_fold(t.title)",
+        "t.title",
         "concat_ws(' · ', (SELECT name FROM companies WHERE id = t.company_id),"
         " (SELECT name FROM pipeline_stages WHERE id = t.stage_id),"
         " to_char(t.value, 'FM999,999,999,990') || ' ' || t.currency)",
-        fulltext=True),
+        fulltext=True,
+    ),
     "activities": Target(
-        "activities", "crm_fold(t.subject)", "t.subject",
+        "activities",
+        "crm_fold(t.subject)",
+        "t.subject",
         "concat_ws(' · ', initcap(replace(t.type::text, '_', ' ')), replace(t.status::text, '_', ' '),"
         " to_char(coalesce(t.completed_at, t.due_at, t.created_at), 'YYYY-MM-DD'),"
         " (SELECT title FROM deals WHERE id = t.deal_id), (SELECT name FROM companies WHERE id = t.company_id))",
-        fulltext=True, then="t.created_at DESC"),
+        fulltext=True,
+        then="t.created_at DESC",
+    ),
 }
 
 
@@ -137,7 +151,8 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
     Candidates come from sources, each its own indexed query bounded by ``:k``: first the
     exact words (every word of the text as a prefix, full-text GIN index) or the address
     fragment (trigram GIN index); only when those found fewer than ``:n`` records in all the
-    entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives typos and accents. A common
+    entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives
+    typos and accents. A common
     word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
     number of names it matches, runs for the rare texts that need it. The candidates are then
     scored and the best ``:n`` kept."""
@@ -154,8 +169,10 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
         for column, param in t.addresses:
             exact.append(f"SELECT t.id {live} AND {column} ILIKE :{param} LIMIT :k")
             # a longer part of the address, a better match: the whole address scores 1
-            scores.append(f"CASE WHEN {column} ILIKE :{param} THEN {TEXT_MATCH_SCORE}"
-                          f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END")
+            scores.append(
+                f"CASE WHEN {column} ILIKE :{param} THEN {TEXT_MATCH_SCORE}"
+                f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END"
+            )
     # An address is matched as it is typed: its words are no names to guess at.
     fuzzy = None if address else f"SELECT t.id {live} AND {_match(t.name, words)} LIMIT :k"
     score = f"""
@@ -189,8 +206,9 @@ def clean_entities(entities) -> tuple[str, ...]:
     names = set(names)
     unknown = sorted(names - set(ENTITIES))
     if unknown:
-        raise ValidationError({"entities": f"unknown {', '.join(map(repr, unknown))}; "
-                                           f"search {', '.join(ENTITIES)}"}, "search")
+        raise ValidationError(
+            {"entities": f"unknown {', '.join(map(repr, unknown))}; search {', '.join(ENTITIES)}"}, "search"
+        )
     if not names:
         raise ValidationError({"entities": f"name at least one of {', '.join(ENTITIES)}"}, "search")
     return tuple(e for e in ENTITIES if e in names)
@@ -230,9 +248,15 @@ def looks_like_address(text: str) -> bool:
 def query_params(text: str, words: list[str], limit: int) -> dict:
     """The bound parameters of :func:`entity_queries`' statements."""
     domain = text.rsplit("@", 1)[-1] if "@" in text else text
-    return {"q": text, **{f"w{i}": w for i, w in enumerate(words)}, "like": _like(text),
-            "domain_like": _like(domain), "tsq": prefix_tsquery(text), "n": limit,
-            "k": max(MIN_CANDIDATES, 2 * limit)}
+    return {
+        "q": text,
+        **{f"w{i}": w for i, w in enumerate(words)},
+        "like": _like(text),
+        "domain_like": _like(domain),
+        "tsq": prefix_tsquery(text),
+        "n": limit,
+        "k": max(MIN_CANDIDATES, 2 * limit),
+    }
 
 
 def fuzzy_ids(conn: sa.Connection, sql: str, params: dict) -> list:
@@ -250,9 +274,13 @@ def fuzzy_ids(conn: sa.Connection, sql: str, params: dict) -> list:
 
 def set_thresholds(conn: sa.Connection) -> None:
     """The trigram thresholds, for this transaction only (``SET LOCAL``)."""
-    conn.execute(sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :w, true),"
-                         " set_config('pg_trgm.similarity_threshold', :s, true)"),
-                 {"w": str(WORD_SIMILARITY), "s": str(SIMILARITY)})
+    conn.execute(
+        sa.text(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', :w, true),"
+            " set_config('pg_trgm.similarity_threshold', :s, true)"
+        ),
+        {"w": str(WORD_SIMILARITY), "s": str(SIMILARITY)},
+    )
 
 
 def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:

@@ -13,4 +13,15 @@ from .manifest import Manifest
 from .store import default_parent, prune, snapshots
 from .views import Snapshot, open
 
-__all__ = ["Manifest", "NoSnapshotError", "Snapshot", "SnapshotError", "SnapshotWarning", "default_parent", "export", "open", "prune", "snapshots"]
+__all__ = [
+    "Manifest",
+    "NoSnapshotError",
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotWarning",
+    "default_parent",
+    "export",
+    "open",
+    "prune",
+    "snapshots",
+]

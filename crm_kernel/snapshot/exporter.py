@@ -59,9 +59,15 @@ class Pin:
     view: manifest.View | None
 
 
-def export(engine: sa.Engine, parent: Path | str | None = None, *, incremental: bool = False,
-           progress: bool = False, transaction_snapshot: str | None = None,
-           on_table: Callable[[str], None] | None = None) -> Path:
+def export(
+    engine: sa.Engine,
+    parent: Path | str | None = None,
+    *,
+    incremental: bool = False,
+    progress: bool = False,
+    transaction_snapshot: str | None = None,
+    on_table: Callable[[str], None] | None = None,
+) -> Path:
     """Write a snapshot of every table into ``parent`` (default ``$CRM_HOME/snapshots``).
 
     ``incremental`` copies only rows changed since the newest snapshot in ``parent`` (a full
@@ -118,9 +124,16 @@ def _pinned(engine: sa.Engine, transaction_snapshot: str | None) -> Iterator[Pin
             cursor.close()
             row = conn.exec_driver_sql(_PIN).one()
             tables = read_tables(conn)
-            pin = Pin(row.snapshot_id, row.pg_snapshot, row.taken_at,
-                      manifest.Database(row.name, row.system_identifier, row.server_version),
-                      schema_version(conn), tables, read_enums(conn, tables), _view(conn))
+            pin = Pin(
+                row.snapshot_id,
+                row.pg_snapshot,
+                row.taken_at,
+                manifest.Database(row.name, row.system_identifier, row.server_version),
+                schema_version(conn),
+                tables,
+                read_enums(conn, tables),
+                _view(conn),
+            )
         except sa.exc.DBAPIError as exc:
             raise DatabaseError(f"cannot start the snapshot transaction: {exc.orig}") from exc
         yield pin
@@ -147,8 +160,15 @@ def _progress(enabled: bool) -> Progress:
     return Progress(*columns, console=Console(stderr=True), disable=not enabled)
 
 
-def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: bool,
-              on_table: Callable[[str], None] | None, settings: dict[str, str]) -> dict[str, manifest.Table]:
+def _copy_all(
+    url: str,
+    pin: Pin,
+    base: Base | None,
+    folder: Path,
+    progress: bool,
+    on_table: Callable[[str], None] | None,
+    settings: dict[str, str],
+) -> dict[str, manifest.Table]:
     """Copy every table, largest first, over ``WORKERS`` connections; the first error stops all."""
     todo = deque(pin.tables)
     done: dict[str, manifest.Table] = {}
@@ -165,8 +185,9 @@ def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: boo
                     except IndexError:
                         return
                     task = tasks[table.name]
-                    entry = _copy_table(worker, table, base, pin, folder, stop,
-                                        lambda rows, task=task: bar.advance(task, rows))
+                    entry = _copy_table(
+                        worker, table, base, pin, folder, stop, lambda rows, task=task: bar.advance(task, rows)
+                    )
                     bar.update(task, total=entry.rows, completed=entry.rows)
                     done[table.name] = entry
                     if on_table is not None:
@@ -186,8 +207,15 @@ def _copy_all(url: str, pin: Pin, base: Base | None, folder: Path, progress: boo
     return dict(sorted(done.items()))
 
 
-def _copy_table(worker: Worker, table: ExportTable, base: Base | None, pin: Pin,
-                folder: Path, stop: threading.Event, advance: Callable[[int], None]) -> manifest.Table:
+def _copy_table(
+    worker: Worker,
+    table: ExportTable,
+    base: Base | None,
+    pin: Pin,
+    folder: Path,
+    stop: threading.Event,
+    advance: Callable[[int], None],
+) -> manifest.Table:
     try:
         if base and base.covers(table, pin.enums):
             entry = _incremental(worker, table, base, pin, folder, stop, advance)
@@ -201,8 +229,15 @@ def _copy_table(worker: Worker, table: ExportTable, base: Base | None, pin: Pin,
         raise DatabaseError(f"exporting table {table.name} failed: {exc}") from exc
 
 
-def _incremental(worker: Worker, table: ExportTable, base: Base, pin: Pin, folder: Path,
-                 stop: threading.Event, advance: Callable[[int], None]) -> manifest.Table | None:
+def _incremental(
+    worker: Worker,
+    table: ExportTable,
+    base: Base,
+    pin: Pin,
+    folder: Path,
+    stop: threading.Event,
+    advance: Callable[[int], None],
+) -> manifest.Table | None:
     """The table refreshed from the base snapshot, or None when it must be copied in full
     (its base file is damaged, or its changes were made without the tracking triggers)."""
     base_file = base.path / table.file
@@ -215,8 +250,10 @@ def _incremental(worker: Worker, table: ExportTable, base: Base, pin: Pin, folde
         return None
     rows, unstamped = worker.one(base.audit(table, pin.pg_snapshot))
     if unstamped:
-        fall_back(f"table {table.name}: {unstamped:,} rows were written without the change-tracking triggers "
-                  "(session_replication_role = replica?); it is copied in full")
+        fall_back(
+            f"table {table.name}: {unstamped:,} rows were written without the change-tracking triggers "
+            "(session_replication_role = replica?); it is copied in full"
+        )
         return None
     try:
         entry = _refresh(worker, table, base, changed, folder, stop, advance)
@@ -224,14 +261,17 @@ def _incremental(worker: Worker, table: ExportTable, base: Base, pin: Pin, folde
         fall_back(f"{base_file} cannot be read ({exc}); table {table.name} is copied in full")
         return None
     if entry.rows != rows and not stop.is_set():
-        fall_back(f"table {table.name}: {rows:,} rows in PostgreSQL, {entry.rows:,} after applying the recorded "
-                  "changes (rows deleted without the change-tracking triggers?); it is copied in full")
+        fall_back(
+            f"table {table.name}: {rows:,} rows in PostgreSQL, {entry.rows:,} after applying the recorded "
+            "changes (rows deleted without the change-tracking triggers?); it is copied in full"
+        )
         return None
     return entry
 
 
-def _drain(batches: Iterator[pa.RecordBatch], sink: ParquetSink, stop: threading.Event,
-           advance: Callable[[int], None]) -> None:
+def _drain(
+    batches: Iterator[pa.RecordBatch], sink: ParquetSink, stop: threading.Event, advance: Callable[[int], None]
+) -> None:
     for batch in batches:
         if stop.is_set():
             return
@@ -239,8 +279,15 @@ def _drain(batches: Iterator[pa.RecordBatch], sink: ParquetSink, stop: threading
         advance(batch.num_rows)
 
 
-def _refresh(worker: Worker, table: ExportTable, base: Base, changed: str, folder: Path,
-             stop: threading.Event, advance: Callable[[int], None]) -> manifest.Table:
+def _refresh(
+    worker: Worker,
+    table: ExportTable,
+    base: Base,
+    changed: str,
+    folder: Path,
+    stop: threading.Event,
+    advance: Callable[[int], None],
+) -> manifest.Table:
     """An incremental copy: changed rows from PostgreSQL, the others from the base snapshot."""
     base_file = base.path / table.file
     key = tuple(c for c in table.columns if c.name == table.key)

@@ -74,18 +74,21 @@ class Base:
         created again), tracked then and now, with the same columns and enum labels (schema
         changes rewrite rows without firing triggers)."""
         before = self.manifest.tables.get(table.name)
-        if not (table.tracked and before and before.tracked and before.key == table.key
-                and before.pg_oid == table.oid):
+        if not (table.tracked and before and before.tracked and before.key == table.key and before.pg_oid == table.oid):
             return False
         used_enums = {c.duckdb_type.removesuffix("[]") for c in table.columns} & set(enums)
-        return (before.columns == table.entry(0).columns
-                and all(self.manifest.enums.get(e) == enums[e] for e in used_enums)
-                and (self.path / before.file).is_file())
+        return (
+            before.columns == table.entry(0).columns
+            and all(self.manifest.enums.get(e) == enums[e] for e in used_enums)
+            and (self.path / before.file).is_file()
+        )
 
     def _unseen(self, xact_column: str) -> str:
         snap = self.snapshot
-        return (f"{xact_column} >= {snap.xmin} AND NOT pg_visible_in_snapshot("
-                f"{xact_column}::text::xid8, {literal(self.manifest.pg_snapshot)}::pg_snapshot)")
+        return (
+            f"{xact_column} >= {snap.xmin} AND NOT pg_visible_in_snapshot("
+            f"{xact_column}::text::xid8, {literal(self.manifest.pg_snapshot)}::pg_snapshot)"
+        )
 
     def changed_rows(self) -> str:
         """WHERE condition: rows written by transactions this snapshot did not see."""
@@ -95,8 +98,10 @@ class Base:
         """Query: keys of ``table``'s rows deleted since this snapshot, exported as the key
         column is; NULL for a truncation."""
         key = next(c for c in table.columns if c.name == table.key)
-        deleted = (f"SELECT CAST(row_id AS {key.pg_type}) AS {quote(key.name)} FROM row_deletions"
-                   f" WHERE table_name = {literal(table.name)} AND {self._unseen('xact')}")
+        deleted = (
+            f"SELECT CAST(row_id AS {key.pg_type}) AS {quote(key.name)} FROM row_deletions"
+            f" WHERE table_name = {literal(table.name)} AND {self._unseen('xact')}"
+        )
         return f"SELECT {key.expression} FROM ({deleted}) AS deleted"
 
     def audit(self, table: ExportTable, now: str) -> str:
@@ -106,8 +111,9 @@ class Base:
         a full transaction id (every visible row's xmin lies less than 2^31 below it)."""
         xmax, wrap = PgSnapshot.parse(now).xmax, 1 << 32
         full_xmin = f"({xmax} - (({xmax % wrap} - xmin::text::bigint + {wrap}) % {wrap}))"
-        written = (f"NOT pg_visible_in_snapshot({full_xmin}::text::xid8, "
-                   f"{literal(self.manifest.pg_snapshot)}::pg_snapshot)")
+        written = (
+            f"NOT pg_visible_in_snapshot({full_xmin}::text::xid8, {literal(self.manifest.pg_snapshot)}::pg_snapshot)"
+        )
         unstamped = f"{written} AND NOT ({self.changed_rows()})"
         return f"SELECT count(*), count(*) FILTER (WHERE {unstamped}) FROM {quote(table.name)}"
 
@@ -129,7 +135,9 @@ def find_base(parent: Path, database: Database, pg_snapshot: str) -> Base | None
         fall_back(f"the newest snapshot cannot serve as a base ({exc}); exporting in full")
         return None
     same_database = (manifest.database.system_identifier, manifest.database.name) == (
-        database.system_identifier, database.name)
+        database.system_identifier,
+        database.name,
+    )
     if not same_database or not PgSnapshot.parse(manifest.pg_snapshot).precedes(PgSnapshot.parse(pg_snapshot)):
         return None
     return Base(path, manifest)

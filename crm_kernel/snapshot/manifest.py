@@ -66,8 +66,13 @@ class Table:
 
     @classmethod
     def from_json(cls, data: dict) -> Table:
-        return cls(**{**data, "columns": tuple(SnapshotColumn(**c) for c in data["columns"]),
-                      "skipped": tuple(SkippedColumn(**c) for c in data.get("skipped", ()))})
+        return cls(
+            **{
+                **data,
+                "columns": tuple(SnapshotColumn(**c) for c in data["columns"]),
+                "skipped": tuple(SkippedColumn(**c) for c in data.get("skipped", ())),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,14 @@ class Manifest:
             if not _PG_SNAPSHOT.match(data["pg_snapshot"]):
                 raise SnapshotError(f"{path} holds a malformed pg_snapshot {data['pg_snapshot']!r}")
             view = View(**data["view"]) if data.get("view") else None
-            manifest = cls(**{**data, "database": Database(**data["database"]), "view": view,
-                              "tables": {name: Table.from_json(t) for name, t in data["tables"].items()}})
+            manifest = cls(
+                **{
+                    **data,
+                    "database": Database(**data["database"]),
+                    "view": view,
+                    "tables": {name: Table.from_json(t) for name, t in data["tables"].items()},
+                }
+            )
         except FileNotFoundError:
             raise SnapshotError(f"{folder} is not a snapshot (no {MANIFEST})") from None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -139,13 +150,20 @@ class Manifest:
 
         for name, table in self.tables.items():
             if table.file != table_file(name):
-                raise SnapshotError(f"{path}: tables.{name}.file is {table.file!r}; a snapshot keeps table "
-                                    f"{name!r} in {table_file(name)!r} inside its own folder")
+                raise SnapshotError(
+                    f"{path}: tables.{name}.file is {table.file!r}; a snapshot keeps table "
+                    f"{name!r} in {table_file(name)!r} inside its own folder"
+                )
             for i, column in enumerate(table.columns):
-                if not (isinstance(column.name, str) and isinstance(column.duckdb_type, str)
-                        and is_view_type(column.duckdb_type, self.enums)):
-                    raise SnapshotError(f"{path}: tables.{name}.columns[{i}] ({column.name!r}) has type "
-                                        f"{column.duckdb_type!r}, which is not a type a snapshot holds")
+                if not (
+                    isinstance(column.name, str)
+                    and isinstance(column.duckdb_type, str)
+                    and is_view_type(column.duckdb_type, self.enums)
+                ):
+                    raise SnapshotError(
+                        f"{path}: tables.{name}.columns[{i}] ({column.name!r}) has type "
+                        f"{column.duckdb_type!r}, which is not a type a snapshot holds"
+                    )
 
     def check_files(self, folder: Path) -> None:
         """Each table's file is there, readable, and holds the rows and columns listed (read
@@ -158,9 +176,13 @@ class Manifest:
                 metadata = pq.read_metadata(path)
                 names = metadata.schema.to_arrow_schema().names
             except (OSError, pa.ArrowException) as exc:
-                raise SnapshotError(f"cannot open the snapshot {folder}: {table.file} is missing or damaged "
-                                    f"({exc}); take a new snapshot") from exc
+                raise SnapshotError(
+                    f"cannot open the snapshot {folder}: {table.file} is missing or damaged "
+                    f"({exc}); take a new snapshot"
+                ) from exc
             if metadata.num_rows != table.rows or names != [c.name for c in table.columns]:
-                raise SnapshotError(f"cannot open the snapshot {folder}: {table.file} does not hold what the "
-                                    f"manifest lists for table {name!r} "
-                                    f"({metadata.num_rows:,} rows, columns {names}); take a new snapshot")
+                raise SnapshotError(
+                    f"cannot open the snapshot {folder}: {table.file} does not hold what the "
+                    f"manifest lists for table {name!r} "
+                    f"({metadata.num_rows:,} rows, columns {names}); take a new snapshot"
+                )

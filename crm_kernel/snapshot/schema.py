@@ -73,10 +73,15 @@ class ExportTable:
     def entry(self, rows: int, from_base: int = 0) -> manifest.Table:
         """This table's entry in the manifest."""
         return manifest.Table(
-            file=self.file, rows=rows,
+            file=self.file,
+            rows=rows,
             columns=tuple(manifest.SnapshotColumn(c.name, c.pg_type, c.duckdb_type) for c in self.columns),
-            skipped=self.skipped, key=self.key, tracked=self.tracked, soft_delete=self.soft_delete,
-            pg_oid=self.oid, from_base=from_base,
+            skipped=self.skipped,
+            key=self.key,
+            tracked=self.tracked,
+            soft_delete=self.soft_delete,
+            pg_oid=self.oid,
+            from_base=from_base,
         )
 
 
@@ -85,7 +90,8 @@ def read_tables(conn: sa.Connection) -> list[ExportTable]:
     columns: dict[str, list] = {}
     for row in conn.exec_driver_sql(_COLUMNS):
         columns.setdefault(row.table_name, []).append(
-            export_column(row.name, row.pg_type, row.base_type, row.kind, row.is_array, row.typmod))
+            export_column(row.name, row.pg_type, row.base_type, row.kind, row.is_array, row.typmod)
+        )
     tables = []
     for row in conn.exec_driver_sql(_TABLES):
         if row.table_name in SECRET_TABLES:

@@ -106,8 +106,10 @@ def _target_schema(schema: pa.Schema, columns: tuple[ExportColumn, ...]) -> pa.S
 
 
 def _convert(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    arrays = [arrow.as_decimal(a, f.type) if pa.types.is_decimal(_leaf(f.type)) else a
-              for a, f in zip(batch.columns, schema, strict=True)]
+    arrays = [
+        arrow.as_decimal(a, f.type) if pa.types.is_decimal(_leaf(f.type)) else a
+        for a, f in zip(batch.columns, schema, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

@@ -87,8 +87,9 @@ def numeric_precision(typmod: int) -> tuple[int, int] | None:
     return (precision, scale) if scale <= precision <= MAX_DECIMAL_PRECISION else None
 
 
-def export_column(name: str, pg_type: str, base_type: str, kind: str, is_array: bool,
-                  typmod: int) -> ExportColumn | SkippedColumn:
+def export_column(
+    name: str, pg_type: str, base_type: str, kind: str, is_array: bool, typmod: int
+) -> ExportColumn | SkippedColumn:
     """How one column is exported. ``base_type``/``kind`` are the pg_type name and typtype of
     the column's type, or of its elements when ``is_array``."""
     if name in SKIPPED_NAMES:

@@ -32,8 +32,7 @@ class Snapshot:
         self.path = Path(path)
         self.manifest = Manifest.read(self.path)  # refuses file names and types it never writes
         self.manifest.check_files(self.path)  # names a missing or damaged file
-        self.con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                          "autoload_known_extensions": False})
+        self.con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
         try:
             self.con.execute(f"SET TimeZone = {literal(timezone)}")
         except duckdb.Error as exc:
@@ -53,7 +52,8 @@ class Snapshot:
             if not table.columns:
                 continue  # a table without columns (PostgreSQL allows it): DuckDB has no such relation
             columns = ", ".join(
-                f"CAST({quote(c.name)} AS {self._type(c.duckdb_type)}) AS {quote(c.name)}" for c in table.columns)
+                f"CAST({quote(c.name)} AS {self._type(c.duckdb_type)}) AS {quote(c.name)}" for c in table.columns
+            )
             source = literal(str((self.path / table.file).absolute()))
             self.con.execute(f"CREATE VIEW {ALL_ROWS}.{quote(name)} AS SELECT {columns} FROM read_parquet({source})")
             live = " WHERE deleted_at IS NULL" if table.soft_delete and not include_deleted else ""
@@ -61,7 +61,7 @@ class Snapshot:
 
     def _type(self, duckdb_type: str) -> str:
         base = duckdb_type.removesuffix("[]")
-        return quote(base) + duckdb_type[len(base):] if base in self.manifest.enums else duckdb_type
+        return quote(base) + duckdb_type[len(base) :] if base in self.manifest.enums else duckdb_type
 
     @property
     def tables(self) -> list[str]:
@@ -89,5 +89,8 @@ def open(path: Path | str | None = None, *, include_deleted: bool = False) -> Sn
     """Open a snapshot folder, or the newest snapshot in a parent folder (by default
     ``$CRM_HOME/snapshots``). The DuckDB session uses ``CRM_TIMEZONE``."""
     config = Config.from_env()
-    return Snapshot(store.resolve(path if path is not None else store.default_parent(config)),
-                    include_deleted=include_deleted, timezone=config.timezone)
+    return Snapshot(
+        store.resolve(path if path is not None else store.default_parent(config)),
+        include_deleted=include_deleted,
+        timezone=config.timezone,
+    )

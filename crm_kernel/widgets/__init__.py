@@ -30,13 +30,35 @@ if TYPE_CHECKING:
 
 # Each name is imported when first asked for: the pipeline board's kernel never loads the
 # workbench's grid (ipydatagrid and pandas, about 130 MB resident), nor the reverse.
-_MODULES = {"CommandPalette": "search", "FieldCatalog": "fields", "ImportWizard": "importer",
-            "LogActivity": "timeline", "PipelineBoard": "pipeline_board", "QueryBuilder": "builder",
-            "RecordForm": "record_form", "ResultGrid": "grid", "SearchBox": "search", "Source": "source",
-            "Timeline": "timeline", "Workbench": "workbench"}
+_MODULES = {
+    "CommandPalette": "search",
+    "FieldCatalog": "fields",
+    "ImportWizard": "importer",
+    "LogActivity": "timeline",
+    "PipelineBoard": "pipeline_board",
+    "QueryBuilder": "builder",
+    "RecordForm": "record_form",
+    "ResultGrid": "grid",
+    "SearchBox": "search",
+    "Source": "source",
+    "Timeline": "timeline",
+    "Workbench": "workbench",
+}
 
-__all__ = ["CommandPalette", "FieldCatalog", "ImportWizard", "LogActivity", "PipelineBoard", "QueryBuilder",
-           "RecordForm", "ResultGrid", "SearchBox", "Source", "Timeline", "Workbench"]
+__all__ = [
+    "CommandPalette",
+    "FieldCatalog",
+    "ImportWizard",
+    "LogActivity",
+    "PipelineBoard",
+    "QueryBuilder",
+    "RecordForm",
+    "ResultGrid",
+    "SearchBox",
+    "Source",
+    "Timeline",
+    "Workbench",
+]
 
 
 def __getattr__(name: str):

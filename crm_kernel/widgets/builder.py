@@ -47,8 +47,9 @@ class _Spot:
 class QueryBuilder(widgets.VBox):
     """Pick an entity, add rules and groups, shape the result; ``spec`` is the query."""
 
-    def __init__(self, crm, spec: dict | str | None = None, *, catalog: FieldCatalog | None = None,
-                 source: Source | None = None):
+    def __init__(
+        self, crm, spec: dict | str | None = None, *, catalog: FieldCatalog | None = None, source: Source | None = None
+    ):
         self.crm = crm
         self.catalog = catalog or FieldCatalog.load(crm)
         self.source = source or Source(crm)
@@ -58,36 +59,54 @@ class QueryBuilder(widgets.VBox):
         self._quiet = True
         self._callbacks: list[Callable[[QueryBuilder], None]] = []
 
-        self.entity = widgets.Dropdown(options=self.catalog.entities(), description="Entity",
-                                       layout=widgets.Layout(width="320px"))
+        self.entity = widgets.Dropdown(
+            options=self.catalog.entities(), description="Entity", layout=widgets.Layout(width="320px")
+        )
         self.entity.add_class("crm-entity")
         self.where: GroupBox | None = None
         self.where_box = widgets.VBox()
-        self.columns = RowList(self, "select", "+ Column", "column",
-                               lambda item: ColumnRow(self, self.entity.value, item, self.columns))
-        self.grouping = RowList(self, "group_by", "+ Group by", "group-key",
-                                lambda item: GroupKeyRow(self, self.entity.value, item, self.grouping))
-        self.aggregates = RowList(self, "aggregates", "+ Aggregate", "aggregate",
-                                  lambda item: AggregateRow(self, self.entity.value, item, self.aggregates))
-        self.sorting = RowList(self, "order_by", "+ Sort", "sort",
-                               lambda item: SortRow(self, self.entity.value, item, self.sorting))
-        self.limit = widgets.Text(value="", placeholder="no limit", description="Limit",
-                                  layout=widgets.Layout(width="220px"))
+        self.columns = RowList(
+            self, "select", "+ Column", "column", lambda item: ColumnRow(self, self.entity.value, item, self.columns)
+        )
+        self.grouping = RowList(
+            self,
+            "group_by",
+            "+ Group by",
+            "group-key",
+            lambda item: GroupKeyRow(self, self.entity.value, item, self.grouping),
+        )
+        self.aggregates = RowList(
+            self,
+            "aggregates",
+            "+ Aggregate",
+            "aggregate",
+            lambda item: AggregateRow(self, self.entity.value, item, self.aggregates),
+        )
+        self.sorting = RowList(
+            self, "order_by", "+ Sort", "sort", lambda item: SortRow(self, self.entity.value, item, self.sorting)
+        )
+        self.limit = widgets.Text(
+            value="", placeholder="no limit", description="Limit", layout=widgets.Layout(width="220px")
+        )
         self.limit.add_class("crm-limit")
         self._limit_spot = _Spot("limit")
         self.error_html = widgets.HTML("")
         self.error_html.add_class("crm-error")
 
         self._every_field = widgets.HTML("<i>No columns chosen: every field of the entity.</i>")
-        self.shape = widgets.Accordion(children=[
-            widgets.VBox([self._every_field, self.columns]),
-            widgets.VBox([widgets.HTML("<b>Group by</b>"), self.grouping,
-                          widgets.HTML("<b>Aggregates</b>"), self.aggregates]),
-            widgets.VBox([self.sorting, widgets.HBox([self.limit, self._limit_spot.error])]),
-        ], titles=("Columns", "Group by and aggregates", "Sort and limit"), selected_index=None)
+        self.shape = widgets.Accordion(
+            children=[
+                widgets.VBox([self._every_field, self.columns]),
+                widgets.VBox(
+                    [widgets.HTML("<b>Group by</b>"), self.grouping, widgets.HTML("<b>Aggregates</b>"), self.aggregates]
+                ),
+                widgets.VBox([self.sorting, widgets.HBox([self.limit, self._limit_spot.error])]),
+            ],
+            titles=("Columns", "Group by and aggregates", "Sort and limit"),
+            selected_index=None,
+        )
         self.shape.add_class("crm-shape")
-        super().__init__([self.entity, widgets.HTML("<b>Rows where</b>"), self.where_box, self.error_html,
-                          self.shape])
+        super().__init__([self.entity, widgets.HTML("<b>Rows where</b>"), self.where_box, self.error_html, self.shape])
         self.add_class("crm-builder")
 
         self.spec = spec if spec is not None else {"entity": DEFAULT_ENTITY}
@@ -137,8 +156,14 @@ class QueryBuilder(widgets.VBox):
     def compile(self, backend: str = "postgres"):
         """The compiled query (for its SQL preview); raises QuerySpecError when invalid."""
         params = self.source.params
-        return compile_spec(self._spec, backend, schema=self.catalog.schema, timezone=self.crm.config.timezone,
-                            params={k: v for k, v in params.items() if k in self.parameters()}, check_only=True)
+        return compile_spec(
+            self._spec,
+            backend,
+            schema=self.catalog.schema,
+            timezone=self.crm.config.timezone,
+            params={k: v for k, v in params.items() if k in self.parameters()},
+            check_only=True,
+        )
 
     def parameters(self) -> dict[str, dict]:
         """The parameters the spec names, with their declarations (see ``query.spec.spec_parameters``)."""

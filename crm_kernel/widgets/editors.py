@@ -134,8 +134,9 @@ class TextValue(Editor):
     def __init__(self, suggest: Suggest | None = None):
         super().__init__()
         self.suggest = suggest
-        self.widget = widgets.Combobox(value="", placeholder="text", ensure_option=False,
-                                       layout=widgets.Layout(width="220px"))
+        self.widget = widgets.Combobox(
+            value="", placeholder="text", ensure_option=False, layout=widgets.Layout(width="220px")
+        )
         self.widget.add_class(VALUE_CLASS)
         self._looked_up: dict[str, list[str]] = {}
         self._complete = False
@@ -302,13 +303,15 @@ class ManyValues(Editor):
         super().__init__()
         self.numeric = choice.type in NUMERIC_TYPES
         if choice.values:  # an enum's values, a multiselect's options
-            self.widget = widgets.SelectMultiple(options=list(choice.values), value=(),
-                                                 rows=min(len(choice.values), 6),
-                                                 layout=widgets.Layout(width="220px"))
+            self.widget = widgets.SelectMultiple(
+                options=list(choice.values),
+                value=(),
+                rows=min(len(choice.values), 6),
+                layout=widgets.Layout(width="220px"),
+            )
             self._values = set(choice.values)
         else:
-            self.widget = widgets.TagsInput(value=[], allow_duplicates=False,
-                                            layout=widgets.Layout(width="320px"))
+            self.widget = widgets.TagsInput(value=[], allow_duplicates=False, layout=widgets.Layout(width="320px"))
             self._values = None
         self.widget.add_class(VALUE_CLASS)
         self._watch(self.widget)
@@ -370,8 +373,9 @@ class RelativeValue(Editor):
         super().__init__()
         self.amount = widgets.BoundedIntText(value=30, min=0, max=100_000, layout=widgets.Layout(width="90px"))
         self.amount.add_class(VALUE_CLASS)
-        self.unit = widgets.Dropdown(options=[(f"{u}s", u) for u in UNITS], value="day",
-                                     layout=widgets.Layout(width="110px"))
+        self.unit = widgets.Dropdown(
+            options=[(f"{u}s", u) for u in UNITS], value="day", layout=widgets.Layout(width="110px")
+        )
         self.unit.add_class("crm-rule-unit")
         self.widget = widgets.HBox([self.amount, self.unit])
         self._watch(self.amount, self.unit)
@@ -398,9 +402,13 @@ class FieldValue(Editor):
     def __init__(self, choices: list[FieldChoice]):
         super().__init__()
         self._paths = [c.path for c in choices]
-        self._use(widgets.Dropdown(options=[(c.label, c.path) for c in choices],
-                                   value=self._paths[0] if self._paths else None,
-                                   layout=widgets.Layout(width="260px")))
+        self._use(
+            widgets.Dropdown(
+                options=[(c.label, c.path) for c in choices],
+                value=self._paths[0] if self._paths else None,
+                layout=widgets.Layout(width="260px"),
+            )
+        )
 
     def read(self):
         return self.widget.value
@@ -432,8 +440,13 @@ def scalar_editor(choice: FieldChoice, suggest: Suggest | None = None) -> Editor
     return TextInput()
 
 
-def editor_for(choice: FieldChoice, operator: Operator, *, suggest: Suggest | None = None,
-               compare_with: list[FieldChoice] | None = None) -> Editor:
+def editor_for(
+    choice: FieldChoice,
+    operator: Operator,
+    *,
+    suggest: Suggest | None = None,
+    compare_with: list[FieldChoice] | None = None,
+) -> Editor:
     """The editor for a rule on ``choice`` with ``operator``; ``compare_with`` is given when
     the rule compares with another field."""
     if compare_with is not None:

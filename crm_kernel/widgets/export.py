@@ -36,8 +36,9 @@ class ExportPanel:
         self.folder = Path(folder) if folder is not None else Path(self._temporary.name)
         self.buttons = {}
         for fmt, (_, _, label) in FORMATS.items():
-            button = widgets.Button(description=label, tooltip=f"Export the whole result as {label}",
-                                    layout=widgets.Layout(width="90px"))
+            button = widgets.Button(
+                description=label, tooltip=f"Export the whole result as {label}", layout=widgets.Layout(width="90px")
+            )
             button.add_class(f"crm-export-{fmt}")
             button.on_click(lambda _, fmt=fmt: self.export(fmt))
             self.buttons[fmt] = button
@@ -55,8 +56,11 @@ class ExportPanel:
             show_error(self.message, "run a query first")
             return None
         if fmt == "xlsx" and (self.grid.total or 0) > EXCEL_MAX_ROWS:
-            show_error(self.message, f"Excel holds at most {EXCEL_MAX_ROWS:,} rows on a sheet; this result has "
-                                     f"{self.grid.total:,}: export it as CSV or Parquet")
+            show_error(
+                self.message,
+                f"Excel holds at most {EXCEL_MAX_ROWS:,} rows on a sheet; this result has "
+                f"{self.grid.total:,}: export it as CSV or Parquet",
+            )
             return None
         suffix, mime, _ = FORMATS[fmt]
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -64,8 +68,16 @@ class ExportPanel:
         source = self.grid.source
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            exported = export_result(source.crm, spec, fmt, path, backend=source.backend,
-                                     snapshot=source.engine_snapshot, page_size=self.page_size, on_page=self.on_page)
+            exported = export_result(
+                source.crm,
+                spec,
+                fmt,
+                path,
+                backend=source.backend,
+                snapshot=source.engine_snapshot,
+                page_size=self.page_size,
+                on_page=self.on_page,
+            )
         except OSError as exc:  # the folder itself could not be made
             show_error(self.message, f"cannot write {path}: {exc.strerror or exc}")
             return None

@@ -36,8 +36,13 @@ class FieldChoice:
 class FieldCatalog:
     """The entities and field paths of one database, with labels, for the pickers."""
 
-    def __init__(self, schema: Schema, custom_labels: dict[tuple[str, str], str] | None = None,
-                 depth: int = 2, custom_options: dict[tuple[str, str], tuple[str, ...]] | None = None):
+    def __init__(
+        self,
+        schema: Schema,
+        custom_labels: dict[tuple[str, str], str] | None = None,
+        depth: int = 2,
+        custom_options: dict[tuple[str, str], tuple[str, ...]] | None = None,
+    ):
         self.schema = schema
         self.custom_labels = custom_labels or {}
         self.custom_options = custom_options or {}  # (entity, key) -> a multiselect's options
@@ -92,12 +97,19 @@ class FieldCatalog:
 
     def _add_fields(self, out: list, info: TableInfo, prefix: str, group: str, depth: int, via):
         for column in info.columns.values():
-            out.append(FieldChoice(prefix + column.name, group + SEP + column.label, column.type,
-                                   column.values, column.scale))
+            out.append(
+                FieldChoice(prefix + column.name, group + SEP + column.label, column.type, column.values, column.scale)
+            )
         for key, column in info.custom.items():
             label = self.custom_labels.get((info.name, key), column.label)
-            out.append(FieldChoice(f"{prefix}custom_fields.{key}", group + SEP + label, column.type,
-                                   self.custom_options.get((info.name, key), ())))
+            out.append(
+                FieldChoice(
+                    f"{prefix}custom_fields.{key}",
+                    group + SEP + label,
+                    column.type,
+                    self.custom_options.get((info.name, key), ()),
+                )
+            )
         if depth >= self.depth:
             return
         for relation in info.relations.values():
@@ -137,13 +149,17 @@ class FieldCatalog:
                 if column is None:
                     return None
                 label = self.custom_labels.get((info.name, parts[-1]), column.label)
-                return FieldChoice(path, SEP.join([*labels, label]), column.type,
-                                   self.custom_options.get((info.name, parts[-1]), ()))
+                return FieldChoice(
+                    path, SEP.join([*labels, label]), column.type, self.custom_options.get((info.name, parts[-1]), ())
+                )
             relation = info.relations.get(part)
             if relation is None or self.schema.table(relation.target) is None:
                 return None
-            labels = [self.relation_label(info.name, relation.field)] if i == 0 else [
-                *labels, self.relation_label(info.name, relation.field)]
+            labels = (
+                [self.relation_label(info.name, relation.field)]
+                if i == 0
+                else [*labels, self.relation_label(info.name, relation.field)]
+            )
             info = self.schema.table(relation.target)
         column = info.columns.get(parts[-1])
         if column is None:
@@ -197,8 +213,9 @@ def _unique_labels(choices: list[FieldChoice]) -> list[FieldChoice]:
     out = []
     for choice in choices:
         if choice.label in seen:
-            choice = FieldChoice(choice.path, f"{choice.label} ({choice.path})", choice.type, choice.values,
-                                 choice.scale)
+            choice = FieldChoice(
+                choice.path, f"{choice.label} ({choice.path})", choice.type, choice.values, choice.scale
+            )
         seen.add(choice.label)
         out.append(choice)
     return out

@@ -89,8 +89,9 @@ class ForecastPage(widgets.VBox):
         self._watch()
         self.period.observe(lambda _c: self.redraw(), "value")
         self.method.observe(lambda _c: self.redraw(), "value")
-        super().__init__([widgets.HBox([self.period, self.method]), self.forecast_chart, self.picked, self.deals,
-                          self.others])
+        super().__init__(
+            [widgets.HBox([self.period, self.method]), self.forecast_chart, self.picked, self.deals, self.others]
+        )
         self.add_class("crm-forecast")
 
     # -- the forecast and its deals ------------------------------------------------------------
@@ -99,7 +100,8 @@ class ForecastPage(widgets.VBox):
         period, method = self.period.value, self.method.value
         self.frame = self.crm.analytics.forecast(period=period, method=method, by="owner")
         self.deal_frame = self.crm.analytics.forecast_deals(period=period, method=method).with_columns(
-            period_label=self.charts.period_label(period))
+            period_label=self.charts.period_label(period)
+        )
         return self.charts.forecast_by_owner(self.frame, period, select=PICK).properties(width=900, height=300)
 
     def _watch(self) -> None:
@@ -133,20 +135,36 @@ class ForecastPage(widgets.VBox):
         owner = frame["owner"][0] if frame.height else ""
         total = format_money(frame["forecast"].fill_null(0).sum(), self.currency)
         start = frame["period"][0] if frame.height else None
-        attrs = (f"data-period='{html.escape(period_label, quote=True)}' data-owner='{html.escape(owner_id or '')}' "
-                 f"data-start='{start.isoformat() if start else ''}'")
-        self.picked.value = (f"<h3 {attrs}>{frame.height} deals "
-                             f"of {html.escape(owner or 'no owner')} expected to close in {html.escape(period_label)}"
-                             f" · forecast {html.escape(total)}</h3>")
-        self.deals.items = [{
-            "id": row["deal_id"], "title": row["title"] or row["deal_id"], "href": record_href("deals", row["deal_id"]),
-            "meta": " · ".join(x for x in (
-                row["stage"],
-                format_money(row["value"], self.currency) if row["value"] is not None else "no rate",
-                f"{row['probability']:.0%}" if row["probability"] is not None else None,
-                f"forecast {format_money(row['forecast'], self.currency)}" if row["forecast"] is not None else None,
-                f"closes {row['expected_close_date'].isoformat()}" if row["expected_close_date"] else None) if x),
-        } for row in frame.iter_rows(named=True)]
+        attrs = (
+            f"data-period='{html.escape(period_label, quote=True)}' data-owner='{html.escape(owner_id or '')}' "
+            f"data-start='{start.isoformat() if start else ''}'"
+        )
+        self.picked.value = (
+            f"<h3 {attrs}>{frame.height} deals "
+            f"of {html.escape(owner or 'no owner')} expected to close in {html.escape(period_label)}"
+            f" · forecast {html.escape(total)}</h3>"
+        )
+        self.deals.items = [
+            {
+                "id": row["deal_id"],
+                "title": row["title"] or row["deal_id"],
+                "href": record_href("deals", row["deal_id"]),
+                "meta": " · ".join(
+                    x
+                    for x in (
+                        row["stage"],
+                        format_money(row["value"], self.currency) if row["value"] is not None else "no rate",
+                        f"{row['probability']:.0%}" if row["probability"] is not None else None,
+                        f"forecast {format_money(row['forecast'], self.currency)}"
+                        if row["forecast"] is not None
+                        else None,
+                        f"closes {row['expected_close_date'].isoformat()}" if row["expected_close_date"] else None,
+                    )
+                    if x
+                ),
+            }
+            for row in frame.iter_rows(named=True)
+        ]
 
     # -- funnel, waterfall, won and lost ---------------------------------------------------------
 
@@ -157,9 +175,12 @@ class ForecastPage(widgets.VBox):
         quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
         year_ago = (today.replace(day=1) - dt.timedelta(days=31 * (TREND_MONTHS - 1))).replace(day=1)
         a, c = self.crm.analytics, self.charts
-        funnel = c.funnel(a.funnel(today - dt.timedelta(days=FUNNEL_DAYS - 1), today),
-                          title=f"Funnel: deals of the last {FUNNEL_DAYS} days").properties(width=400, height=220)
-        waterfall = c.waterfall(a.waterfall(quarter, today),
-                                title=f"Pipeline since {quarter.isoformat()}").properties(width=400, height=220)
+        funnel = c.funnel(
+            a.funnel(today - dt.timedelta(days=FUNNEL_DAYS - 1), today),
+            title=f"Funnel: deals of the last {FUNNEL_DAYS} days",
+        ).properties(width=400, height=220)
+        waterfall = c.waterfall(a.waterfall(quarter, today), title=f"Pipeline since {quarter.isoformat()}").properties(
+            width=400, height=220
+        )
         trend = c.win_loss(a.win_rate(by="month", start=year_ago, end=today)).properties(width=900, height=220)
         return alt.vconcat(alt.hconcat(funnel, waterfall), trend).resolve_scale(color="independent")

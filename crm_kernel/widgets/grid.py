@@ -39,10 +39,23 @@ GRID_HEIGHT = 440  # pixels: about twenty rows, then the grid scrolls
 
 # ipydatagrid's filter operators -> the query language's
 _FILTERS = {
-    "<": "<", ">": ">", "<=": "<=", ">=": ">=", "=": "=", "!=": "!=", "empty": "null", "notempty": "notNull",
-    "in": "in", "between": "between", "contains": "contains", "stringContains": "contains",
-    "!contains": "doesNotContain", "startswith": "beginsWith", "endswith": "endsWith",
-    "!startswith": "doesNotBeginWith", "!endswith": "doesNotEndWith",
+    "<": "<",
+    ">": ">",
+    "<=": "<=",
+    ">=": ">=",
+    "=": "=",
+    "!=": "!=",
+    "empty": "null",
+    "notempty": "notNull",
+    "in": "in",
+    "between": "between",
+    "contains": "contains",
+    "stringContains": "contains",
+    "!contains": "doesNotContain",
+    "startswith": "beginsWith",
+    "endswith": "endsWith",
+    "!startswith": "doesNotBeginWith",
+    "!endswith": "doesNotEndWith",
 }
 
 
@@ -66,8 +79,20 @@ ENUM_WORDS = {enum_label(v): v for e in ENTITIES.values() for f in e.fields for 
 
 
 # Column widths in pixels by field type (the user can drag them wider).
-WIDTHS = {"text": 200, "uuid": 110, "money": 120, "number": 110, "float": 110, "integer": 90, "date": 100,
-          "timestamp": 150, "enum": 120, "boolean": 70, "json": 160, "tags": 160}
+WIDTHS = {
+    "text": 200,
+    "uuid": 110,
+    "money": 120,
+    "number": 110,
+    "float": 110,
+    "integer": 90,
+    "date": 100,
+    "timestamp": 150,
+    "enum": 120,
+    "boolean": 70,
+    "json": 160,
+    "tags": 160,
+}
 # ipydatagrid shows an empty number as "NaN": show nothing instead
 _BLANK_NAN = "cell.value !== cell.value ? ' ' : default_value"
 
@@ -95,8 +120,9 @@ def display_frame(frame: pl.DataFrame, columns, start: int) -> tuple[pd.DataFram
                 fmt = ",d"
             else:
                 fmt = f",.{column.scale}f" if column.scale is not None else ",.6~f"
-            renderers[column.name] = TextRenderer(format=fmt, horizontal_alignment="right",
-                                                  text_value=VegaExpr(_BLANK_NAN))
+            renderers[column.name] = TextRenderer(
+                format=fmt, horizontal_alignment="right", text_value=VegaExpr(_BLANK_NAN)
+            )
             continue
         if kind == "date":
             series = series.dt.strftime("%Y-%m-%d")
@@ -145,8 +171,9 @@ class ResultGrid(widgets.VBox):
         # resident, which a workbench that is only looked at never needs.
         self.datagrid: DataGrid | None = None
         self.placeholder = widgets.Box(layout=widgets.Layout(height="62px", width="100%"))
-        self.previous_button = widgets.Button(description="◀ Previous", disabled=True,
-                                              layout=widgets.Layout(width="110px"))
+        self.previous_button = widgets.Button(
+            description="◀ Previous", disabled=True, layout=widgets.Layout(width="110px")
+        )
         self.previous_button.add_class("crm-page-previous")
         self.next_button = widgets.Button(description="Next ▶", disabled=True, layout=widgets.Layout(width="110px"))
         self.next_button.add_class("crm-page-next")
@@ -158,9 +185,16 @@ class ResultGrid(widgets.VBox):
         self.open_link.add_class("crm-open-record")
         self.previous_button.on_click(lambda _: self.previous_page())
         self.next_button.on_click(lambda _: self.next_page())
-        super().__init__([widgets.HBox([self.previous_button, self.page_label, self.next_button, self.open_link],
-                                       layout=widgets.Layout(align_items="center")), self.message,
-                          self.placeholder])
+        super().__init__(
+            [
+                widgets.HBox(
+                    [self.previous_button, self.page_label, self.next_button, self.open_link],
+                    layout=widgets.Layout(align_items="center"),
+                ),
+                self.message,
+                self.placeholder,
+            ]
+        )
         self.add_class("crm-result-grid")
 
     # -- what callers do ---------------------------------------------------------------------
@@ -172,19 +206,23 @@ class ResultGrid(widgets.VBox):
         result = source.execute(page_spec(source.stable(spec), 0, self.page_size), fetch="rows")
         rows = result.dicts()
         names = [column.name for column in result.compiled.columns]
-        head = "".join(f"<th title='{html.escape(column.name)}'>{html.escape(column.label or column.name)}</th>"
-                       for column in result.compiled.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row[name]))}</td>" for name in names) + "</tr>"
-                       for row in rows)
-        table = widgets.HTML(f"<div class='crm-preview-table' style='max-height:{GRID_HEIGHT}px;overflow:auto'>"
-                             f"<style>.crm-preview-table td,.crm-preview-table th{{padding:2px 8px;"
-                             f"border-bottom:1px solid #eee;white-space:nowrap;font-size:12px;text-align:left}}</style>"
-                             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        head = "".join(
+            f"<th title='{html.escape(column.name)}'>{html.escape(column.label or column.name)}</th>"
+            for column in result.compiled.columns
+        )
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(row[name]))}</td>" for name in names) + "</tr>" for row in rows
+        )
+        table = widgets.HTML(
+            f"<div class='crm-preview-table' style='max-height:{GRID_HEIGHT}px;overflow:auto'>"
+            f"<style>.crm-preview-table td,.crm-preview-table th{{padding:2px 8px;"
+            f"border-bottom:1px solid #eee;white-space:nowrap;font-size:12px;text-align:left}}</style>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )
         self.placeholder.children = [table]
         self.placeholder.layout.height = None
         self.page_label.value = f"first {len(rows)} rows" if rows else "no rows"
         return len(rows)
-
 
     def show(self, spec: dict, source: Source | None = None) -> GridRun:
         """Show the first page of ``spec``'s result; returns its row count and timing."""
@@ -259,8 +297,12 @@ class ResultGrid(widgets.VBox):
         import pandas as pd
         from ipydatagrid import DataGrid
 
-        self.datagrid = DataGrid(pd.DataFrame(), selection_mode="cell", base_column_size=120,
-                                 layout=widgets.Layout(height="62px", width="100%"))
+        self.datagrid = DataGrid(
+            pd.DataFrame(),
+            selection_mode="cell",
+            base_column_size=120,
+            layout=widgets.Layout(height="62px", width="100%"),
+        )
         self.datagrid.add_class("crm-datagrid")
         self.datagrid.observe(self._transforms_changed, "_transforms")
         self.datagrid.observe(lambda _: self._show_open_link(), "selections")
@@ -347,8 +389,8 @@ class ResultGrid(widgets.VBox):
         entity, record_id = chosen
         row = self.frame.row(self.datagrid.selections[-1]["r1"], named=True)
         name = title_of(entity, row)
-        self.open_link.value = (f"<a class='crm-open-record-link' href='{html.escape(record_url(entity, record_id))}' "
-                                f"target='_blank' title='Open this row on its record page'>Open "
-                                f"{html.escape(ENTITIES[entity].singular.lower())} “{html.escape(name)}” ↗</a>")
-
-
+        self.open_link.value = (
+            f"<a class='crm-open-record-link' href='{html.escape(record_url(entity, record_id))}' "
+            f"target='_blank' title='Open this row on its record page'>Open "
+            f"{html.escape(ENTITIES[entity].singular.lower())} “{html.escape(name)}” ↗</a>"
+        )

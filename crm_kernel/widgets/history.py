@@ -21,11 +21,16 @@ class Run:
 
     def summary(self) -> str:
         rules = _count_rules(self.spec.get("where"))
-        shape = f"grouped by {', '.join(_key(k) for k in self.spec['group_by'])}" if self.spec.get("group_by") else (
-            "aggregated" if self.spec.get("aggregates") else f"{rules} rule{'s' if rules != 1 else ''}")
+        shape = (
+            f"grouped by {', '.join(_key(k) for k in self.spec['group_by'])}"
+            if self.spec.get("group_by")
+            else ("aggregated" if self.spec.get("aggregates") else f"{rules} rule{'s' if rules != 1 else ''}")
+        )
         rows = f"{self.rows}" if self.rows is not None else "?"
-        return (f"{self.at:%H:%M:%S} · {self.spec['entity']} · {shape} · {rows} rows · "
-                f"{self.seconds * 1000:.1f} ms · {self.backend}")
+        return (
+            f"{self.at:%H:%M:%S} · {self.spec['entity']} · {shape} · {rows} rows · "
+            f"{self.seconds * 1000:.1f} ms · {self.backend}"
+        )
 
 
 def _count_rules(group) -> int:
@@ -55,8 +60,11 @@ class RunHistory(widgets.VBox):
         return run
 
     def _button(self, run: Run) -> widgets.Button:
-        button = widgets.Button(description=run.summary(), tooltip=json.dumps(run.spec, indent=1)[:2000],
-                                layout=widgets.Layout(width="auto"))
+        button = widgets.Button(
+            description=run.summary(),
+            tooltip=json.dumps(run.spec, indent=1)[:2000],
+            layout=widgets.Layout(width="auto"),
+        )
         button.add_class("crm-history-item")
         button.on_click(lambda _: self.on_pick(copy.deepcopy(run.spec)))
         return button

@@ -28,26 +28,39 @@ class ImportWizard(widgets.VBox):
         self.report: ImportReport | None = None
         self.entity = widgets.Dropdown(options=list(IMPORTABLE), value=entity, description="Import")
         self.upload = widgets.FileUpload(accept=".csv,.txt,.tsv,.xlsx", multiple=False, description="File")
-        self.on_duplicate = widgets.Dropdown(options=["skip", "update", "create"], value="skip",
-                                             description="Duplicates")
-        self.skip_invalid = widgets.Checkbox(value=False, description="write the valid rows, skip the rest",
-                                             indent=False)
+        self.on_duplicate = widgets.Dropdown(
+            options=["skip", "update", "create"], value="skip", description="Duplicates"
+        )
+        self.skip_invalid = widgets.Checkbox(
+            value=False, description="write the valid rows, skip the rest", indent=False
+        )
         self.mapping_box = widgets.VBox([])
         self.preview_button = widgets.Button(description="Preview", disabled=True)
         self.import_button = widgets.Button(description="Import", button_style="success", disabled=True)
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="", layout={"visibility": "hidden"})
         self.message = widgets.HTML("")
-        for w, name in [(self.upload, "upload"), (self.mapping_box, "mapping"), (self.preview_button, "preview"),
-                        (self.import_button, "import"), (self.message, "message")]:
+        for w, name in [
+            (self.upload, "upload"),
+            (self.mapping_box, "mapping"),
+            (self.preview_button, "preview"),
+            (self.import_button, "import"),
+            (self.message, "message"),
+        ]:
             w.add_class(f"crm-import-{name}")
         self.columns: dict[str, widgets.Dropdown] = {}
         self.upload.observe(lambda _: self._uploaded(), "value")
         self.entity.observe(lambda _: self._show_mapping(), "value")
         self.preview_button.on_click(lambda _: self.preview())
         self.import_button.on_click(lambda _: self.run())
-        super().__init__([widgets.HBox([self.entity, self.upload]), self.mapping_box,
-                          widgets.HBox([self.on_duplicate, self.skip_invalid]),
-                          widgets.HBox([self.preview_button, self.import_button, self.progress]), self.message])
+        super().__init__(
+            [
+                widgets.HBox([self.entity, self.upload]),
+                self.mapping_box,
+                widgets.HBox([self.on_duplicate, self.skip_invalid]),
+                widgets.HBox([self.preview_button, self.import_button, self.progress]),
+                self.message,
+            ]
+        )
         self.add_class("crm-import-wizard")
 
     # -- steps ---------------------------------------------------------------------------------
@@ -61,8 +74,10 @@ class ImportWizard(widgets.VBox):
             self._say(str(exc), error=True)
             return
         self._show_mapping()
-        self._say(f"{html.escape(name)}: {self.table.frame.height} rows"
-                  + (f", {self.table.encoding}" if self.table.encoding else ""))
+        self._say(
+            f"{html.escape(name)}: {self.table.frame.height} rows"
+            + (f", {self.table.encoding}" if self.table.encoding else "")
+        )
 
     @property
     def mapping(self) -> dict:
@@ -74,8 +89,9 @@ class ImportWizard(widgets.VBox):
         if self.table is None:
             return None
         try:
-            self.report = self.crm.importer.preview(self.entity.value, self.table, mapping=self.mapping,
-                                                    on_duplicate=self.on_duplicate.value)
+            self.report = self.crm.importer.preview(
+                self.entity.value, self.table, mapping=self.mapping, on_duplicate=self.on_duplicate.value
+            )
         except CrmError as exc:
             self.report = None
             self.import_button.disabled = True
@@ -83,8 +99,10 @@ class ImportWizard(widgets.VBox):
             return None
         blocked = self.report.refused and not self.skip_invalid.value
         self.import_button.disabled = bool(blocked)
-        self._say(f"<pre>{html.escape(str(self.report))}</pre>"
-                  + ("<b>Fix the refused rows or tick “write the valid rows”.</b>" if blocked else ""))
+        self._say(
+            f"<pre>{html.escape(str(self.report))}</pre>"
+            + ("<b>Fix the refused rows or tick “write the valid rows”.</b>" if blocked else "")
+        )
         return self.report
 
     def run(self) -> ImportReport | None:
@@ -98,9 +116,14 @@ class ImportWizard(widgets.VBox):
             self.progress.max, self.progress.value = max(1, total), done
 
         try:
-            report = self.crm.importer.run(self.entity.value, self.table, mapping=self.mapping,
-                                           on_duplicate=self.on_duplicate.value,
-                                           skip_invalid=self.skip_invalid.value, on_progress=advance)
+            report = self.crm.importer.run(
+                self.entity.value,
+                self.table,
+                mapping=self.mapping,
+                on_duplicate=self.on_duplicate.value,
+                skip_invalid=self.skip_invalid.value,
+                on_progress=advance,
+            )
         except ImportRefusedError as exc:
             self._say(f"<pre>{html.escape(str(exc.report or ''))}</pre>{html.escape(str(exc))}", error=True)
             return None
@@ -130,14 +153,20 @@ class ImportWizard(widgets.VBox):
         sample = self.table.frame.head(SAMPLE_ROWS)
         rows, self.columns = [], {}
         for header in headers:
-            choice = widgets.Dropdown(options=options, value=proposed.get(header) or IGNORE,
-                                      layout={"width": "220px"})
+            choice = widgets.Dropdown(options=options, value=proposed.get(header) or IGNORE, layout={"width": "220px"})
             choice.add_class("crm-import-target")
             choice.observe(lambda _: self._changed(), "value")
             self.columns[header] = choice
             values = ", ".join("" if v is None else str(v) for v in sample[header].to_list())
-            rows.append(widgets.HBox([widgets.HTML(f"<b>{html.escape(header)}</b>", layout={"width": "200px"}),
-                                      choice, widgets.HTML(f"<i>{html.escape(values[:80])}</i>")]))
+            rows.append(
+                widgets.HBox(
+                    [
+                        widgets.HTML(f"<b>{html.escape(header)}</b>", layout={"width": "200px"}),
+                        choice,
+                        widgets.HTML(f"<i>{html.escape(values[:80])}</i>"),
+                    ]
+                )
+            )
         self.mapping_box.children = rows
         self.preview_button.disabled = False
 

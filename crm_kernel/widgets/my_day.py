@@ -31,10 +31,16 @@ KPIS = [  # key, label, in the order the cards appear
     ("average_deal_size", "Average deal size"),
     ("closing_this_month", "Closing this month"),
 ]
-TEAM_COLUMNS = [("owner", "Owner"), ("open_pipeline", "Open pipeline"), ("weighted_pipeline", "Weighted"),
-                ("won_this_month", "Won this month"), ("won_last_month", "Won last month"),
-                ("win_rate", "Win rate"), ("average_deal_size", "Avg deal"),
-                ("closing_this_month", "Closing this month")]
+TEAM_COLUMNS = [
+    ("owner", "Owner"),
+    ("open_pipeline", "Open pipeline"),
+    ("weighted_pipeline", "Weighted"),
+    ("won_this_month", "Won this month"),
+    ("won_last_month", "Won last month"),
+    ("win_rate", "Win rate"),
+    ("average_deal_size", "Avg deal"),
+    ("closing_this_month", "Closing this month"),
+]
 
 
 def _share(rate: float | None) -> str:
@@ -63,7 +69,8 @@ class MyDay(widgets.VBox):
         me = crm.users.get(crm.user_id)
         self.heading = widgets.HTML(
             f"<div class='crm-day-heading'><b>{html.escape(me['full_name'])}</b> · "
-            f"{(on or my_day.today(crm)).strftime('%A %-d %B %Y')}</div>")
+            f"{(on or my_day.today(crm)).strftime('%A %-d %B %Y')}</div>"
+        )
         self.owner = widgets.Dropdown(description="Day of", layout=widgets.Layout(width="320px"))
         self.owner.add_class("crm-day-owner")
         choices = [(f"{me['full_name']} (me)", str(crm.user_id))]
@@ -82,18 +89,29 @@ class MyDay(widgets.VBox):
 
         def section(title: str, body, css: str, side: bool = False) -> widgets.VBox:
             # side by side in a row, sections share its width; stacked, each keeps its height
-            layout = widgets.Layout(flex="1 1 0", min_width="320px", margin="0 8px") if side else \
-                widgets.Layout(margin="0 8px")
+            layout = (
+                widgets.Layout(flex="1 1 0", min_width="320px", margin="0 8px")
+                if side
+                else widgets.Layout(margin="0 8px")
+            )
             box = widgets.VBox([widgets.HTML(f"<h3>{html.escape(title)}</h3>"), body], layout=layout)
             box.add_class("crm-day-section")
             box.add_class(css)
             return box
 
-        lists = widgets.HBox([section("Tasks due and overdue", self.tasks, "crm-day-tasks", side=True),
-                              section("Deals that need attention", self.attention, "crm-day-attention", side=True)],
-                             layout=widgets.Layout(flex_flow="row wrap"))
-        parts = [widgets.HBox([self.heading, self.owner]), cards, lists,
-                 section("Recent activity", self.recent, "crm-day-recent")]
+        lists = widgets.HBox(
+            [
+                section("Tasks due and overdue", self.tasks, "crm-day-tasks", side=True),
+                section("Deals that need attention", self.attention, "crm-day-attention", side=True),
+            ],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
+        parts = [
+            widgets.HBox([self.heading, self.owner]),
+            cards,
+            lists,
+            section("Recent activity", self.recent, "crm-day-recent"),
+        ]
         if self.manager:
             parts.append(section("Team", self.team, "crm-day-team-section"))
         super().__init__(parts)
@@ -110,30 +128,53 @@ class MyDay(widgets.VBox):
         owner, on = self.owner_id, self.on
         self.show_figures(my_day.figures(self.crm, owner, on=on))
         self.tasks.items = [self._task(row) for row in my_day.tasks(self.crm, owner, on=on).iter_rows(named=True)]
-        self.attention.items = [self._deal(row) for row in
-                                my_day.attention(self.crm, owner, on=on).iter_rows(named=True)]
+        self.attention.items = [
+            self._deal(row) for row in my_day.attention(self.crm, owner, on=on).iter_rows(named=True)
+        ]
         self.recent.items = [self._activity(row) for row in my_day.recent(self.crm, owner).iter_rows(named=True)]
         if self.manager:
             self.show_team(my_day.team(self.crm, on=on))
 
     def show_figures(self, day: my_day.DayFigures) -> None:
         c = self.cards
-        _set(c["open_pipeline"], **money_traits(day.open_pipeline),
-             detail=f"{day.open_deals:,} open deal{'s' if day.open_deals != 1 else ''}")
+        _set(
+            c["open_pipeline"],
+            **money_traits(day.open_pipeline),
+            detail=f"{day.open_deals:,} open deal{'s' if day.open_deals != 1 else ''}",
+        )
         _set(c["weighted_pipeline"], **{**money_traits(day.weighted_pipeline), "detail": "by stage probability"})
         last = Total(day.won_last_month.amount, day.currency).format()
         change = day.won_change
-        _set(c["won_this_month"], **{**money_traits(day.won_this_month), "detail": f"vs {last} last month",
-                                        "trend": "up" if change > 0 else "down" if change < 0 else "flat"})
+        _set(
+            c["won_this_month"],
+            **{
+                **money_traits(day.won_this_month),
+                "detail": f"vs {last} last month",
+                "trend": "up" if change > 0 else "down" if change < 0 else "flat",
+            },
+        )
         closed = day.won_in_window + day.lost_in_window
-        _set(c["win_rate"], **{"value": _share(day.win_rate),
-                                 "raw": "" if day.win_rate is None else f"{day.win_rate:.4f}",
-                                 "detail": f"{day.won_in_window} won of {closed} closed, last {my_day.WINDOW_DAYS} days"})
-        _set(c["average_deal_size"], **{**money_traits(day.average_deal_size),
-                                          "detail": f"won in the last {my_day.WINDOW_DAYS} days"})
-        _set(c["closing_this_month"], **{"value": f"{day.closing_this_month:,}", "raw": str(day.closing_this_month),
-                                           "detail": Total(day.closing_this_month_value.amount, day.currency).format(),
-                                           "note": day.closing_this_month_value.note()})
+        _set(
+            c["win_rate"],
+            **{
+                "value": _share(day.win_rate),
+                "raw": "" if day.win_rate is None else f"{day.win_rate:.4f}",
+                "detail": f"{day.won_in_window} won of {closed} closed, last {my_day.WINDOW_DAYS} days",
+            },
+        )
+        _set(
+            c["average_deal_size"],
+            **{**money_traits(day.average_deal_size), "detail": f"won in the last {my_day.WINDOW_DAYS} days"},
+        )
+        _set(
+            c["closing_this_month"],
+            **{
+                "value": f"{day.closing_this_month:,}",
+                "raw": str(day.closing_this_month),
+                "detail": Total(day.closing_this_month_value.amount, day.currency).format(),
+                "note": day.closing_this_month_value.note(),
+            },
+        )
 
     def show_team(self, frame) -> None:
         currency = self.crm.money.reporting_currency()
@@ -155,8 +196,9 @@ class MyDay(widgets.VBox):
             note = row["left_out_note"]
             title = f" title='{html.escape(note, quote=True)}'" if note else ""
             rows.append(f"<tr data-owner='{html.escape(row['owner_id'])}'{title}>{''.join(cells)}</tr>")
-        self.team.value = (f"<table class='crm-day-team'><thead><tr>{head}</tr></thead>"
-                           f"<tbody>{''.join(rows)}</tbody></table>")
+        self.team.value = (
+            f"<table class='crm-day-team'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
 
     def _local(self, moment: dt.datetime | None) -> str:
         return "" if moment is None else moment.astimezone(self.zone).strftime("%-d %b %H:%M")
@@ -164,17 +206,32 @@ class MyDay(widgets.VBox):
     def _task(self, row: dict) -> dict:
         meta = [row["type"].replace("_", " "), f"due {self._local(row['due_at'])}"]
         meta += [x for x in (row["deal"], row["company"]) if x]
-        return {"id": str(row["id"]), "version": row["version"], "title": row["subject"],
-                "href": record_href("activities", row["id"]), "meta": " · ".join(meta),
-                "badge": "overdue" if row["overdue"] else "today"}
+        return {
+            "id": str(row["id"]),
+            "version": row["version"],
+            "title": row["subject"],
+            "href": record_href("activities", row["id"]),
+            "meta": " · ".join(meta),
+            "badge": "overdue" if row["overdue"] else "today",
+        }
 
     def _deal(self, row: dict) -> dict:
         passed = "has passed" in row["reason"]
         meta = [x for x in (row["company"], row["reason"]) if x]
-        return {"id": str(row["id"]), "title": row["title"], "href": record_href("deals", row["id"]),
-                "meta": " · ".join(meta), "badge": "overdue" if passed else "quiet"}
+        return {
+            "id": str(row["id"]),
+            "title": row["title"],
+            "href": record_href("deals", row["id"]),
+            "meta": " · ".join(meta),
+            "badge": "overdue" if passed else "quiet",
+        }
 
     def _activity(self, row: dict) -> dict:
         meta = [row["type"].replace("_", " "), self._local(row["created_at"])] + ([row["deal"]] if row["deal"] else [])
-        return {"id": str(row["id"]), "title": row["subject"], "href": record_href("activities", row["id"]),
-                "meta": " · ".join(meta), "badge": "" if row["status"] == "completed" else row["status"]}
+        return {
+            "id": str(row["id"]),
+            "title": row["subject"],
+            "href": record_href("activities", row["id"]),
+            "meta": " · ".join(meta),
+            "badge": "" if row["status"] == "completed" else row["status"],
+        }

@@ -55,8 +55,13 @@ class ParameterForm(widgets.HBox):
         label = str(declaration.get("label") or name)
         default = declaration.get("default")
         shown = "" if default is None else (json.dumps(default) if isinstance(default, dict | list) else str(default))
-        box = widgets.Text(value=shown, description=label, placeholder=str(declaration.get("type") or "value"),
-                           style={"description_width": "initial"}, layout=widgets.Layout(width="260px"))
+        box = widgets.Text(
+            value=shown,
+            description=label,
+            placeholder=str(declaration.get("type") or "value"),
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="260px"),
+        )
         box.add_class("crm-parameter")
         if shown:
             self.source.params[name] = read_value(shown)

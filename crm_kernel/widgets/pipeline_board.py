@@ -63,8 +63,17 @@ class PipelineBoard(anywidget.AnyWidget):
     # database; retrying, then reloading) or "offline" (not listening).
     connection = traitlets.Enum(["live", "reconnecting", "offline"], "offline").tag(sync=True)
 
-    def __init__(self, crm, filters=None, *, page_size: int | None = None, sort: str = "-value",
-                 live: bool = True, clock: Callable[[], dt.datetime] | None = None, **kwargs):
+    def __init__(
+        self,
+        crm,
+        filters=None,
+        *,
+        page_size: int | None = None,
+        sort: str = "-value",
+        live: bool = True,
+        clock: Callable[[], dt.datetime] | None = None,
+        **kwargs,
+    ):
         extra = {} if page_size is None else {"page_size": page_size}
         self.board = Board(crm, filters, sort=sort, clock=clock, **extra)
         self.crm = crm
@@ -75,8 +84,13 @@ class PipelineBoard(anywidget.AnyWidget):
         self._listening = False  # until close(): the listener's callbacks may change the board
         self.applied = 0  # change notifications applied so far (tests wait on it)
         super().__init__(
-            columns=self.board.state(), filters=self.board.pipeline.filters.as_dict(), sort=sort,
-            options=self._options(), user={"id": str(crm.user_id), "email": crm.user_email}, **kwargs)
+            columns=self.board.state(),
+            filters=self.board.pipeline.filters.as_dict(),
+            sort=sort,
+            options=self._options(),
+            user={"id": str(crm.user_id), "email": crm.user_email},
+            **kwargs,
+        )
         self.observe(self._apply_filters, names="filters")
         self.observe(self._apply_sort, names="sort")
         self.on_msg(self._on_message)
@@ -84,8 +98,7 @@ class PipelineBoard(anywidget.AnyWidget):
             url = libpq_url(crm.engine.url.render_as_string(hide_password=False))
             self._listening = True
             self.connection = "reconnecting"  # until the first subscription, which reloads
-            self.listener = ChangeListener(url, self._on_change, on_state=self._on_state,
-                                           on_resync=self._on_resync)
+            self.listener = ChangeListener(url, self._on_change, on_state=self._on_state, on_resync=self._on_resync)
 
     # -- the Python API (the front end's messages call these) --------------------------------
 
@@ -93,8 +106,14 @@ class PipelineBoard(anywidget.AnyWidget):
         """Move a deal to a column (id or name) with its card's version; see :meth:`Board.move`."""
         result = self.board.move(deal_id, stage, version=version, changes=changes or None)
         if result["kind"] == "invalid" and result.get("fields"):
-            self.prompt = {"deal_id": result["deal_id"], "stage_id": result["stage_id"], "stage": result["stage"],
-                           "version": result["version"], "message": result["message"], "fields": result["fields"]}
+            self.prompt = {
+                "deal_id": result["deal_id"],
+                "stage_id": result["stage_id"],
+                "stage": result["stage"],
+                "version": result["version"],
+                "message": result["message"],
+                "fields": result["fields"],
+            }
             self.notice = {}  # the form says what is missing: no second message above it
             self._publish()
             return result
@@ -136,8 +155,9 @@ class PipelineBoard(anywidget.AnyWidget):
             self.panel = {**self.panel, "errors": result.get("errors", {}), "message": result["message"]}
         return self._after(result)
 
-    def log_activity(self, kind: str, subject: str, description: str | None = None, due: str | None = None,
-                     *, deal_id=None) -> dict:
+    def log_activity(
+        self, kind: str, subject: str, description: str | None = None, due: str | None = None, *, deal_id=None
+    ) -> dict:
         """Log a call, note or task on the open deal (or ``deal_id``)."""
         deal_id = deal_id or self.panel.get("id")
         result = self.board.log_activity(deal_id, kind, subject, description, due)
@@ -180,8 +200,12 @@ class PipelineBoard(anywidget.AnyWidget):
         self._publish()
         if result.get("message") and result["kind"] not in ("opened", "more"):
             kind = "success" if result["ok"] else ("warning" if result["kind"] == "conflict" else "error")
-            self.notice = {"kind": kind, "text": result["message"], "deal_id": result.get("deal_id"),
-                           "at": dt.datetime.now(dt.UTC).isoformat()}
+            self.notice = {
+                "kind": kind,
+                "text": result["message"],
+                "deal_id": result.get("deal_id"),
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+            }
         return result
 
     def _reopen(self, deal_id, message: str = "") -> None:
@@ -224,10 +248,12 @@ class PipelineBoard(anywidget.AnyWidget):
             "more": lambda c: self.show_more(c["stage_id"]),
             "open": lambda c: self.open_deal(c["deal_id"]),
             "close_panel": lambda c: self.close_panel(),
-            "save": lambda c: self.save_deal(c.get("changes") or {}, deal_id=c.get("deal_id"),
-                                             version=c.get("version")),
-            "log": lambda c: self.log_activity(c.get("kind", ""), c.get("subject", ""), c.get("description"),
-                                               c.get("due"), deal_id=c.get("deal_id")),
+            "save": lambda c: self.save_deal(
+                c.get("changes") or {}, deal_id=c.get("deal_id"), version=c.get("version")
+            ),
+            "log": lambda c: self.log_activity(
+                c.get("kind", ""), c.get("subject", ""), c.get("description"), c.get("due"), deal_id=c.get("deal_id")
+            ),
             "cancel_prompt": lambda c: setattr(self, "prompt", {}),
             "dismiss": lambda c: setattr(self, "notice", {}),
             "refresh": lambda c: self.refresh(),
@@ -242,8 +268,13 @@ class PipelineBoard(anywidget.AnyWidget):
         except Exception as exc:
             log.exception("pipeline board message %s failed", kind)
             result = self._after(outcome(False, "error", f"Something went wrong: {exc}"))
-        self.send({"type": "reply", "request": content.get("request"),
-                   **(result if isinstance(result, dict) else {"ok": True})})
+        self.send(
+            {
+                "type": "reply",
+                "request": content.get("request"),
+                **(result if isinstance(result, dict) else {"ok": True}),
+            }
+        )
 
     # -- other people's changes ----------------------------------------------------------------
 

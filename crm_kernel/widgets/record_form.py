@@ -88,10 +88,13 @@ class ReferencePicker(widgets.HBox):
     def __init__(self, crm, target: str, *, nullable: bool = True, description: str = ""):
         self.crm, self.target, self.nullable = crm, target, nullable
         self.entity = catalog.entity(target)
-        self.dropdown = widgets.Dropdown(options=[], description=description, style={"description_width": "150px"},
-                                         layout=widgets.Layout(width="330px"))
-        self.search = widgets.Text(placeholder="Search…", continuous_update=False,
-                                   layout=widgets.Layout(width="140px"))
+        self.dropdown = widgets.Dropdown(
+            options=[],
+            description=description,
+            style={"description_width": "150px"},
+            layout=widgets.Layout(width="330px"),
+        )
+        self.search = widgets.Text(placeholder="Search…", continuous_update=False, layout=widgets.Layout(width="140px"))
         self.search.add_class("crm-picker-search")
         self.search.observe(lambda change: self._narrow(change["new"]), "value")
         super().__init__([self.dropdown, self.search])
@@ -119,10 +122,18 @@ class ReferencePicker(widgets.HBox):
         order = list(self.entity.default_order) if self.target == "pipeline_stages" else names[::-1]
         rules = [{"field": "active", "operator": "=", "value": True}] if self.target == "users" else []
         if text.strip():
-            rules.append({"combinator": "or", "rules": [
-                {"field": n, "operator": "contains", "value": text.strip()} for n in names]})
-        spec = {"entity": self.target, "select": ["id", *names],
-                "order_by": [{"field": n.lstrip("-"), "dir": "asc"} for n in order], "limit": PICKER_OPTIONS}
+            rules.append(
+                {
+                    "combinator": "or",
+                    "rules": [{"field": n, "operator": "contains", "value": text.strip()} for n in names],
+                }
+            )
+        spec = {
+            "entity": self.target,
+            "select": ["id", *names],
+            "order_by": [{"field": n.lstrip("-"), "dir": "asc"} for n in order],
+            "limit": PICKER_OPTIONS,
+        }
         if rules:
             spec["where"] = {"combinator": "and", "rules": rules}
         rows = self.crm.query(spec).to_dicts()
@@ -150,8 +161,18 @@ class FieldEditor(widgets.VBox):
     else's change) and an error message. ``name`` is the field's name, or
     ``custom_fields.<key>`` for a custom field."""
 
-    def __init__(self, crm, name: str, label: str, kind: str, *, field: Field | None = None,
-                 nullable: bool = True, readonly: bool = False, options: list[str] | None = None):
+    def __init__(
+        self,
+        crm,
+        name: str,
+        label: str,
+        kind: str,
+        *,
+        field: Field | None = None,
+        nullable: bool = True,
+        readonly: bool = False,
+        options: list[str] | None = None,
+    ):
         self.crm, self.name, self.kind, self.field = crm, name, kind, field
         self.options = options  # a multiselect's: the only tags its input takes
         self.nullable = nullable
@@ -179,13 +200,19 @@ class FieldEditor(widgets.VBox):
         if self.kind == "date":
             return widgets.DatePicker(description=label, style=style, disabled=readonly)
         if self.kind == "tags":
-            box = widgets.TagsInput(value=[], allow_duplicates=False, allowed_tags=list(self.options or []),
-                                    layout=widgets.Layout(width="330px"))
-            return widgets.HBox([widgets.Label(label, layout=widgets.Layout(width="150px")), box],
-                                layout=widgets.Layout(width="480px"))
+            box = widgets.TagsInput(
+                value=[],
+                allow_duplicates=False,
+                allowed_tags=list(self.options or []),
+                layout=widgets.Layout(width="330px"),
+            )
+            return widgets.HBox(
+                [widgets.Label(label, layout=widgets.Layout(width="150px")), box], layout=widgets.Layout(width="480px")
+            )
         if self.kind == "text" and self.name in _LONG_TEXT:
-            return widgets.Textarea(description=label, style=style, layout=widgets.Layout(width="480px", height="70px"),
-                                    disabled=readonly)
+            return widgets.Textarea(
+                description=label, style=style, layout=widgets.Layout(width="480px", height="70px"), disabled=readonly
+            )
         placeholder = {"timestamp": "2026-01-31 09:30", "integer": "a whole number"}.get(self.kind, "")
         return widgets.Text(description=label, style=style, layout=wide, placeholder=placeholder, disabled=readonly)
 
@@ -226,7 +253,7 @@ class FieldEditor(widgets.VBox):
         return not _same(self.kind, stored, self.value)
 
     def show_error(self, message: str | None) -> None:
-        self.error.value = (f"<span style='color:#b00020'>{html.escape(message)}</span>" if message else "")
+        self.error.value = f"<span style='color:#b00020'>{html.escape(message)}</span>" if message else ""
 
     def show_note(self, text: str | None, css: str = "#555") -> None:
         self.note.value = f"<span style='color:{css};font-size:90%'>{text}</span>" if text else ""
@@ -276,18 +303,27 @@ class RecordForm(widgets.VBox):
         for definition in crm.custom_fields.list(entity=entity, limit=None, order_by="key"):
             key = definition["key"]
             self.custom_types[key] = definition["type"]
-            kind = definition["type"] if definition["type"] in ("boolean", "date", "timestamp") else (
-                "number" if definition["type"] in ("number", "integer") else
-                "tags" if definition["type"] == "multiselect" else "text")
-            self.editors[f"custom_fields.{key}"] = FieldEditor(crm, f"custom_fields.{key}",
-                                                               definition["label"] or key, kind,
-                                                               options=definition.get("options"))
+            kind = (
+                definition["type"]
+                if definition["type"] in ("boolean", "date", "timestamp")
+                else (
+                    "number"
+                    if definition["type"] in ("number", "integer")
+                    else "tags"
+                    if definition["type"] == "multiselect"
+                    else "text"
+                )
+            )
+            self.editors[f"custom_fields.{key}"] = FieldEditor(
+                crm, f"custom_fields.{key}", definition["label"] or key, kind, options=definition.get("options")
+            )
         self.info = widgets.HTML("")
         self.info.add_class("crm-record-info")
         self.message = widgets.HTML("")
         self.message.add_class("crm-record-message")
-        self.save_button = widgets.Button(description="Save", button_style="primary", icon="",
-                                          layout=widgets.Layout(width="100px"))
+        self.save_button = widgets.Button(
+            description="Save", button_style="primary", icon="", layout=widgets.Layout(width="100px")
+        )
         self.save_button.add_class("crm-record-save")
         self.save_button.on_click(lambda _: self.save())
         own = [e for n, e in self.editors.items() if not n.startswith("custom_fields.")]
@@ -298,9 +334,10 @@ class RecordForm(widgets.VBox):
             parts += [heading, *custom]
         # A fixed width: a long message wraps under Save instead of pushing the page's side column away.
         self.message.layout = widgets.Layout(width="400px")
-        super().__init__([*parts, widgets.HBox([self.save_button, self.message],
-                                               layout=widgets.Layout(align_items="center"))],
-                         layout=widgets.Layout(width="560px", flex="0 0 auto"))
+        super().__init__(
+            [*parts, widgets.HBox([self.save_button, self.message], layout=widgets.Layout(align_items="center"))],
+            layout=widgets.Layout(width="560px", flex="0 0 auto"),
+        )
         self.add_class("crm-record-form")
         if "value" in self.editors:
             self.editors["value"].input.observe(lambda _: self._show_money(), "value")
@@ -415,38 +452,55 @@ class RecordForm(widgets.VBox):
         """Someone else saved first: take their record as the base, keep the user's edits."""
         base = self.record
         edited = {n for n, e in self.editors.items() if e.differs(self._stored(n, base))}
-        changed = [n for n in self.editors if not _same(self.editors[n].kind, self._stored(n, base),
-                                                        self._stored(n, current))]
+        changed = [
+            n for n in self.editors if not _same(self.editors[n].kind, self._stored(n, base), self._stored(n, current))
+        ]
         self.record = current
         for name, editor in self.editors.items():
             editor.show_note(None)
             if name not in edited:
                 editor.value = self._stored(name, current)
             elif name in changed:
-                editor.show_note(f"Someone else changed this; it is now <b>{html.escape(shown_value(self._stored(name, current)))}</b>."
-                                 " Your edit is kept.", "#8a5300")
+                editor.show_note(
+                    "Someone else changed this; it is now "
+                    f"<b>{html.escape(shown_value(self._stored(name, current)))}</b>."
+                    " Your edit is kept.",
+                    "#8a5300",
+                )
         for name in changed:
             if name not in edited:
                 self.editors[name].show_note("Changed by someone else (shown as it is now).", "#8a5300")
         names = ", ".join(self._label(n) for n in changed) or "no field shown here"
-        self._say(f"Not saved: someone else changed this record meanwhile ({names}). "
-                  "Their values are shown; your edits are kept. Save again to apply them.", "#8a5300")
+        self._say(
+            f"Not saved: someone else changed this record meanwhile ({names}). "
+            "Their values are shown; your edits are kept. Save again to apply them.",
+            "#8a5300",
+        )
         self._show_info()
         self._show_money()
 
     def _show_info(self) -> None:
         r = self.record
         by = r.get("updated_at")
-        self.info.value = (f"<span style='color:#666;font-size:90%'>Version {r.get('version')} · updated "
-                           f"{html.escape(shown_value(by))}</span>")
+        self.info.value = (
+            f"<span style='color:#666;font-size:90%'>Version {r.get('version')} · updated "
+            f"{html.escape(shown_value(by))}</span>"
+        )
 
     def _show_money(self) -> None:
         """Money in its own currency and in the reporting currency."""
         for name, editor in self.editors.items():
             if editor.kind != "money":
                 continue
-            editor.show_note(money_note(self.crm, self.record, name, editor.value,
-                                        self.editors["currency"].value if "currency" in self.editors else None))
+            editor.show_note(
+                money_note(
+                    self.crm,
+                    self.record,
+                    name,
+                    editor.value,
+                    self.editors["currency"].value if "currency" in self.editors else None,
+                )
+            )
 
 
 def money_note(crm, record: dict, name: str, amount, currency: str | None) -> str:

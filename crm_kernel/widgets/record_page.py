@@ -32,9 +32,11 @@ def record_url(entity: str, record_id, app: str = RECORD_APP) -> str:
 
 
 def _link(entity: str, record_id, text: str) -> str:
-    return (f"<a class='crm-record-link' style='color:#1565c0' data-entity='{entity}' "
-            f"data-id='{html.escape(str(record_id))}' "
-            f"href='{html.escape(record_url(entity, record_id))}'>{html.escape(text)}</a>")
+    return (
+        f"<a class='crm-record-link' style='color:#1565c0' data-entity='{entity}' "
+        f"data-id='{html.escape(str(record_id))}' "
+        f"href='{html.escape(record_url(entity, record_id))}'>{html.escape(text)}</a>"
+    )
 
 
 class RelatedRecords(widgets.HTML):
@@ -57,12 +59,17 @@ class RelatedRecords(widgets.HTML):
                 items.append(f"<li>{name}{detail}</li>")
             if not items:
                 items.append("<li style='color:#666'>none</li>")
-            more = (f"<li style='color:#666'>… and {group.total - len(group.links)} more</li>"
-                    if group.total > len(group.links) else "")
+            more = (
+                f"<li style='color:#666'>… and {group.total - len(group.links)} more</li>"
+                if group.total > len(group.links)
+                else ""
+            )
             slug = group.label.lower()
-            parts.append(f"<section class='crm-related-{slug}'><h4 style='margin:8px 0 2px'>{html.escape(group.label)}"
-                         f" <span style='color:#666;font-weight:normal'>({group.total})</span></h4>"
-                         f"<ul style='margin:0;padding-left:18px'>{''.join(items)}{more}</ul></section>")
+            parts.append(
+                f"<section class='crm-related-{slug}'><h4 style='margin:8px 0 2px'>{html.escape(group.label)}"
+                f" <span style='color:#666;font-weight:normal'>({group.total})</span></h4>"
+                f"<ul style='margin:0;padding-left:18px'>{''.join(items)}{more}</ul></section>"
+            )
         self.value = "".join(parts)
 
 
@@ -83,9 +90,10 @@ class RecordPage(widgets.VBox):
             self.timeline = Timeline(crm, entity, record_id, **({"page_size": page_size} if page_size else {}))
             self.log_activity = LogActivity(crm, entity, record_id, on_logged=lambda _: self._logged())
             side += [widgets.HTML("<h3 style='margin:12px 0 4px'>Activity</h3>"), self.log_activity, self.timeline]
-        body = widgets.HBox([self.form, widgets.VBox(side, layout=widgets.Layout(margin="0 0 0 24px",
-                                                                                min_width="360px"))],
-                            layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap"))
+        body = widgets.HBox(
+            [self.form, widgets.VBox(side, layout=widgets.Layout(margin="0 0 0 24px", min_width="360px"))],
+            layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap"),
+        )
         super().__init__([self.heading, body])
         self.add_class("crm-record-page")
         self._show_heading()
@@ -104,21 +112,26 @@ class RecordPage(widgets.VBox):
         extra = ""
         if self.entity.name == "deals":
             extra = money_note(self.crm, record, "value", record.get("value"), record.get("currency"))
-            weighted = money_note(self.crm, record, "weighted_value", record.get("weighted_value"),
-                                  record.get("currency"))
+            weighted = money_note(
+                self.crm, record, "weighted_value", record.get("weighted_value"), record.get("currency")
+            )
             extra = f"Value {extra or '—'}" + (f" · weighted {weighted}" if weighted else "")
         elif self.entity.name == "companies" and record.get("annual_revenue") is not None:
             extra = f"Annual revenue {money_note(self.crm, record, 'annual_revenue', record['annual_revenue'], None)}"
         sub = f"<div class='crm-record-money' style='color:#444'>{extra}</div>" if extra else ""
-        self.heading.value = (f"<div style='color:#666;text-transform:uppercase;font-size:80%'>"
-                              f"{html.escape(self.entity.singular)}</div>"
-                              f"<h2 class='crm-record-title' style='margin:0 0 4px'>{html.escape(title)}</h2>{sub}")
+        self.heading.value = (
+            f"<div style='color:#666;text-transform:uppercase;font-size:80%'>"
+            f"{html.escape(self.entity.singular)}</div>"
+            f"<h2 class='crm-record-title' style='margin:0 0 4px'>{html.escape(title)}</h2>{sub}"
+        )
 
 
 def page_message(text: str) -> widgets.HTML:
     """What the page shows instead of a record: a plain sentence, never a traceback."""
-    message = widgets.HTML(f"<div style='padding:16px;border:1px solid #e0b4b4;background:#fff6f6;"
-                           f"color:#9f3a38;max-width:640px'>{html.escape(text)}</div>")
+    message = widgets.HTML(
+        f"<div style='padding:16px;border:1px solid #e0b4b4;background:#fff6f6;"
+        f"color:#9f3a38;max-width:640px'>{html.escape(text)}</div>"
+    )
     message.add_class("crm-record-missing")
     return message
 

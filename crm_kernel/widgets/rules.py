@@ -32,8 +32,7 @@ def error_html() -> widgets.HTML:
 
 
 def show_error(html: widgets.HTML, message: str | None) -> None:
-    html.value = "" if not message else (
-        f'<span style="color:#b3261e">&#9888; {_escape(message)}</span>')
+    html.value = "" if not message else (f'<span style="color:#b3261e">&#9888; {_escape(message)}</span>')
 
 
 def _escape(text: str) -> str:
@@ -76,11 +75,19 @@ class RuleRow(Row):
         self.field.add_class("crm-rule-field")
         self.operator = widgets.Dropdown(layout=widgets.Layout(width="170px"))
         self.operator.add_class("crm-rule-operator")
-        self.compare = widgets.ToggleButton(value=False, description="vs field", tooltip="Compare with another field",
-                                            layout=widgets.Layout(width="80px"))
+        self.compare = widgets.ToggleButton(
+            value=False,
+            description="vs field",
+            tooltip="Compare with another field",
+            layout=widgets.Layout(width="80px"),
+        )
         self.compare.add_class("crm-rule-source")
-        self.parameter = widgets.ToggleButton(value=False, description="param", layout=widgets.Layout(width="70px"),
-                                              tooltip="Take the value from a parameter given when the query runs")
+        self.parameter = widgets.ToggleButton(
+            value=False,
+            description="param",
+            layout=widgets.Layout(width="70px"),
+            tooltip="Take the value from a parameter given when the query runs",
+        )
         self.parameter.add_class("crm-rule-parameter")
         self.value_box = widgets.HBox()
         self.editor: Editor = NoValue()
@@ -262,22 +269,34 @@ class RowContainer:
 class GroupBox(RowContainer, Row):
     """``{"combinator": "and"|"or", "not": bool, "rules": [...]}`` with its rows."""
 
-    def __init__(self, ctx, entity: str, group: dict | None, parent: Row | None = None, *,
-                 movable: bool | None = None, css: str = "crm-group"):
+    def __init__(
+        self,
+        ctx,
+        entity: str,
+        group: dict | None,
+        parent: Row | None = None,
+        *,
+        movable: bool | None = None,
+        css: str = "crm-group",
+    ):
         self.ctx, self.entity = ctx, entity
         self.top = parent is None  # the builder's own where: its "+ Rule" is the crm-add-rule button
         movable = not self.top if movable is None else movable
-        self.combinator = widgets.ToggleButtons(options=[("AND", "and"), ("OR", "or")], value="and",
-                                                style={"button_width": "48px"})
+        self.combinator = widgets.ToggleButtons(
+            options=[("AND", "and"), ("OR", "or")], value="and", style={"button_width": "48px"}
+        )
         self.combinator.add_class("crm-combinator")
-        self.negate = widgets.ToggleButton(value=False, description="NOT", tooltip="Negate the whole group",
-                                           layout=widgets.Layout(width="56px"))
+        self.negate = widgets.ToggleButton(
+            value=False, description="NOT", tooltip="Negate the whole group", layout=widgets.Layout(width="56px")
+        )
         self.negate.add_class("crm-not")
-        self.add_rule = small_button("+ Rule", "Add a rule", "crm-add-rule" if self.top else "crm-group-add-rule",
-                                     width="80px")
+        self.add_rule = small_button(
+            "+ Rule", "Add a rule", "crm-add-rule" if self.top else "crm-group-add-rule", width="80px"
+        )
         self.add_group = small_button("+ Group", "Add a nested group", "crm-add-group", width="80px")
-        self.add_related = small_button("+ Related", "Add a rule about related records", "crm-add-related",
-                                        width="90px")
+        self.add_related = small_button(
+            "+ Related", "Add a rule about related records", "crm-add-related", width="90px"
+        )
         self.items = widgets.VBox(layout=widgets.Layout(margin="0 0 0 18px"))
         super().__init__([], parent)
         header = [self.combinator, self.negate, self.add_rule, self.add_group]
@@ -332,7 +351,6 @@ class GroupBox(RowContainer, Row):
             yield from row.rows()
 
 
-
 class RelatedRow(Row):
     """``{"related": "activities", "quantifier": "none", "where": {...}}``: records of a
     one-to-many relation, with their own rule group."""
@@ -345,14 +363,16 @@ class RelatedRow(Row):
         self.related.add_class("crm-related-entity")
         self.quantifier = widgets.Dropdown(options=_QUANTIFIERS, value="any", layout=widgets.Layout(width="150px"))
         self.quantifier.add_class("crm-related-quantifier")
-        self.count_operator = widgets.Dropdown(options=[(OPERATORS[n].label, n) for n in _COMPARISONS], value=">",
-                                               layout=widgets.Layout(width="140px"))
+        self.count_operator = widgets.Dropdown(
+            options=[(OPERATORS[n].label, n) for n in _COMPARISONS], value=">", layout=widgets.Layout(width="140px")
+        )
         self.count_value = widgets.BoundedIntText(value=0, min=0, max=10**9, layout=widgets.Layout(width="90px"))
         self.count_box = widgets.HBox([self.count_operator, self.count_value])
         super().__init__([], parent)
         self.inner: GroupBox | None = None
-        self.line = widgets.HBox([widgets.Label("Related"), self.related, self.quantifier, self.count_box,
-                                  *self.move_buttons()])
+        self.line = widgets.HBox(
+            [widgets.Label("Related"), self.related, self.quantifier, self.count_box, *self.move_buttons()]
+        )
         self.add_class("crm-related")
         self.layout = widgets.Layout(border="1px dashed #c9d3e0", padding="4px", margin="2px 0")
         self.load(rule or {"related": children[0][1][0] if children else "", "quantifier": "any"})

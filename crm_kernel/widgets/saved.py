@@ -40,13 +40,15 @@ class SavedViews(widgets.VBox):
         self.load_button.on_click(lambda _: self.load())
         self.rename_button.on_click(lambda _: self.rename())
         self.delete_button.on_click(lambda _: self.delete())
-        super().__init__([
-            widgets.HBox([self.name, self.shared, self.save_button]),
-            self.table,
-            self.views,
-            widgets.HBox([self.load_button, self.new_name, self.rename_button, self.delete_button]),
-            self.message,
-        ])
+        super().__init__(
+            [
+                widgets.HBox([self.name, self.shared, self.save_button]),
+                self.table,
+                self.views,
+                widgets.HBox([self.load_button, self.new_name, self.rename_button, self.delete_button]),
+                self.message,
+            ]
+        )
         self.add_class("crm-saved-views")
         self.records: list[dict] = []
         self.refresh()
@@ -65,11 +67,14 @@ class SavedViews(widgets.VBox):
             f"<tr><td>{html.escape(r['name'])}</td><td>{html.escape(owners.get(r['owner_id'], '?'))}</td>"
             f"<td>{'shared' if r['shared'] else 'personal'}</td><td style='text-align:right'>{r['use_count']}</td>"
             f"<td>{_when(r['last_used_at'])}</td></tr>"
-            for r in self.records)
+            for r in self.records
+        )
         self.table.value = (
             "<table class='crm-saved-rows'><thead><tr><th>Name</th><th>Owner</th><th>Visibility</th><th>Uses</th>"
-            f"<th>Last used</th></tr></thead><tbody>{rows}</tbody></table>" if self.records
-            else "<i>No saved views yet.</i>")
+            f"<th>Last used</th></tr></thead><tbody>{rows}</tbody></table>"
+            if self.records
+            else "<i>No saved views yet.</i>"
+        )
 
     def save(self) -> dict | None:
         name = self.name.value.strip()
@@ -135,8 +140,10 @@ class SavedViews(widgets.VBox):
     def _label(record: dict, owners: dict) -> str:
         owner = owners.get(record["owner_id"], "?")
         visibility = "shared" if record["shared"] else "personal"
-        return (f"{record['name']} — {owner} · {visibility} · used {record['use_count']}× · "
-                f"last used {_when(record['last_used_at'])}")
+        return (
+            f"{record['name']} — {owner} · {visibility} · used {record['use_count']}× · "
+            f"last used {_when(record['last_used_at'])}"
+        )
 
     def _fail(self, message: str) -> None:
         show_error(self.message, message)

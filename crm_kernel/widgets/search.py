@@ -73,8 +73,15 @@ def list_apps(folder: Path | None = None) -> list[dict]:
     for path in sorted(Path(folder).glob("*.ipynb")):
         if path.name.startswith((".", "_")) or path.name == RECORD_APP:
             continue
-        found.append({"kind": "app", "id": path.name, "title": _title(path, path.stat().st_mtime),
-                      "subtitle": "App", "url": app_page(path.name)})
+        found.append(
+            {
+                "kind": "app",
+                "id": path.name,
+                "title": _title(path, path.stat().st_mtime),
+                "subtitle": "App",
+                "url": app_page(path.name),
+            }
+        )
     return found
 
 
@@ -119,9 +126,16 @@ class _Finder(anywidget.AnyWidget):
 
 
 def _record(row: dict) -> dict:
-    return {"kind": "record", "entity": row["entity"], "id": row["id"], "title": row["title"],
-            "subtitle": row["subtitle"], "score": row["score"], "label": ENTITY_LABELS[row["entity"]],
-            "url": record_page(row["entity"], row["id"])}
+    return {
+        "kind": "record",
+        "entity": row["entity"],
+        "id": row["id"],
+        "title": row["title"],
+        "subtitle": row["subtitle"],
+        "score": row["score"],
+        "label": ENTITY_LABELS[row["entity"]],
+        "url": record_page(row["entity"], row["id"]),
+    }
 
 
 class SearchBox(_Finder):
@@ -134,10 +148,12 @@ class SearchBox(_Finder):
     open_pages = traitlets.Bool(True).tag(sync=True)
     autofocus = traitlets.Bool(False).tag(sync=True)
 
-    def __init__(self, crm, *, limit: int = 10, entities=None, open_pages: bool = True, autofocus: bool = False,
-                 **kwargs):
-        super().__init__(crm, limit=limit, entities=entities, mode="box", open_pages=open_pages,
-                         autofocus=autofocus, **kwargs)
+    def __init__(
+        self, crm, *, limit: int = 10, entities=None, open_pages: bool = True, autofocus: bool = False, **kwargs
+    ):
+        super().__init__(
+            crm, limit=limit, entities=entities, mode="box", open_pages=open_pages, autofocus=autofocus, **kwargs
+        )
 
 
 class CommandPalette(_Finder):
@@ -150,8 +166,15 @@ class CommandPalette(_Finder):
     shortcut = traitlets.Unicode("k").tag(sync=True)  # with Ctrl (or ⌘)
 
     def __init__(self, crm, *, apps_folder: Path | None = None, limit: int = 8, entities=None, **kwargs):
-        super().__init__(crm, limit=limit, entities=entities, mode="palette", apps=list_apps(apps_folder),
-                         placeholder="Find a record or an app…", **kwargs)
+        super().__init__(
+            crm,
+            limit=limit,
+            entities=entities,
+            mode="palette",
+            apps=list_apps(apps_folder),
+            placeholder="Find a record or an app…",
+            **kwargs,
+        )
 
 
 __all__ = ["CommandPalette", "SearchBox", "app_page", "list_apps", "record_page"]

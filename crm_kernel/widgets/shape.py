@@ -12,8 +12,14 @@ from ..query.schema import TEMPORAL_TYPES
 from ..query.spec import AGGREGATE_FUNCTIONS, TRUNCATIONS
 from .rules import Row, RowContainer, small_button
 
-_FUNCTION_LABELS = {"count": "count", "count_distinct": "count distinct", "sum": "sum", "avg": "average",
-                    "min": "minimum", "max": "maximum"}
+_FUNCTION_LABELS = {
+    "count": "count",
+    "count_distinct": "count distinct",
+    "sum": "sum",
+    "avg": "average",
+    "min": "minimum",
+    "max": "maximum",
+}
 
 
 def _alias_input(value: str | None) -> widgets.Text:
@@ -99,8 +105,11 @@ class GroupKeyRow(_ShapeRow):
         self.ctx, self.entity = ctx, entity
         self.field = _field_dropdown(ctx, entity, item.get("field"), "crm-group-field")
         truncs = [("as is", None)] + [(f"by {t}", t) for t in TRUNCATIONS]
-        self.trunc = widgets.Dropdown(options=_with_current(truncs, item.get("trunc")), value=item.get("trunc"),
-                                      layout=widgets.Layout(width="110px"))
+        self.trunc = widgets.Dropdown(
+            options=_with_current(truncs, item.get("trunc")),
+            value=item.get("trunc"),
+            layout=widgets.Layout(width="110px"),
+        )
         self.trunc.add_class("crm-group-trunc")
         self.alias = _alias_input(item.get("as"))
         super().__init__(ctx, parent, [self.field, self.trunc, self.alias], "crm-group-key")
@@ -130,11 +139,13 @@ class AggregateRow(_ShapeRow):
     def __init__(self, ctx, entity: str, item, parent: RowList):
         item = item or {"fn": "count"}
         functions = [(_FUNCTION_LABELS[f], f) for f in AGGREGATE_FUNCTIONS]
-        self.fn = widgets.Dropdown(options=_with_current(functions, item.get("fn")), value=item.get("fn"),
-                                   layout=widgets.Layout(width="140px"))
+        self.fn = widgets.Dropdown(
+            options=_with_current(functions, item.get("fn")), value=item.get("fn"), layout=widgets.Layout(width="140px")
+        )
         self.fn.add_class("crm-aggregate-fn")
-        self.field = _field_dropdown(ctx, entity, item.get("field") or "", "crm-aggregate-field",
-                                     extra=[("(rows)", "")])
+        self.field = _field_dropdown(
+            ctx, entity, item.get("field") or "", "crm-aggregate-field", extra=[("(rows)", "")]
+        )
         self.alias = _alias_input(item.get("as"))
         super().__init__(ctx, parent, [self.fn, self.field, self.alias], "crm-aggregate")
 
@@ -156,12 +167,15 @@ class SortRow(_ShapeRow):
         item = item or {}
         options = ctx.sort_choices()
         path = item.get("field") or (options[0][1] if options else None)
-        self.field = widgets.Dropdown(options=_with_current(options, path), value=path,
-                                      layout=widgets.Layout(width="260px"))
+        self.field = widgets.Dropdown(
+            options=_with_current(options, path), value=path, layout=widgets.Layout(width="260px")
+        )
         self.field.add_class("crm-sort-field")
-        self.direction = widgets.Dropdown(options=[("ascending", "asc"), ("descending", "desc")],
-                                          value=item.get("dir", "asc") if item.get("dir") in ("asc", "desc") else "asc",
-                                          layout=widgets.Layout(width="120px"))
+        self.direction = widgets.Dropdown(
+            options=[("ascending", "asc"), ("descending", "desc")],
+            value=item.get("dir", "asc") if item.get("dir") in ("asc", "desc") else "asc",
+            layout=widgets.Layout(width="120px"),
+        )
         self.direction.add_class("crm-sort-dir")
         super().__init__(ctx, parent, [self.field, self.direction], "crm-sort")
 

@@ -50,8 +50,9 @@ class Source:
         # query keep some of its rules, and a parameter nothing uses is refused as a typo.
         named = spec_parameters(parsed)
         params = {name: value for name, value in self.params.items() if name in named}
-        return self.crm.execute(parsed, self.backend, snapshot=self._engine_snapshot(), handle=self.handle,
-                                params=params, fetch=fetch)
+        return self.crm.execute(
+            parsed, self.backend, snapshot=self._engine_snapshot(), handle=self.handle, params=params, fetch=fetch
+        )
 
     @property
     def engine_snapshot(self):
@@ -68,8 +69,9 @@ class Source:
         from .. import snapshot as snapshots
         from ..snapshot import store
 
-        folder = store.resolve(Path(self.snapshot) if self.snapshot is not None
-                               else store.default_parent(self.crm.config))
+        folder = store.resolve(
+            Path(self.snapshot) if self.snapshot is not None else store.default_parent(self.crm.config)
+        )
         if self._opened is None or self._opened[0] != folder:
             self.close()
             self._opened = (folder, snapshots.open(folder))
@@ -191,6 +193,7 @@ class Source:
 
 # -- specs derived from a spec -------------------------------------------------------------
 
+
 def count_spec(spec: dict) -> dict | None:
     """``{"entity", "where", "aggregates": [count]}``: how many rows ``spec`` has before its
     limit and offset; None for a grouped spec."""
@@ -226,7 +229,8 @@ def page_spec(spec: dict, start: int, size: int, after: list | None = None) -> d
     if parsed.grouped:
         ordered = {item.field for item in parsed.order_by}
         page["order_by"] = list(page.get("order_by") or []) + [
-            key.alias for key in parsed.group_by if key.alias not in ordered]
+            key.alias for key in parsed.group_by if key.alias not in ordered
+        ]
     return page
 
 
@@ -254,14 +258,18 @@ def narrowed(spec: dict, sort: list[tuple[str, bool]], rules: list[dict]) -> dic
     parsed = parse(spec)
     if sort:
         names = {name for name, _ in sort}
-        kept = [item for item, parsed_item in zip(out.get("order_by") or [], parsed.order_by, strict=True)
-                if parsed_item.field not in names]
+        kept = [
+            item
+            for item, parsed_item in zip(out.get("order_by") or [], parsed.order_by, strict=True)
+            if parsed_item.field not in names
+        ]
         out["order_by"] = [{"field": name, "dir": "desc" if desc else "asc"} for name, desc in sort] + kept
     if rules:
         key = "having" if parsed.grouped else "where"
         if not parsed.grouped:
-            fields = ({item.alias: item.field for item in parsed.select} if parsed.select
-                      else default_fields(parsed.entity))
+            fields = (
+                {item.alias: item.field for item in parsed.select} if parsed.select else default_fields(parsed.entity)
+            )
             rules = [{**rule, "field": fields.get(rule["field"], rule["field"])} for rule in rules]
         existing = out.get(key)
         combined = ([existing] if existing and existing.get("rules") else []) + rules

@@ -22,8 +22,15 @@ from ..services.related import TIMELINE_KEYS, timeline
 
 PAGE_SIZE = 10
 KINDS = {"call": "Call", "note": "Note", "meeting": "Meeting", "task": "Task"}
-_ICONS = {"call": "☎", "email": "✉", "meeting": "👥", "task": "☐", "note": "✎", "linkedin_message": "in",
-          "stage_change": "→"}
+_ICONS = {
+    "call": "☎",
+    "email": "✉",
+    "meeting": "👥",
+    "task": "☐",
+    "note": "✎",
+    "linkedin_message": "in",
+    "stage_change": "→",
+}
 # Office hours: a task due on a day is due at its end, a meeting on a day starts in the morning.
 _DUE_HOUR, _MEETING_HOUR = 17, 9
 
@@ -47,8 +54,14 @@ class Timeline(widgets.VBox):
         self.position = widgets.Label("")
         self.previous_button.on_click(lambda _: self.show(max(0, self.start - self.page_size)))
         self.next_button.on_click(lambda _: self.show(self.start + self.page_size))
-        super().__init__([self.list, widgets.HBox([self.previous_button, self.position, self.next_button],
-                                                  layout=widgets.Layout(align_items="center"))])
+        super().__init__(
+            [
+                self.list,
+                widgets.HBox(
+                    [self.previous_button, self.position, self.next_button], layout=widgets.Layout(align_items="center")
+                ),
+            ]
+        )
         self.add_class("crm-timeline")
         self.show(0)
 
@@ -57,8 +70,7 @@ class Timeline(widgets.VBox):
         self.show(0)
 
     def show(self, start: int) -> None:
-        self.entries, self.total = timeline(self.crm, self.entity, self.record_id, limit=self.page_size,
-                                            offset=start)
+        self.entries, self.total = timeline(self.crm, self.entity, self.record_id, limit=self.page_size, offset=start)
         self.start = start
         self.list.value = self._html()
         last = start + len(self.entries)
@@ -75,8 +87,12 @@ class Timeline(widgets.VBox):
         items = []
         for a in self.entries:
             kind = a["type"]
-            notes = (f"<div class='crm-timeline-notes' style='color:#444;white-space:pre-wrap'>"
-                     f"{html.escape(a['description'])}</div>" if a["description"] else "")
+            notes = (
+                f"<div class='crm-timeline-notes' style='color:#444;white-space:pre-wrap'>"
+                f"{html.escape(a['description'])}</div>"
+                if a["description"]
+                else ""
+            )
             status = "" if a["status"] == "completed" else f" · {html.escape(a['status'].replace('_', ' '))}"
             items.append(
                 f"<li class='crm-timeline-entry crm-activity-{kind}' style='margin:0 0 6px 0'>"
@@ -85,7 +101,8 @@ class Timeline(widgets.VBox):
                 f"<span class='crm-timeline-subject'>{html.escape(a['subject'])}</span>"
                 f"<div style='color:#666;font-size:90%'><span class='crm-timeline-when'>{self._when(a['at'])}</span>"
                 f" · <span class='crm-timeline-who'>{html.escape(a['who'] or 'unknown')}</span>{status}</div>"
-                f"{notes}</li>")
+                f"{notes}</li>"
+            )
         return "<ol style='list-style:none;padding:0;margin:0'>" + "".join(items) + "</ol>"
 
 
@@ -93,8 +110,15 @@ class LogActivity(widgets.VBox):
     """Buttons to log a call, note, meeting or task on a record, each opening a small form
     (subject, notes, a day for a meeting or a task). ``on_logged(activity)`` runs after a log."""
 
-    def __init__(self, crm, entity: str, record_id, *, on_logged: Callable[[dict], None] | None = None,
-                 clock: Callable[[], dt.datetime] | None = None):
+    def __init__(
+        self,
+        crm,
+        entity: str,
+        record_id,
+        *,
+        on_logged: Callable[[dict], None] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ):
         if entity not in TIMELINE_KEYS:
             raise ValidationError({"entity": f"activities are logged on {', '.join(TIMELINE_KEYS)}, not {entity}"})
         self.crm, self.entity, self.record_id = crm, entity, str(record_id)
@@ -108,23 +132,26 @@ class LogActivity(widgets.VBox):
             button.add_class(f"crm-log-{kind}")
             button.on_click(lambda _, k=kind: self.show_form(k))
             self.buttons[kind] = button
-        self.subject = widgets.Text(description="Subject", placeholder="What it was about",
-                                    layout=widgets.Layout(width="480px"))
+        self.subject = widgets.Text(
+            description="Subject", placeholder="What it was about", layout=widgets.Layout(width="480px")
+        )
         self.subject.add_class("crm-log-subject")
         self.notes = widgets.Textarea(description="Notes", layout=widgets.Layout(width="480px", height="60px"))
         self.notes.add_class("crm-log-notes")
         self.day = widgets.DatePicker(description="Due")
         self.day.add_class("crm-log-day")
-        self.save_button = widgets.Button(description="Log it", button_style="primary",
-                                          layout=widgets.Layout(width="100px"))
+        self.save_button = widgets.Button(
+            description="Log it", button_style="primary", layout=widgets.Layout(width="100px")
+        )
         self.save_button.add_class("crm-log-save")
         self.cancel_button = widgets.Button(description="Cancel", layout=widgets.Layout(width="90px"))
         self.save_button.on_click(lambda _: self.submit())
         self.cancel_button.on_click(lambda _: self.close_form())
         self.title = widgets.HTML("")
-        self.form = widgets.VBox([self.title, self.subject, self.notes, self.day,
-                                  widgets.HBox([self.save_button, self.cancel_button])],
-                                 layout=widgets.Layout(display="none", border="1px solid #ddd", padding="6px"))
+        self.form = widgets.VBox(
+            [self.title, self.subject, self.notes, self.day, widgets.HBox([self.save_button, self.cancel_button])],
+            layout=widgets.Layout(display="none", border="1px solid #ddd", padding="6px"),
+        )
         self.form.add_class("crm-log-form")
         self.message = widgets.HTML("")
         self.message.add_class("crm-log-message")
@@ -147,8 +174,9 @@ class LogActivity(widgets.VBox):
         self.subject.value, self.notes.value, self.day.value = "", "", None
         self.kind = None
 
-    def submit(self, kind: str | None = None, subject: str | None = None, notes: str | None = None,
-            day: dt.date | None = None) -> dict | None:
+    def submit(
+        self, kind: str | None = None, subject: str | None = None, notes: str | None = None, day: dt.date | None = None
+    ) -> dict | None:
         """Log the form's activity (or the one given); returns it, or None when refused (the
         message says why)."""
         if kind is not None:
@@ -159,12 +187,17 @@ class LogActivity(widgets.VBox):
         try:
             activity = self.crm.activities.create(self.values())
         except CrmError as exc:
-            problems = "; ".join(f"{n.replace('_', ' ')} {p}" for n, p in exc.errors.items()) \
-                if isinstance(exc, ValidationError) else str(exc)
+            problems = (
+                "; ".join(f"{n.replace('_', ' ')} {p}" for n, p in exc.errors.items())
+                if isinstance(exc, ValidationError)
+                else str(exc)
+            )
             self.message.value = f"<span style='color:#b00020'>Not logged: {html.escape(problems)}</span>"
             return None
-        self.message.value = (f"<span style='color:#1b5e20'>Logged {html.escape(KINDS[self.kind].lower())} "
-                              f"“{html.escape(activity['subject'])}”.</span>")
+        self.message.value = (
+            f"<span style='color:#1b5e20'>Logged {html.escape(KINDS[self.kind].lower())} "
+            f"“{html.escape(activity['subject'])}”.</span>"
+        )
         self.close_form()
         if self.on_logged is not None:
             self.on_logged(activity)
@@ -173,8 +206,13 @@ class LogActivity(widgets.VBox):
     def values(self) -> dict:
         """The activity the form describes, tied to the record (and, for a deal, its company
         and contact; for a contact, its company)."""
-        values = {"type": self.kind, "subject": self.subject.value.strip(), "description": self.notes.value.strip()
-                  or None, "owner_id": self.crm.user_id, TIMELINE_KEYS[self.entity]: self.record_id}
+        values = {
+            "type": self.kind,
+            "subject": self.subject.value.strip(),
+            "description": self.notes.value.strip() or None,
+            "owner_id": self.crm.user_id,
+            TIMELINE_KEYS[self.entity]: self.record_id,
+        }
         if self.entity == "deals":
             deal = self.crm.deals.get(self.record_id)
             values.update(company_id=deal["company_id"], contact_id=deal["contact_id"])

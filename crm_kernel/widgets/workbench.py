@@ -44,8 +44,16 @@ class Workbench(widgets.VBox):
     (default: the newest under ``$CRM_HOME/snapshots``); ``export_dir``: where exports are
     written (default: a temporary folder)."""
 
-    def __init__(self, crm, snapshot=None, *, entity: str = DEFAULT_ENTITY, page_size: int = PAGE_SIZE,
-                 export_dir=None, show_first_rows: bool = True):
+    def __init__(
+        self,
+        crm,
+        snapshot=None,
+        *,
+        entity: str = DEFAULT_ENTITY,
+        page_size: int = PAGE_SIZE,
+        export_dir=None,
+        show_first_rows: bool = True,
+    ):
         self.crm = crm
         self.source = Source(crm, "postgres", snapshot)
         catalog = FieldCatalog.load(crm)
@@ -55,32 +63,42 @@ class Workbench(widgets.VBox):
         self.last_run: GridRun | None = None
         self.first_rows: int | None = None  # rows of the opening view, before any Run
 
-        self.run_button = widgets.Button(description="Run", button_style="primary", tooltip="Run the query",
-                                         layout=widgets.Layout(width="90px"))
+        self.run_button = widgets.Button(
+            description="Run", button_style="primary", tooltip="Run the query", layout=widgets.Layout(width="90px")
+        )
         self.run_button.add_class("crm-run")
-        self.stop_button = widgets.Button(description="Stop", disabled=True, tooltip="Stop the running query",
-                                          layout=widgets.Layout(width="70px"))
+        self.stop_button = widgets.Button(
+            description="Stop", disabled=True, tooltip="Stop the running query", layout=widgets.Layout(width="70px")
+        )
         self.stop_button.add_class("crm-stop")
         self._worker: threading.Thread | None = None
-        self.backend = widgets.ToggleButtons(options=[(label, name) for name, label in BACKENDS.items()],
-                                             value="postgres", style={"button_width": "190px"})
+        self.backend = widgets.ToggleButtons(
+            options=[(label, name) for name, label in BACKENDS.items()],
+            value="postgres",
+            style={"button_width": "190px"},
+        )
         self.backend.add_class("crm-backend")
-        self.sql_toggle = widgets.ToggleButton(value=False, description="SQL", tooltip="Show the SQL of the query",
-                                               layout=widgets.Layout(width="70px"))
+        self.sql_toggle = widgets.ToggleButton(
+            value=False, description="SQL", tooltip="Show the SQL of the query", layout=widgets.Layout(width="70px")
+        )
         self.sql_toggle.add_class("crm-sql-toggle")
         self.status = widgets.HTML("")
         self.status.add_class("crm-row-count")
-        self.take_snapshot = widgets.Button(description="Take a snapshot", icon="camera",
-                                            tooltip="Copy the CRM into a DuckDB snapshot now, then run on it",
-                                            layout=widgets.Layout(width="160px", display="none"))
+        self.take_snapshot = widgets.Button(
+            description="Take a snapshot",
+            icon="camera",
+            tooltip="Copy the CRM into a DuckDB snapshot now, then run on it",
+            layout=widgets.Layout(width="160px", display="none"),
+        )
         self.take_snapshot.add_class("crm-take-snapshot")
         self.sql = widgets.HTML("", layout=widgets.Layout(display="none"))
         self.sql.add_class("crm-sql")
         self.history = RunHistory(self._reload)
         self.exports = ExportPanel(self.grid, export_dir)
         self.saved = SavedViews(crm, self.builder)
-        self.panels = widgets.Accordion(children=[self.saved, self.history],
-                                        titles=("Saved views", "Recent runs"), selected_index=None)
+        self.panels = widgets.Accordion(
+            children=[self.saved, self.history], titles=("Saved views", "Recent runs"), selected_index=None
+        )
         self.panels.add_class("crm-panels")
 
         self.run_button.on_click(lambda _: self.start())
@@ -89,16 +107,20 @@ class Workbench(widgets.VBox):
         self.sql_toggle.observe(lambda _: self._show_sql(), "value")
         self.backend.observe(self._backend_changed, "value")
         self.builder.on_change(lambda _: self._spec_changed())
-        super().__init__([
-            self.builder,
-            self.parameters,
-            widgets.HBox([self.run_button, self.stop_button, self.sql_toggle, self.backend, self.status,
-                          self.take_snapshot], layout=widgets.Layout(align_items="center")),
-            self.sql,
-            self.grid,
-            self.exports.widget,
-            self.panels,
-        ])
+        super().__init__(
+            [
+                self.builder,
+                self.parameters,
+                widgets.HBox(
+                    [self.run_button, self.stop_button, self.sql_toggle, self.backend, self.status, self.take_snapshot],
+                    layout=widgets.Layout(align_items="center"),
+                ),
+                self.sql,
+                self.grid,
+                self.exports.widget,
+                self.panels,
+            ]
+        )
         self.add_class("crm-workbench")
         if show_first_rows:
             self.show_first_rows()
@@ -112,8 +134,10 @@ class Workbench(widgets.VBox):
         except _run_errors() as exc:
             show_error(self.status, f"Not run: {_first_line(exc)}")
             return
-        self.status.value = f"<span style='color:#666'>The first rows of {html.escape(self.builder.spec['entity'])}: " \
-                            "add rules and press Run</span>"
+        self.status.value = (
+            f"<span style='color:#666'>The first rows of {html.escape(self.builder.spec['entity'])}: "
+            "add rules and press Run</span>"
+        )
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -164,8 +188,10 @@ class Workbench(widgets.VBox):
             self.run_button.disabled, self.stop_button.disabled, self.backend.disabled = False, True, False
         self.last_run = run
         rows = f"{run.rows}" if run.rows is not None else f"{run.page_rows}+"
-        self.status.value = (f"<b>{rows} rows</b> in {run.seconds * 1000:.1f} ms "
-                             f"<span style='color:#666'>· {html.escape(self.source.describe())}</span>")
+        self.status.value = (
+            f"<b>{rows} rows</b> in {run.seconds * 1000:.1f} ms "
+            f"<span style='color:#666'>· {html.escape(self.source.describe())}</span>"
+        )
         self.history.add(spec, self.source.describe(), run.rows, run.seconds)
         self.exports.link.clear()
         self.exports.message.value = ""
@@ -211,8 +237,11 @@ class Workbench(widgets.VBox):
             text = self.sql_preview
         except QuerySpecError as exc:
             text = f"-- not valid yet: {exc}"
-        self.sql.value = (f"<pre style='white-space:pre-wrap;font-family:monospace;font-size:12px;background:#f6f8fa;padding:6px;margin:0'>"
-                          f"{html.escape(text)}</pre>")
+        self.sql.value = (
+            "<pre style='white-space:pre-wrap;font-family:monospace;font-size:12px;"
+            "background:#f6f8fa;padding:6px;margin:0'>"
+            f"{html.escape(text)}</pre>"
+        )
 
 
 def _no_snapshot(exc: Exception) -> bool:

@@ -19,7 +19,8 @@ suite (code that looks for a running loop, ``asyncio.run``) must not see.
   user, the server's own user that no page may act as.
 - ``browser``: Debian's Chromium driven by Playwright (``playwright install`` cannot download
   here); missing, it fails the tests with what to install.
-- ``page``: a new browser context per test, signed in as the system user, whose requests beyond the local machine are refused
+- ``page``: a new browser context per test, signed in as the system user, whose requests
+  beyond the local machine are refused
   and listed in ``offsite_requests``; a screenshot of every test lands in
   ``test-artifacts/browser/<test>.png`` (``-failed`` added on failure, with the console log;
   the folder is emptied when the server starts).
@@ -80,8 +81,14 @@ expect.set_options(timeout=ACTION_MS)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SERVER_START_SECONDS = 90
 DEMO = {"scale": 0.05, "seed": 1, "today": dt.date(2026, 1, 15)}
@@ -134,8 +141,9 @@ class Dashboards:
 SYSTEM_USER = "system@crm.local"  # whom the apps' tests act as, as before sign-in existed
 
 
-def _serve(folder: Path, log: Path, database_url: str, *options: str,
-           env: dict | None = None) -> tuple[subprocess.Popen, Dashboards]:
+def _serve(
+    folder: Path, log: Path, database_url: str, *options: str, env: dict | None = None
+) -> tuple[subprocess.Popen, Dashboards]:
     """Start ``crm serve`` on a free port over ``folder``; fails the tests if it does not come up."""
     env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})}
     for attempt in range(3):  # another program may take the free port before Voilà does
@@ -143,15 +151,35 @@ def _serve(folder: Path, log: Path, database_url: str, *options: str,
         server = Dashboards(f"http://127.0.0.1:{port}/", folder, log, database_url)
         with open(log, "w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "crm_kernel.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--no-browser", "--tracebacks", "--dir", str(folder), *options],
-                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "crm_kernel.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-browser",
+                    "--tracebacks",
+                    "--dir",
+                    str(folder),
+                    *options,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=ROOT,
+                start_new_session=True,
+            )
         if _wait_until_up(proc, server.url):
             return proc, server
         _stop(proc)
         if attempt == 2 or "cannot serve on" not in server.log_tail():
-            pytest.fail(f"crm serve did not come up on {server.url} within {SERVER_START_SECONDS} s:\n"
-                        f"{server.log_tail()}", pytrace=False)
+            pytest.fail(
+                f"crm serve did not come up on {server.url} within {SERVER_START_SECONDS} s:\n{server.log_tail()}",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(scope="package")
@@ -173,8 +201,15 @@ def preheated(dashboards):
     a page; the server's own CRM_USER is the system user."""
     folder = scratch_dir("crm-preheated-")
     (folder / "identity.ipynb").symlink_to(Path(__file__).with_name("identity.ipynb"))
-    proc, server = _serve(folder, ARTIFACTS / "voila-preheated.log", dashboards.database_url,
-                          "--pool", "1", "--behind-proxy", env={"CRM_USER": SYSTEM_USER})
+    proc, server = _serve(
+        folder,
+        ARTIFACTS / "voila-preheated.log",
+        dashboards.database_url,
+        "--pool",
+        "1",
+        "--behind-proxy",
+        env={"CRM_USER": SYSTEM_USER},
+    )
     yield server
     _stop(proc)
     shutil.rmtree(folder, ignore_errors=True)
@@ -211,9 +246,12 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="package")
 def browser():
     if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing: the browser tests drive Debian's {CHROMIUM}. "
-                    "Install it with `make chromium` (apt-get install chromium); "
-                    "`playwright install` cannot download a browser here.", pytrace=False)
+        pytest.fail(
+            f"Chromium is missing: the browser tests drive Debian's {CHROMIUM}. "
+            "Install it with `make chromium` (apt-get install chromium); "
+            "`playwright install` cannot download a browser here.",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
@@ -324,8 +362,10 @@ def page(request, browser, dashboards, offsite_requests, browser_errors, system_
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     yield page
-    failed = any(getattr(request.node, f"report_{when}", None) and getattr(request.node, f"report_{when}").failed
-                 for when in ("setup", "call"))
+    failed = any(
+        getattr(request.node, f"report_{when}", None) and getattr(request.node, f"report_{when}").failed
+        for when in ("setup", "call")
+    )
     name = re.sub(r"[^\w.-]+", "_", request.node.name) + ("-failed" if failed else "")
     try:
         screenshot(page, name)

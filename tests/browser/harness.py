@@ -43,7 +43,10 @@ def open_app(page: Page, name: str, ready: str, timeout_ms: int = APP_READY_MS) 
             const errors = [...document.querySelectorAll(stderr)].map(e => e.innerText);
             return errors.find(t => /Traceback|Error|error when executing/.test(t)) || false;
         }""",
-        arg=[ready, _STDERR], timeout=timeout_ms, polling=100).json_value()
+        arg=[ready, _STDERR],
+        timeout=timeout_ms,
+        polling=100,
+    ).json_value()
     if found != "ready":
         raise AssertionError(f"{name} failed to render:\n{found}")
     assert page.evaluate(_WATCH_KERNEL_JS), f"{name}: the page has no kernel to watch"
@@ -60,7 +63,8 @@ _WATCH_KERNEL_JS = """() => {
     const kept = window.__crmKernel = {errors: [], stderr: ""};
     manager._kernel.iopubMessage.connect((_, msg) => {
         const c = msg.content || {};
-        if (msg.header.msg_type === "error") kept.errors.push([`${c.ename}: ${c.evalue}`, ...(c.traceback || [])].join("\\n"));
+        if (msg.header.msg_type === "error")
+            kept.errors.push([`${c.ename}: ${c.evalue}`, ...(c.traceback || [])].join("\\n"));
         else if (msg.header.msg_type === "stream" && c.name === "stderr") kept.stderr += c.text;
     });
     return true;
@@ -70,20 +74,26 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def kernel_errors(page: Page, forget: bool = False) -> list[str]:
     """Tracebacks the page's kernel sent since :func:`open_app` (or the last ``forget``)."""
-    kept = page.evaluate("""(forget) => {
+    kept = page.evaluate(
+        """(forget) => {
         const kept = window.__crmKernel;
         if (!kept) return {errors: [], stderr: ""};
         const copy = {errors: [...kept.errors], stderr: kept.stderr};
         if (forget) { kept.errors = []; kept.stderr = ""; }
         return copy;
-    }""", forget)
+    }""",
+        forget,
+    )
     return [_ANSI.sub("", e) for e in kept["errors"]] + tracebacks(kept["stderr"])
 
 
 def has_app(page: Page) -> bool:
     """Whether the page runs a Voilà app (has a kernel and widgets)."""
-    return bool(page.evaluate("() => !!(window.jupyterapp && window.jupyterapp.widgetManager"
-                              " && window.jupyterapp.widgetManager._kernel)"))
+    return bool(
+        page.evaluate(
+            "() => !!(window.jupyterapp && window.jupyterapp.widgetManager && window.jupyterapp.widgetManager._kernel)"
+        )
+    )
 
 
 def tracebacks(text: str) -> list[str]:
@@ -96,7 +106,7 @@ def tracebacks(text: str) -> list[str]:
         end = at + 1
         while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
             end += 1
-        found.append("\n".join(lines[at:end + 1]))
+        found.append("\n".join(lines[at : end + 1]))
     return found
 
 
@@ -105,8 +115,10 @@ def tracebacks(text: str) -> list[str]:
 # They say nothing about crm_kernel; anything else a page logs fails its test.
 VOILA_TREE_NOISE = [
     re.compile(r"^console error: Plugin '[^']+' failed to activate\. Error: The model for kernel id +does not exist"),
-    re.compile(r"^console error: Failed to load resource: the server responded with a status of 404 \(Not Found\)"
-               r" \(https?://[^/]+/api/kernels\?\d+\)$"),
+    re.compile(
+        r"^console error: Failed to load resource: the server responded with a status of 404 \(Not Found\)"
+        r" \(https?://[^/]+/api/kernels\?\d+\)$"
+    ),
 ]
 
 
@@ -131,7 +143,10 @@ _SETTLE_JS = """async (timeout) => {
     const pause = () => new Promise(resolve => setTimeout(resolve, 25));
     while (Date.now() < deadline) {
         while (await busy() && Date.now() < deadline) await pause();
-        await Promise.race([manager._kernel.requestKernelInfo(), new Promise(r => setTimeout(r, deadline - Date.now()))]);
+        await Promise.race([
+            manager._kernel.requestKernelInfo(),
+            new Promise(r => setTimeout(r, deadline - Date.now())),
+        ]);
         if (!(await busy())) return "settled";
     }
     return "the kernel did not answer in time";
@@ -171,15 +186,18 @@ def choose_field(select: Locator, field: str) -> str:
         if text == field:
             return True
         labels = [p.strip().lower() for p in re.split(r"[›>/]", text)]
-        return labels[-len(parts):] == parts and len(labels) <= len(parts) + 1
+        return labels[-len(parts) :] == parts and len(labels) <= len(parts) + 1
 
     return choose(select, accept, f"field {field}")
 
 
 OPERATOR_WORDS = {
-    "=": {"=", "equals", "is", "=="}, "!=": {"!=", "does not equal", "is not"},
-    "<": {"<", "less than"}, ">": {">", "greater than"},
-    "<=": {"<=", "at most", "≤", "less than or equal to"}, ">=": {">=", "at least", "≥", "greater than or equal to"},
+    "=": {"=", "equals", "is", "=="},
+    "!=": {"!=", "does not equal", "is not"},
+    "<": {"<", "less than"},
+    ">": {">", "greater than"},
+    "<=": {"<=", "at most", "≤", "less than or equal to"},
+    ">=": {">=", "at least", "≥", "greater than or equal to"},
     "contains": {"contains"},
 }
 

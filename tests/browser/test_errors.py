@@ -55,7 +55,8 @@ ValueError: boom
 [Voila] Kernel shutdown: 1
 """
     assert tracebacks(log) == [
-        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n    boom()\n\nValueError: boom']
+        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n    boom()\n\nValueError: boom'
+    ]
     assert tracebacks("[Voila] WARNING | Notebook pipeline.ipynb is not trusted\n") == []
 
 
@@ -66,8 +67,10 @@ def test_only_the_tree_pages_known_noise_is_let_through():
         " (http://127.0.0.1:53057/api/kernels?1796094672874)",
     ]
     assert all(tree_noise(message) for message in noise)
-    for message in ["console error: Plugin 'anywidget:plugin' failed to activate. Error: boom",
-                    "console error: Failed to load resource: the server responded with a status of 404 (Not Found)"
-                    " (http://127.0.0.1:53057/voila/static/app.js)",
-                    "uncaught in the page: The model for kernel id  does not exist"]:
+    for message in [
+        "console error: Plugin 'anywidget:plugin' failed to activate. Error: boom",
+        "console error: Failed to load resource: the server responded with a status of 404 (Not Found)"
+        " (http://127.0.0.1:53057/voila/static/app.js)",
+        "uncaught in the page: The model for kernel id  does not exist",
+    ]:
         assert not tree_noise(message), message

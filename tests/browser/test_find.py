@@ -30,8 +30,9 @@ def crm(browser_database_url):
 def records(crm):
     """Names no demo record has, so that each search has one right answer."""
     company = crm.companies.create(name="Quillfeather Lumière", domain="quillfeather.example")
-    contact = crm.contacts.create(first_name="Zebulon", last_name="Ashcombe", email="zeb@quillfeather.example",
-                                  company_id=company["id"])
+    contact = crm.contacts.create(
+        first_name="Zebulon", last_name="Ashcombe", email="zeb@quillfeather.example", company_id=company["id"]
+    )
     return {"company": company, "contact": contact}
 
 
@@ -61,11 +62,15 @@ def shut_down(page, dashboards, kernel: str) -> None:
     as the page's signed-in user (only a kernel's owner may stop it), with an XSRF token pair of
     our own. Voilà's own beacon on unload may have stopped it already (404)."""
     token = secrets.token_hex(16)
-    cookies = "; ".join([*(f"{c['name']}={c['value']}" for c in page.context.cookies() if c["name"] != "_xsrf"),
-                         f"_xsrf={token}"])
+    cookies = "; ".join(
+        [*(f"{c['name']}={c['value']}" for c in page.context.cookies() if c["name"] != "_xsrf"), f"_xsrf={token}"]
+    )
     request = urllib.request.Request(
-        f"{dashboards.url}voila/api/shutdown/{kernel}", data=urllib.parse.urlencode({"_xsrf": token}).encode(),
-        headers={"Cookie": cookies}, method="POST")
+        f"{dashboards.url}voila/api/shutdown/{kernel}",
+        data=urllib.parse.urlencode({"_xsrf": token}).encode(),
+        headers={"Cookie": cookies},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status < 400, response.status
@@ -80,8 +85,9 @@ def forget_the_unload_beacon(browser_errors) -> None:
     assert all(re.search(r"403 \(Forbidden\) \(https?://[^ ]+/voila/api/shutdown/[\w-]+\)$", p) for p in left), left
 
 
-def test_find_a_contact_with_typos_and_open_it(page, dashboards, offsite_requests, browser_errors, records,
-                                             record_pages):
+def test_find_a_contact_with_typos_and_open_it(
+    page, dashboards, offsite_requests, browser_errors, records, record_pages
+):
     contact = records["contact"]
     open_app(page, "find.ipynb", ".crm-search-box .crm-search-input")
     box = page.locator(".crm-search-box .crm-search-input")
@@ -106,8 +112,9 @@ def test_find_a_contact_with_typos_and_open_it(page, dashboards, offsite_request
     assert offsite_requests == []
 
 
-def test_ctrl_k_in_the_pipeline_finds_a_record_and_enter_opens_it(page, dashboards, offsite_requests, browser_errors,
-                                                                   records, record_pages):
+def test_ctrl_k_in_the_pipeline_finds_a_record_and_enter_opens_it(
+    page, dashboards, offsite_requests, browser_errors, records, record_pages
+):
     company = records["company"]
     open_app(page, "pipeline.ipynb", ".crm-board .pb-card")
     palette = page.locator(".crm-palette-backdrop")

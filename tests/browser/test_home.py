@@ -31,8 +31,9 @@ KPI_SQL = {
     "open_pipeline": f"SELECT coalesce(sum(converted), 0) {OPEN}",
     "weighted_pipeline": f"SELECT coalesce(sum(round(converted * coalesce(probability, 0), 2)), 0) {OPEN}",
     "won_this_month": "SELECT coalesce(sum(converted), 0) FROM d WHERE won AND "
-                      + THIS_MONTH.format(column="actual_close_date"),
-    "win_rate": f"SELECT round(count(*) FILTER (WHERE won)::numeric / nullif(count(*), 0), 4) {WINDOW} AND (won OR lost)",
+    + THIS_MONTH.format(column="actual_close_date"),
+    "win_rate": "SELECT round(count(*) FILTER (WHERE won)::numeric / nullif(count(*), 0), 4) "
+    f"{WINDOW} AND (won OR lost)",
     "average_deal_size": f"SELECT coalesce(round(avg(converted), 2), 0) {WINDOW} AND won AND converted IS NOT NULL",
     "closing_this_month": f"SELECT count(*) {OPEN} AND " + THIS_MONTH.format(column="expected_close_date"),
 }
@@ -48,15 +49,22 @@ def crm(browser_database_url):
 def rep(crm):
     """The demo user with the most open deals, given a task due yesterday and one due today."""
     with crm.engine.connect() as conn:
-        owner = conn.execute(sa.text(
-            "SELECT u.id, u.full_name FROM deals d JOIN users u ON u.id = d.owner_id "
-            "JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.deleted_at IS NULL AND u.active "
-            "AND NOT s.is_closed_won AND NOT s.is_closed_lost GROUP BY u.id ORDER BY count(*) DESC, u.id LIMIT 1"
-        )).one()
+        owner = conn.execute(
+            sa.text(
+                "SELECT u.id, u.full_name FROM deals d JOIN users u ON u.id = d.owner_id "
+                "JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.deleted_at IS NULL AND u.active "
+                "AND NOT s.is_closed_won AND NOT s.is_closed_lost GROUP BY u.id ORDER BY count(*) DESC, u.id LIMIT 1"
+            )
+        ).one()
     now = dt.datetime.now(dt.UTC)
     deal = crm.deals.list(owner_id=owner.id, limit=1)[0]
-    late = crm.activities.create(type="task", subject="Send the signed order form", owner_id=owner.id,
-                                 deal_id=deal["id"], due_at=now - dt.timedelta(days=1))
+    late = crm.activities.create(
+        type="task",
+        subject="Send the signed order form",
+        owner_id=owner.id,
+        deal_id=deal["id"],
+        due_at=now - dt.timedelta(days=1),
+    )
     due = crm.activities.create(type="call", subject="Call back about pricing", owner_id=owner.id, due_at=now)
     return {"id": str(owner.id), "name": owner.full_name, "late": late, "due": due}
 
@@ -116,8 +124,9 @@ def test_listed_records_link_to_their_record_page(page, offsite_requests, crm, r
     for section in ("tasks", "attention", "recent"):  # every section shows its rows
         expect(page.locator(f".crm-day-{section} .crm-list-row").first).to_be_visible()
     expect(page.locator(".crm-day-team tbody tr").first).to_be_visible()
-    links = page.locator(".crm-day-attention a.crm-list-title, .crm-day-recent a.crm-list-title, "
-                         ".crm-day-tasks a.crm-list-title")
+    links = page.locator(
+        ".crm-day-attention a.crm-list-title, .crm-day-recent a.crm-list-title, .crm-day-tasks a.crm-list-title"
+    )
     assert links.count() > 0
     for at in range(links.count()):
         href = links.nth(at).evaluate("a => a.href")
@@ -127,6 +136,7 @@ def test_listed_records_link_to_their_record_page(page, offsite_requests, crm, r
         assert query["entity"][0] in ("deals", "activities") and query["id"][0]
     # the team view lists every owner with the same open pipeline as their own day
     team_row = page.locator(f".crm-day-team tr[data-owner='{rep['id']}'] td[data-kpi='open_pipeline']")
-    expect(team_row).to_have_text(format_money(kpi_in_sql(crm, rep["id"], "open_pipeline"),
-                                               crm.money.reporting_currency()))
+    expect(team_row).to_have_text(
+        format_money(kpi_in_sql(crm, rep["id"], "open_pipeline"), crm.money.reporting_currency())
+    )
     assert offsite_requests == []

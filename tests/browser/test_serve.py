@@ -35,9 +35,15 @@ from .harness import APP_READY_MS, open_app
 def test_voila_serves_the_folder_on_loopback_with_code_hidden(tmp_path):
     command = serving.voila_command(tmp_path, port=9001, open_browser=False)
     assert command[1:4] == ["-m", "crm_kernel.voila_server", str(tmp_path.resolve())]
-    for option in ("--Voila.ip=127.0.0.1", "--Voila.port=9001", "--Voila.port_retries=0",
-                   "--Voila.open_browser=False", "--VoilaConfiguration.template=crm",
-                   "--VoilaConfiguration.strip_sources=True", "--VoilaConfiguration.show_tracebacks=False"):
+    for option in (
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port=9001",
+        "--Voila.port_retries=0",
+        "--Voila.open_browser=False",
+        "--VoilaConfiguration.template=crm",
+        "--VoilaConfiguration.strip_sources=True",
+        "--VoilaConfiguration.show_tracebacks=False",
+    ):
         assert option in command
 
 
@@ -48,12 +54,27 @@ def test_defaults_are_the_documented_address():
 
 
 def test_apps_come_in_the_order_a_rep_uses_them(tmp_path):
-    for name in ("activity.ipynb", "workbench.ipynb", "forecast.ipynb", "pipeline.ipynb", "home.ipynb",
-                 "record.ipynb", ".draft.ipynb", "notes.md", "find.ipynb"):
+    for name in (
+        "activity.ipynb",
+        "workbench.ipynb",
+        "forecast.ipynb",
+        "pipeline.ipynb",
+        "home.ipynb",
+        "record.ipynb",
+        ".draft.ipynb",
+        "notes.md",
+        "find.ipynb",
+    ):
         (tmp_path / name).write_text("{}")
     (tmp_path / "hidden.ipynb").write_text(json.dumps({"metadata": {"crm": {"listed": False}}, "cells": []}))
-    assert serving.apps(tmp_path) == ["home.ipynb", "pipeline.ipynb", "find.ipynb", "forecast.ipynb",
-                                      "workbench.ipynb", "activity.ipynb"]
+    assert serving.apps(tmp_path) == [
+        "home.ipynb",
+        "pipeline.ipynb",
+        "find.ipynb",
+        "forecast.ipynb",
+        "workbench.ipynb",
+        "activity.ipynb",
+    ]
     assert serving.apps(serving.dashboards_dir())[0] == "home.ipynb"
 
 
@@ -65,7 +86,11 @@ def test_an_apps_title_and_line_come_from_its_notebook(tmp_path):
         (tmp_path / name).write_text(json.dumps({"metadata": {"crm": meta} if meta else {}, "cells": cells}))
 
     notebook("home.ipynb", ["# My day\n", "\n", "Your numbers and\n", "tasks.\n", "\n", "More."])
-    notebook("forecast.ipynb", "# Forecast\n\nPress **Run**, see [docs](x.md)", meta={"title": "Forecasts", "description": "Where the quarter lands"})
+    notebook(
+        "forecast.ipynb",
+        "# Forecast\n\nPress **Run**, see [docs](x.md)",
+        meta={"title": "Forecasts", "description": "Where the quarter lands"},
+    )
     notebook("zz_notes.ipynb")
     entries = serving.app_entries(tmp_path)
     assert [(e.name, e.title, e.line) for e in entries] == [
@@ -88,16 +113,18 @@ def test_the_landing_page_hook_lists_a_folders_apps(tmp_path):
 
     config = serving.page_config_hook({}, "/", {"contents_manager": Contents()}, None, None, "")
     assert config["crmApps"] == [{"name": "home.ipynb", "title": "My day", "line": ""}]
-    assert "crmApps" not in serving.page_config_hook({}, "/", {"contents_manager": Contents()}, None, None,
-                                                      "home.ipynb")
+    assert "crmApps" not in serving.page_config_hook(
+        {}, "/", {"contents_manager": Contents()}, None, None, "home.ipynb"
+    )
     # Voilà reads the hook from the voila.py on the config path crm serve gives it
     env = serving.voila_environment(Config.from_env({}), {})
     assert (Path(env["JUPYTER_CONFIG_PATH"].split(":")[0]) / "voila.py").read_text().count("page_config_hook") >= 2
 
 
 def test_kernels_find_the_crm_home_and_voila_the_template():
-    env = serving.voila_environment(Config.from_env({"CRM_HOME": "rel/home"}),
-                                    {"CRM_HOME": "rel/home", "JUPYTER_PATH": "/elsewhere"})
+    env = serving.voila_environment(
+        Config.from_env({"CRM_HOME": "rel/home"}), {"CRM_HOME": "rel/home", "JUPYTER_PATH": "/elsewhere"}
+    )
     assert Path(env["CRM_HOME"]).is_absolute() and env["CRM_HOME"].endswith("rel/home")
     first, rest = env["JUPYTER_PATH"].split(":", 1)
     assert rest == "/elsewhere"
@@ -159,8 +186,9 @@ def test_crm_serve_prints_the_address_and_becomes_voila(database_url, became):
 
 
 def test_crm_serve_signs_in_by_default_and_no_sign_in_stays_on_loopback(database_url, became):
-    result = crm("--port", str(free_port()), "--no-browser", "--pool", "0", "--allow-host", "crm.example.com",
-                 "--behind-proxy")
+    result = crm(
+        "--port", str(free_port()), "--no-browser", "--pool", "0", "--allow-host", "crm.example.com", "--behind-proxy"
+    )
     assert result.exit_code == 0, result.output
     assert "crm users token EMAIL" in result.output
     [(command, _)] = became
@@ -279,18 +307,25 @@ def raw(server, method: str, path: str, headers: dict | None = None) -> http.cli
 
 def handshake(server, path: str, headers: dict | None = None) -> int:
     """The status of a websocket handshake on ``path`` (101: the socket opened)."""
-    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
+    upgrade = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+    }
     return raw(server, "GET", path, {**upgrade, **(headers or {})}).status
 
 
 def browser_socket(page, path: str) -> str:
-    """"open" or "refused": a websocket the page's own script opens on ``path``."""
-    return page.evaluate("""(path) => new Promise(resolve => {
+    """ "open" or "refused": a websocket the page's own script opens on ``path``."""
+    return page.evaluate(
+        """(path) => new Promise(resolve => {
         const ws = new WebSocket(`${location.origin.replace("http", "ws")}${path}`);
         ws.onopen = () => { ws.close(); resolve("open"); };
         ws.onerror = () => resolve("refused");
-    })""", path)
+    })""",
+        path,
+    )
 
 
 def test_without_a_session_no_app_only_the_sign_in_page(dashboards):
@@ -324,8 +359,9 @@ def test_a_page_cannot_choose_its_user(browser, dashboards, people):
     # Bob's e-mail in the page-user header (signed with a guessed secret), and in the query
     # string: the server replaces the header, and the kernel reads no user from the URL.
     forged = {page_user.HEADER: page_user.sign(bob, "guessed"), "X-Crm-User": bob}
-    with app_as(browser, dashboards, dashboards.token(ann), f"?user={bob}&{page_user.ENV}={bob}",
-                extra_http_headers=forged) as page:
+    with app_as(
+        browser, dashboards, dashboards.token(ann), f"?user={bob}&{page_user.ENV}={bob}", extra_http_headers=forged
+    ) as page:
         assert shown(page)[0] == ann
 
 
@@ -403,10 +439,18 @@ def sign_in_ips(server, token: str) -> list[str]:
     """The addresses of the audited sign-ins with ``token``."""
     engine = connect_engine(server.database_url)
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT a.after FROM audit_log a JOIN users u ON u.id = a.user_id JOIN sign_in_tokens t ON t.id = a.entity_id "
-            "WHERE a.operation = 'update' AND a.after ->> 'event' = 'sign_in' AND t.token_hash = :h"),
-            {"h": tokens.token_hash(token)}).scalars().all()
+        rows = (
+            conn.execute(
+                sa.text(
+                    "SELECT a.after FROM audit_log a JOIN users u ON u.id = a.user_id "
+                    "JOIN sign_in_tokens t ON t.id = a.entity_id "
+                    "WHERE a.operation = 'update' AND a.after ->> 'event' = 'sign_in' AND t.token_hash = :h"
+                ),
+                {"h": tokens.token_hash(token)},
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     return [row["remote_ip"] for row in rows]
 

@@ -35,12 +35,22 @@ def two_rule_spec(crm) -> dict:
     whose answer is neither empty nor everything, whatever the demo data holds."""
     deals = crm.query({"entity": "deals", "select": ["value", "stage.name"]})
     threshold = int(deals["value"].cast(pl.Float64).median() // 100 * 100)
-    stages = (deals.filter(pl.col("value") >= threshold).group_by("stage.name").len()
-              .sort(["len", "stage.name"], descending=[True, False]))
-    return {"entity": "deals", "where": {"combinator": "and", "rules": [
-        {"field": "value", "operator": ">=", "value": threshold},
-        {"field": "stage.name", "operator": "=", "value": stages["stage.name"][0]},
-    ]}}
+    stages = (
+        deals.filter(pl.col("value") >= threshold)
+        .group_by("stage.name")
+        .len()
+        .sort(["len", "stage.name"], descending=[True, False])
+    )
+    return {
+        "entity": "deals",
+        "where": {
+            "combinator": "and",
+            "rules": [
+                {"field": "value", "operator": ">=", "value": threshold},
+                {"field": "stage.name", "operator": "=", "value": stages["stage.name"][0]},
+            ],
+        },
+    }
 
 
 def test_two_rule_query_built_by_clicking(page, offsite_requests, crm):

@@ -106,8 +106,11 @@ class Scope:
             if relation is None:
                 known = ", ".join(sorted(info.relations)) or "none"
                 if part in info.columns:
-                    raise QuerySpecError(where, f"{part!r} is a field of {info.name}, not a relation to follow; "
-                                                f"relations of {info.name}: {known}")
+                    raise QuerySpecError(
+                        where,
+                        f"{part!r} is a field of {info.name}, not a relation to follow; "
+                        f"relations of {info.name}: {known}",
+                    )
                 raise QuerySpecError(where, f"{info.name} has no relation {part!r}; its relations: {known}")
             info, alias = self._join(".".join(parts[: i + 1]), alias, relation, where)
         name = parts[-1]
@@ -154,8 +157,10 @@ class Scope:
 # Numbers read as doubles (at most 10^299, inside a double's range); timestamps keep a day's
 # margin from the years 1 and 9999 so that no time zone pushes them out of Python's range.
 _DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-_INNER_DATE = (r"(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
-               r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
+_INNER_DATE = (
+    r"(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+    r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+)
 _TIME = r"[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?"
 _NUMBER = r"^-?[0-9]{1,200}(\.[0-9]{1,200})?([eE][+-]?[0-9]{1,2})?$"
 CUSTOM_FORMS: dict[str, tuple[str, sa.types.TypeEngine]] = {
@@ -176,7 +181,7 @@ class ElementScope:
 
     def resolve(self, path: str, where: str):
         if path != "":
-            raise QuerySpecError(where, f"inside a match group the field is \"\" (each element), not {path!r}")
+            raise QuerySpecError(where, f'inside a match group the field is "" (each element), not {path!r}')
         return self.element, SchemaColumn("", "text", "Element")
 
 
@@ -188,8 +193,9 @@ class OutputScope:
 
     def resolve(self, path: str, where: str):
         if path not in self.outputs:
-            raise QuerySpecError(where, f"{path!r} is not a group key or aggregate; "
-                                        f"available: {', '.join(self.outputs) or 'none'}")
+            raise QuerySpecError(
+                where, f"{path!r} is not a group key or aggregate; available: {', '.join(self.outputs) or 'none'}"
+            )
         return self.outputs[path]
 
 
@@ -206,8 +212,15 @@ class Compiler:
     # The compiler hides deleted rows itself, so joins can still reach them.
     all_rows_schema: str | None = None
 
-    def __init__(self, schema: Schema | None = None, *, timezone: str = "UTC", now: dt.datetime | None = None,
-                 params: dict | None = None, check_only: bool = False):
+    def __init__(
+        self,
+        schema: Schema | None = None,
+        *,
+        timezone: str = "UTC",
+        now: dt.datetime | None = None,
+        params: dict | None = None,
+        check_only: bool = False,
+    ):
         self.schema = schema or Schema.from_catalog()
         self.params = json_document(dict(params or {}), "params")
         self.check_only = check_only  # checking a spec to save: a parameter without a value is fine
@@ -236,8 +249,9 @@ class Compiler:
         self.params_used = set()
         info = self.schema.table(spec.entity)
         if info is None:
-            raise QuerySpecError("entity", f"unknown table or view {spec.entity!r}; "
-                                           f"entities: {', '.join(sorted(self.schema.tables))}")
+            raise QuerySpecError(
+                "entity", f"unknown table or view {spec.entity!r}; entities: {', '.join(sorted(self.schema.tables))}"
+            )
         root = self.source(info)
         scope = Scope(self, info, root if root is info.table else root.alias(info.name), anonymous=False)
         where = self._visible(scope)
@@ -263,8 +277,9 @@ class Compiler:
             if condition is not None:
                 stmt = stmt.having(condition)
         asked = len(spec.order_by)  # then the id, as a plain ascending tie-breaker
-        stmt = stmt.order_by(*(sort(expr, descending) for expr, _, descending in keys[:asked]),
-                             *(expr for expr, _, _ in keys[asked:]))
+        stmt = stmt.order_by(
+            *(sort(expr, descending) for expr, _, descending in keys[:asked]), *(expr for expr, _, _ in keys[asked:])
+        )
         seek_columns = []
         if spec.after is not None:
             condition, (hidden, seek_columns) = self._seek(spec, scope, keys)
@@ -283,8 +298,9 @@ class Compiler:
         stray = sorted(set(self.params) - self.params_used - set(self.declared))
         if stray:
             known = ", ".join(sorted(self.params_used | set(self.declared))) or "none"
-            raise QuerySpecError(f"params.{stray[0]}", f"no rule uses parameter {stray[0]!r}; this query's "
-                                                       f"parameters: {known}")
+            raise QuerySpecError(
+                f"params.{stray[0]}", f"no rule uses parameter {stray[0]!r}; this query's parameters: {known}"
+            )
 
     @staticmethod
     def _visible(scope: Scope) -> list:
@@ -300,8 +316,9 @@ class Compiler:
             return alias.c.first_name + sa.literal(" ", sa.Text) + alias.c.last_name
         if kind in ("reporting_value", "reporting_weighted"):
             rates = self.schema.table("exchange_rates")
-            value = converted_value(alias.c.value, alias.c.currency, alias.c.actual_close_date,
-                                    self.source(rates).alias())
+            value = converted_value(
+                alias.c.value, alias.c.currency, alias.c.actual_close_date, self.source(rates).alias()
+            )
             if kind == "reporting_weighted":
                 weighted = sa.func.round(value * sa.func.coalesce(alias.c.probability, 0), 2)
                 value = sa.cast(weighted, sa.Numeric(18, 2))
@@ -311,7 +328,8 @@ class Compiler:
     def _plain(self, spec: QuerySpec, scope: Scope):
         items = [(item, None) for item in spec.select] or [
             (SelectItem("select", default.field, default.alias), default.label)
-            for default in default_columns(scope.info, self.schema)]
+            for default in default_columns(scope.info, self.schema)
+        ]
         columns, outputs, stmt_columns = [], {}, []
         for item, label in items:
             expr, column = scope.resolve(item.field, item.path)
@@ -325,15 +343,18 @@ class Compiler:
 
     def _grouped(self, spec: QuerySpec, scope: Scope):
         if spec.select:
-            raise QuerySpecError("select", "with group_by or aggregates the columns are the group keys and the "
-                                           "aggregates: remove select")
+            raise QuerySpecError(
+                "select", "with group_by or aggregates the columns are the group keys and the aggregates: remove select"
+            )
         columns, outputs, stmt_columns, group_exprs = [], {}, [], []
         for key in spec.group_by:
             expr, column = scope.resolve(key.field, key.path)
             if key.trunc:
                 if column.type not in TEMPORAL_TYPES:
-                    raise QuerySpecError(f"{key.path}.trunc", f"{key.field} is a {column.type} field; only dates "
-                                                              "and timestamps can be truncated")
+                    raise QuerySpecError(
+                        f"{key.path}.trunc",
+                        f"{key.field} is a {column.type} field; only dates and timestamps can be truncated",
+                    )
                 expr = truncate(expr, key.trunc, column.type, self.tz)
                 column = SchemaColumn(key.alias, "date", column.label)
             self._add_output(outputs, key.alias, key.path, expr, column)
@@ -350,7 +371,7 @@ class Compiler:
     @staticmethod
     def _add_output(outputs, alias, path, expr, column):
         if alias in outputs:
-            raise QuerySpecError(path, f"two columns are named {alias!r}; rename one with \"as\"")
+            raise QuerySpecError(path, f'two columns are named {alias!r}; rename one with "as"')
         outputs[alias] = (expr, column)
 
     def visit_aggregate(self, agg: Aggregate, scope: Scope) -> tuple[sa.ColumnElement, SchemaColumn]:
@@ -364,8 +385,9 @@ class Compiler:
         if agg.fn in ("sum", "avg") and column.type not in NUMERIC_TYPES:
             raise QuerySpecError(f"{agg.path}.fn", f"{agg.fn} needs a number field; {agg.field} is {column.type}")
         if agg.fn in ("min", "max") and column.type not in ORDERED_TYPES:
-            raise QuerySpecError(f"{agg.path}.fn", f"{agg.fn} needs a number, text or date field; "
-                                                   f"{agg.field} is {column.type}")
+            raise QuerySpecError(
+                f"{agg.path}.fn", f"{agg.fn} needs a number, text or date field; {agg.field} is {column.type}"
+            )
         if agg.fn == "avg":
             return sa.cast(sa.func.avg(expr), sa.Double()), SchemaColumn(agg.alias, "float", agg.alias)
         if agg.fn == "sum":
@@ -380,8 +402,9 @@ class Compiler:
             if item.field in outputs:
                 expr, column = outputs[item.field]
             elif spec.grouped:
-                raise QuerySpecError(item.path, f"{item.field!r} is not a group key or aggregate; "
-                                                f"sort by one of {', '.join(outputs)}")
+                raise QuerySpecError(
+                    item.path, f"{item.field!r} is not a group key or aggregate; sort by one of {', '.join(outputs)}"
+                )
             else:
                 expr, column = scope.resolve(item.field, item.path)
             keys.append((expr, column, item.descending))
@@ -397,10 +420,13 @@ class Compiler:
         if spec.grouped:
             raise QuerySpecError("after", "keyset paging is for rows, not groups; page groups with offset")
         if "id" not in scope.info.columns:
-            raise QuerySpecError("after", f"keyset paging needs an id to break ties; {spec.entity} has none, "
-                                          "page it with offset")
-        exprs = [(expr.element if isinstance(expr, sa.sql.elements.Label) else expr, column, descending)
-                 for expr, column, descending in keys]
+            raise QuerySpecError(
+                "after", f"keyset paging needs an id to break ties; {spec.entity} has none, page it with offset"
+            )
+        exprs = [
+            (expr.element if isinstance(expr, sa.sql.elements.Label) else expr, column, descending)
+            for expr, column, descending in keys
+        ]
         for (_, column, _), item in zip(exprs, spec.order_by, strict=False):
             if column.type in ("json", "tags"):
                 raise QuerySpecError(item.path, f"keyset paging cannot sort by {column.type} field {item.field}")
@@ -409,10 +435,15 @@ class Compiler:
         if not spec.after:
             return None, (hidden, columns)
         if len(spec.after) != len(exprs):
-            raise QuerySpecError("after", f"needs {len(exprs)} values, the sort keys of the last row before the page "
-                                          f"(its order_by fields, then id); got {len(spec.after)}")
-        after = [None if value is None else values.scalar(value, column, f"after[{i}]", self.tz)
-                 for i, (value, (_, column, _)) in enumerate(zip(spec.after, exprs, strict=True))]
+            raise QuerySpecError(
+                "after",
+                f"needs {len(exprs)} values, the sort keys of the last row before the page "
+                f"(its order_by fields, then id); got {len(spec.after)}",
+            )
+        after = [
+            None if value is None else values.scalar(value, column, f"after[{i}]", self.tz)
+            for i, (value, (_, column, _)) in enumerate(zip(spec.after, exprs, strict=True))
+        ]
         keys = []
         for i, (expr, column, descending) in enumerate(exprs):
             if column.type == "enum" and column.values:
@@ -450,16 +481,19 @@ class Compiler:
         op = OPERATORS[rule.operator]
         if not op.applies_to(column.type):
             valid = ", ".join(o.name for o in OPERATORS.values() if o.applies_to(column.type))
-            raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} does not apply to {column.type} field "
-                                                          f"{rule.field}; use one of {valid}")
+            raise QuerySpecError(
+                f"{rule.path}.operator",
+                f"{rule.operator!r} does not apply to {column.type} field {rule.field}; use one of {valid}",
+            )
         path = f"{rule.path}.value"
         if rule.value_source == "parameter":
             return self._with_parameters(rule, op, column, scope)
         if column.type == "tags":
             return self._tags_rule(rule, expr)
         if rule.match is not None:
-            raise QuerySpecError(f"{rule.path}.match", f"match is for multi-valued fields; {rule.field} is a "
-                                                       f"{column.type} field")
+            raise QuerySpecError(
+                f"{rule.path}.match", f"match is for multi-valued fields; {rule.field} is a {column.type} field"
+            )
         if rule.value_source == "field":
             return op.build(expr, self._other_fields(rule, op, column, scope))
         match op.arity:
@@ -476,8 +510,9 @@ class Compiler:
                 try:
                     value = relative_window(rule.operator, amount, unit, column.type, self.now)
                 except (OverflowError, ValueError):  # past the calendar's years 1 to 9999
-                    raise QuerySpecError(f"{path}.amount", f"a window of {show(amount)} {unit}s reaches outside the years "
-                                                           "1 to 9999") from None
+                    raise QuerySpecError(
+                        f"{path}.amount", f"a window of {show(amount)} {unit}s reaches outside the years 1 to 9999"
+                    ) from None
             case "period":
                 value = period_window(rule.operator, column.type, self.now)
         return op.build(expr, value)
@@ -487,15 +522,16 @@ class Compiler:
         between, one or more for in), of the same type family."""
         path = f"{rule.path}.value"
         if op.arity == "none":
-            raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} takes no value, so it cannot compare "
-                                                          "with another field")
+            raise QuerySpecError(
+                f"{rule.path}.operator", f"{rule.operator!r} takes no value, so it cannot compare with another field"
+            )
         if op.arity not in ("one", "list", "pair"):
             raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} takes a date window, not another field")
         if not isinstance(rule.value, str | list):
-            raise QuerySpecError(path, "with valueSource \"field\" the value names another field")
+            raise QuerySpecError(path, 'with valueSource "field" the value names another field')
         names = values.as_list(rule.value, path) if op.arity != "one" else [rule.value]
         if op.arity == "pair" and len(names) != 2:
-            raise QuerySpecError(path, f"{rule.operator} compares with two fields, low and high: \"low,high\"")
+            raise QuerySpecError(path, f'{rule.operator} compares with two fields, low and high: "low,high"')
         if not names:
             raise QuerySpecError(path, "names no field")
         others = []
@@ -504,8 +540,9 @@ class Compiler:
                 raise QuerySpecError(path, f"{show(name)} is not a field name")
             other, other_column = scope.resolve(name, path)
             if _FAMILY.get(column.type, column.type) != _FAMILY.get(other_column.type, other_column.type):
-                raise QuerySpecError(path, f"cannot compare {column.type} field {rule.field} with "
-                                           f"{other_column.type} field {name}")
+                raise QuerySpecError(
+                    path, f"cannot compare {column.type} field {rule.field} with {other_column.type} field {name}"
+                )
             others.append(other)
         return others[0] if op.arity == "one" else (tuple(others) if op.arity == "pair" else others)
 
@@ -524,8 +561,11 @@ class Compiler:
             elif self.check_only:
                 return sa.true()  # its value comes when the query runs
             else:
-                raise QuerySpecError(f"params.{name}", f"parameter {name!r} ({rule.field} {rule.operator}) has no "
-                                                       f"value; give it, e.g. params={{{name!r}: ...}}")
+                raise QuerySpecError(
+                    f"params.{name}",
+                    f"parameter {name!r} ({rule.field} {rule.operator}) has no "
+                    f"value; give it, e.g. params={{{name!r}: ...}}",
+                )
         if op.arity in ("list", "pair") and len(given) > 1:
             value = given
         elif len(given) == 1:
@@ -538,15 +578,18 @@ class Compiler:
             if not exc.path.startswith(f"{rule.path}.value"):
                 raise
             label = ", ".join(names)
-            raise QuerySpecError(f"params.{names[0]}", f"parameter {label!r} for {rule.field} {rule.operator}: "
-                                                       f"{exc.problem}") from None
+            raise QuerySpecError(
+                f"params.{names[0]}", f"parameter {label!r} for {rule.field} {rule.operator}: {exc.problem}"
+            ) from None
 
     def _tags_rule(self, rule: Rule, tags: sa.ColumnElement) -> sa.ColumnElement:
         """A rule on a multi-valued field, as conditions on its elements (``unnest``, the same
         SQL on both engines). Tags compare without regard to case."""
         if rule.value_source == "field":
-            raise QuerySpecError(f"{rule.path}.valueSource", f"{rule.field} holds several values; compare it with "
-                                                             "values, not with another field")
+            raise QuerySpecError(
+                f"{rule.path}.valueSource",
+                f"{rule.field} holds several values; compare it with values, not with another field",
+            )
         elements = sa.func.unnest(tags).table_valued("value").render_derived("element")
         element = elements.c.value
         tag = SchemaColumn("tag", "text", "Tag")
@@ -571,8 +614,11 @@ class Compiler:
             case "=" if rule.match is not None:
                 return self._match(rule, elements, element)
             case "=":
-                raise QuerySpecError(f"{rule.path}.match", f"\"=\" on {rule.field} compares its elements: give "
-                                                           "\"match\": {\"mode\": \"some\"} and a group as the value")
+                raise QuerySpecError(
+                    f"{rule.path}.match",
+                    f'"=" on {rule.field} compares its elements: give '
+                    '"match": {"mode": "some"} and a group as the value',
+                )
         raise QuerySpecError(f"{rule.path}.operator", f"{rule.operator!r} does not apply to {rule.field}")
 
     def _match(self, rule: Rule, elements, element) -> sa.ColumnElement:
@@ -603,12 +649,15 @@ class Compiler:
         if not links:
             known = sorted({child for child, _ in self.schema.children(parent.name)})
             detail = f" via {rule.via}" if rule.via else ""
-            raise QuerySpecError(f"{rule.path}.related", f"{parent.name} has no related {rule.related!r}{detail}; "
-                                                         f"related: {', '.join(known) or 'none'}")
+            raise QuerySpecError(
+                f"{rule.path}.related",
+                f"{parent.name} has no related {rule.related!r}{detail}; related: {', '.join(known) or 'none'}",
+            )
         if len(links) > 1:
             options = ", ".join(fk for _, fk in links)
-            raise QuerySpecError(f"{rule.path}.via", f"{rule.related} point at {parent.name} through {options}; "
-                                                     "say which with \"via\"")
+            raise QuerySpecError(
+                f"{rule.path}.via", f'{rule.related} point at {parent.name} through {options}; say which with "via"'
+            )
         child_name, fk = links[0]
         child = self.schema.table(child_name)
         inner = Scope(self, child, self.source(child).alias(), anonymous=True)
@@ -643,6 +692,7 @@ class Compiler:
 
 # -- the same SQL on every engine -----------------------------------------------------------
 
+
 def shown(expr, column: SchemaColumn) -> sa.ColumnElement:
     """An output column as fetched: JSON as its text, which the result frame reads itself
     (a driver's own JSON parsing fails on a number of 4,300 digits, for every row)."""
@@ -667,6 +717,7 @@ def seek_condition(keys: list[tuple[sa.ColumnElement, bool]], after: list) -> sa
     """Rows strictly after the row whose sort keys are ``after``, in the order ``keys`` give
     (expression, descending?; empty values last in both directions): the same rows OFFSET
     would skip to, without reading the ones before."""
+
     def same(expr, value):
         return expr.is_(None) if value is None else expr == value
 

@@ -72,9 +72,18 @@ class Engine:
 
     # -- running --------------------------------------------------------------------------
 
-    def execute(self, crm, spec, snapshot=None, *, now=None, timeout: float | None = None,
-                handle: RunHandle | None = None, params: dict | None = None,
-                fetch: Fetch = "arrow") -> QueryResult:
+    def execute(
+        self,
+        crm,
+        spec,
+        snapshot=None,
+        *,
+        now=None,
+        timeout: float | None = None,
+        handle: RunHandle | None = None,
+        params: dict | None = None,
+        fetch: Fetch = "arrow",
+    ) -> QueryResult:
         raise NotImplementedError
 
     def pages(self, crm, spec, snapshot, page_size: int) -> Iterator[pl.DataFrame]:

@@ -57,11 +57,13 @@ class DuckDBEngine(Engine):
         with _opened(crm, snapshot) as opened:
             yield opened.con
 
-    def execute(self, crm, spec, snapshot=None, *, now=None, timeout=None, handle=None, params=None,
-                fetch: Fetch = "arrow"):
+    def execute(
+        self, crm, spec, snapshot=None, *, now=None, timeout=None, handle=None, params=None, fetch: Fetch = "arrow"
+    ):
         with _opened(crm, snapshot) as opened:
-            return run(opened.con, spec, timezone=crm.config.timezone, now=now, timeout=timeout, handle=handle,
-                       params=params)
+            return run(
+                opened.con, spec, timezone=crm.config.timezone, now=now, timeout=timeout, handle=handle, params=params
+            )
 
     def pages(self, crm, spec, snapshot, page_size: int):
         return _pages(crm, spec, snapshot, page_size)
@@ -91,16 +93,23 @@ def bound_statement(compiled) -> tuple[str, list]:
     return str(bound), [bound.params[name] for name in bound.positiontup]
 
 
-def run(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
-        handle: RunHandle | None = None, params: dict | None = None):
+def run(
+    con,
+    spec,
+    *,
+    timezone: str = "UTC",
+    now=None,
+    timeout: float | None = None,
+    handle: RunHandle | None = None,
+    params: dict | None = None,
+):
     """Run on a DuckDB connection whose views mirror the CRM tables (a snapshot)."""
     from .. import frames
     from ..run import QueryResult, compile_spec
 
     spec = parse(spec)
     started = time.perf_counter()
-    compiled = compile_spec(spec, "duckdb", schema=ENGINE.schema(con, spec), timezone=timezone, now=now,
-                            params=params)
+    compiled = compile_spec(spec, "duckdb", schema=ENGINE.schema(con, spec), timezone=timezone, now=now, params=params)
     sql, values = bound_statement(compiled)
     compiled_at = time.perf_counter()
     timer = Timer(timeout, con.interrupt)
@@ -112,12 +121,14 @@ def run(con, spec, *, timezone: str = "UTC", now=None, timeout: float | None = N
     after = None
     if compiled.keys:
         keys = table.select([key.name for key in compiled.keys])
-        after = seek_values(compiled, list(keys.slice(table.num_rows - 1).to_pylist()[0].values())
-                            if table.num_rows else None)
+        after = seek_values(
+            compiled, list(keys.slice(table.num_rows - 1).to_pylist()[0].values()) if table.num_rows else None
+        )
     frame = frames.from_arrow(compiled.columns, table, timezone)
     done = time.perf_counter()
-    return QueryResult(compiled, "duckdb", compiled_at - started, done - compiled_at, timezone, _frame=frame,
-                       after=after)
+    return QueryResult(
+        compiled, "duckdb", compiled_at - started, done - compiled_at, timezone, _frame=frame, after=after
+    )
 
 
 def _pages(crm, spec, snapshot, page_size: int) -> Iterator:

@@ -57,8 +57,22 @@ class _AdbcDialect(pg_psycopg.dialect):
     would compare an enum with text and fail."""
 
     colspecs = dict(pg_psycopg.dialect.colspecs)
-    for _generic in (sa.String, sa.Enum, pg.ENUM, sa.Uuid, sa.Numeric, sa.Integer, sa.BigInteger, sa.Boolean,
-                     sa.Double, sa.Float, sa.Date, sa.DateTime, sa.ARRAY, pg.ARRAY):
+    for _generic in (
+        sa.String,
+        sa.Enum,
+        pg.ENUM,
+        sa.Uuid,
+        sa.Numeric,
+        sa.Integer,
+        sa.BigInteger,
+        sa.Boolean,
+        sa.Double,
+        sa.Float,
+        sa.Date,
+        sa.DateTime,
+        sa.ARRAY,
+        pg.ARRAY,
+    ):
         colspecs[_generic] = _casting(colspecs.get(_generic, _generic))
     del _generic
 
@@ -84,8 +98,9 @@ def adbc_statement(compiled: CompiledQuery) -> tuple[str, list]:
             if len(_COMPILED) >= _COMPILED_MAX:
                 _COMPILED.pop(next(iter(_COMPILED)))  # the oldest shape
             _COMPILED[key.key] = bound
-    params = bound.construct_params(extracted_parameters=key.bindparams if key is not None else None,
-                                    escape_names=False)
+    params = bound.construct_params(
+        extracted_parameters=key.bindparams if key is not None else None, escape_names=False
+    )
     state = bound.construct_expanded_state(params, escape_names=False)  # IN lists spelled out
     values = []
     for name in state.positiontup:
@@ -119,12 +134,14 @@ class PostgresEngine(Engine):
         with crm.engine.connect() as conn:
             yield conn
 
-    def execute(self, crm, spec, snapshot=None, *, now=None, timeout=None, handle=None, params=None,
-                fetch: Fetch = "arrow"):
+    def execute(
+        self, crm, spec, snapshot=None, *, now=None, timeout=None, handle=None, params=None, fetch: Fetch = "arrow"
+    ):
         _no_snapshot(snapshot)
         runner = run_rows if fetch == "rows" else run
-        return runner(crm.engine, spec, timezone=crm.config.timezone, now=now, timeout=timeout, handle=handle,
-                      params=params)
+        return runner(
+            crm.engine, spec, timezone=crm.config.timezone, now=now, timeout=timeout, handle=handle, params=params
+        )
 
     def pages(self, crm, spec, snapshot, page_size: int):
         _no_snapshot(snapshot)
@@ -138,11 +155,19 @@ def _no_snapshot(snapshot) -> None:
     if snapshot is not None:
         from ...errors import QuerySpecError
 
-        raise QuerySpecError("snapshot", "a snapshot is for backend=\"duckdb\"")
+        raise QuerySpecError("snapshot", 'a snapshot is for backend="duckdb"')
 
 
-def run(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
-        handle: RunHandle | None = None, params: dict | None = None):
+def run(
+    engine: sa.Engine,
+    spec,
+    *,
+    timezone: str = "UTC",
+    now=None,
+    timeout: float | None = None,
+    handle: RunHandle | None = None,
+    params: dict | None = None,
+):
     """Run ``spec`` on PostgreSQL and read its result as Arrow (ADBC)."""
     import adbc_driver_manager
 
@@ -168,16 +193,26 @@ def run(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: fl
     after = None
     if compiled.keys:
         keys = table.select([key.name for key in compiled.keys])
-        after = seek_values(compiled, list(keys.slice(table.num_rows - 1).to_pylist()[0].values())
-                            if table.num_rows else None)
+        after = seek_values(
+            compiled, list(keys.slice(table.num_rows - 1).to_pylist()[0].values()) if table.num_rows else None
+        )
     frame = frames.from_arrow(compiled.columns, arrow.plain(table), timezone)
     done = time.perf_counter()
-    return QueryResult(compiled, "postgres", compiled_at - started, done - compiled_at, timezone, _frame=frame,
-                       after=after)
+    return QueryResult(
+        compiled, "postgres", compiled_at - started, done - compiled_at, timezone, _frame=frame, after=after
+    )
 
 
-def run_rows(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeout: float | None = None,
-             handle: RunHandle | None = None, params: dict | None = None):
+def run_rows(
+    engine: sa.Engine,
+    spec,
+    *,
+    timezone: str = "UTC",
+    now=None,
+    timeout: float | None = None,
+    handle: RunHandle | None = None,
+    params: dict | None = None,
+):
     """Run ``spec`` on PostgreSQL and keep its DB-API rows (no pyarrow, no polars)."""
     from ..run import QueryResult, compile_spec
 
@@ -186,10 +221,13 @@ def run_rows(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeou
     try:
         with engine.connect() as conn:
             if timeout:  # for this transaction only: the pooled connection keeps no limit afterwards
-                conn.execute(sa.text("SELECT set_config('statement_timeout', :ms, true)"),
-                             {"ms": str(max(1, round(timeout * 1000)))})
-            compiled = compile_spec(spec, "postgres", schema=ENGINE.schema(conn, spec), timezone=timezone, now=now,
-                                    params=params)
+                conn.execute(
+                    sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+                    {"ms": str(max(1, round(timeout * 1000)))},
+                )
+            compiled = compile_spec(
+                spec, "postgres", schema=ENGINE.schema(conn, spec), timezone=timezone, now=now, params=params
+            )
             compiled_at = time.perf_counter()
             driver = conn.connection.driver_connection
             with statement(handle, getattr(driver, "cancel_safe", driver.cancel)):
@@ -205,8 +243,9 @@ def run_rows(engine: sa.Engine, spec, *, timezone: str = "UTC", now=None, timeou
         after = seek_values(compiled, list(rows[-1][width:]) if rows else None)
         rows = [row[:width] for row in rows]
     done = time.perf_counter()
-    return QueryResult(compiled, "postgres", compiled_at - started, done - compiled_at, timezone, rows=rows,
-                       after=after)
+    return QueryResult(
+        compiled, "postgres", compiled_at - started, done - compiled_at, timezone, rows=rows, after=after
+    )
 
 
 def _server_cancel(exc: BaseException) -> psycopg.errors.QueryCanceled | None:
