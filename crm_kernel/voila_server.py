@@ -11,8 +11,8 @@ shutdown. ``crm serve`` runs it as ``python -m crm_kernel.voila_server`` (see
   stops a web page from reaching the server through DNS rebinding.
 - ``--CrmVoila.behind_proxy=True``: the server is reached through a reverse proxy, whose
   ``X-Forwarded-Proto``/``X-Scheme`` and ``X-Forwarded-For``/``X-Real-Ip`` headers are believed
-  (tornado's ``xheaders``): a request that reached the proxy over https gets a ``Secure``
-  session cookie, and the audit log keeps the browser's address, not the proxy's. Off, those
+  (tornado's ``xheaders``): a request that reached the proxy over https gets ``Secure``
+  cookies (the session's and ``_xsrf``), and the audit log keeps the browser's address, not the proxy's. Off, those
   headers are ignored; on, anyone who reaches the port directly can set them.
 
 Each app's kernel learns its page's user from a header the server signs
@@ -354,6 +354,26 @@ def host_pattern(allowed: list[str]) -> str:
     return "(" + "|".join(re.escape(n) for n in forms) + ")$"
 
 
+class _SecureOverHttps:
+    """Every cookie of a request that came over https is Secure: jupyter_server does it for the
+    session cookie only, and the ``_xsrf`` cookie (sign-in form, app pages) went out without."""
+
+    def set_cookie(self, name, value, *args, **kwargs):
+        if self.request.protocol == "https":
+            kwargs.setdefault("secure", True)
+        return super().set_cookie(name, value, *args, **kwargs)
+
+
+_SECURED: dict[type, type] = {}
+
+
+def _secure_cookies(handler: type) -> type:
+    """``handler`` with :class:`_SecureOverHttps` mixed in (one subclass per handler class)."""
+    if handler not in _SECURED:
+        _SECURED[handler] = type(handler.__name__, (_SecureOverHttps, handler), {})
+    return _SECURED[handler]
+
+
 class _Application(tornado.web.Application):
     def listen(self, port: int, address: str | None = None, **kwargs):
         # Voilà's listen() passes no server options: the proxy headers are believed here.
@@ -404,7 +424,9 @@ class CrmVoila(Voila):
             VoilaKernelWebsocketHandler: KernelChannelsHandler,
             RequestInfoSocketHandler: RequestSocketHandler,
         }
-        handlers = [(spec[0], replaced.get(spec[1], spec[1]), *spec[2:]) for spec in self.init_handlers()]
+        handlers = [
+            (spec[0], _secure_cookies(replaced.get(spec[1], spec[1])), *spec[2:]) for spec in self.init_handlers()
+        ]
         allowed = host_pattern([self.ip, *self.allowed_hosts])
         self.app.add_handlers(allowed, handlers)
         # Only other hosts: an allowed host's unknown path still gets tornado's 404.

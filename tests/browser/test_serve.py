@@ -418,6 +418,22 @@ def test_a_session_cookie_is_secure_only_over_https_and_behind_a_trusted_proxy(d
     assert "secure" not in cookie.lower()
 
 
+def test_every_cookie_is_secure_over_https_behind_a_trusted_proxy(dashboards, preheated):
+    """Not only the session: the ``_xsrf`` cookie (set here by the sign-in form, on app pages
+    for their shutdown beacon) is Secure when the browser came over https."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    for server, headers, secure in (
+        (preheated, forwarded, True),
+        (preheated, {}, False),
+        (dashboards, forwarded, False),
+    ):
+        response = raw(server, "GET", "/login", headers)
+        assert response.status == 403, server.url
+        [cookie] = [c for c in response.headers.get_all("Set-Cookie") if c.startswith("_xsrf=")]
+        attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+        assert ("secure" in attributes) is secure, (server.url, headers, cookie)
+
+
 def test_a_revoked_token_is_refused_and_ends_its_session(browser, dashboards, people):
     ann, _ = people
     token = dashboards.token(ann)
