@@ -354,24 +354,38 @@ def host_pattern(allowed: list[str]) -> str:
     return "(" + "|".join(re.escape(n) for n in forms) + ")$"
 
 
-class _SecureOverHttps:
-    """Every cookie of a request that came over https is Secure: jupyter_server does it for the
-    session cookie only, and the ``_xsrf`` cookie (sign-in form, app pages) went out without."""
+class _EveryHandler:
+    """Mixed into every route's handler (:func:`_for_every_route`):
+
+    - every cookie of a request that came over https is Secure: jupyter_server does it for the
+      session cookie only, and the ``_xsrf`` cookie (sign-in form, app pages) went out without;
+    - a refusal or failure gets a plain error page when jupyter_server's cannot be rendered (it
+      extends templates and a static path this server does not have): a kernel socket opened
+      without a session, say a closed page's, used to end in a traceback instead of its 403."""
 
     def set_cookie(self, name, value, *args, **kwargs):
         if self.request.protocol == "https":
             kwargs.setdefault("secure", True)
         return super().set_cookie(name, value, *args, **kwargs)
 
+    def write_error(self, status_code, **kwargs):
+        try:
+            return super().write_error(status_code, **kwargs)
+        except Exception:
+            self.clear()
+            self.set_status(status_code)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(f"{status_code} {self._reason}\n")
 
-_SECURED: dict[type, type] = {}
+
+_MIXED: dict[type, type] = {}
 
 
-def _secure_cookies(handler: type) -> type:
-    """``handler`` with :class:`_SecureOverHttps` mixed in (one subclass per handler class)."""
-    if handler not in _SECURED:
-        _SECURED[handler] = type(handler.__name__, (_SecureOverHttps, handler), {})
-    return _SECURED[handler]
+def _for_every_route(handler: type) -> type:
+    """``handler`` with :class:`_EveryHandler` mixed in (one subclass per handler class)."""
+    if handler not in _MIXED:
+        _MIXED[handler] = type(handler.__name__, (_EveryHandler, handler), {})
+    return _MIXED[handler]
 
 
 class _Application(tornado.web.Application):
@@ -425,7 +439,7 @@ class CrmVoila(Voila):
             RequestInfoSocketHandler: RequestSocketHandler,
         }
         handlers = [
-            (spec[0], _secure_cookies(replaced.get(spec[1], spec[1])), *spec[2:]) for spec in self.init_handlers()
+            (spec[0], _for_every_route(replaced.get(spec[1], spec[1])), *spec[2:]) for spec in self.init_handlers()
         ]
         allowed = host_pattern([self.ip, *self.allowed_hosts])
         self.app.add_handlers(allowed, handlers)

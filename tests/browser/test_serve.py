@@ -384,6 +384,24 @@ def test_the_sign_in_link_becomes_an_http_only_cookie_and_leaves_the_address(bro
         context.close()
 
 
+def test_a_refused_request_gets_a_plain_error_page_and_no_traceback(dashboards, browser_errors, system_token):
+    """Without a session the API and the kernel sockets answer 403; jupyter_server's error page
+    needs templates and a static path this server does not have, so a refused socket (a closed
+    page's, reconnecting) used to end in a traceback, and a browser test in a failure."""
+    kernel = uuid.uuid4()
+    for method, path in (
+        ("GET", f"/api/kernels/{kernel}"),
+        ("DELETE", f"/api/kernels/{kernel}"),
+        ("POST", f"/voila/api/shutdown/{kernel}"),
+    ):
+        response = raw(dashboards, method, path)
+        assert response.status == 403, (method, path)
+    assert handshake(dashboards, f"/api/kernels/{kernel}/channels") == 403
+    response = raw(dashboards, "GET", "/no/such/page", {"Authorization": f"token {system_token}"})
+    assert response.status == 404
+    assert browser_errors.problems() == []
+
+
 def test_a_forged_host_is_refused_on_every_route(dashboards, system_token):
     port = dashboards.url.rstrip("/").rsplit(":", 1)[1]
     signed = {"Authorization": f"token {system_token}"}
