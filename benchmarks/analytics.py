@@ -7,8 +7,8 @@ pandas over ``read_sql``, in one run.
 Without --url it starts a throwaway PostgreSQL cluster (never CRM_DATABASE_URL), loads demo
 data at --scale (whose deals come with their history) and, for any deal without a history of
 its own (data loaded by other means), writes one into the audit log: every deal walks the open
-stages to where it is now, a week or more apart, some with
-their value edited and their close date pushed on the way. Then it exports a snapshot and
+stages to where it is now, a week or more apart, some with their value edited and their close
+date pushed on the way. Then it exports a snapshot and
 times (best of --repeat) each analytic on both engines and, for those with a pandas baseline,
 pandas reading the same rows with ``pandas.read_sql`` and computing the same answer, which it
 checks against the library's. Ratios are pandas time / engine time (goal: >= 10x on DuckDB).

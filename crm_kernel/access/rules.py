@@ -3,8 +3,7 @@ table instead of surfacing as a database error (the database enforces them anywa
 login in role crm_app; the schema's owner is bound only by these checks).
 
 - analysts write nothing but their own saved queries; stages, settings, exchange rates, custom
-  fields, products, users and
-  teams are written by admins only;
+  fields, products, users and teams are written by admins only;
 - a record with an owner (deals, activities, companies, contacts) is changed by its owner, by a
   manager of a team its owner is in, or by an admin; it is handed only to the acting user's
   teammates (the members and managers of the teams they belong to, and for a manager the teams
