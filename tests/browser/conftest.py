@@ -21,8 +21,8 @@ suite (code that looks for a running loop, ``asyncio.run``) must not see.
   here); missing, it fails the tests with what to install.
 - ``page``: a new browser context per test, signed in as the system user, whose requests
   beyond the local machine are refused and listed in ``offsite_requests``; a screenshot of
-  every test lands in ``test-artifacts/browser/<test>.png`` (``-failed`` added on failure, with the console log;
-  the folder is emptied when the server starts).
+  every test lands in ``test-artifacts/browser/<test>.png`` (``-failed`` added on failure, with
+  the console log; the folder is emptied when the server starts).
 - ``browser_errors``: what went wrong while the test ran. A test that uses ``page`` fails when
   any of its pages logged an uncaught exception or a console error, when a kernel sent a
   traceback after its page was ready (a widget callback, a logged exception, a dying thread),
