@@ -689,21 +689,27 @@ def users_team_manager(team, email):
 
 @users.command("db-credentials")
 @click.argument("email")
+@click.option("--revoke", is_flag=True, help="Drop the user's database login instead, ending its open sessions.")
 @_friendly
-def users_db_credentials(email):
+def users_db_credentials(email, revoke):
     """Create (or rotate) the user's own PostgreSQL login for raw SQL and print its URL, shown
-    once. Row-level security gives it exactly the user's rows; it cannot act as anyone else."""
+    once. Row-level security gives it exactly the user's rows; it cannot act as anyone else.
+    --revoke drops the login."""
     from . import CRM
-    from .access.admin import db_credentials
+    from .access.admin import db_credentials, revoke_db_credentials
     from .errors import AccessDeniedError
 
     with CRM.connect(owner=True) as owner:
-        with CRM.connect() as acting:  # only an admin hands out logins
+        with CRM.connect() as acting:  # only an admin hands out or takes back logins
             if acting.user_role != "admin":
                 raise AccessDeniedError(
                     f"only admins issue database logins; {acting.user_email} is a {acting.user_role}", table="users"
                 )
             by = acting.user_id
+        if revoke:
+            login = revoke_db_credentials(owner.engine, email, by=by)
+            click.echo(f"Database login {login} of {email} dropped")
+            return
         url = db_credentials(owner.engine, email, by=by)
     click.echo(f"Database login for {email}; shown once, keep it private:")
     click.echo(f"  {url}")

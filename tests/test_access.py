@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from crm_kernel import CRM
 from crm_kernel.db import connect_engine
-from crm_kernel.errors import AccessDeniedError, ConfigError
+from crm_kernel.errors import AccessDeniedError, ConfigError, NotFoundError
 
 APP_LOGIN = "crm_test_service"
 
@@ -372,6 +372,30 @@ def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, 
     psycopg.connect(rotated).close()
 
 
+def test_a_revoked_database_login_is_gone_and_its_sessions_end(engine, world, audit_rows):
+    from crm_kernel.access.admin import db_credentials, revoke_db_credentials
+
+    url = db_credentials(engine, "rob@example.com")
+    login = sa.make_url(url).username
+    open_session = psycopg.connect(url)
+    assert revoke_db_credentials(engine, "rob@example.com") == login
+    with pytest.raises(psycopg.OperationalError):
+        open_session.execute("SELECT 1")  # ended, not left running as a login that no longer exists
+    with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+        psycopg.connect(url).close()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM pg_roles WHERE rolname = :l"), {"l": login}).scalar() == 0
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM crm_user_logins WHERE login = :l"), {"l": login}).scalar() == 0
+        )
+    revoked = audit_rows(operation="revoke")
+    assert [r["before"]["database_login"] for r in revoked if r["before"]] == [login]
+    with pytest.raises(NotFoundError, match="rob@example.com has no database login"):
+        revoke_db_credentials(engine, "rob@example.com")
+    # Issued again, it works again (a new password, the same name).
+    psycopg.connect(db_credentials(engine, "rob@example.com")).close()
+
+
 # -- a rep's queries never return another rep's deal ------------------------------------------
 
 
@@ -483,6 +507,13 @@ def test_crm_users_role_team_and_db_credentials(crm, app_engine, audit_rows):
     url = issued.output.strip().splitlines()[-1].strip()
     assert issued.exit_code == 0 and url.startswith("postgresql://crm_user_")
     assert [r["operation"] for r in audit_rows(operation="grant")] == ["grant"] * 3
+    dropped = run("users", "db-credentials", "rob@example.com", "--revoke")
+    assert (
+        dropped.exit_code == 0
+        and f"Database login {sa.make_url(url).username} of rob@example.com dropped" in dropped.output
+    )
+    again = run("users", "db-credentials", "rob@example.com", "--revoke")
+    assert again.exit_code == 1 and "rob@example.com has no database login" in again.output
     # Through the apps' login, acting as a rep: refused, with the command's clean message.
     app_url = app_engine.url.render_as_string(hide_password=False)
     refused = run("users", "role", "rob@example.com", "admin", CRM_APP_DATABASE_URL=app_url, CRM_USER="rob@example.com")

@@ -228,3 +228,30 @@ def db_credentials(owner_engine: sa.Engine, email: str, *, by: uuid.UUID | str |
         )
     url = owner_engine.url.set(drivername="postgresql", username=login, password=password)
     return url.render_as_string(hide_password=False)
+
+
+def revoke_db_credentials(owner_engine: sa.Engine, email: str, *, by: uuid.UUID | str | None = None) -> str:
+    """Drop the user's own database login, ending its open sessions first (a dropped role's
+    session would otherwise run on); returns the login's name. Issuing credentials again
+    creates it anew. Needs the schema owner's engine, as :func:`db_credentials` does."""
+    from ..model import SYSTEM_USER_ID
+
+    with owner_engine.begin() as conn:
+        user = _user(conn, email)
+        login = conn.execute(sa.text("SELECT login FROM crm_user_logins WHERE user_id = :u"), {"u": user.id}).scalar()
+        if login is None:
+            raise NotFoundError(f"{email} has no database login")
+        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :l"), {"l": login})
+        quoted_login = conn.execute(sa.text("SELECT quote_ident(:l)"), {"l": login}).scalar()
+        conn.exec_driver_sql(f"DROP ROLE IF EXISTS {quoted_login}")
+        conn.execute(sa.text("DELETE FROM crm_user_logins WHERE login = :l"), {"l": login})
+        audit.record(
+            conn,
+            user_id=by or SYSTEM_USER_ID,
+            entity="users",
+            entity_id=user.id,
+            operation="revoke",
+            before=json.dumps({"database_login": login}),
+            after=None,
+        )
+    return login
