@@ -372,6 +372,22 @@ def test_a_per_user_login_sees_its_users_rows_and_cannot_act_as_another(engine, 
     psycopg.connect(rotated).close()
 
 
+def test_a_deactivated_users_login_acts_as_nobody(engine, world):
+    from crm_kernel.access.admin import db_credentials
+
+    raw = connect_engine(db_credentials(engine, "rob@example.com"))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE users SET active = false WHERE email = 'rob@example.com'"))
+        with raw.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM deals").scalar() == 0
+            assert conn.exec_driver_sql("SELECT crm_acting_user()").scalar() is None
+    finally:
+        raw.dispose()
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE users SET active = true WHERE email = 'rob@example.com'"))
+
+
 def test_a_revoked_database_login_is_gone_and_its_sessions_end(engine, world, audit_rows):
     from crm_kernel.access.admin import db_credentials, revoke_db_credentials
 
