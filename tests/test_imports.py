@@ -125,3 +125,15 @@ def test_what_is_loaded_on_first_use_still_resolves():
         )
         == set()
     )
+
+
+def test_a_face_catches_the_errors_of_loaded_engines_only():
+    """``engines.loaded()`` (what the workbench catches) names no engine it would have to import."""
+    code = (
+        "from crm_kernel.query import engines\n"
+        "assert 'duckdb' not in [e.name for e in engines.loaded()]\n"
+        "duck = engines.engine('duckdb')\n"
+        "import duckdb\n"
+        "assert duck in engines.loaded() and duckdb.Error in duck.errors\n"
+    )
+    assert "duckdb" in loaded_after(code)

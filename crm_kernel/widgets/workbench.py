@@ -11,14 +11,13 @@ click on Stop, which cancels it through the query engine's RunHandle.
 from __future__ import annotations
 
 import html
-import sys
 import threading
 
 import ipywidgets as widgets
 import sqlalchemy as sa
 
 from ..errors import CrmError, QuerySpecError
-from ..query import QueryCancelled, RunHandle
+from ..query import QueryCancelled, RunHandle, engines
 from .builder import DEFAULT_ENTITY, QueryBuilder
 from .export import ExportPanel
 from .fields import FieldCatalog
@@ -32,10 +31,9 @@ from .source import BACKENDS, Source
 
 def _run_errors() -> tuple[type[Exception], ...]:
     """What a run can fail with besides a refused spec: a missing snapshot, a database gone away.
-    DuckDB's errors only once DuckDB is loaded (with the first snapshot query): before, none
-    can be raised, and importing it here would cost every open workbench about 40 MB."""
-    duckdb = sys.modules.get("duckdb")
-    return (CrmError, sa.exc.SQLAlchemyError, *((duckdb.Error,) if duckdb else ()))
+    Only the engines already loaded can have raised anything (importing DuckDB's here would cost
+    every open workbench about 40 MB)."""
+    return (CrmError, sa.exc.SQLAlchemyError, *(error for e in engines.loaded() for error in e.errors))
 
 
 class Workbench(widgets.VBox):

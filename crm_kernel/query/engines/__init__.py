@@ -46,6 +46,15 @@ class _Engines(Mapping):
 ENGINES: Mapping[str, Engine] = _Engines()
 
 
+def loaded() -> list[Engine]:
+    """The engines already imported (a face that catches engine errors needs no others: an
+    engine not yet loaded has raised nothing)."""
+    import sys
+
+    prefix = __name__
+    return [ENGINES[name] for name, (module, _) in _MODULES.items() if f"{prefix}{module}" in sys.modules]
+
+
 def engine(name: str, path: str = "backend") -> Engine:
     """The engine called ``name``, or QuerySpecError listing the registered ones."""
     if name not in _MODULES:

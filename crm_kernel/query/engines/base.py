@@ -45,6 +45,7 @@ class Engine:
     compiler: type[Compiler]
     reflect_sql: str  # (table, column, type name) of the tables the catalog may not describe
     uses_snapshot = False  # whether a run reads a snapshot (``snapshot=`` of execute)
+    errors: tuple[type[Exception], ...] = ()  # what a run may raise besides a CrmError
 
     # -- what a spec can name -------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class DuckDBEngine(Engine):
     name = "duckdb"
     compiler = DuckDBCompiler
     uses_snapshot = True
+    errors = (duckdb.Error, sa.exc.SQLAlchemyError)
     reflect_sql = """
         SELECT table_name, column_name, data_type FROM information_schema.columns
         WHERE table_schema = 'main' ORDER BY table_name, ordinal_position

@@ -114,6 +114,7 @@ def adbc_statement(compiled: CompiledQuery) -> tuple[str, list]:
 class PostgresEngine(Engine):
     name = "postgres"
     compiler = PostgresCompiler
+    errors = (sa.exc.SQLAlchemyError,)
     reflect_sql = """
         SELECT c.table_name, c.column_name,
                CASE WHEN c.data_type = 'USER-DEFINED' THEN 'user-defined' ELSE c.data_type END
