@@ -38,6 +38,27 @@ def names_custom_fields(spec: QuerySpec) -> bool:
     return "custom_fields." in json.dumps(spec.source)  # parse() left only JSON in source
 
 
+class SqlReader:
+    """An engine's connection for hand-written SQL (the analytics' own queries): ``:name``
+    parameters on every engine, results as polars frames with positional column names, and the
+    few spellings that differ between engines."""
+
+    def frame(self, sql: str, params: dict) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def table(self, name: str, *, with_deleted: bool = False) -> str:
+        """A table's name; where views hide soft-deleted rows, ``with_deleted`` names the full one."""
+        return name
+
+    def json_record(self, column: str, keys: tuple[str, ...]) -> str:
+        """An expression reading the JSON object in ``column`` once, for :meth:`json_field`."""
+        return column
+
+    def json_field(self, record: str, keys: tuple[str, ...], key: str) -> str:
+        """The text of ``key`` in a :meth:`json_record` aliased ``record``."""
+        return f"({record}->>'{key}')"
+
+
 class Engine:
     """One engine: subclasses set ``name``, ``compiler`` and ``reflect_sql`` and run statements."""
 
@@ -69,6 +90,10 @@ class Engine:
 
     def connection(self, crm, snapshot=None) -> AbstractContextManager:
         """A connection for :meth:`schema` (faces that look up fields)."""
+        raise NotImplementedError
+
+    def reader(self, crm, snapshot=None) -> AbstractContextManager[SqlReader]:
+        """A :class:`SqlReader` for hand-written SQL, closed with the block."""
         raise NotImplementedError
 
     # -- running --------------------------------------------------------------------------
