@@ -195,8 +195,6 @@ def db_credentials(owner_engine: sa.Engine, email: str, *, by: uuid.UUID | str |
     user: row-level security gives it exactly the user's rows, and setting ``crm.user_id``
     changes nothing. Needs the schema owner's engine (creating roles takes CREATEROLE). The
     password is random and shown only in the URL returned; rotating replaces it."""
-    from ..model import SYSTEM_USER_ID
-
     password = secrets.token_urlsafe(24)
     with owner_engine.begin() as conn:
         user = _user(conn, email)
@@ -217,15 +215,7 @@ def db_credentials(owner_engine: sa.Engine, email: str, *, by: uuid.UUID | str |
             conn.execute(
                 sa.text("INSERT INTO crm_user_logins (login, user_id) VALUES (:l, :u)"), {"l": login, "u": user.id}
             )
-        audit.record(
-            conn,
-            user_id=by or SYSTEM_USER_ID,
-            entity="users",
-            entity_id=user.id,
-            operation="grant",
-            before=None,
-            after=json.dumps({"database_login": login, "rotated": not created}),
-        )
+        _audit_login(conn, by, user, "grant", None, {"database_login": login, "rotated": not created})
     url = owner_engine.url.set(drivername="postgresql", username=login, password=password)
     return url.render_as_string(hide_password=False)
 
@@ -234,8 +224,6 @@ def revoke_db_credentials(owner_engine: sa.Engine, email: str, *, by: uuid.UUID 
     """Drop the user's own database login, ending its open sessions first (a dropped role's
     session would otherwise run on); returns the login's name. Issuing credentials again
     creates it anew. Needs the schema owner's engine, as :func:`db_credentials` does."""
-    from ..model import SYSTEM_USER_ID
-
     with owner_engine.begin() as conn:
         user = _user(conn, email)
         login = conn.execute(sa.text("SELECT login FROM crm_user_logins WHERE user_id = :u"), {"u": user.id}).scalar()
@@ -245,13 +233,19 @@ def revoke_db_credentials(owner_engine: sa.Engine, email: str, *, by: uuid.UUID 
         quoted_login = conn.execute(sa.text("SELECT quote_ident(:l)"), {"l": login}).scalar()
         conn.exec_driver_sql(f"DROP ROLE IF EXISTS {quoted_login}")
         conn.execute(sa.text("DELETE FROM crm_user_logins WHERE login = :l"), {"l": login})
-        audit.record(
-            conn,
-            user_id=by or SYSTEM_USER_ID,
-            entity="users",
-            entity_id=user.id,
-            operation="revoke",
-            before=json.dumps({"database_login": login}),
-            after=None,
-        )
+        _audit_login(conn, by, user, "revoke", {"database_login": login}, None)
     return login
+
+
+def _audit_login(conn: sa.Connection, by, user: sa.Row, operation: str, before, after) -> None:
+    from ..model import SYSTEM_USER_ID
+
+    audit.record(
+        conn,
+        user_id=by or SYSTEM_USER_ID,
+        entity="users",
+        entity_id=user.id,
+        operation=operation,
+        before=None if before is None else json.dumps(before),
+        after=None if after is None else json.dumps(after),
+    )
