@@ -296,6 +296,34 @@ def test_the_same_seed_gives_the_same_teams(staffed):
     assert not set(other["team_members"]["user_id"]) & {user for _, user in stored["team_members"]}
 
 
+def test_the_demo_shows_each_role_its_team_view(staffed, app_engine):
+    """My day on the demo, acting through the app's login (row-level security applies): a manager
+    sees their team, the admin and the analyst every seller, a rep no team view."""
+    from crm_kernel.analytics import my_day
+
+    with staffed.connect() as conn:
+        users = conn.exec_driver_sql(f"SELECT email, id::text, role::text FROM users WHERE id <> '{SYSTEM_USER_ID}'")
+        role = {email: (user_id, r) for email, user_id, r in users}
+        team_of = dict(conn.exec_driver_sql(f"SELECT user_id::text, team_id FROM {IN_TEAM} x").all())
+    app = connect_engine(app_engine.url.set(database=staffed.url.database).render_as_string(hide_password=False))
+    try:
+        sellers = {user_id for user_id, r in role.values() if r in ("manager", "rep")}
+        seen = {}
+        for email, (user_id, r) in role.items():
+            crm = CRM(app, user=email)
+            readable = set(crm.query({"entity": "deals", "group_by": ["owner_id"]})["owner_id"].cast(str))
+            listed = {o["id"] for o in my_day.owners(crm)}
+            assert set(my_day.team(crm, on=TODAY)["owner_id"]) == listed == readable, email
+            assert my_day.sees_team(crm) is (r != "rep") and my_day.read_only(crm) is (r == "analyst")
+            seen[r] = seen.get(r, []) + [(user_id, listed)]
+        assert [listed for _, listed in seen["admin"] + seen["analyst"]] == [sellers, sellers]
+        for manager, listed in seen["manager"]:
+            assert listed == {u for u in sellers if team_of[u] == team_of[manager]} != sellers
+        assert all(listed == {rep} for rep, listed in seen["rep"])
+    finally:
+        app.dispose()
+
+
 # -- history ---------------------------------------------------------------------------------
 
 # Each query counts the rows that break one rule of an exact history; all must be 0.
