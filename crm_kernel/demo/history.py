@@ -2,12 +2,12 @@
 
 Every deal is created in an open stage and moves forward one stage at a time; closed deals end
 with a move to their won or lost stage. Along the way values are edited, expected close dates
-pushed out and some deals handed on within their owner's team ('update' rows); some deals were closed once
-and reopened (moved back to the open stage they were in, their close reason cleared). Deals as
-they are today (generation.py) are the last state of these histories, so the audit log is
-exact: a deal's state at any moment is the ``after`` image of its latest audit row at or before
-it, every ``before`` is the previous row's ``after``, and each move has its stage_change
-activity at the same instant, as :meth:`DealService.move` writes them.
+pushed out and some deals handed on within their owner's team ('update' rows); some deals were
+closed once and reopened (moved back to the open stage they were in, their close reason
+cleared). Deals as they are today (generation.py) are the last state of these histories, so
+the audit log is exact: a deal's state at any moment is the ``after`` image of its latest audit
+row at or before it, every ``before`` is the previous row's ``after``, and each move has its
+stage_change activity at the same instant, as :meth:`DealService.move` writes them.
 
 ``last_activity_at`` is the one column the services change without an audit row (logging an
 activity touches it). Each image here carries it as of its own moment, the newest completed
