@@ -8,9 +8,9 @@ apps are (a login in role crm_app). It prints the best of --repeat runs for each
 one got, and the manager's and the rep's time as a ratio of the admin's (goal: within 1.3x).
 A rep and a manager see fewer rows than an admin; the ratio is what their filtering costs.
 
-Demo data is loaded at --scale into a throwaway cluster, and its managers are given teams: the
-reps are dealt out among them. With --url its data is used as it is (teams are made only when
-it has none; a login crm_bench_app in role crm_app is created or given a new password).
+Demo data is loaded at --scale into a throwaway cluster, with its teams (a manager each, the
+reps dealt out among them). With --url its data is used as it is (teams are made the same way
+only when it has none; a login crm_bench_app in role crm_app is created or given a new password).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def app_engine(owner: sa.Engine) -> sa.Engine:
 
 
 def make_teams(crm: CRM) -> dict[str, str]:
-    """One team per manager, the reps dealt out among them; returns an e-mail per role."""
+    """One team per manager, the reps dealt out among them, unless there are teams (the demo's);
+    returns an e-mail per role."""
     users = crm.users.list(limit=None, order_by="email")
     managers = [u["email"] for u in users if u["role"] == "manager"]
     reps = [u["email"] for u in users if u["role"] == "rep"]

@@ -203,7 +203,7 @@ def restore(file, replace):
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="1 = 1,000 companies, 5,000 contacts, 2,000 deals, 20,000 activities, 10 users.",
+    help="1 = 1,000 companies, 5,000 contacts, 2,000 deals, 20,000 activities, 10 users (2 teams).",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed and --today, same data (ids too).")
 @click.option(

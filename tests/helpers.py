@@ -74,3 +74,13 @@ def create_database(engine, name: str, *, template: str = TEMPLATE_DATABASE) -> 
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return libpq_url(engine.url.set(database=name).render_as_string(hide_password=False))
+
+
+APP_LOGIN = "crm_test_service"  # the app_engine fixture's login, in role crm_app
+
+
+def as_user(app_engine, name: str):
+    """A CRM acting as ``<name>@example.com`` on the app login (row-level security applies)."""
+    from crm_kernel import CRM
+
+    return CRM(app_engine, user=f"{name}@example.com")

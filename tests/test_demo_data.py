@@ -1,5 +1,5 @@
 """Demo data: counts, determinism, consistency between tables, an exact history, exchange rates
-that cover it, and an all-or-nothing load."""
+that cover it, the staff in teams, and an all-or-nothing load."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from crm_kernel.demo import loading
 from crm_kernel.model import SYSTEM_USER_ID
 
 TODAY = dt.date(2026, 1, 15)
-SCALE = 0.2  # 2 users, 200 companies, 1,000 contacts, 400 deals, 4,000 activities
-CRM_TABLES = (*demo.TABLES, "saved_queries", "audit_log", "exchange_rates")
+SCALE = 0.2  # 4 users (the fewest), 200 companies, 1,000 contacts, 400 deals, 4,000 activities
+CRM_TABLES = (*demo.TABLES, "saved_queries", "audit_log", "exchange_rates", *demo.TEAM_TABLES)
+KEYS = {"exchange_rates": "currency, rate_date", "team_members": "team_id, user_id"}  # else id
 
 
 @contextmanager
@@ -46,6 +47,15 @@ def fresh(make_database):
 
 
 @pytest.fixture(scope="module")
+def staffed(make_database_module) -> sa.Engine:
+    """Demo data at scale 1, the smallest that has two teams."""
+    with engines(make_database_module) as make:
+        engine = make("demo_staffed")
+        demo.load(engine, scale=1, today=TODAY)
+        yield engine
+
+
+@pytest.fixture(scope="module")
 def loaded(make_database_module) -> sa.Engine:
     """Demo data at SCALE, shared by the tests that only read it."""
     with engines(make_database_module) as make:
@@ -61,7 +71,7 @@ def rows(engine: sa.Engine, tables=CRM_TABLES) -> dict[str, list[tuple]]:
     contents = {}
     with engine.connect() as conn:
         for table in tables:
-            key = "currency, rate_date" if table == "exchange_rates" else "id"
+            key = KEYS.get(table, "id")
             result = conn.exec_driver_sql(f"SELECT * FROM {table} {where.get(table, '')} ORDER BY {key}")
             keep = [i for i, column in enumerate(result.keys()) if column != "last_xact"]
             contents[table] = [tuple(row[i] for i in keep) for row in result]
@@ -97,17 +107,19 @@ def test_loads_the_rows_the_scale_asks_for(fresh, capsys):
     engine = fresh("demo_counts")
     counts = demo.load(engine, scale=SCALE, today=TODAY)
     assert demo.row_counts(SCALE) == {
-        "users": 2,
+        "users": 4,  # 10 x 0.2 is fewer than an admin, an analyst, a manager and a rep
         "companies": 200,
         "contacts": 1_000,
         "deals": 400,
         "activities": 4_000,
     }
-    assert {t: counts[t] for t in ("users", "companies", "contacts", "deals")} == {
-        "users": 2,
+    assert {t: counts[t] for t in ("users", "companies", "contacts", "deals", "teams", "team_members")} == {
+        "users": 4,
         "companies": 200,
         "contacts": 1_000,
         "deals": 400,
+        "teams": 1,  # one per manager
+        "team_members": 1,  # the rep
     }
     moves = scalar(engine, "SELECT count(*) FROM audit_log WHERE operation = 'move'")
     assert counts["activities"] == 4_000 + moves
@@ -119,7 +131,7 @@ def test_loads_the_rows_the_scale_asks_for(fresh, capsys):
 
 
 def test_tiny_scales_load_at_least_one_row_per_table():
-    assert demo.row_counts(0.00001) == dict.fromkeys(demo.TABLES, 1)
+    assert demo.row_counts(0.00001) == {**dict.fromkeys(demo.TABLES, 1), "users": 4}
     assert demo.row_counts(100)["activities"] == 2_000_000
 
 
@@ -215,6 +227,101 @@ def test_records_link_up_consistently(loaded):
     assert mix["email"] > mix["call"] > mix["meeting"] and mix["linkedin_message"] > 0
     stages = scalar(loaded, "SELECT count(DISTINCT lifecycle_stage) FROM contacts")
     assert stages == 5
+
+
+# -- the staff and their teams ---------------------------------------------------------------
+
+# (user, team) for a team's manager and for each member
+IN_TEAM = "(SELECT manager_id AS user_id, id AS team_id FROM teams UNION ALL SELECT user_id, team_id FROM team_members)"
+OWNED = ("companies", "contacts", "deals", "activities")
+HANDED_FROM, HANDED_TO = "(before->>'owner_id')::uuid", "(after->>'owner_id')::uuid"  # an audit row's owners
+
+
+def test_the_staff_are_an_admin_an_analyst_and_teams_of_a_manager_and_reps(staffed):
+    with staffed.connect() as conn:
+        role = dict(conn.exec_driver_sql(f"SELECT id, role::text FROM users WHERE id <> '{SYSTEM_USER_ID}'").all())
+        teams = conn.exec_driver_sql("SELECT id, manager_id FROM teams").all()
+        members = conn.exec_driver_sql("SELECT team_id, user_id FROM team_members").all()
+        owners = {t: set(conn.exec_driver_sql(f"SELECT DISTINCT owner_id FROM {t}").scalars()) for t in OWNED}
+    by_role = {r: {u for u, v in role.items() if v == r} for r in ("admin", "analyst", "manager", "rep")}
+    assert len(by_role["admin"]) == len(by_role["analyst"]) == 1
+    assert sorted(manager for _, manager in teams) == sorted(by_role["manager"])  # one team each
+    assert sorted(user for _, user in members) == sorted(by_role["rep"])  # every rep in one team
+    team_of = {manager: team for team, manager in teams} | {user: team for team, user in members}
+    sellers = {team: {u for u, t in team_of.items() if t == team} for team, _ in teams}
+    assert len(sellers) >= 2 and all(len(s) >= 3 for s in sellers.values())  # scale 1: the team view has rows
+    for table, owned_by in owners.items():
+        assert owned_by == by_role["manager"] | by_role["rep"], table  # every seller sells; admin and analyst don't
+
+
+def test_records_stay_with_their_team(staffed):
+    """A company's contacts, deals and activities belong to its owner's team, and deals change
+    hands only within a team: what a manager reads under row-level security hangs together."""
+    same_team = "EXISTS (SELECT FROM {t} t1 JOIN {t} t2 USING (team_id) WHERE t1.user_id = {x} AND t2.user_id = {y})"
+
+    def outside(x: str, y: str) -> str:
+        return f"NOT {same_team.format(t=IN_TEAM, x=x, y=y)}"
+
+    violations = {
+        "contact outside its company's team": "SELECT count(*) FROM contacts k JOIN companies c ON c.id = k.company_id"
+        f" WHERE {outside('k.owner_id', 'c.owner_id')}",
+        "deal outside its company's team": "SELECT count(*) FROM deals d JOIN companies c ON c.id = d.company_id"
+        f" WHERE {outside('d.owner_id', 'c.owner_id')}",
+        "activity outside its deal's team": "SELECT count(*) FROM activities a JOIN deals d ON d.id = a.deal_id"
+        f" WHERE {outside('a.owner_id', 'd.owner_id')}",
+        "deal handed outside its team": "SELECT count(*) FROM audit_log WHERE before->>'owner_id' <> after->>'owner_id'"
+        f" AND {outside(HANDED_FROM, HANDED_TO)}",
+    }
+    assert {name: scalar(staffed, query) for name, query in violations.items()} == dict.fromkeys(violations, 0)
+    handed = scalar(staffed, "SELECT count(*) FROM audit_log WHERE before->>'owner_id' <> after->>'owner_id'")
+    others = scalar(
+        staffed,
+        "SELECT count(*) FROM contacts WHERE owner_id <> (SELECT owner_id FROM companies c WHERE c.id = company_id)",
+    )
+    assert handed > 0 and others > 0  # hands do change, within the team
+
+
+def test_the_same_seed_gives_the_same_teams(staffed):
+    with staffed.connect() as conn:
+        stages = demo.read_stages(conn)
+        stored = {
+            table: {tuple(map(str, row)) for row in conn.exec_driver_sql(f"SELECT {columns} FROM {table}")}
+            for table, columns in (("teams", "id, name, manager_id"), ("team_members", "team_id, user_id"))
+        }
+    frames = demo.generate(stages, scale=1, today=TODAY)
+    assert set(frames["teams"].select("id", "name", "manager_id").rows()) == stored["teams"]
+    assert set(frames["team_members"].select("team_id", "user_id").rows()) == stored["team_members"]
+    other = demo.generate(stages, scale=1, seed=43, today=TODAY)
+    assert other["teams"]["name"].to_list() == ["North", "South"]  # as many teams, of other people
+    assert not set(other["team_members"]["user_id"]) & {user for _, user in stored["team_members"]}
+
+
+def test_the_demo_shows_each_role_its_team_view(staffed, app_engine):
+    """My day on the demo, acting through the app's login (row-level security applies): a manager
+    sees their team, the admin and the analyst every seller, a rep no team view."""
+    from crm_kernel.analytics import my_day
+
+    with staffed.connect() as conn:
+        users = conn.exec_driver_sql(f"SELECT email, id::text, role::text FROM users WHERE id <> '{SYSTEM_USER_ID}'")
+        role = {email: (user_id, r) for email, user_id, r in users}
+        team_of = dict(conn.exec_driver_sql(f"SELECT user_id::text, team_id FROM {IN_TEAM} x").all())
+    app = connect_engine(app_engine.url.set(database=staffed.url.database).render_as_string(hide_password=False))
+    try:
+        sellers = {user_id for user_id, r in role.values() if r in ("manager", "rep")}
+        seen = {}
+        for email, (user_id, r) in role.items():
+            crm = CRM(app, user=email)
+            readable = set(crm.query({"entity": "deals", "group_by": ["owner_id"]})["owner_id"].cast(str))
+            listed = {o["id"] for o in my_day.owners(crm)}
+            assert set(my_day.team(crm, on=TODAY)["owner_id"]) == listed == readable, email
+            assert my_day.sees_team(crm) is (r != "rep") and my_day.read_only(crm) is (r == "analyst")
+            seen[r] = seen.get(r, []) + [(user_id, listed)]
+        assert [listed for _, listed in seen["admin"] + seen["analyst"]] == [sellers, sellers]
+        for manager, listed in seen["manager"]:
+            assert listed == {u for u in sellers if team_of[u] == team_of[manager]} != sellers
+        assert all(listed == {rep} for rep, listed in seen["rep"])
+    finally:
+        app.dispose()
 
 
 # -- history ---------------------------------------------------------------------------------
@@ -570,8 +677,9 @@ def test_cli_loads_and_prints_the_counts(make_database):
     result = CliRunner().invoke(main, args, env={"CRM_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
     assert re.search(
-        r"1 users, 20 companies, 100 contacts, 40 deals, [\d,]+ activities, [\d,]+ audit_log", result.output
+        r"4 users, 20 companies, 100 contacts, 40 deals, [\d,]+ activities, [\d,]+ audit_log", result.output
     ), result.output
+    assert "1 teams, 1 team_members" in result.output
 
 
 def test_cli_without_replace_says_how_to_replace(make_database):

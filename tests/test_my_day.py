@@ -5,13 +5,17 @@ need attention, recent activity, and completing a task."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
+from crm_kernel import CRM
 from crm_kernel.analytics import my_day
 from crm_kernel.errors import ValidationError
+
+from .helpers import as_user
 
 TODAY = dt.date(2026, 5, 20)
 DAY = dt.timedelta(days=1)
@@ -281,3 +285,54 @@ def test_a_rep_sees_only_their_own_day(crm, team):
     assert page.owner.options == (("Ann Rep (me)", str(team["ann"]["id"])),)
     assert page.owner.layout.display == "none" and page.team.value == ""
     assert page.cards["open_pipeline"].raw == "3775.00"
+
+
+# -- per role, against row-level security (the world of tests/conftest.py) ---------------------
+
+# Whose deals each acting user reads, so whose day they may look at: the admin (Ada) and the
+# analyst (Ana) everyone's, a manager their own and their team's (Mia: East; Max: West), a rep
+# their own.
+TEAM_VIEW = {
+    "ada": {"rob", "rae", "sam", "mia"},
+    "ana": {"rob", "rae", "sam", "mia"},
+    "mia": {"rob", "rae", "mia"},
+    "max": {"sam"},
+    "rob": {"rob"},
+}
+
+
+@pytest.mark.parametrize("who", sorted(TEAM_VIEW))
+def test_the_team_view_lists_only_owners_whose_deals_the_user_reads(app_engine, engine, world, who):
+    names = {str(u["id"]): name for name, u in world["users"].items()}
+    readable = {names[str(d["owner_id"])] for d in as_user(app_engine, who).deals.list()}
+    assert readable == TEAM_VIEW[who]
+    # bound by row-level security (the app's login) and not (the owner's): the same view
+    for crm in (as_user(app_engine, who), CRM(engine, user=f"{who}@example.com")):
+        assert my_day.sees_team(crm) is (who != "rob")
+        assert my_day.read_only(crm) is (who == "ana")
+        assert {names[o] for o in my_day.team(crm)["owner_id"]} == TEAM_VIEW[who]
+        assert {names[o["id"]] for o in my_day.owners(crm)} == TEAM_VIEW[who]
+        scope = my_day.visible_owners(crm)
+        assert (scope is None) is (who in ("ada", "ana"))
+        assert scope is None or {names[o] for o in scope} == TEAM_VIEW[who] | {who}  # Max owns no deal
+
+
+def test_the_my_day_page_per_role(app_engine, world):
+    from crm_kernel.widgets.my_day import MyDay
+
+    names = {str(u["id"]): name for name, u in world["users"].items()}
+
+    def team_rows(page) -> set[str]:
+        return {names[o] for o in re.findall(r"data-owner='([^']+)'", page.team.value)}
+
+    mia = MyDay(as_user(app_engine, "mia"))
+    assert [label for label, _ in mia.owner.options] == ["Mia (me)", "Rae", "Rob"]
+    assert team_rows(mia) == {"mia", "rae", "rob"} and mia.tasks.checkable
+    ana = MyDay(as_user(app_engine, "ana"))
+    assert [label for label, _ in ana.owner.options] == ["Ana (me)", "Mia", "Rae", "Rob", "Sam"]
+    assert team_rows(ana) == {"mia", "rae", "rob", "sam"}
+    assert not ana.tasks.checkable  # an analyst looks, and completes nothing
+    ana.owner.value = str(world["users"]["sam"]["id"])
+    assert ana.cards["open_pipeline"].raw == "1000.00"
+    rob = MyDay(as_user(app_engine, "rob"))
+    assert rob.owner.layout.display == "none" and rob.team.value == "" and rob.tasks.checkable

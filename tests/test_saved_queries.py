@@ -3,8 +3,11 @@
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from crm_kernel import CRM, NotFoundError, QuerySpecError, ValidationError
+
+from .helpers import as_user
 
 SPEC = {"entity": "deals", "select": ["title"], "where": {"rules": [{"field": "value", "operator": ">", "value": 5}]}}
 
@@ -105,3 +108,49 @@ def test_saved_queries_declare_their_parameters(crm):
     crm.deals.create(title="Small", value=100, company_id=crm.companies.create(name="A")["id"])
     assert crm.query(loaded, params={"min_value": 50}).height == 1
     assert crm.query(loaded, params={"min_value": 500}).height == 0
+
+
+# -- under row-level security (sql/017): whoever may read a query runs it and counts its use ----
+
+TEAM_SPEC = {
+    "entity": "deals",
+    "select": ["title"],
+    "where": {"rules": [{"field": "value", "operator": ">", "value": 5}]},
+}
+
+
+def _use(engine, query_id) -> tuple:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT use_count, version, updated_at FROM saved_queries WHERE id = :id"), {"id": query_id}
+        ).one()
+
+
+def test_an_analyst_and_a_rep_run_a_shared_query_and_count_its_use(app_engine, engine, world):
+    shared = as_user(app_engine, "mia").saved_queries.save("Team deals", TEAM_SPEC, shared=True)
+    before = _use(engine, shared["id"])
+    titles = {}
+    for who in ("ana", "rob"):
+        crm = as_user(app_engine, who)
+        spec = crm.saved_queries.load("team deals")
+        titles[who] = set(crm.query(spec)["title"].to_list())
+    assert titles == {"ana": {"rob deal", "rae deal", "sam deal", "mia deal"}, "rob": {"rob deal"}}
+    after = _use(engine, shared["id"])
+    assert after.use_count == before.use_count + 2
+    assert (after.version, after.updated_at) == (before.version, before.updated_at)  # a use is not an edit
+    listed = {q["name"]: q for q in as_user(app_engine, "rob").saved_queries.visible()}
+    assert listed["Team deals"]["use_count"] == 2 and listed["Team deals"]["last_used_at"] is not None
+
+
+def test_a_use_is_counted_only_for_a_query_the_user_may_read(app_engine, engine, world):
+    private = as_user(app_engine, "mia").saved_queries.save("Mia only", TEAM_SPEC)
+    rob = as_user(app_engine, "rob")
+    with pytest.raises(NotFoundError):
+        rob.saved_queries.load(private["id"])
+    with rob.engine.begin() as conn:  # straight to the database: refused there too
+        counted = conn.execute(sa.text("SELECT crm_count_saved_query_use(:id)"), {"id": private["id"]}).scalar()
+    assert counted is False
+    assert _use(engine, private["id"]).use_count == 0
+    with as_user(app_engine, "ana").engine.begin() as conn:  # an analyst reads every query
+        assert conn.execute(sa.text("SELECT crm_count_saved_query_use(:id)"), {"id": private["id"]}).scalar()
+    assert _use(engine, private["id"]).use_count == 1

@@ -2,7 +2,7 @@
 
     from crm_kernel.analytics import my_day
     day = my_day.figures(crm, owner_id)          # DayFigures: open pipeline, won this month, ...
-    team = my_day.team(crm)                      # the same per owner, a polars frame
+    team = my_day.team(crm)                      # the same per owner the user may see, a polars frame
     my_day.tasks(crm, owner_id)                  # due today or overdue, oldest first
     my_day.attention(crm, owner_id)              # open deals gone quiet or past their close date
     my_day.recent(crm, owner_id)                 # the latest activities on the owner's work
@@ -12,6 +12,10 @@ else: soft-deleted rows are invisible, money is in the reporting currency at the
 (its close date's when closed, else the latest), and a deal whose currency has no rate is
 counted in ``missing`` instead of being added in (:class:`~crm_kernel.model.money.Total`).
 "Today" and months are the CRM's time zone's (``CRM_TIMEZONE``); ``today`` pins the clock.
+
+Whose day a user may look at follows row-level security (sql/017), whatever the login: an admin
+and an analyst everyone's (the analyst read-only), a manager their own and their teams'
+members', a rep only their own (:func:`visible_owners`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import polars as pl
+import sqlalchemy as sa
 
 from ..model.money import Total
 
@@ -32,7 +37,8 @@ if TYPE_CHECKING:
 QUIET_DAYS = 14  # an open deal with no activity for this long needs attention
 WINDOW_DAYS = 90  # win rate and average deal size look at deals closed in this many days
 RECENT = 10  # activities in "recent activity"
-TEAM_ROLES = ("manager", "admin")  # who may see the team and another owner's day
+TEAM_ROLES = ("manager", "admin", "analyst")  # who may see the team and another owner's day
+READ_ONLY_ROLES = ("analyst",)  # who look at a day without completing its tasks
 
 _OPEN = [
     {"field": "stage.is_closed_won", "operator": "=", "value": False},
@@ -104,13 +110,29 @@ def today(crm: CRM) -> dt.date:
 
 
 def role(crm: CRM) -> str:
-    """The acting user's role (``rep``, ``manager``, ``admin``)."""
+    """The acting user's role (``rep``, ``manager``, ``admin``, ``analyst``)."""
     return crm.users.get(crm.user_id)["role"]
 
 
 def sees_team(crm: CRM) -> bool:
     """Whether the acting user may see the team view and another owner's day."""
     return role(crm) in TEAM_ROLES
+
+
+def read_only(crm: CRM) -> bool:
+    """Whether the acting user only looks (an analyst: no task is theirs to complete)."""
+    return role(crm) in READ_ONLY_ROLES
+
+
+def visible_owners(crm: CRM) -> list[str] | None:
+    """The owners whose deals and activities the acting user reads: None for everyone (an admin,
+    an analyst), else their ids (a manager: themselves and the members of the teams they
+    manage; a rep: themselves). Asked of the database's own rule (``crm_visible_owners``,
+    sql/017), so the views list no one whose rows row-level security hides, and the owner's
+    login, which no policy binds, shows the same."""
+    with crm.engine.connect() as conn:
+        everyone, owners = conn.execute(sa.text("SELECT crm_sees_all(), crm_visible_owners()")).one()
+    return None if everyone else sorted(str(o) for o in owners)
 
 
 # -- KPIs ------------------------------------------------------------------------------------
@@ -123,7 +145,8 @@ def figures(crm: CRM, owner_id=None, *, on: dt.date | None = None) -> DayFigures
 
 
 def team(crm: CRM, *, on: dt.date | None = None) -> pl.DataFrame:
-    """The KPIs per owner of at least one deal (active users), ordered by open pipeline.
+    """The KPIs per owner of at least one deal (active users) whose deals the acting user reads
+    (:func:`visible_owners`), ordered by open pipeline.
 
     Columns: ``owner_id``, ``owner``, ``open_pipeline``, ``weighted_pipeline``,
     ``won_this_month``, ``won_last_month``, ``win_rate``, ``average_deal_size``,
@@ -138,7 +161,7 @@ def team(crm: CRM, *, on: dt.date | None = None) -> pl.DataFrame:
         }
     )
     names = dict(zip(people["id"].to_list(), people["full_name"].to_list(), strict=True))
-    every = _all_figures(crm, None, on)
+    every = _all_figures(crm, visible_owners(crm), on)
     rows = []
     for owner, day in every.items():
         if owner not in names:
@@ -416,11 +439,16 @@ def recent(crm: CRM, owner_id=None, *, limit: int = RECENT) -> pl.DataFrame:
 
 
 def owners(crm: CRM) -> list[dict]:
-    """Active users who own at least one deal, by name: ``{"id", "name"}`` (for a manager's choice)."""
+    """Active users who own at least one deal the acting user reads (:func:`visible_owners`), by
+    name: ``{"id", "name"}`` (whose day a manager, an admin or an analyst may pick)."""
+    rules: list[dict] = [{"field": "owner.active", "operator": "=", "value": True}]
+    scope = visible_owners(crm)
+    if scope is not None:
+        rules.append({"field": "owner_id", "operator": "in", "value": scope})
     frame = crm.query(
         {
             "entity": "deals",
-            "where": {"combinator": "and", "rules": [{"field": "owner.active", "operator": "=", "value": True}]},
+            "where": {"combinator": "and", "rules": rules},
             "group_by": [{"field": "owner.id", "as": "id"}, {"field": "owner.full_name", "as": "name"}],
             "aggregates": [{"fn": "count", "as": "n"}],
         }

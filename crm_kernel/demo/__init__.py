@@ -11,7 +11,7 @@
 - ``loading``: COPY in one transaction, indexes and foreign keys set aside and rebuilt.
 """
 
-from .generation import HISTORY_TABLES, LOADED, PER_SCALE, TABLES, Stage, generate, row_counts
+from .generation import HISTORY_TABLES, LOADED, PER_SCALE, TABLES, TEAM_TABLES, Stage, generate, row_counts
 from .loading import CLEARED, COPY_CHUNK_ROWS, copy_frame, copy_in, load, read_stages
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "LOADED",
     "PER_SCALE",
     "TABLES",
+    "TEAM_TABLES",
     "Stage",
     "copy_frame",
     "copy_in",

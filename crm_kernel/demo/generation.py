@@ -8,6 +8,11 @@ generation stays vectorised and a few million rows take seconds.
 Each table is planned first (links, dates, values: one dataclass of arrays per table, a row per
 record), then the deals' histories (history.py) and the exchange rates (rates.py) are drawn
 from the plans, and last the text of every frame is built.
+
+The users are an admin, an analyst (who owns nothing) and the sales staff in teams: each team
+has a manager and reps (``teams``, ``team_members``), and a record's owner is mostly the owner
+of the record it hangs on, otherwise a teammate of theirs, so a company, its contacts, deals and
+activities stay with one team, and row-level security (sql/017) shows a manager their team's.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from .columns import (
 from .vocabulary import (
     ACTIVITY_SHARES,
     ADMIN,
+    ANALYST,
+    AT_LEAST,
     CALL,
     CAMPAIGNS,
     CANCELLED,
@@ -73,11 +80,13 @@ from .vocabulary import (
     PRODUCTS,
     PROSPECT,
     REP,
+    SELLERS_PER_TEAM,
     SIZE_DEAL_FACTOR,
     SIZE_EMPLOYEES,
     SIZE_SHARES,
     SUBJECTS,
     TASK,
+    TEAM_NAMES,
     WIN_REASONS,
     pools,
     slug,
@@ -85,15 +94,17 @@ from .vocabulary import (
 
 TABLES = tuple(PER_SCALE)  # the generated records, parents before children
 HISTORY_TABLES = ("audit_log", "exchange_rates")  # what the deals' past and the rates add
-LOADED = (*TABLES, *HISTORY_TABLES)  # every table a load writes, in the order of the COPYs
+TEAM_TABLES = ("teams", "team_members")  # the sales staff's teams, one per manager
+LOADED = (*TABLES, *HISTORY_TABLES, *TEAM_TABLES)  # every table a load writes, in the order of the COPYs
 
 
 def row_counts(scale: float = 1) -> dict[str, int]:
-    """Records per table at ``scale``: at least one of each, so tiny scales still link up.
+    """Records per table at ``scale``: at least one of each, so tiny scales still link up, and
+    at least an admin, an analyst, a manager and a rep.
 
     Activities are those logged by hand; each deal's stage changes add one more per move.
     """
-    return {table: max(1, round(n * scale)) for table, n in PER_SCALE.items()}
+    return {table: max(AT_LEAST.get(table, 1), round(n * scale)) for table, n in PER_SCALE.items()}
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,20 @@ class UserPlan:
     last_name: np.ndarray
     role: np.ndarray
     created: np.ndarray  # seconds since the epoch
-    sellers: np.ndarray  # the users who own records: not the admin, unless there is no one else
+    sellers: np.ndarray  # the users who own records: managers and reps (not the admin or the analyst)
+    team: np.ndarray  # per user, the team they sell in (the one they manage, or are a member of); -1: none
+    managers: np.ndarray  # per team, its manager's user index
+
+    def teammate(self, rng: np.random.Generator, owner: np.ndarray) -> np.ndarray:
+        """For each owner, another seller of their team, at random (every team has two at least)."""
+        roster = self.sellers[np.lexsort((self.sellers, self.team[self.sellers]))]  # grouped by team
+        size = np.bincount(self.team[roster])
+        start = np.concatenate([[0], np.cumsum(size)[:-1]])
+        place = np.empty(len(self.team), dtype=np.int64)
+        place[roster] = np.arange(len(roster))
+        team = self.team[owner]
+        step = rng.integers(1, size[team])
+        return roster[start[team] + (place[owner] - start[team] + step) % size[team]]
 
 
 @dataclass
@@ -216,6 +240,7 @@ class Generator:
         self.rng = np.random.default_rng(seed)
         self.history_rng = np.random.default_rng([seed, 1])
         self.rates_rng = np.random.default_rng([seed, 2])
+        self.teams_rng = np.random.default_rng([seed, 3])
         self.pools = pools(seed)
         self.stages = list(stages)
         self.n = counts
@@ -253,6 +278,9 @@ class Generator:
             self.rates_rng, currencies, self.today + dt.timedelta(days=first_day), self.today
         )
         on_table("exchange_rates", frames["exchange_rates"].height)
+        frames["teams"], frames["team_members"] = self._teams()
+        for table in TEAM_TABLES:
+            on_table(table, frames[table].height)
         return frames
 
     # -- helpers -----------------------------------------------------------------------
@@ -277,9 +305,8 @@ class Generator:
         return offsets[group] + (self.rng.random(len(group)) * sizes[group]).astype(np.int64)
 
     def _owners(self, preferred: np.ndarray, keep: float) -> np.ndarray:
-        """Mostly the preferred owner (a related record's); otherwise any sales user."""
-        sellers = self.users.sellers
-        other = sellers[self.rng.integers(len(sellers), size=len(preferred))]
+        """Mostly the preferred owner (a related record's); otherwise a teammate of theirs."""
+        other = self.users.teammate(self.rng, preferred)
         return np.where(self.rng.random(len(preferred)) < keep, preferred, other)
 
     def _updated(self, created: np.ndarray) -> np.ndarray:
@@ -292,12 +319,21 @@ class Generator:
         n, rng = self.n["users"], self.rng
         first = rng.integers(len(self.pools.first_names), size=n)
         last = rng.integers(len(self.pools.last_names), size=n)
-        role = np.where(rng.random(n) < 0.15, MANAGER, REP)
-        role[0] = ADMIN
         created = self.now + (-1_200 - rng.integers(0, 90, n)) * DAY + rng.integers(8 * 12, 18 * 12, n) * 300
-        # The admin sells too only when there is no one else.
-        sellers = np.arange(1, n) if n > 1 else np.arange(1)
-        return UserPlan(first, last, role, created, sellers)
+        # The first user is the admin, the second the analyst; the rest sell (row_counts keeps
+        # two at least). Who manages and who sells in which team come from a stream of their
+        # own: some sellers, one per team, manage; the reps are dealt out over the teams in turn.
+        role = np.full(n, REP)
+        role[0], role[1] = ADMIN, ANALYST
+        sellers = np.arange(2, n)
+        teams = max(1, len(sellers) // SELLERS_PER_TEAM)
+        order = self.teams_rng.permutation(sellers)
+        managers = order[:teams]
+        role[managers] = MANAGER
+        team = np.full(n, -1)
+        team[managers] = np.arange(teams)
+        team[order[teams:]] = np.arange(len(sellers) - teams) % teams
+        return UserPlan(first, last, role, created, sellers, team, managers)
 
     def _plan_companies(self) -> CompanyPlan:
         n, rng = self.n["companies"], self.rng
@@ -396,7 +432,7 @@ class Generator:
         self.contacts.created = self._at(contacts.day)
         self.companies.created = self._at(self.companies.day)
         plan.created = self._at(day)
-        plan.past = history.draw(self.history_rng, stages, plan, self.users.sellers, self.now)
+        plan.past = history.draw(self.history_rng, stages, plan, self.users.teammate, self.now)
         return plan
 
     def _plan_activities(self) -> ActivityPlan:
@@ -526,6 +562,32 @@ class Generator:
             active=pl.lit(True),
             **self._bookkeeping(plan.created, plan.created),
         )
+
+    def _teams(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The teams (named from TEAM_NAMES, numbered past its end) and their reps as members; a
+        manager leads their team without being a member. Formed the day after the last user joined."""
+        plan, count = self.users, len(self.users.managers)
+        ids = uuids(self.teams_rng, count)
+        names = [
+            TEAM_NAMES[i % len(TEAM_NAMES)] + (f" {i // len(TEAM_NAMES) + 1}" if i >= len(TEAM_NAMES) else "")
+            for i in range(count)
+        ]
+        formed = int(plan.created.max()) + DAY
+        teams = pl.select(
+            id=ids,
+            name=pl.Series(values=names, dtype=pl.String),
+            manager_id=ref(self.user_ids, plan.managers),
+            created_at=timestamps(np.full(count, formed)),
+            created_by=self.system,
+        )
+        reps = np.flatnonzero((plan.team >= 0) & (plan.role == REP))
+        members = pl.select(
+            team_id=ids.gather(plan.team[reps]),
+            user_id=ref(self.user_ids, reps),
+            added_at=timestamps(np.full(len(reps), formed)),
+            added_by=self.system,
+        )
+        return teams, members
 
     def _companies(self) -> pl.DataFrame:
         n, rng, pools, plan = self.n["companies"], self.rng, self.pools, self.companies

@@ -2,12 +2,12 @@
 
 Every deal is created in an open stage and moves forward one stage at a time; closed deals end
 with a move to their won or lost stage. Along the way values are edited, expected close dates
-pushed out and some deals handed to another owner ('update' rows); some deals were closed once
-and reopened (moved back to the open stage they were in, their close reason cleared). Deals as
-they are today (generation.py) are the last state of these histories, so the audit log is
-exact: a deal's state at any moment is the ``after`` image of its latest audit row at or before
-it, every ``before`` is the previous row's ``after``, and each move has its stage_change
-activity at the same instant, as :meth:`DealService.move` writes them.
+pushed out and some deals handed on within their owner's team ('update' rows); some deals were
+closed once and reopened (moved back to the open stage they were in, their close reason
+cleared). Deals as they are today (generation.py) are the last state of these histories, so
+the audit log is exact: a deal's state at any moment is the ``after`` image of its latest audit
+row at or before it, every ``before`` is the previous row's ``after``, and each move has its
+stage_change activity at the same instant, as :meth:`DealService.move` writes them.
 
 ``last_activity_at`` is the one column the services change without an audit row (logging an
 activity touches it). Each image here carries it as of its own moment, the newest completed
@@ -20,7 +20,7 @@ masked), sorted by time, filled forward and flattened: no Python loop over deals
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -186,8 +186,15 @@ class History:
         )
 
 
-def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sellers: np.ndarray, now: int) -> History:
-    """Each deal's history, ending where ``plan`` says the deal is today.
+def draw(
+    rng: np.random.Generator,
+    stages: Sequence[Stage],
+    plan: DealPlan,
+    teammate: Callable[[np.random.Generator, np.ndarray], np.ndarray],
+    now: int,
+) -> History:
+    """Each deal's history, ending where ``plan`` says the deal is today. A deal handed to its
+    owner came from ``teammate(rng, owners)``: another seller of the owner's team.
 
     Also leaves blank only those of ``plan.blank``'s fields that no stage on a deal's path requires.
     """
@@ -246,7 +253,7 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     valid[:, 1 + path_width] = plan.closed
     value_edits = np.where(plan.blank["value"], 0, rng.choice(3, n, p=(0.45, 0.4, 0.15)))
     pushes = np.where(plan.blank["expected_close_date"], 0, rng.choice(3, n, p=(0.5, 0.35, 0.15)))
-    reassigned = (rng.random(n) < 0.07) & (len(sellers) > 1)
+    reassigned = rng.random(n) < 0.07
     edits = 2 + path_width
     valid[:, edits] = value_edits == 2
     valid[:, edits + 1] = value_edits >= 1
@@ -308,7 +315,7 @@ def draw(rng: np.random.Generator, stages: Sequence[Stage], plan: DealPlan, sell
     reason[:, 1 + path_width] = np.where(plan.blank["close_reason"], NONE, plan.reason)
 
     owner = np.full((n, width), KEEP)
-    previous = sellers[(np.searchsorted(sellers, plan.owner) + rng.integers(1, max(len(sellers), 2), n)) % len(sellers)]
+    previous = teammate(rng, plan.owner)
     owner[:, 0] = np.where(reassigned, previous, plan.owner)
     owner[:, edits + 4] = plan.owner
 

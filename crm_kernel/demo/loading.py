@@ -22,7 +22,17 @@ from . import rates
 from .generation import LOADED, Stage, generate, row_counts
 
 COPY_CHUNK_ROWS = 50_000
-CLEARED = ("activities", "deals", "products", "contacts", "companies", "saved_queries", "audit_log")
+CLEARED = (
+    "activities",
+    "deals",
+    "products",
+    "contacts",
+    "companies",
+    "saved_queries",
+    "audit_log",
+    "team_members",
+    "teams",
+)
 
 
 def read_stages(conn: sa.Connection) -> list[Stage]:

@@ -23,9 +23,17 @@ from ..model.catalog import (
 )
 
 PER_SCALE = {"users": 10, "companies": 1_000, "contacts": 5_000, "deals": 2_000, "activities": 20_000}
+# The fewest of a kind at any scale: the users are an admin, an analyst and a team (its manager
+# and a rep), so that every role and the team view have someone to show.
+AT_LEAST = {"users": 4}
+
+# The sales staff: one team per this many sellers, each led by a manager who sells too; the
+# reps are spread evenly over the teams (10 users: 2 teams of a manager and 3 reps).
+SELLERS_PER_TEAM = 4
+TEAM_NAMES = ("North", "South", "East", "West", "Central", "Enterprise", "Mid-Market", "Partners")
 
 # Enum values are drawn as positions in the catalog's tuples of them.
-ADMIN, MANAGER, REP = (ROLES.index(v) for v in ("admin", "manager", "rep"))
+ADMIN, MANAGER, REP, ANALYST = (ROLES.index(v) for v in ("admin", "manager", "rep", "analyst"))
 LEAD, PROSPECT, CUSTOMER, CHAMPION, INACTIVE = (
     LIFECYCLE_STAGES.index(v) for v in ("lead", "prospect", "customer", "champion", "inactive")
 )

@@ -41,12 +41,11 @@ class SavedQueryService(RecordService):
     def load(self, name_or_id) -> dict:
         """The spec saved under this name (yours first, then shared ones); counts the use."""
         record = self._find(name_or_id)
-        with self.crm.engine.begin() as conn:  # usage statistics: no audit row, no version bump
-            conn.execute(
-                sa.update(self.table)
-                .where(self.table.c.id == record["id"])
-                .values(use_count=self.table.c.use_count + 1, last_used_at=sa.func.now())
-            )
+        # Usage statistics (no audit row, no version bump), counted by the database for a query
+        # the acting user may read: whoever runs a shared query may not change it
+        # (sql/019_saved_query_use.sql).
+        with self.crm.engine.begin() as conn:
+            conn.execute(sa.text("SELECT crm_count_saved_query_use(:id)"), {"id": record["id"]})
         return record["spec"]
 
     def visible(self) -> list[dict]:

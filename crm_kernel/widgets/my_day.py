@@ -4,9 +4,11 @@
     MyDay(crm)            # the acting user's day; managers also pick a rep and see the team
 
 KPI cards (:class:`~crm_kernel.widgets.kpi.KpiCard`), tasks due today or overdue with a tick
-to complete them, deals that need attention, recent activity and, for managers and admins,
-the same KPIs per owner. Every row links to its record page. All figures come from the
-library; this module only lays them out.
+to complete them, deals that need attention, recent activity and, for managers, admins and
+analysts, the same KPIs per owner they may read (a manager: their teams; see
+:func:`~crm_kernel.analytics.my_day.visible_owners`). An analyst's tasks have no tick: they
+only look. Every row links to its record page. All figures come from the library; this module
+only lays them out.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def _money(amount: float | None, currency: str) -> str:
 
 
 class MyDay(widgets.VBox):
-    """The acting user's day (``owner_id``: another owner's, for a manager); ``on`` pins today."""
+    """The acting user's day (``owner_id``: another owner's, for a manager, an admin or an
+    analyst); ``on`` pins today."""
 
     def __init__(self, crm, owner_id=None, on: dt.date | None = None):
         self.crm = crm
@@ -81,6 +84,7 @@ class MyDay(widgets.VBox):
         self.owner.layout.display = None if self.manager else "none"
         self.cards = {key: KpiCard(key=key, label=label) for key, label in KPIS}
         self.tasks = TaskList(crm, empty="No task due today", on_change=self.refresh)
+        self.tasks.checkable = not my_day.read_only(crm)
         self.attention = RecordList(empty="Every deal is on track")
         self.recent = RecordList(empty="No activity yet")
         self.team = widgets.HTML()
