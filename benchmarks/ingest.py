@@ -1,6 +1,8 @@
 """Mail ingest: messages a second into activities, with items written under savepoints in
 transactions of ``writing.CHUNK`` (the library's way) against a transaction per message (the
 baseline), and a second run over the same mailbox (every message a duplicate), in one run.
+The same messages are then served over IMAP on loopback (tests/imap_server.py): a first run, a
+re-run downloading every body as before, and a re-run fetching Message-IDs first.
 
     .venv/bin/python benchmarks/ingest.py --messages 2000
     .venv/bin/python benchmarks/ingest.py --url postgresql://...   # its activities are replaced
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import mailbox
+import sys
 import tempfile
 import time
 from email.message import EmailMessage
@@ -26,7 +29,11 @@ from harness import database
 
 from crm_kernel import CRM
 from crm_kernel.db import connect_engine
-from crm_kernel.ingest import writing
+from crm_kernel.ingest import IngestSummary, writing
+from crm_kernel.ingest.imap import imap_messages
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for the test IMAP server
+from tests.imap_server import FakeImap  # noqa: E402
 
 
 def make_people(crm: CRM, companies: int) -> list[str]:
@@ -72,6 +79,21 @@ def timed(crm: CRM, path: Path, chunk: int, *, fresh: bool) -> tuple[float, obje
     return time.perf_counter() - started, summary
 
 
+def timed_imap(crm: CRM, server: FakeImap, *, fresh: bool, headers_first: bool = True) -> tuple[float, object]:
+    """``crm.ingest.imap``; without ``headers_first`` the way it ran before: every body
+    downloaded, duplicates found in the database."""
+    if fresh:
+        with crm.engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE activities CASCADE")
+    started = time.perf_counter()
+    if headers_first:
+        summary = crm.ingest.imap("127.0.0.1", "bench", "pw", port=server.port, security="plain")
+    else:
+        total, items = imap_messages("127.0.0.1", "bench", "pw", port=server.port, security="plain")
+        summary = writing.write(crm, total, items, IngestSummary("imap"))
+    return time.perf_counter() - started, summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="A CRM database to run on (its companies, contacts and activities are replaced).")
@@ -93,6 +115,12 @@ def main() -> None:
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM activities")).scalar_one()
         assert stored == args.messages
+        raw = [m.as_bytes() for m in mailbox.mbox(path)]
+        with FakeImap({"INBOX": raw}, user="bench", password="pw") as server:
+            imap_first, first = timed_imap(crm, server, fresh=True)
+            imap_every, every = timed_imap(crm, server, fresh=False, headers_first=False)
+            imap_again, headers = timed_imap(crm, server, fresh=False)
+        assert first.created == args.messages and every.duplicates == headers.duplicates == args.messages
         engine.dispose()
     n = args.messages
     print(f"{n:,} messages ({size:.1f} MB mbox), {len(addresses):,} contacts")
@@ -103,6 +131,16 @@ def main() -> None:
     )
     print(
         f"  the same mailbox again (duplicates)  {again:7.2f} s  {n / again:7.0f} msg/s  ratio {baseline / again:.2f}x"
+    )
+    print("IMAP on loopback")
+    print(f"  first run                            {imap_first:7.2f} s  {n / imap_first:7.0f} msg/s")
+    print(
+        f"  again, every body downloaded (before){imap_every:7.2f} s  {n / imap_every:7.0f} msg/s"
+        f"  ratio {imap_first / imap_every:.2f}x"
+    )
+    print(
+        f"  again, Message-IDs first             {imap_again:7.2f} s  {n / imap_again:7.0f} msg/s"
+        f"  ratio {imap_first / imap_again:.2f}x, {imap_every / imap_again:.2f}x against before"
     )
 
 

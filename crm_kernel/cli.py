@@ -550,8 +550,15 @@ def serve(port, host, browser, folder, tracebacks, pool, no_sign_in, allowed_hos
     help="Write every problem to OUT.csv: line, column, value, reason.",
 )
 @click.option("--encoding", help="The file's encoding (default: detected, e.g. utf-8 or cp1252).")
+@click.option(
+    "--fast/--no-fast",
+    default=None,
+    help="Drop the table's secondary indexes for the COPY and rebuild them after it, in the same transaction "
+    "(needs the table's owner; readers wait till commit). Default: for 50,000 new rows or more that are at "
+    "least 3 times the rows there.",
+)
 @_friendly
-def import_(entity, file, mapping_file, dry_run, on_duplicate, skip_invalid, errors_file, encoding):
+def import_(entity, file, mapping_file, dry_run, on_duplicate, skip_invalid, errors_file, encoding, fast):
     """Import a CSV or Excel FILE into ENTITY in one transaction, as CRM_USER.
 
     Columns are matched to fields by their headers (and common synonyms); --mapping overrides.
@@ -572,6 +579,7 @@ def import_(entity, file, mapping_file, dry_run, on_duplicate, skip_invalid, err
                 encoding=encoding,
                 errors=errors_file,
                 progress=sys.stderr.isatty(),
+                fast=fast,
             )
     except ImportRefusedError as exc:
         if exc.report is not None:

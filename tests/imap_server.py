@@ -1,9 +1,11 @@
 """A small IMAP4rev1 responder on loopback for the ingest tests: real sockets, real imaplib.
 
 It speaks just enough of RFC 3501 for ``imaplib``: CAPABILITY, STARTTLS, LOGIN, SELECT/EXAMINE,
-SEARCH and UID SEARCH (ALL), FETCH and UID FETCH (BODY[] / BODY.PEEK[] / RFC822, with UID),
-NOOP, LOGOUT; in plain text, TLS from the start, or upgraded with STARTTLS. Every command it
-hears is kept in ``commands`` so a test can see what the client did.
+SEARCH and UID SEARCH (ALL), FETCH and UID FETCH (BODY[] / BODY.PEEK[] / RFC822, or only the
+Message-ID header with BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]; with UID), NOOP, LOGOUT; in plain
+text, TLS from the start, or upgraded with STARTTLS. Every command it hears is kept in
+``commands``, and every message part it sends in ``sent`` as (UID, ``"body"`` or ``"message-id"``),
+so a test can see what the client did and what it downloaded.
 
     with FakeImap({"INBOX": [raw1, raw2]}, user="sam", password="s3cret") as server:
         crm.ingest.imap("127.0.0.1", "sam", "s3cret", port=server.port, security="plain")
@@ -36,6 +38,7 @@ class FakeImap:
         self.user = user
         self.password = password
         self.commands: list[str] = []
+        self.sent: list[tuple[int, str]] = []
         self.logins = 0
         outer = self
 
@@ -63,8 +66,8 @@ class FakeImap:
 
     def _session(self, handler) -> None:
         def send(line: bytes | str) -> None:
-            handler.wfile.write(line.encode() if isinstance(line, str) else line)
-            handler.wfile.write(b"\r\n")
+            # one write a line: a second small one waits for the client's delayed ACK (40 ms)
+            handler.wfile.write((line.encode() if isinstance(line, str) else line) + b"\r\n")
             handler.wfile.flush()
 
         capabilities = "IMAP4rev1 AUTH=PLAIN" + (" STARTTLS" if self.starttls else "")
@@ -133,14 +136,16 @@ class FakeImap:
                 send("* SEARCH " + " ".join(map(str, ids)))
                 send(f"{tag} OK SEARCH completed")
             elif verb == "FETCH":
-                wanted, _, _items = args.partition(" ")
+                wanted, _, items = args.partition(" ")
+                headers_only = "HEADER.FIELDS (MESSAGE-ID)" in items.upper()
+                section = "BODY[HEADER.FIELDS (MESSAGE-ID)]" if headers_only else "BODY[]"
                 messages = self.folders[selected]
+                answer = bytearray()  # one write for the whole answer, as for a line
                 for n in _numbers(wanted, len(messages), by_uid=uid):
-                    body = messages[n - 1]
-                    handler.wfile.write(f"* {n} FETCH (UID {_uid(n)} BODY[] {{{len(body)}}}\r\n".encode())
-                    handler.wfile.write(body)
-                    send(")")
-                send(f"{tag} OK FETCH completed")
+                    body = _message_id_lines(messages[n - 1]) if headers_only else messages[n - 1]
+                    self.sent.append((_uid(n), "message-id" if headers_only else "body"))
+                    answer += f"* {n} FETCH (UID {_uid(n)} {section} {{{len(body)}}}\r\n".encode() + body + b")\r\n"
+                send(bytes(answer) + f"{tag} OK FETCH completed".encode())
             else:
                 send(f"{tag} BAD unknown command {verb}")
 
@@ -150,18 +155,24 @@ def _uid(n: int) -> int:
     return 100 + n
 
 
+def _message_id_lines(raw: bytes) -> bytes:
+    """The Message-ID header as the message has it (folded lines included) and the blank line
+    ending the header, as RFC 3501 answers HEADER.FIELDS: only the blank line when it has none."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    found = re.search(rb"^message-id:.*(?:\r?\n[ \t].*)*", head, re.IGNORECASE | re.MULTILINE)
+    return (found.group(0).rstrip(b"\r\n") + b"\r\n" if found else b"") + b"\r\n"
+
+
 def _numbers(wanted: str, count: int, by_uid: bool) -> list[int]:
     """Sequence numbers named by a set such as ``1,3:5`` (UIDs when ``by_uid``)."""
-    found = []
+    offset = _uid(0) if by_uid else 0
+    found = set()
     for part in wanted.split(","):
         low, _, high = part.partition(":")
         low_n = int(low)
         high_n = (10**9 if high == "*" else int(high)) if high else low_n
-        for n in range(1, count + 1):
-            key = _uid(n) if by_uid else n
-            if low_n <= key <= high_n:
-                found.append(n)
-    return sorted(set(found))
+        found.update(range(max(low_n - offset, 1), min(high_n - offset, count) + 1))
+    return sorted(found)
 
 
 def _strings(args: str) -> list[str]:

@@ -235,6 +235,22 @@ def test_import_as_a_rep_owns_the_rows_and_an_analyst_is_refused(app_engine, eng
         as_user(app_engine, "ana").importer.run("contacts", csv, on_duplicate="create")
 
 
+def test_a_fast_import_needs_the_tables_owner(app_engine, engine, world, tmp_path, monkeypatch):
+    """The app login (role crm_app) owns no table, so it may not drop indexes: an import big
+    enough for the fast path takes the normal one, and one that asks for it is refused."""
+    from crm_kernel.importer import writing
+
+    monkeypatch.setattr(writing, "FAST_MIN_ROWS", 1)  # any import is big against an empty table
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("first_name,last_name,email\nIda,Import,ida@example.org\nJon,Import,jon@example.org\n")
+    rob = as_user(app_engine, "rob")
+    with pytest.raises(AccessDeniedError, match="only the owner of contacts.*crm_test_service.*fast=False"):
+        rob.importer.run("contacts", csv, fast=True)
+    assert CRM(engine).contacts.count() == 0
+    report = rob.importer.run("contacts", csv)
+    assert report.created == 2 and not report.fast
+
+
 # -- roles and teams --------------------------------------------------------------------------
 
 

@@ -619,6 +619,35 @@ def test_imap_folder_is_ingested_read_only(crm, people, imap_server):
     assert crm.activities.count() == 3
 
 
+def test_imap_again_downloads_only_the_bodies_it_has_not_ingested(crm, people):
+    """Message-IDs first: a message ingested before is not downloaded again; one without a
+    Message-ID cannot be known by its header, so it is downloaded every time."""
+    folders = {"INBOX": [MULTIPART, HTML_ONLY]}
+    with FakeImap(folders, user="sam", password="pw") as server:
+
+        def ingest():
+            server.sent.clear()
+            summary = crm.ingest.imap("127.0.0.1", "sam", "pw", port=server.port, security="plain")
+            return summary, [uid for uid, part in server.sent if part == "body"]
+
+        first, bodies = ingest()
+        assert first.created == 2 and bodies == [101, 102]
+        again, bodies = ingest()
+        assert (again.created, again.duplicates, again.errors) == (0, 2, [])
+        assert bodies == [] and sorted(server.sent) == [(101, "message-id"), (102, "message-id")]
+
+        folders["INBOX"].append(OUTBOUND)
+        third, bodies = ingest()
+        assert (third.created, third.duplicates) == (1, 2) and bodies == [103]
+
+        folders["INBOX"].append(NO_MESSAGE_ID)
+        fourth, bodies = ingest()
+        assert (fourth.created, fourth.duplicates) == (1, 3) and bodies == [104]
+        fifth, bodies = ingest()
+        assert (fifth.created, fifth.duplicates) == (0, 4) and bodies == [104]
+    assert crm.activities.count() == 4
+
+
 def test_imap_refusals_are_clear_errors(crm, imap_server):
     with pytest.raises(IngestError, match="refused 'sam'"):
         crm.ingest.imap("127.0.0.1", "sam", "wrong", port=imap_server.port, security="plain")

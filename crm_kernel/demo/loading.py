@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from ..db import bulk
 from ..errors import CrmError, DatabaseError
 from ..model import SYSTEM_USER_ID
 from . import rates
@@ -150,41 +151,6 @@ def _new_rates(cursor: psycopg.Cursor, usd_rates: pl.DataFrame) -> pl.DataFrame:
     return rebased.filter(~pl.col("currency").is_in(present))
 
 
-def _set_aside(cursor: psycopg.Cursor) -> list[sql.Composable]:
-    """Drop the loaded tables' foreign keys and secondary indexes; return what restores them.
-
-    Checking foreign keys and updating the GIN and B-tree indexes row by row costs several
-    times the COPY itself; building each index once and checking each foreign key with one
-    join afterwards is far cheaper. The definitions are read back from the catalog, so the
-    migrations in sql/ stay their only source. Unique indexes stay: foreign keys point at
-    them, and they check the rows as they arrive.
-    """
-    indexes = cursor.execute(
-        "SELECT schemaname, indexname, indexdef FROM pg_indexes"
-        " WHERE schemaname = current_schema() AND tablename = ANY(%s) AND indexdef NOT LIKE 'CREATE UNIQUE %%'"
-        " ORDER BY tablename, indexname",
-        [list(LOADED)],
-    ).fetchall()
-    keys = cursor.execute(
-        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
-        [list(LOADED)],
-    ).fetchall()
-    for schema, name, _ in indexes:
-        cursor.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
-    for table, name, _ in keys:
-        cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.SQL(table), sql.Identifier(name)))
-    return [
-        *(sql.SQL(definition) for _, _, definition in indexes),
-        *(
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
-            )
-            for table, name, definition in keys
-        ),
-    ]
-
-
 def copy_in(
     cursor: psycopg.Cursor,
     frames: dict[str, pl.DataFrame],
@@ -196,13 +162,9 @@ def copy_in(
     ``advance(table, rows)`` reports each chunk copied, ``advance("indexes", 1)`` each index
     or foreign key restored.
     """
-    restore = _set_aside(cursor)
-    for table, frame in frames.items():
-        copy_frame(cursor, table, frame, lambda rows, table=table: advance(table, rows))
-    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    for statement in restore:
-        cursor.execute(statement)
-        advance("indexes", 1)
+    with bulk.set_aside(cursor, LOADED, foreign_keys=True, advance=lambda done: advance("indexes", done)):
+        for table, frame in frames.items():
+            copy_frame(cursor, table, frame, lambda rows, table=table: advance(table, rows))
 
 
 def copy_frame(

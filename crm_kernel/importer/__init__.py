@@ -26,7 +26,7 @@ from ..errors import ImportRefusedError
 from .mapping import IMPORTABLE, Mapping, auto_map, load_mapping
 from .plan import ON_DUPLICATE, Plan, build
 from .reading import Table, read_table
-from .writing import write
+from .writing import goes_fast, may_go_fast, write
 
 if TYPE_CHECKING:
     from ..client import CRM
@@ -54,6 +54,7 @@ class ImportReport:
     encoding: str | None = None
     written: bool = False  # False: a preview, a dry run or a refused import
     rows: int = 0
+    fast: bool = False  # the secondary indexes were set aside for the COPY and rebuilt
 
     def __str__(self) -> str:
         verb = "" if self.written else "would be "
@@ -65,6 +66,8 @@ class ImportReport:
             f"  refused: {self.refused}",
         ]
         lines += [f"  new {entity} {verb}created: {n}" for entity, n in self.new_related.items() if n]
+        if self.fast:
+            lines.append(f"  fast path: {self.entity}' secondary indexes rebuilt after the COPY")
         if not self.suspected.is_empty():
             lines.append(f"  suspected duplicates: {self.suspected.height}")
             for r in self.suspected.head(10).iter_rows(named=True):
@@ -195,6 +198,7 @@ class Importer:
         progress: bool = False,
         name: str | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        fast: bool | None = None,
     ) -> ImportReport:
         """Import ``file`` into ``entity`` in one transaction, as the acting user.
 
@@ -203,9 +207,17 @@ class Importer:
         reported. ``on_duplicate`` decides rows that repeat a record (``skip``, ``update`` it, or
         ``create`` another). ``errors`` names a CSV file to receive the problems. ``progress``
         draws a bar on the terminal; ``on_progress(done, total)`` hears of each chunk written.
+
+        ``fast`` drops the table's non-unique secondary indexes for the COPY and rebuilds them
+        after it, in the same transaction: ``None`` (the default) when the new rows are at least
+        ``writing.FAST_MIN_ROWS`` and ``writing.FAST_TABLE_RATIO`` times the rows there and the
+        login owns the table; ``True`` always (``AccessDeniedError`` for a login that does not
+        own it, as the app's do not); ``False`` never. Readers of the table wait till commit.
         """
         if on_duplicate not in ON_DUPLICATE:
             raise ImportRefusedError(f"on_duplicate is one of {', '.join(ON_DUPLICATE)}, not {on_duplicate!r}")
+        if fast not in (True, False, None):
+            raise ImportRefusedError(f"fast is True, False or None (chosen by size), not {fast!r}")
         table = file if isinstance(file, Table) else self.read(file, encoding=encoding, name=name)
         m = load_mapping(mapping, entity, table.frame.columns)
         if dry_run:
@@ -216,9 +228,12 @@ class Importer:
         columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
         with Progress(*columns, disable=not progress) as bar, self.crm.transaction() as conn:
             rules.check_write(self.crm, conn, entity, {}, None)  # analysts, admin-only tables
+            cursor = conn.connection.driver_connection.cursor()
+            may_fast = may_go_fast(cursor, entity, fast)  # refused before the file is planned
             conn.exec_driver_sql(f"LOCK TABLE {entity} IN SHARE ROW EXCLUSIVE MODE")  # dedup holds till commit
             plan = build(conn, table, m, on_duplicate, self.crm.user_id)
             report = _report(plan, table)
+            report.fast = may_fast and (fast or goes_fast(cursor, entity, report.created))
             if errors is not None:
                 report.write_errors(errors)
             if report.refused and not skip_invalid:
@@ -238,6 +253,6 @@ class Importer:
                 if on_progress is not None:
                     on_progress(done, total)
 
-            write(conn, plan, self.crm.user_id, advance, default_owner=self.crm.user_role != "admin")
+            write(conn, plan, self.crm.user_id, advance, default_owner=self.crm.user_role != "admin", fast=report.fast)
         report.written = True
         return report

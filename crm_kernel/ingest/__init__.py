@@ -78,13 +78,18 @@ class Ingest:
         machine's trust store."""
         from ..errors import IngestError
         from .imap import imap_messages
+        from .writing import stored_ids
 
         password = password if password is not None else os.environ.get("CRM_IMAP_PASSWORD")
         if not password:
             raise IngestError("no IMAP password: pass password= or set CRM_IMAP_PASSWORD")
 
+        def known(message_ids: list[str]) -> set[str]:
+            with self.crm.transaction() as conn:
+                return stored_ids(conn, "email", message_ids)
+
         total, items = imap_messages(
-            host, user, password, folder=folder, port=port, security=security, ssl_context=ssl_context
+            host, user, password, folder=folder, port=port, security=security, ssl_context=ssl_context, known=known
         )
         try:
             return self._write(f"imap {host}/{folder}", total, items, create_contacts, progress)

@@ -50,4 +50,13 @@ class Malformed:
     reason: str
 
 
-Parsed = Item | Malformed
+@dataclass(frozen=True)
+class Known:
+    """An item the source recognised by its id alone as ingested before, so it was not
+    downloaded again (IMAP asks for Message-IDs first)."""
+
+    label: str
+    external_id: str
+
+
+Parsed = Item | Malformed | Known

@@ -42,6 +42,12 @@ def parse_message(raw: bytes, label: str, *, folder: str | None = None) -> Parse
         return Malformed(label, f"unreadable message: {exc}")
 
 
+def message_id(header: bytes) -> str:
+    """The Message-ID of a message's header (or of only its Message-ID line) as
+    :func:`parse_message` reads it, so the two agree on what is known; "" when it has none."""
+    return _raw_header(email.message_from_bytes(header, policy=email.policy.compat32), "Message-ID")
+
+
 class _Refused(Exception):
     pass
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from ..errors import ValidationError
 from ..model import catalog
 from ..model.validation import clean_create
-from .items import Address, Item, Malformed, Parsed
+from .items import Address, Item, Known, Malformed, Parsed
 from .people import Directory, Match, normalise_address
 from .summary import IngestSummary
 
@@ -74,6 +74,9 @@ def _one(
     if isinstance(parsed, Malformed):
         summary.errors.append(parsed)
         return
+    if isinstance(parsed, Known):
+        summary.duplicates += 1
+        return
     item = parsed
     key = (item.source, item.external_id)
     if key in stored:
@@ -117,12 +120,18 @@ def _stored(conn: sa.Connection, items: list[Item]) -> set[tuple[str, str]]:
     found = set()
     for source in {item.source for item in items}:
         ids = [item.external_id for item in items if item.source == source]
-        rows = conn.execute(
-            sa.text("SELECT external_id FROM activities WHERE external_source = :source AND external_id = ANY(:ids)"),
-            {"source": source, "ids": ids},
-        )
-        found |= {(source, external_id) for external_id in rows.scalars()}
+        found |= {(source, external_id) for external_id in stored_ids(conn, source, ids)}
     return found
+
+
+def stored_ids(conn: sa.Connection, source: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` (external ids from ``source``) are activities already, as far as the
+    acting user can see; one the user cannot see is caught by the unique index on writing."""
+    rows = conn.execute(
+        sa.text("SELECT external_id FROM activities WHERE external_source = :source AND external_id = ANY(:ids)"),
+        {"source": source, "ids": ids},
+    )
+    return set(rows.scalars())
 
 
 def _activity(item: Item, match: Match, contact_id) -> dict:
