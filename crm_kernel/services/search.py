@@ -12,10 +12,18 @@ own indexed query (see :func:`entity_queries`), and scores them:
   (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql);
 - e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram GIN indexes, when
   the text looks like one (holds ``@`` or ``.`` and no space);
-- when those find too little (fewer than ``limit`` records in all): names and titles by trigram word similarity on
-  ``crm_fold(...)`` (lower case, accents removed; GIN indexes of sql/012_search.sql): every
-  word of the text must nearly appear in the name, which forgives typos and accents. The
-  threshold is set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
+- when those find too little (fewer than ``limit`` records in all), names and titles folded by
+  ``crm_fold(...)`` (lower case, accents removed; trigram GIN indexes of sql/012_search.sql),
+  which forgives typos and accents, in two steps, each one bitmap scan of the entity's index:
+
+  - *close*: every word of the text nearly appears in the name (trigram word similarity): a
+    key per word, which few names pass, so the scan and its recheck stay small;
+  - *similar*, only when the close names are still too few: the whole text is nearly the
+    name (trigram similarity), which forgives what spoils one short word ("wesley simth"),
+    but whose scan passes every name sharing one long word with the text, each then
+    rechecked.
+
+  The thresholds are set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
 
 The score is the trigram similarity of the name to the text (see :func:`_score`), or a fixed
 :data:`TEXT_MATCH_SCORE` for a match in a description, more for a longer part of an address.
@@ -117,13 +125,16 @@ TARGETS = {
 }
 
 
-def _match(expr: str, words: int) -> str:
+def _close(expr: str, words: int) -> str:
     """Every word of the text nearly appears in ``expr`` (trigram word similarity above its
-    threshold: a GIN index scan with a key per word), or the whole text is nearly ``expr``
-    (similarity above its threshold: a second scan of the same index), which forgives what
+    threshold): one GIN index scan with a key per word."""
+    return " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
+
+
+def _similar(expr: str) -> str:
+    """The whole text is nearly ``expr`` (similarity above its threshold), which forgives what
     spoils one short word, such as two letters swapped ("wesley simth")."""
-    each = " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
-    return f"(({each}) OR crm_fold(:q) % {expr})"
+    return f"crm_fold(:q) % {expr}"
 
 
 def _score(expr: str, words: int) -> str:
@@ -135,12 +146,19 @@ def _score(expr: str, words: int) -> str:
 
 
 class Queries(NamedTuple):
-    """One entity's statements: ``exact`` and ``fuzzy`` select candidate ids (``fuzzy`` is
-    None for an address), ``score`` scores the candidates ``:ids`` and keeps the best ``:n``."""
+    """One entity's statements: ``exact``, ``close`` and ``similar`` select candidate ids
+    (``close`` and ``similar`` are None for an address), ``score`` scores the candidates
+    ``:ids`` and keeps the best ``:n``."""
 
     exact: str
-    fuzzy: str | None
+    close: str | None
+    similar: str | None
     score: str
+
+    @property
+    def fuzzy(self) -> tuple[str, ...]:
+        """The fuzzy steps, in the order they are tried."""
+        return tuple(q for q in (self.close, self.similar) if q is not None)
 
 
 def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries | None:
@@ -152,10 +170,10 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
     exact words (every word of the text as a prefix, full-text GIN index) or the address
     fragment (trigram GIN index); only when those found fewer than ``:n`` records in all the
     entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives
-    typos and accents. A common
-    word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
-    number of names it matches, runs for the rare texts that need it. The candidates are then
-    scored and the best ``:n`` kept."""
+    typos and accents: first the ``close`` names, then, if still too few, the ``similar`` ones.
+    A common word thus costs one early-stopping scan, and the fuzzy steps, whose cost grows
+    with the number of names their index scan passes, run for the rare texts that need them,
+    the costlier one the rarest. The candidates are then scored and the best ``:n`` kept."""
     t = TARGETS[entity]
     live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
     scores = [_score(t.name, words)]
@@ -174,14 +192,15 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
                 f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END"
             )
     # An address is matched as it is typed: its words are no names to guess at.
-    fuzzy = None if address else f"SELECT t.id {live} AND {_match(t.name, words)} LIMIT :k"
+    close = None if address else f"SELECT t.id {live} AND {_close(t.name, words)} LIMIT :k"
+    similar = None if address else f"SELECT t.id {live} AND {_similar(t.name)} LIMIT :k"
     score = f"""
     SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
     FROM {t.table} t
     WHERE t.id = ANY(:ids) AND t.deleted_at IS NULL
     ORDER BY score DESC, {t.then}, t.id
     LIMIT :n"""
-    return Queries(" UNION ALL ".join(f"({source})" for source in exact), fuzzy, score)
+    return Queries(" UNION ALL ".join(f"({source})" for source in exact), close, similar, score)
 
 
 def clean_text(text) -> str:
@@ -259,15 +278,16 @@ def query_params(text: str, words: list[str], limit: int) -> dict:
     }
 
 
-def fuzzy_ids(conn: sa.Connection, sql: str, params: dict) -> list:
-    """The fuzzy match's candidates, always through the trigram GIN index: the planner guesses
-    that 1% of rows are similar to any text, and with a LIMIT it would then read the table
-    until it found ``:k`` of them, which for a rare text means all of it. Bitmap scans only,
-    inside a savepoint that takes the settings back."""
+def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, list]:
+    """Each entity's candidates by one fuzzy step (``statements``: entity to statement), always
+    through the trigram GIN index: the planner guesses that 1% of rows are similar to any
+    text, and with a LIMIT it would then read the table until it found ``:k`` of them, which
+    for a rare text means all of it. Bitmap scans only, inside a savepoint that takes the
+    settings back."""
     savepoint = conn.begin_nested()
     try:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-        return list(conn.execute(sa.text(sql), params).scalars())
+        return {name: list(conn.execute(sa.text(sql), params).scalars()) for name, sql in statements.items()}
     finally:
         savepoint.rollback()
 
@@ -301,11 +321,20 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
         set_thresholds(conn)
         queries = {name: q for name in names if (q := entity_queries(name, len(words), address=address))}
         found = {name: dict.fromkeys(conn.execute(sa.text(q.exact), params).scalars()) for name, q in queries.items()}
-        # Typos are forgiven when the exact words found too little: a fuzzy match costs more.
-        if sum(map(len, found.values())) < limit:
-            for name, q in queries.items():
-                if q.fuzzy is not None:
-                    found[name].update(dict.fromkeys(fuzzy_ids(conn, q.fuzzy, params)))
+        # Typos are forgiven when the exact words found too little, step by step: each costs more.
+        for step in ("close", "similar"):
+            # an entity with its fill of candidates already has closer ones than the next step's
+            statements = {
+                name: sql
+                for name, q in queries.items()
+                if (sql := getattr(q, step)) is not None and len(found[name]) < params["k"]
+            }
+            if sum(map(len, found.values())) >= limit or not statements:
+                break
+            if step == "similar" and words == [text]:
+                break  # one word: a name nearly the word is one the word is nearly in, a close name
+            for name, ids in fuzzy_ids(conn, statements, params).items():
+                found[name].update(dict.fromkeys(ids))
         for name, q in queries.items():
             if found[name]:
                 for row in conn.execute(sa.text(q.score), {**params, "ids": list(found[name])}):
