@@ -86,6 +86,11 @@ class Target:
     addresses: tuple[tuple[str, str], ...] = ()
     fulltext: bool = False
     then: str = "title"  # the order of equal scores
+    # Whether the whole text may be a typo of the whole name (the *similar* step): a person's
+    # or a company's name, typed whole. A deal's title or an activity's subject is longer than
+    # what is typed to find it, so it is rarely similar as a whole, yet the index would pass
+    # every title sharing a company's name with the text, each then rechecked.
+    similar: bool = False
 
 
 TARGETS = {
@@ -95,6 +100,7 @@ TARGETS = {
         "t.name",
         "concat_ws(' · ', t.domain, t.industry)",
         addresses=(("t.domain", "domain_like"),),
+        similar=True,
     ),
     "contacts": Target(
         "contacts",
@@ -102,6 +108,7 @@ TARGETS = {
         "t.first_name || ' ' || t.last_name",
         "concat_ws(' · ', t.email, t.job_title, (SELECT name FROM companies WHERE id = t.company_id))",
         addresses=(("t.email", "like"),),
+        similar=True,
     ),
     "deals": Target(
         "deals",
@@ -192,8 +199,17 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
                 f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END"
             )
     # An address is matched as it is typed: its words are no names to guess at.
-    close = None if address else f"SELECT t.id {live} AND {_close(t.name, words)} LIMIT :k"
-    similar = None if address else f"SELECT t.id {live} AND {_similar(t.name)} LIMIT :k"
+    # The closest first: a common word of the text ("works") makes hundreds of names close.
+    close = (
+        None
+        if address
+        else f"SELECT t.id {live} AND {_close(t.name, words)} ORDER BY similarity(crm_fold(:q), {t.name}) DESC LIMIT :k"
+    )
+    similar = (
+        f"SELECT t.id {live} AND {_similar(t.name)} ORDER BY similarity(crm_fold(:q), {t.name}) DESC LIMIT :k"
+        if t.similar and not address
+        else None
+    )
     score = f"""
     SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
     FROM {t.table} t
@@ -278,6 +294,19 @@ def query_params(text: str, words: list[str], limit: int) -> dict:
     }
 
 
+def candidate_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, list]:
+    """Each entity's candidate ids by its statement (``statements``: entity to statement), all
+    in one round trip: each statement stays a subquery planned as it would be alone."""
+    found = {name: [] for name in statements}
+    if statements:
+        union = " UNION ALL ".join(
+            f"(SELECT '{name}'::text AS entity, s.id FROM ({sql}) s)" for name, sql in statements.items()
+        )
+        for entity, id_ in conn.execute(sa.text(union), params):
+            found[entity].append(id_)
+    return found
+
+
 def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, list]:
     """Each entity's candidates by one fuzzy step (``statements``: entity to statement), always
     through the trigram GIN index: the planner guesses that 1% of rows are similar to any
@@ -287,7 +316,7 @@ def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> 
     savepoint = conn.begin_nested()
     try:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-        return {name: list(conn.execute(sa.text(sql), params).scalars()) for name, sql in statements.items()}
+        return candidate_ids(conn, statements, params)
     finally:
         savepoint.rollback()
 
@@ -320,7 +349,8 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
     with crm.transaction() as conn:
         set_thresholds(conn)
         queries = {name: q for name in names if (q := entity_queries(name, len(words), address=address))}
-        found = {name: dict.fromkeys(conn.execute(sa.text(q.exact), params).scalars()) for name, q in queries.items()}
+        exact = candidate_ids(conn, {name: q.exact for name, q in queries.items()}, params)
+        found = {name: dict.fromkeys(ids) for name, ids in exact.items()}
         # Typos are forgiven when the exact words found too little, step by step: each costs more.
         for step in ("close", "similar"):
             # an entity with its fill of candidates already has closer ones than the next step's
