@@ -14,15 +14,19 @@ own indexed query (see :func:`entity_queries`), and scores them:
   the text looks like one (holds ``@`` or ``.`` and no space);
 - when those find too little (fewer than ``limit`` records in all), names and titles folded by
   ``crm_fold(...)`` (lower case, accents removed; trigram GIN indexes of sql/012_search.sql),
-  which forgives typos and accents, in two steps, each one bitmap scan of the entity's index:
+  which forgives typos and accents, in two steps, each one bitmap scan of the entity's index
+  (never a ``BitmapOr`` of both, whose recheck would cost every condition on every row either
+  scan passed) and one round trip for all entities:
 
   - *close*: every word of the text nearly appears in the name (trigram word similarity): a
     key per word, which few names pass, so the scan and its recheck stay small;
-  - *similar*, only when the close names are still too few: the whole text is nearly the
-    name (trigram similarity), which forgives what spoils one short word ("wesley simth"),
-    but whose scan passes every name sharing one long word with the text, each then
-    rechecked.
+  - *similar*, only when the close names are still too few, and only for companies' and
+    people's names: the whole text is nearly the name (trigram similarity), which forgives
+    what spoils one short word ("wesley simth"), but whose scan passes every name sharing one
+    long word with the text ("Wesley ..."), each then rechecked.
 
+  Each step hands on its closest names first (by similarity to the text), so that a name
+  behind hundreds of others sharing a common word ("allson works") is still scored.
   The thresholds are set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
 
 The score is the trigram similarity of the name to the text (see :func:`_score`), or a fixed
@@ -59,6 +63,11 @@ COLUMNS = ("entity", "id", "title", "subtitle", "score")
 # short word ("smiht" reaches 0.5 of "Smith", "frnech" 0.43 of "French"), high enough that
 # the index rules most names out.
 WORD_SIMILARITY = 0.4
+# The same for activities' subjects: millions of rows share a few dozen subjects, so that a
+# word sharing a few trigrams with a common one ("renwal": "Re: proposal") passes the index
+# in a hundred thousand rows, each then rechecked. A higher threshold leaves those out of
+# the index scan and still forgives a letter in a long word ("dicovery" reaches 0.58).
+ACTIVITY_WORD_SIMILARITY = 0.55
 # Trigram similarity the whole text must reach with a whole name when some word does not:
 # "wesley simth" reaches 0.53 of "Wesley Smith", "john simth" 0.47 of "John Smith", while
 # "Wesley Jones" stays at 0.39.
@@ -69,6 +78,9 @@ TEXT_MATCH_SCORE = 0.5
 # Candidates each source of an entity hands on to be scored, at least: a bound, so that a
 # word found in a hundred thousand rows costs what a rare one does.
 MIN_CANDIDATES = 40
+# Names a fuzzy step ranks to choose its candidates among, in candidates: the closest of a few
+# hundred, as many as a common word brings, at the cost of ranking a few hundred.
+POOL = 10
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class Target:
     # what is typed to find it, so it is rarely similar as a whole, yet the index would pass
     # every title sharing a company's name with the text, each then rechecked.
     similar: bool = False
+    # The word similarity of the close step (see :data:`WORD_SIMILARITY`).
+    word_similarity: float = WORD_SIMILARITY
 
 
 TARGETS = {
@@ -128,6 +142,7 @@ TARGETS = {
         " (SELECT title FROM deals WHERE id = t.deal_id), (SELECT name FROM companies WHERE id = t.company_id))",
         fulltext=True,
         then="t.created_at DESC",
+        word_similarity=ACTIVITY_WORD_SIMILARITY,
     ),
 }
 
@@ -150,6 +165,17 @@ def _score(expr: str, words: int) -> str:
     or much longer?), so that "Acme" ranks the company called "Acme" above "Acme Robotics"."""
     mean = " + ".join(f"word_similarity(crm_fold(:w{i}), {expr})" for i in range(words))
     return f"(2 * ({mean}) / {words} + similarity(crm_fold(:q), {expr})) / 3"
+
+
+def _closest(t: Target, live: str, match: str) -> str:
+    """The ids of the ``:k`` names most similar to the text among the first ``:pool`` that
+    ``match``: the closest first, as a common word of the text ("works") makes hundreds of
+    names match, yet never more than ``:pool`` rechecked and sorted, as a typo of a very common
+    word ("renwal") matches tens of thousands of titles."""
+    return (
+        f"SELECT s.id FROM (SELECT t.id, {t.name} AS name {live} AND {match} LIMIT :pool) s"
+        " ORDER BY similarity(crm_fold(:q), s.name) DESC LIMIT :k"
+    )
 
 
 class Queries(NamedTuple):
@@ -185,7 +211,12 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
     live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
     scores = [_score(t.name, words)]
     if not address:  # the words of an address ("gmail", "com") are no words of a text
-        exact = [f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k"]
+        # The index looks up the longest words only (see :func:`key_tsquery`); every word is
+        # then checked on the rows found, by the function behind @@, which no index matches.
+        exact = [
+            f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq_key)"
+            f" AND ts_match_vq(t.search_vector, to_tsquery('simple', :tsq)) LIMIT :k"
+        ]
         scores.append(f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END")
     elif not t.addresses:
         return None
@@ -199,17 +230,8 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
                 f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END"
             )
     # An address is matched as it is typed: its words are no names to guess at.
-    # The closest first: a common word of the text ("works") makes hundreds of names close.
-    close = (
-        None
-        if address
-        else f"SELECT t.id {live} AND {_close(t.name, words)} ORDER BY similarity(crm_fold(:q), {t.name}) DESC LIMIT :k"
-    )
-    similar = (
-        f"SELECT t.id {live} AND {_similar(t.name)} ORDER BY similarity(crm_fold(:q), {t.name}) DESC LIMIT :k"
-        if t.similar and not address
-        else None
-    )
+    close = None if address else _closest(t, live, _close(t.name, words))
+    similar = _closest(t, live, _similar(t.name)) if t.similar and not address else None
     score = f"""
     SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
     FROM {t.table} t
@@ -271,6 +293,18 @@ def prefix_tsquery(text: str) -> str:
     return " & ".join(f"'{w}':*" for w in _WORD.findall(text.lower()))
 
 
+KEY_WORDS = 2
+
+
+def key_tsquery(text: str) -> str:
+    """The :data:`KEY_WORDS` longest words of ``text`` as prefixes: what the full-text index
+    looks up. A short word ("inc", "gmbh") is a prefix of words in a large share of the rows,
+    all of whose entries the index would read (a prefix is looked up in full before any other
+    word narrows it), and it narrows the longer words' rows little."""
+    words = sorted(_WORD.findall(text.lower()), key=len, reverse=True)[:KEY_WORDS]
+    return prefix_tsquery(" ".join(words))
+
+
 def _like(fragment: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", fragment) + "%"
 
@@ -289,8 +323,10 @@ def query_params(text: str, words: list[str], limit: int) -> dict:
         "like": _like(text),
         "domain_like": _like(domain),
         "tsq": prefix_tsquery(text),
+        "tsq_key": key_tsquery(text),
         "n": limit,
         "k": max(MIN_CANDIDATES, 2 * limit),
+        "pool": POOL * max(MIN_CANDIDATES, 2 * limit),
     }
 
 
@@ -311,14 +347,20 @@ def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> 
     """Each entity's candidates by one fuzzy step (``statements``: entity to statement), always
     through the trigram GIN index: the planner guesses that 1% of rows are similar to any
     text, and with a LIMIT it would then read the table until it found ``:k`` of them, which
-    for a rare text means all of it. Bitmap scans only, inside a savepoint that takes the
-    settings back."""
+    for a rare text means all of it. Bitmap scans only, and each entity's word similarity
+    threshold, inside a savepoint that takes the settings back."""
+    thresholds = {TARGETS[name].word_similarity for name in statements}
+    found = {}
     savepoint = conn.begin_nested()
     try:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-        return candidate_ids(conn, statements, params)
+        for threshold in sorted(thresholds):  # one round trip per entities' threshold
+            conn.exec_driver_sql(f"SET LOCAL pg_trgm.word_similarity_threshold = {float(threshold)}")
+            group = {name: sql for name, sql in statements.items() if TARGETS[name].word_similarity == threshold}
+            found.update(candidate_ids(conn, group, params))
     finally:
         savepoint.rollback()
+    return {name: found[name] for name in statements}
 
 
 def set_thresholds(conn: sa.Connection) -> None:
