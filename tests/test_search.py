@@ -415,6 +415,19 @@ def test_the_similar_step_finds_what_no_close_name_does(crm, records):
     assert records["john"]["id"] in similar
 
 
+def test_the_exact_words_are_all_required_though_the_index_looks_up_the_longest(crm, records):
+    assert searching.key_tsquery("Porter Consulting Inc.") == "'consulting':* & 'porter':*"
+    assert searching.key_tsquery("jo") == "'jo':*"
+    inc = crm.companies.create(name="Porter Consulting Inc.")
+    crm.companies.create(name="Porter Consulting")
+    text = "porter consulting inc"
+    words = searching.words_of(text)
+    with crm.transaction() as conn:
+        exact = searching.entity_queries("companies", len(words)).exact
+        ids = searching.candidate_ids(conn, {"companies": exact}, searching.query_params(text, words, 20))
+    assert ids == {"companies": [inc["id"]]}
+
+
 def test_fuzzy_ids_leaves_the_planner_settings_as_they_were(crm, records):
     with crm.transaction() as conn:
         searching.set_thresholds(conn)
