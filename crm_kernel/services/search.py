@@ -9,14 +9,16 @@ higher is better). An entity's query gathers a bounded set of candidates, each s
 own indexed query (see :func:`entity_queries`), and scores them:
 
 - the exact words: every word of the text as a prefix in the record's ``search_vector``
-  (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql);
+  (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql, which
+  look up the longest words only: see :func:`key_tsquery`);
 - e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram GIN indexes, when
   the text looks like one (holds ``@`` or ``.`` and no space);
 - when those find too little (fewer than ``limit`` records in all), names and titles folded by
   ``crm_fold(...)`` (lower case, accents removed; trigram GIN indexes of sql/012_search.sql),
   which forgives typos and accents, in two steps, each one bitmap scan of the entity's index
   (never a ``BitmapOr`` of both, whose recheck would cost every condition on every row either
-  scan passed) and one round trip for all entities:
+  scan passed), in one round trip for all entities (two, as activities have their own
+  threshold: see :data:`ACTIVITY_WORD_SIMILARITY`):
 
   - *close*: every word of the text nearly appears in the name (trigram word similarity): a
     key per word, which few names pass, so the scan and its recheck stay small;
