@@ -153,6 +153,16 @@ def test_a_typo_finds_the_record_behind_more_close_names_than_are_scored(crm, re
     assert found(crm.search("allson works", entities="companies"))[0] == ref("companies", allison)
 
 
+def test_many_close_names_do_not_hide_a_similar_one(crm, records):
+    """ "blel" is nearly in "Blainsworth" but not in "Bell": thirty close names, more than are
+    shown yet none nearly the text, so the similar names are looked for too (and "Grace Bell",
+    the whole of it nearly the text, ranks above the long names)."""
+    for _ in range(30):
+        crm.contacts.create(first_name="Grace", last_name="Blainsworth-Whitfield-Montgomery")
+    bell = crm.contacts.create(first_name="Grace", last_name="Bell")
+    assert ref("contacts", bell) in found(crm.search("grace blel"))
+
+
 def test_a_typo_finds_the_record_at_the_top(crm, records):
     assert found(crm.search("acme corportion"))[0] == ref("companies", records["acme"])
     assert found(crm.search("jon smiht"))[0] == ref("contacts", records["john"])
@@ -409,8 +419,8 @@ def test_the_similar_step_finds_what_no_close_name_does(crm, records):
     queries = searching.entity_queries("contacts", 2)
     with crm.transaction() as conn:
         searching.set_thresholds(conn)
-        close = searching.fuzzy_ids(conn, {"contacts": queries.close}, params)["contacts"]
-        similar = searching.fuzzy_ids(conn, {"contacts": queries.similar}, params)["contacts"]
+        close = list(searching.fuzzy_ids(conn, {"contacts": queries.close}, params)["contacts"])
+        similar = list(searching.fuzzy_ids(conn, {"contacts": queries.similar}, params)["contacts"])
     assert records["john"]["id"] not in close
     assert records["john"]["id"] in similar
 
@@ -433,7 +443,9 @@ def test_fuzzy_ids_leaves_the_planner_settings_as_they_were(crm, records):
         searching.set_thresholds(conn)
         queries = searching.entity_queries("contacts", 2)
         params = searching.query_params("jon smiht", ["jon", "smiht"], 20)
-        assert searching.fuzzy_ids(conn, {"contacts": queries.close}, params) == {"contacts": [records["john"]["id"]]}
+        assert list(searching.fuzzy_ids(conn, {"contacts": queries.close}, params)["contacts"]) == [
+            records["john"]["id"]
+        ]
         assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW enable_indexscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW pg_trgm.word_similarity_threshold").scalar() == "0.4"

@@ -22,8 +22,8 @@ own indexed query (see :func:`entity_queries`), and scores them:
 
   - *close*: every word of the text nearly appears in the name (trigram word similarity): a
     key per word, which few names pass, so the scan and its recheck stay small;
-  - *similar*, only when the close names are still too few, and only for companies' and
-    people's names: the whole text is nearly the name (trigram similarity), which forgives
+  - *similar*, unless a close name is nearly the text (:data:`NEAR`), and only for companies'
+    and people's names: the whole text is nearly the name (trigram similarity), which forgives
     what spoils one short word ("wesley simth"), but whose scan passes every name sharing one
     long word with the text ("Wesley ..."), each then rechecked.
 
@@ -74,6 +74,11 @@ ACTIVITY_WORD_SIMILARITY = 0.55
 # "wesley simth" reaches 0.53 of "Wesley Smith", "john simth" 0.47 of "John Smith", while
 # "Wesley Jones" stays at 0.39.
 SIMILARITY = 0.45
+# Similarity to the text of a close name that makes the similar step needless: a letter
+# missing in a long word ("andrade netwrks" reaches 0.74 of "Andrade Networks"), while two
+# letters swapped in a short one leave less ("wesley simth": 0.67 of "Wesley Sims", whose
+# similar names include "Wesley Smith").
+NEAR = 0.7
 # What a match only by full text (a word of a description) or by e-mail fragment scores:
 # below a good name match, above a poor one.
 TEXT_MATCH_SCORE = 0.5
@@ -170,13 +175,15 @@ def _score(expr: str, words: int) -> str:
 
 
 def _closest(t: Target, live: str, match: str) -> str:
-    """The ids of the ``:k`` names most similar to the text among the first ``:pool`` that
+    """The ids of the ``:k`` names most similar to the text (``near``, their similarity) among
+    the first ``:pool`` that
     ``match``: the closest first, as a common word of the text ("works") makes hundreds of
     names match, yet never more than ``:pool`` rechecked and sorted, as a typo of a very common
     word ("renwal") matches tens of thousands of titles."""
     return (
-        f"SELECT s.id FROM (SELECT t.id, {t.name} AS name {live} AND {match} LIMIT :pool) s"
-        " ORDER BY similarity(crm_fold(:q), s.name) DESC LIMIT :k"
+        f"SELECT s.id, similarity(crm_fold(:q), s.name) AS near"
+        f" FROM (SELECT t.id, {t.name} AS name {live} AND {match} LIMIT :pool) s"
+        " ORDER BY near DESC LIMIT :k"
     )
 
 
@@ -205,7 +212,8 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
     exact words (every word of the text as a prefix, full-text GIN index) or the address
     fragment (trigram GIN index); only when those found fewer than ``:n`` records in all the
     entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives
-    typos and accents: first the ``close`` names, then, if still too few, the ``similar`` ones.
+    typos and accents: first the ``close`` names, then, unless one of them is nearly the text,
+    the ``similar`` ones.
     A common word thus costs one early-stopping scan, and the fuzzy steps, whose cost grows
     with the number of names their index scan passes, run for the rare texts that need them,
     the costlier one the rarest. The candidates are then scored and the best ``:n`` kept."""
@@ -332,21 +340,28 @@ def query_params(text: str, words: list[str], limit: int) -> dict:
     }
 
 
-def candidate_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, list]:
+def candidate_ids(conn: sa.Connection, statements: dict[str, str], params: dict, near: bool = False) -> dict:
     """Each entity's candidate ids by its statement (``statements``: entity to statement), all
-    in one round trip: each statement stays a subquery planned as it would be alone."""
-    found = {name: [] for name in statements}
-    if statements:
-        union = " UNION ALL ".join(
-            f"(SELECT '{name}'::text AS entity, s.id FROM ({sql}) s)" for name, sql in statements.items()
-        )
-        for entity, id_ in conn.execute(sa.text(union), params):
-            found[entity].append(id_)
+    in one round trip: each statement stays a subquery planned as it would be alone. With
+    ``near``, the statements are fuzzy steps' (:func:`_closest`) and each id comes with its
+    similarity to the text: entity to {id: similarity}."""
+    found = {name: {} if near else [] for name in statements}
+    union = " UNION ALL ".join(
+        f"(SELECT '{name}'::text AS entity, s.id, {'s.near' if near else 'NULL::real'} FROM ({sql}) s)"
+        for name, sql in statements.items()
+    )
+    if union:
+        for entity, id_, similarity in conn.execute(sa.text(union), params):
+            if near:
+                found[entity].setdefault(id_, similarity)
+            else:
+                found[entity].append(id_)
     return found
 
 
-def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, list]:
-    """Each entity's candidates by one fuzzy step (``statements``: entity to statement), always
+def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, dict]:
+    """Each entity's candidates by one fuzzy step (``statements``: entity to statement), each
+    with its similarity to the text (entity to {id: similarity}), always
     through the trigram GIN index: the planner guesses that 1% of rows are similar to any
     text, and with a LIMIT it would then read the table until it found ``:k`` of them, which
     for a rare text means all of it. Bitmap scans only, and each entity's word similarity
@@ -359,7 +374,7 @@ def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> 
         for threshold in sorted(thresholds):  # one round trip per entities' threshold
             conn.exec_driver_sql(f"SET LOCAL pg_trgm.word_similarity_threshold = {float(threshold)}")
             group = {name: sql for name, sql in statements.items() if TARGETS[name].word_similarity == threshold}
-            found.update(candidate_ids(conn, group, params))
+            found.update(candidate_ids(conn, group, params, near=True))
     finally:
         savepoint.rollback()
     return {name: found[name] for name in statements}
@@ -395,20 +410,20 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
         queries = {name: q for name in names if (q := entity_queries(name, len(words), address=address))}
         exact = candidate_ids(conn, {name: q.exact for name, q in queries.items()}, params)
         found = {name: dict.fromkeys(ids) for name, ids in exact.items()}
-        # Typos are forgiven when the exact words found too little, step by step: each costs more.
-        for step in ("close", "similar"):
-            # an entity with its fill of candidates already has closer ones than the next step's
-            statements = {
-                name: sql
-                for name, q in queries.items()
-                if (sql := getattr(q, step)) is not None and len(found[name]) < params["k"]
-            }
-            if sum(map(len, found.values())) >= limit or not statements:
-                break
-            if step == "similar" and words == [text]:
-                break  # one word: a name nearly the word is one the word is nearly in, a close name
-            for name, ids in fuzzy_ids(conn, statements, params).items():
-                found[name].update(dict.fromkeys(ids))
+        # Typos are forgiven when the exact words found too little: a fuzzy match costs more.
+        if sum(map(len, found.values())) < limit:
+            close = fuzzy_ids(conn, {name: q.close for name, q in queries.items() if q.close}, params)
+            for name, near in close.items():
+                found[name].update(dict.fromkeys(near))
+            similar = {name: q.similar for name, q in queries.items() if q.similar}
+            # The similar names, unless a close name is nearly the text: then the text is no
+            # typo of another name. Not "unless the close names are enough": they may be many
+            # yet miss the one whose short word a typo spoiled ("grace blel": Grace Blair,
+            # Grace Blevins, ..., and Grace Bell only among the similar).
+            nearest = max((v for near in close.values() for v in near.values()), default=0)
+            if similar and nearest < NEAR and words != [text]:  # one word: its similar names are close
+                for name, near in fuzzy_ids(conn, similar, params).items():
+                    found[name].update(dict.fromkeys(near))
         for name, q in queries.items():
             if found[name]:
                 for row in conn.execute(sa.text(q.score), {**params, "ids": list(found[name])}):
