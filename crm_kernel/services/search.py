@@ -176,10 +176,9 @@ def _score(expr: str, words: int) -> str:
 
 def _closest(t: Target, live: str, match: str) -> str:
     """The ids of the ``:k`` names most similar to the text (``near``, their similarity) among
-    the first ``:pool`` that
-    ``match``: the closest first, as a common word of the text ("works") makes hundreds of
-    names match, yet never more than ``:pool`` rechecked and sorted, as a typo of a very common
-    word ("renwal") matches tens of thousands of titles."""
+    the first ``:pool`` that ``match``: the closest first, as a common word of the text
+    ("works") makes hundreds of names match, yet never more than ``:pool`` rechecked and
+    sorted, as a typo of a very common word ("renwal") matches tens of thousands of titles."""
     return (
         f"SELECT s.id, similarity(crm_fold(:q), s.name) AS near"
         f" FROM (SELECT t.id, {t.name} AS name {live} AND {match} LIMIT :pool) s"
@@ -213,10 +212,10 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
     fragment (trigram GIN index); only when those found fewer than ``:n`` records in all the
     entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives
     typos and accents: first the ``close`` names, then, unless one of them is nearly the text,
-    the ``similar`` ones.
-    A common word thus costs one early-stopping scan, and the fuzzy steps, whose cost grows
-    with the number of names their index scan passes, run for the rare texts that need them,
-    the costlier one the rarest. The candidates are then scored and the best ``:n`` kept."""
+    the ``similar`` ones. A common word thus costs one early-stopping scan, and the fuzzy
+    steps, whose cost grows with the number of names their index scan passes, run for the
+    rare texts that need them, the costlier one the rarer. The candidates are then scored and
+    the best ``:n`` kept."""
     t = TARGETS[entity]
     live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
     scores = [_score(t.name, words)]
@@ -303,7 +302,7 @@ def prefix_tsquery(text: str) -> str:
     return " & ".join(f"'{w}':*" for w in _WORD.findall(text.lower()))
 
 
-KEY_WORDS = 2
+KEY_WORDS = 2  # words of a text the full-text index looks up
 
 
 def key_tsquery(text: str) -> str:
@@ -361,11 +360,11 @@ def candidate_ids(conn: sa.Connection, statements: dict[str, str], params: dict,
 
 def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, dict]:
     """Each entity's candidates by one fuzzy step (``statements``: entity to statement), each
-    with its similarity to the text (entity to {id: similarity}), always
-    through the trigram GIN index: the planner guesses that 1% of rows are similar to any
-    text, and with a LIMIT it would then read the table until it found ``:k`` of them, which
-    for a rare text means all of it. Bitmap scans only, and each entity's word similarity
-    threshold, inside a savepoint that takes the settings back."""
+    with its similarity to the text (entity to {id: similarity}), always through the trigram
+    GIN index: the planner guesses that 1% of rows are similar to any text, and with a LIMIT
+    it would then read the table until it found ``:k`` of them, which for a rare text means
+    all of it. Bitmap scans only, and each entity's word similarity threshold, inside a
+    savepoint that takes the settings back."""
     thresholds = {TARGETS[name].word_similarity for name in statements}
     found = {}
     savepoint = conn.begin_nested()
