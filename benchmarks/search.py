@@ -133,11 +133,13 @@ def table_scans(conn, text: str) -> list[str]:
         explain = lambda sql: "\n".join(conn.execute(sa.text("EXPLAIN " + sql), params).scalars())  # noqa: E731
         if f"Seq Scan on {name}" in explain(queries.exact):
             found.append(f"{name} exact words (a sequential scan stopping at :k rows)")
-        if queries.fuzzy is not None:
+        for step in ("close", "similar"):
+            if (fuzzy := getattr(queries, step)) is None:
+                continue
             with conn.begin_nested() as savepoint:  # as searching.fuzzy_ids runs it
                 conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-                if "_fold_trgm_idx" not in explain(queries.fuzzy):
-                    found.append(f"{name} fuzzy match NOT ON ITS INDEX")
+                if "_fold_trgm_idx" not in explain(fuzzy):
+                    found.append(f"{name} fuzzy match ({step}) NOT ON ITS INDEX")
                 savepoint.rollback()
         if f"Seq Scan on {name}" in explain(queries.score):
             found.append(f"{name} scoring")

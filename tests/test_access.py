@@ -42,6 +42,20 @@ def test_services_list_exactly_the_permitted_deals(app_engine, world, who):
     assert {t.split()[0] for t in found["title"].to_list()} == VISIBLE_DEALS[who]
 
 
+@pytest.mark.parametrize("who", sorted(VISIBLE_DEALS))
+def test_a_search_with_a_typo_finds_only_the_permitted_deals(app_engine, world, who):
+    """The fuzzy steps (no exact word matches "deall") obey the same policies as the rest."""
+    crm = as_user(app_engine, who)
+    found = crm.search("deall", entities=["deals", "activities"])
+    assert set(found["entity"]) == {"deals"}
+    assert {t.split()[0] for t in found["title"].to_list()} == VISIBLE_DEALS[who]
+    for name in ("rob", "rae", "sam", "mia"):
+        typo = crm.search(f"{name} deall", entities="deals")["title"].to_list()
+        assert {t.split()[0] for t in typo} <= VISIBLE_DEALS[who]
+        if name in VISIBLE_DEALS[who]:
+            assert typo[0] == f"{name} deal"
+
+
 def _owners(crm: CRM, frame) -> set[str]:
     names = {str(u["id"]): u["email"].split("@")[0] for u in crm.users.list(limit=None)}
     return {names[str(o)] for o in frame["owner_id"].to_list()}

@@ -2,7 +2,6 @@
 and e-mail fragments included; deleted records never; bad input is refused clearly."""
 
 import datetime as dt
-import re
 
 import polars as pl
 import pytest
@@ -93,6 +92,75 @@ def test_typos_and_parts_of_names_find_the_record_first_of_its_kind(crm, records
     of_kind = frame.filter(pl.col("entity") == entity)
     assert of_kind.height > 0, f"{text!r} found {found(frame)}"
     assert of_kind["id"][0] == str(records[key]["id"])
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "key"),
+    [
+        ("acme corporaiton", "companies", "acme"),  # two letters swapped
+        ("acme coporation", "companies", "acme"),  # a letter missing
+        ("ácme córporation", "companies", "acme"),  # accents the name has not
+        ("globe", "companies", "globex"),  # the last letter missing
+        ("glbex", "companies", "globex"),
+        ("jhon smith", "contacts", "john"),
+        ("john smit", "contacts", "john"),
+        ("jose alvraez", "contacts", "jose"),  # swapped, and typed without its accents
+        ("jse álvarez", "contacts", "jose"),
+        ("JOSE ALVAREZ", "contacts", "jose"),
+    ],
+)
+def test_a_typo_in_a_company_or_a_contact_finds_it_first(crm, records, text, entity, key):
+    frame = crm.search(text, entities=entity)
+    assert found(frame)[:1] == [ref(entity, records[key])], f"{text!r} found {frame['title'].to_list()}"
+
+
+@pytest.fixture
+def crowd(crm, records):
+    """Names sharing words with the records': a typo's other words then match dozens of names."""
+    for i, kind in enumerate(["Solutions", "Systems", "Labs", "Group", "Partners"] * 12):
+        crm.companies.create(name=f"{['Nexus', 'Vertex', 'Summit', 'Apex'][i % 4]} {kind} {i}")
+    crm.companies.create(name="Brightwater Solutions")
+    for first in ["John", "Jon", "Joan", "Johan", "Jane", "Joe"]:
+        for last in ["Smithers", "Smyth", "Schmidt", "Simpson", "Smalls", "Alvarado"]:
+            crm.contacts.create(first_name=first, last_name=last)
+    return records
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "title"),
+    [
+        ("brightwter solutions", "companies", "Brightwater Solutions"),
+        ("brigthwater solutions", "companies", "Brightwater Solutions"),
+        ("john simth", "contacts", "John Smith"),
+        ("jon smiht", "contacts", "John Smith"),
+        ("jose alvarze", "contacts", "José Álvarez"),
+        ("smiht", "contacts", "John Smith"),
+    ],
+)
+def test_a_typo_among_many_alike_names_finds_the_record_among_the_first(crowd, crm, text, entity, title):
+    """Trigrams rank "John Simpson" near "john simth" too: the record must be in the first few."""
+    frame = crm.search(text, entities=entity)
+    assert title in frame["title"].to_list()[:5], frame["title"].to_list()[:10]
+
+
+def test_a_typo_finds_the_record_behind_more_close_names_than_are_scored(crm, records):
+    """Each fuzzy step hands on its closest names first, not the first it reads: fifty
+    "Allen Works" are close to "allson works" ("allson" nearly in "allen"), more than
+    :data:`~crm_kernel.services.search.MIN_CANDIDATES`, and were created first."""
+    for i in range(50):
+        crm.companies.create(name=f"Allen Works {i}")
+    allison = crm.companies.create(name="Allison Works")
+    assert found(crm.search("allson works", entities="companies"))[0] == ref("companies", allison)
+
+
+def test_many_close_names_do_not_hide_a_similar_one(crm, records):
+    """ "blel" is nearly in "Blainsworth" but not in "Bell": thirty close names, more than are
+    shown yet none nearly the text, so the similar names are looked for too (and "Grace Bell",
+    the whole of it nearly the text, ranks above the long names)."""
+    for _ in range(30):
+        crm.contacts.create(first_name="Grace", last_name="Blainsworth-Whitfield-Montgomery")
+    bell = crm.contacts.create(first_name="Grace", last_name="Bell")
+    assert ref("contacts", bell) in found(crm.search("grace blel"))
 
 
 def test_a_typo_finds_the_record_at_the_top(crm, records):
@@ -290,15 +358,84 @@ def test_each_entity_is_searched_on_its_indexes(demo_engine, text):
             if address:  # the fragment as typed, in the addresses' trigram indexes
                 index = {"companies": "companies_domain_trgm_idx", "contacts": "contacts_email_trgm_idx"}[name]
                 assert f"Bitmap Index Scan on {index}" in exact, exact
-                assert queries.fuzzy is None
+                assert queries.fuzzy == ()
                 continue
             assert f"Bitmap Index Scan on {name}_search_idx" in exact, exact  # the words, full text
-            with conn.begin_nested() as savepoint:  # as fuzzy_ids() runs it
-                conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-                fuzzy = plan(conn, queries.fuzzy, params)
-                savepoint.rollback()
-            assert re.search(rf"Bitmap Index Scan on {name}_\w+_fold_trgm_idx", fuzzy), fuzzy
+            assert len(queries.fuzzy) == (2 if name in ("companies", "contacts") else 1)  # close, then similar
+            for fuzzy in queries.fuzzy:
+                with conn.begin_nested() as savepoint:  # as fuzzy_ids() runs it
+                    conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+                    assert scanned_indexes(conn, fuzzy, params) == [FOLD_INDEXES[name]]
+                    savepoint.rollback()
             assert f"Seq Scan on {name}" not in plan(conn, queries.score, params)
+
+
+FOLD_INDEXES = {
+    "companies": "companies_name_fold_trgm_idx",
+    "contacts": "contacts_name_fold_trgm_idx",
+    "deals": "deals_title_fold_trgm_idx",
+    "activities": "activities_subject_fold_trgm_idx",
+}
+
+
+def scanned_indexes(conn, sql: str, params: dict) -> list[str]:
+    """The indexes a statement's plan reads, by bitmap index scans, and refuses any other scan."""
+    found = []
+
+    def walk(node):
+        kind = node["Node Type"]
+        assert kind not in ("Seq Scan", "Index Scan", "Index Only Scan"), node
+        if kind == "Bitmap Index Scan":
+            found.append(node["Index Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(conn.execute(sa.text("EXPLAIN (FORMAT JSON) " + sql), params).scalar()[0]["Plan"])
+    return found
+
+
+@pytest.mark.parametrize("text", ["andrade netwrks", "wesley simth", "globx"])
+def test_each_fuzzy_step_is_one_bitmap_scan_of_the_trigram_index(demo_engine, text):
+    """The close and the similar step each read their entity's trigram index once: no
+    BitmapOr of two scans, whose recheck would cost every condition on the union of both."""
+    words = searching.words_of(text)
+    params = searching.query_params(text, words, 20)
+    with demo_engine.begin() as conn:
+        searching.set_thresholds(conn)
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        for name in searching.ENTITIES:
+            queries = searching.entity_queries(name, len(words))
+            assert scanned_indexes(conn, queries.close, params) == [FOLD_INDEXES[name]]
+            if name in ("companies", "contacts"):  # names typed whole; titles and subjects are longer
+                assert scanned_indexes(conn, queries.similar, params) == [FOLD_INDEXES[name]]
+            else:
+                assert queries.similar is None
+
+
+def test_the_similar_step_finds_what_no_close_name_does(crm, records):
+    """ "john simth": "simth" is nearly in no name (two letters swapped spoil a short word), but
+    the whole text is nearly "John Smith"."""
+    params = searching.query_params("john simth", ["john", "simth"], 20)
+    queries = searching.entity_queries("contacts", 2)
+    with crm.transaction() as conn:
+        searching.set_thresholds(conn)
+        close = list(searching.fuzzy_ids(conn, {"contacts": queries.close}, params)["contacts"])
+        similar = list(searching.fuzzy_ids(conn, {"contacts": queries.similar}, params)["contacts"])
+    assert records["john"]["id"] not in close
+    assert records["john"]["id"] in similar
+
+
+def test_the_exact_words_are_all_required_though_the_index_looks_up_the_longest(crm, records):
+    assert searching.key_tsquery("Porter Consulting Inc.") == "'consulting':* & 'porter':*"
+    assert searching.key_tsquery("jo") == "'jo':*"
+    inc = crm.companies.create(name="Porter Consulting Inc.")
+    crm.companies.create(name="Porter Consulting")
+    text = "porter consulting inc"
+    words = searching.words_of(text)
+    with crm.transaction() as conn:
+        exact = searching.entity_queries("companies", len(words)).exact
+        ids = searching.candidate_ids(conn, {"companies": exact}, searching.query_params(text, words, 20))
+    assert ids == {"companies": [inc["id"]]}
 
 
 def test_fuzzy_ids_leaves_the_planner_settings_as_they_were(crm, records):
@@ -306,10 +443,24 @@ def test_fuzzy_ids_leaves_the_planner_settings_as_they_were(crm, records):
         searching.set_thresholds(conn)
         queries = searching.entity_queries("contacts", 2)
         params = searching.query_params("jon smiht", ["jon", "smiht"], 20)
-        assert searching.fuzzy_ids(conn, queries.fuzzy, params) == [records["john"]["id"]]
+        assert list(searching.fuzzy_ids(conn, {"contacts": queries.close}, params)["contacts"]) == [
+            records["john"]["id"]
+        ]
         assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW enable_indexscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW pg_trgm.word_similarity_threshold").scalar() == "0.4"
+        searching.fuzzy_ids(conn, {"activities": searching.entity_queries("activities", 2).close}, params)
+        assert conn.exec_driver_sql("SHOW pg_trgm.word_similarity_threshold").scalar() == "0.4"
+
+
+def test_a_typo_of_a_subject_shared_by_many_activities(crm, records):
+    """Activities' close step has its own, higher threshold: still one letter missing in a
+    long word of a subject is forgiven."""
+    for subject in ["Re: proposal", "Re: pricing question", "Meeting recap"]:
+        crm.activities.create(type="email", subject=subject)
+    assert crm.search("dicovery call", entities="activities")["id"].to_list() == [str(records["call"]["id"])]
+    assert crm.search("meetng recap", entities="activities")["title"].to_list() == ["Meeting recap"]
+    assert crm.search("renwal", entities="activities").is_empty()
 
 
 def test_demo_data_is_found(demo_engine):

@@ -9,13 +9,27 @@ higher is better). An entity's query gathers a bounded set of candidates, each s
 own indexed query (see :func:`entity_queries`), and scores them:
 
 - the exact words: every word of the text as a prefix in the record's ``search_vector``
-  (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql);
+  (names, e-mails, titles, descriptions; full-text GIN indexes of sql/002_indexes.sql, which
+  look up the longest words only: see :func:`key_tsquery`);
 - e-mail addresses and domains by ``ILIKE '%fragment%'`` on their trigram GIN indexes, when
   the text looks like one (holds ``@`` or ``.`` and no space);
-- when those find too little (fewer than ``limit`` records in all): names and titles by trigram word similarity on
-  ``crm_fold(...)`` (lower case, accents removed; GIN indexes of sql/012_search.sql): every
-  word of the text must nearly appear in the name, which forgives typos and accents. The
-  threshold is set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
+- when those find too little (fewer than ``limit`` records in all), names and titles folded by
+  ``crm_fold(...)`` (lower case, accents removed; trigram GIN indexes of sql/012_search.sql),
+  which forgives typos and accents, in two steps, each one bitmap scan of the entity's index
+  (never a ``BitmapOr`` of both, whose recheck would cost every condition on every row either
+  scan passed), in one round trip for all entities (two, as activities have their own
+  threshold: see :data:`ACTIVITY_WORD_SIMILARITY`):
+
+  - *close*: every word of the text nearly appears in the name (trigram word similarity): a
+    key per word, which few names pass, so the scan and its recheck stay small;
+  - *similar*, unless a close name is nearly the text (:data:`NEAR`), and only for companies'
+    and people's names: the whole text is nearly the name (trigram similarity), which forgives
+    what spoils one short word ("wesley simth"), but whose scan passes every name sharing one
+    long word with the text ("Wesley ..."), each then rechecked.
+
+  Each step hands on its closest names first (by similarity to the text), so that a name
+  behind hundreds of others sharing a common word ("allson works") is still scored.
+  The thresholds are set for the transaction only (``set_config(..., true)``, i.e. ``SET LOCAL``).
 
 The score is the trigram similarity of the name to the text (see :func:`_score`), or a fixed
 :data:`TEXT_MATCH_SCORE` for a match in a description, more for a longer part of an address.
@@ -51,16 +65,29 @@ COLUMNS = ("entity", "id", "title", "subtitle", "score")
 # short word ("smiht" reaches 0.5 of "Smith", "frnech" 0.43 of "French"), high enough that
 # the index rules most names out.
 WORD_SIMILARITY = 0.4
+# The same for activities' subjects: millions of rows share a few dozen subjects, so that a
+# word sharing a few trigrams with a common one ("renwal": "Re: proposal") passes the index
+# in a hundred thousand rows, each then rechecked. A higher threshold leaves those out of
+# the index scan and still forgives a letter in a long word ("dicovery" reaches 0.58).
+ACTIVITY_WORD_SIMILARITY = 0.55
 # Trigram similarity the whole text must reach with a whole name when some word does not:
 # "wesley simth" reaches 0.53 of "Wesley Smith", "john simth" 0.47 of "John Smith", while
 # "Wesley Jones" stays at 0.39.
 SIMILARITY = 0.45
+# Similarity to the text of a close name that makes the similar step needless: a letter
+# missing in a long word ("andrade netwrks" reaches 0.74 of "Andrade Networks"), while two
+# letters swapped in a short one leave less ("wesley simth": 0.67 of "Wesley Sims", whose
+# similar names include "Wesley Smith").
+NEAR = 0.7
 # What a match only by full text (a word of a description) or by e-mail fragment scores:
 # below a good name match, above a poor one.
 TEXT_MATCH_SCORE = 0.5
 # Candidates each source of an entity hands on to be scored, at least: a bound, so that a
 # word found in a hundred thousand rows costs what a rare one does.
 MIN_CANDIDATES = 40
+# Names a fuzzy step ranks to choose its candidates among, in candidates: the closest of a few
+# hundred, as many as a common word brings, at the cost of ranking a few hundred.
+POOL = 10
 
 
 @dataclass(frozen=True)
@@ -78,6 +105,13 @@ class Target:
     addresses: tuple[tuple[str, str], ...] = ()
     fulltext: bool = False
     then: str = "title"  # the order of equal scores
+    # Whether the whole text may be a typo of the whole name (the *similar* step): a person's
+    # or a company's name, typed whole. A deal's title or an activity's subject is longer than
+    # what is typed to find it, so it is rarely similar as a whole, yet the index would pass
+    # every title sharing a company's name with the text, each then rechecked.
+    similar: bool = False
+    # The word similarity of the close step (see :data:`WORD_SIMILARITY`).
+    word_similarity: float = WORD_SIMILARITY
 
 
 TARGETS = {
@@ -87,6 +121,7 @@ TARGETS = {
         "t.name",
         "concat_ws(' · ', t.domain, t.industry)",
         addresses=(("t.domain", "domain_like"),),
+        similar=True,
     ),
     "contacts": Target(
         "contacts",
@@ -94,6 +129,7 @@ TARGETS = {
         "t.first_name || ' ' || t.last_name",
         "concat_ws(' · ', t.email, t.job_title, (SELECT name FROM companies WHERE id = t.company_id))",
         addresses=(("t.email", "like"),),
+        similar=True,
     ),
     "deals": Target(
         "deals",
@@ -113,17 +149,21 @@ TARGETS = {
         " (SELECT title FROM deals WHERE id = t.deal_id), (SELECT name FROM companies WHERE id = t.company_id))",
         fulltext=True,
         then="t.created_at DESC",
+        word_similarity=ACTIVITY_WORD_SIMILARITY,
     ),
 }
 
 
-def _match(expr: str, words: int) -> str:
+def _close(expr: str, words: int) -> str:
     """Every word of the text nearly appears in ``expr`` (trigram word similarity above its
-    threshold: a GIN index scan with a key per word), or the whole text is nearly ``expr``
-    (similarity above its threshold: a second scan of the same index), which forgives what
+    threshold): one GIN index scan with a key per word."""
+    return " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
+
+
+def _similar(expr: str) -> str:
+    """The whole text is nearly ``expr`` (similarity above its threshold), which forgives what
     spoils one short word, such as two letters swapped ("wesley simth")."""
-    each = " AND ".join(f"crm_fold(:w{i}) <% {expr}" for i in range(words))
-    return f"(({each}) OR crm_fold(:q) % {expr})"
+    return f"crm_fold(:q) % {expr}"
 
 
 def _score(expr: str, words: int) -> str:
@@ -134,13 +174,32 @@ def _score(expr: str, words: int) -> str:
     return f"(2 * ({mean}) / {words} + similarity(crm_fold(:q), {expr})) / 3"
 
 
+def _closest(t: Target, live: str, match: str) -> str:
+    """The ids of the ``:k`` names most similar to the text (``near``, their similarity) among
+    the first ``:pool`` that ``match``: the closest first, as a common word of the text
+    ("works") makes hundreds of names match, yet never more than ``:pool`` rechecked and
+    sorted, as a typo of a very common word ("renwal") matches tens of thousands of titles."""
+    return (
+        f"SELECT s.id, similarity(crm_fold(:q), s.name) AS near"
+        f" FROM (SELECT t.id, {t.name} AS name {live} AND {match} LIMIT :pool) s"
+        " ORDER BY near DESC LIMIT :k"
+    )
+
+
 class Queries(NamedTuple):
-    """One entity's statements: ``exact`` and ``fuzzy`` select candidate ids (``fuzzy`` is
-    None for an address), ``score`` scores the candidates ``:ids`` and keeps the best ``:n``."""
+    """One entity's statements: ``exact``, ``close`` and ``similar`` select candidate ids
+    (``close`` and ``similar`` are None for an address), ``score`` scores the candidates
+    ``:ids`` and keeps the best ``:n``."""
 
     exact: str
-    fuzzy: str | None
+    close: str | None
+    similar: str | None
     score: str
+
+    @property
+    def fuzzy(self) -> tuple[str, ...]:
+        """The fuzzy steps, in the order they are tried."""
+        return tuple(q for q in (self.close, self.similar) if q is not None)
 
 
 def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries | None:
@@ -152,15 +211,21 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
     exact words (every word of the text as a prefix, full-text GIN index) or the address
     fragment (trigram GIN index); only when those found fewer than ``:n`` records in all the
     entities searched, the fuzzy match on the folded name (trigram GIN index), which forgives
-    typos and accents. A common
-    word thus costs one early-stopping scan, and the fuzzy match, whose cost grows with the
-    number of names it matches, runs for the rare texts that need it. The candidates are then
-    scored and the best ``:n`` kept."""
+    typos and accents: first the ``close`` names, then, unless one of them is nearly the text,
+    the ``similar`` ones. A common word thus costs one early-stopping scan, and the fuzzy
+    steps, whose cost grows with the number of names their index scan passes, run for the
+    rare texts that need them, the costlier one the rarer. The candidates are then scored and
+    the best ``:n`` kept."""
     t = TARGETS[entity]
     live = f"FROM {t.table} t WHERE t.deleted_at IS NULL"
     scores = [_score(t.name, words)]
     if not address:  # the words of an address ("gmail", "com") are no words of a text
-        exact = [f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq) LIMIT :k"]
+        # The index looks up the longest words only (see :func:`key_tsquery`); every word is
+        # then checked on the rows found, by the function behind @@, which no index matches.
+        exact = [
+            f"SELECT t.id {live} AND t.search_vector @@ to_tsquery('simple', :tsq_key)"
+            f" AND ts_match_vq(t.search_vector, to_tsquery('simple', :tsq)) LIMIT :k"
+        ]
         scores.append(f"CASE WHEN t.search_vector @@ to_tsquery('simple', :tsq) THEN {TEXT_MATCH_SCORE} END")
     elif not t.addresses:
         return None
@@ -174,14 +239,15 @@ def entity_queries(entity: str, words: int, *, address: bool = False) -> Queries
                 f" + {1 - TEXT_MATCH_SCORE} * length(:q) / greatest(length({column}), length(:q)) END"
             )
     # An address is matched as it is typed: its words are no names to guess at.
-    fuzzy = None if address else f"SELECT t.id {live} AND {_match(t.name, words)} LIMIT :k"
+    close = None if address else _closest(t, live, _close(t.name, words))
+    similar = _closest(t, live, _similar(t.name)) if t.similar and not address else None
     score = f"""
     SELECT t.id, {t.title} AS title, {t.subtitle} AS subtitle, greatest({", ".join(scores)}) AS score
     FROM {t.table} t
     WHERE t.id = ANY(:ids) AND t.deleted_at IS NULL
     ORDER BY score DESC, {t.then}, t.id
     LIMIT :n"""
-    return Queries(" UNION ALL ".join(f"({source})" for source in exact), fuzzy, score)
+    return Queries(" UNION ALL ".join(f"({source})" for source in exact), close, similar, score)
 
 
 def clean_text(text) -> str:
@@ -236,6 +302,18 @@ def prefix_tsquery(text: str) -> str:
     return " & ".join(f"'{w}':*" for w in _WORD.findall(text.lower()))
 
 
+KEY_WORDS = 2  # words of a text the full-text index looks up
+
+
+def key_tsquery(text: str) -> str:
+    """The :data:`KEY_WORDS` longest words of ``text`` as prefixes: what the full-text index
+    looks up. A short word ("inc", "gmbh") is a prefix of words in a large share of the rows,
+    all of whose entries the index would read (a prefix is looked up in full before any other
+    word narrows it), and it narrows the longer words' rows little."""
+    words = sorted(_WORD.findall(text.lower()), key=len, reverse=True)[:KEY_WORDS]
+    return prefix_tsquery(" ".join(words))
+
+
 def _like(fragment: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", fragment) + "%"
 
@@ -254,22 +332,51 @@ def query_params(text: str, words: list[str], limit: int) -> dict:
         "like": _like(text),
         "domain_like": _like(domain),
         "tsq": prefix_tsquery(text),
+        "tsq_key": key_tsquery(text),
         "n": limit,
         "k": max(MIN_CANDIDATES, 2 * limit),
+        "pool": POOL * max(MIN_CANDIDATES, 2 * limit),
     }
 
 
-def fuzzy_ids(conn: sa.Connection, sql: str, params: dict) -> list:
-    """The fuzzy match's candidates, always through the trigram GIN index: the planner guesses
-    that 1% of rows are similar to any text, and with a LIMIT it would then read the table
-    until it found ``:k`` of them, which for a rare text means all of it. Bitmap scans only,
-    inside a savepoint that takes the settings back."""
+def candidate_ids(conn: sa.Connection, statements: dict[str, str], params: dict, near: bool = False) -> dict:
+    """Each entity's candidate ids by its statement (``statements``: entity to statement), all
+    in one round trip: each statement stays a subquery planned as it would be alone. With
+    ``near``, the statements are fuzzy steps' (:func:`_closest`) and each id comes with its
+    similarity to the text: entity to {id: similarity}."""
+    found = {name: {} if near else [] for name in statements}
+    union = " UNION ALL ".join(
+        f"(SELECT '{name}'::text AS entity, s.id, {'s.near' if near else 'NULL::real'} FROM ({sql}) s)"
+        for name, sql in statements.items()
+    )
+    if union:
+        for entity, id_, similarity in conn.execute(sa.text(union), params):
+            if near:
+                found[entity].setdefault(id_, similarity)
+            else:
+                found[entity].append(id_)
+    return found
+
+
+def fuzzy_ids(conn: sa.Connection, statements: dict[str, str], params: dict) -> dict[str, dict]:
+    """Each entity's candidates by one fuzzy step (``statements``: entity to statement), each
+    with its similarity to the text (entity to {id: similarity}), always through the trigram
+    GIN index: the planner guesses that 1% of rows are similar to any text, and with a LIMIT
+    it would then read the table until it found ``:k`` of them, which for a rare text means
+    all of it. Bitmap scans only, and each entity's word similarity threshold, inside a
+    savepoint that takes the settings back."""
+    thresholds = {TARGETS[name].word_similarity for name in statements}
+    found = {}
     savepoint = conn.begin_nested()
     try:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-        return list(conn.execute(sa.text(sql), params).scalars())
+        for threshold in sorted(thresholds):  # one round trip per entities' threshold
+            conn.exec_driver_sql(f"SET LOCAL pg_trgm.word_similarity_threshold = {float(threshold)}")
+            group = {name: sql for name, sql in statements.items() if TARGETS[name].word_similarity == threshold}
+            found.update(candidate_ids(conn, group, params, near=True))
     finally:
         savepoint.rollback()
+    return {name: found[name] for name in statements}
 
 
 def set_thresholds(conn: sa.Connection) -> None:
@@ -300,12 +407,22 @@ def search(crm: CRM, text, entities=None, limit: int = 20) -> pl.DataFrame:
     with crm.transaction() as conn:
         set_thresholds(conn)
         queries = {name: q for name in names if (q := entity_queries(name, len(words), address=address))}
-        found = {name: dict.fromkeys(conn.execute(sa.text(q.exact), params).scalars()) for name, q in queries.items()}
+        exact = candidate_ids(conn, {name: q.exact for name, q in queries.items()}, params)
+        found = {name: dict.fromkeys(ids) for name, ids in exact.items()}
         # Typos are forgiven when the exact words found too little: a fuzzy match costs more.
         if sum(map(len, found.values())) < limit:
-            for name, q in queries.items():
-                if q.fuzzy is not None:
-                    found[name].update(dict.fromkeys(fuzzy_ids(conn, q.fuzzy, params)))
+            close = fuzzy_ids(conn, {name: q.close for name, q in queries.items() if q.close}, params)
+            for name, near in close.items():
+                found[name].update(dict.fromkeys(near))
+            similar = {name: q.similar for name, q in queries.items() if q.similar}
+            # The similar names, unless a close name is nearly the text: then the text is no
+            # typo of another name. Not "unless the close names are enough": they may be many
+            # yet miss the one whose short word a typo spoiled ("grace blel": Grace Blair,
+            # Grace Blevins, ..., and Grace Bell only among the similar).
+            nearest = max((v for near in close.values() for v in near.values()), default=0)
+            if similar and nearest < NEAR and words != [text]:  # one word: its similar names are close
+                for name, near in fuzzy_ids(conn, similar, params).items():
+                    found[name].update(dict.fromkeys(near))
         for name, q in queries.items():
             if found[name]:
                 for row in conn.execute(sa.text(q.score), {**params, "ids": list(found[name])}):
