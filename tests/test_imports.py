@@ -101,7 +101,8 @@ def test_the_forecast_app_draws_its_charts_without_altair(demo_url):
     """Its charts are Vega-Lite specs built as dicts and drawn by a widget of ours: altair (and
     jinja2, which comes with it) stay for the notebooks. The analytics read PostgreSQL through
     ADBC as Arrow into polars; pandas comes with ADBC's DBAPI module, which imports
-    pyarrow.dataset (whose compiled module imports pandas when it loads)."""
+    pyarrow.dataset, which makes a pyarrow scalar as it loads, and pyarrow looks for pandas
+    (imports it) on the first scalar made."""
     code = app_code("forecast.ipynb")
     assert "ForecastPage(crm)" in code
     assert loaded_after(code, demo_url) == {POLARS, "crm_kernel.analytics", "pyarrow", "pandas"}
