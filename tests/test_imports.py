@@ -97,6 +97,19 @@ def test_the_pipeline_app_loads_no_heavy_library_nor_polars(demo_url):
     assert loaded_after(code, demo_url) == set()
 
 
+def test_the_forecast_app_draws_its_charts_without_altair(demo_url):
+    """Its charts are Vega-Lite specs built as dicts and drawn by a widget of ours: altair (and
+    jinja2, which comes with it) stay for the notebooks. The analytics read PostgreSQL through
+    ADBC as Arrow into polars; pandas comes with ADBC's DBAPI module, which imports
+    pyarrow.dataset, which makes a pyarrow scalar as it loads, and pyarrow looks for pandas
+    (imports it) on the first scalar made."""
+    code = app_code("forecast.ipynb")
+    assert "ForecastPage(crm)" in code
+    assert loaded_after(code, demo_url) == {POLARS, "crm_kernel.analytics", "pyarrow", "pandas"}
+    # the case would see altair were the page to draw with it
+    assert {"altair", "jinja2"} <= loaded_after(f"{code}\nfrom crm_kernel.analytics import charts", demo_url)
+
+
 def test_the_workbench_app_loads_no_heavy_library_until_a_query_runs(demo_url):
     """The workbench opens on a blank query: results (polars) and the grid (ipydatagrid,
     pandas) wait for the first Run, DuckDB for the first query on a snapshot."""

@@ -6,7 +6,9 @@
 
 A chart carries its rows inline (no data is fetched when it is drawn), so it renders offline
 and saves to standalone HTML. Amounts are in the reporting currency; the pipeline's tooltip
-repeats the ``left_out_note`` of deals whose currency had no rate.
+repeats the ``left_out_note`` of deals whose currency had no rate. The charts the forecast app
+draws are defined once, as plain Vega-Lite dicts, in :mod:`specs` (the app does without altair);
+here they become altair charts.
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-MONEY = ",.2f"
-SHARE = ".0%"
-DAYS = ",.1f"
-COLOURS = {"increase": "#66bb6a", "decrease": "#ef5350", "total": "#42a5f5"}
+from . import specs
+from .specs import DAYS, MONEY, SHARE
+
+period_label = specs.period_label  # the forecast's periods as the charts label them
 
 
 def _data(frame: pl.DataFrame) -> alt.Data:
-    """The rows inline, dates as ISO text (what Vega-Lite parses)."""
-    cast = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))
-    return alt.Data(values=cast.to_dicts())
+    return alt.Data(**specs.data(frame))
+
+
+def _from_spec(spec: dict) -> alt.Chart:
+    """An altair chart of one of :mod:`specs`' dicts (validated), its rows kept inline."""
+    chart = alt.Chart.from_dict(spec)
+    chart.data = alt.Data(**spec["data"])  # as the other charts: not moved to top-level datasets
+    return chart
 
 
 def _key(frame: pl.DataFrame) -> str:
@@ -57,50 +64,12 @@ def pipeline(frame: pl.DataFrame, title: str = "Open pipeline") -> alt.LayerChar
 
 def waterfall(frame: pl.DataFrame, title: str = "Pipeline waterfall") -> alt.Chart:
     """Open at start, each movement floating from the running total, open at end."""
-    total = pl.col("category").is_in(["open_at_start", "open_at_end"])
-    running = pl.col("value").cum_sum()  # open_at_start, then each movement on top
-    steps = frame.with_columns(
-        _from=pl.when(total).then(0.0).otherwise(running - pl.col("value")),
-        _to=pl.when(total).then(pl.col("value")).otherwise(running),
-        kind=pl.when(total)
-        .then(pl.lit("total"))
-        .when(pl.col("value") >= 0)
-        .then(pl.lit("increase"))
-        .otherwise(pl.lit("decrease")),
-    )
-    return (
-        alt.Chart(_data(steps))
-        .mark_bar()
-        .encode(
-            x=alt.X("category:N", sort=None, title=None),
-            y=alt.Y("_from:Q", title="value"),
-            y2="_to:Q",
-            color=alt.Color("kind:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())), legend=None),
-            tooltip=["category:N", "deals:Q", alt.Tooltip("value:Q", format=MONEY), "left_out_note:N"],
-        )
-        .properties(title=title)
-    )
+    return _from_spec(specs.waterfall(frame, title))
 
 
 def funnel(frame: pl.DataFrame, title: str = "Funnel") -> alt.Chart:
     """Deals entering each stage, with the shares that went further and won."""
-    return (
-        alt.Chart(_data(frame))
-        .mark_bar()
-        .encode(
-            y=alt.Y("stage:N", sort=None),
-            x=alt.X("entered:Q", title="deals entered"),
-            tooltip=[
-                "stage:N",
-                "entered:Q",
-                "reached_next:Q",
-                alt.Tooltip("next_rate:Q", format=SHARE),
-                "won:Q",
-                alt.Tooltip("win_rate:Q", format=SHARE),
-            ],
-        )
-        .properties(title=title)
-    )
+    return _from_spec(specs.funnel(frame, title))
 
 
 def velocity(frame: pl.DataFrame, title: str = "Days in stage") -> alt.LayerChart:
@@ -226,68 +195,14 @@ def backtest(frame: pl.DataFrame, title: str = "Forecast against actual") -> alt
     return (actual + lines).properties(title=title)
 
 
-def period_label(period: str = "quarter") -> pl.Expr:
-    """A forecast period's first day as ``2026 Q1`` or ``2026-01``; no close date as such."""
-    start = pl.col("period")
-    text = (
-        start.dt.year().cast(pl.String) + " Q" + start.dt.quarter().cast(pl.String)
-        if period == "quarter"
-        else start.dt.strftime("%Y-%m")
-    )
-    return pl.when(start.is_null()).then(pl.lit("no close date")).otherwise(text)
-
-
 def forecast_by_owner(
     frame: pl.DataFrame, period: str = "quarter", select: str | None = None, title: str = "Forecast by owner"
 ) -> alt.Chart:
-    """The forecast per expected close period, stacked by owner (``crm.analytics.forecast(
-    by="owner")``). With ``select``, a click picks one bar (a point selection of that name
-    over ``period_label`` and ``owner_id``) and dims the others."""
-    data = frame.with_columns(period_label=period_label(period), left_out_note=pl.col("left_out_note").fill_null(""))
-    order = data.sort("period", nulls_last=True)["period_label"].unique(maintain_order=True).to_list()
-    chart = (
-        alt.Chart(_data(data))
-        .mark_bar()
-        .encode(
-            x=alt.X("period_label:N", sort=order, title="expected close"),
-            y=alt.Y("forecast:Q", title="forecast", stack="zero"),
-            color=alt.Color("owner:N", title="owner"),
-            tooltip=[
-                alt.Tooltip("period_label:N", title="period"),
-                "owner:N",
-                "deals:Q",
-                alt.Tooltip("value:Q", format=MONEY),
-                alt.Tooltip("forecast:Q", format=MONEY),
-                "left_out_note:N",
-            ],
-        )
-        .properties(title=title)
-    )
-    if select:
-        pick = alt.selection_point(name=select, fields=["period_label", "owner_id"], on="click")
-        chart = chart.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)))
-    return chart
+    """The forecast per expected close period, stacked by owner; with ``select``, a click picks
+    one bar (see :func:`specs.forecast_by_owner`)."""
+    return _from_spec(specs.forecast_by_owner(frame, period, select, title))
 
 
 def win_loss(frame: pl.DataFrame, title: str = "Won and lost per month") -> alt.Chart:
     """Deals won and lost per month of their close date (``win_rate(by="month")``), stacked."""
-    key = _key(frame)
-    return (
-        alt.Chart(_data(frame))
-        .transform_fold(["won", "lost"], as_=["outcome", "count"])
-        .mark_bar()
-        .encode(
-            x=alt.X(f"{key}:T", timeUnit="yearmonth", title="closed in"),
-            y=alt.Y("count:Q", title="deals", stack="zero"),
-            color=alt.Color("outcome:N", scale=alt.Scale(domain=["won", "lost"], range=["#66bb6a", "#ef5350"])),
-            tooltip=[
-                alt.Tooltip(f"{key}:T", format="%Y-%m", title="month"),
-                "won:Q",
-                "lost:Q",
-                alt.Tooltip("win_rate:Q", format=SHARE),
-                alt.Tooltip("won_value:Q", format=MONEY),
-                "left_out_note:N",
-            ],
-        )
-        .properties(title=title)
-    )
+    return _from_spec(specs.win_loss(frame, title))

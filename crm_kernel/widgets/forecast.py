@@ -1,32 +1,28 @@
-"""``ForecastPage``: the forecast app, over ``crm.analytics`` and its altair charts.
+"""``ForecastPage``: the forecast app, over ``crm.analytics`` and its charts' Vega-Lite specs.
 
     from crm_kernel.widgets.forecast import ForecastPage
     ForecastPage(crm)     # forecast by period and owner (click a bar: its deals), funnel,
                           # waterfall of this quarter, won and lost per month
 
-Charts are altair's ``JupyterChart`` (an anywidget) with vega, vega-lite and vega-embed taken
-from the installed vl-convert package (:func:`offline_charts`), so nothing is fetched to draw
-them and tooltips work; a click on a forecast bar comes back to the kernel as the chart's
-selection, which lists that bar's deals below it.
+The charts are :mod:`crm_kernel.analytics.specs`' dicts drawn by :class:`VegaChart` (vega,
+vega-lite and vega-embed bundled from the installed vl-convert package), so nothing is fetched
+to draw them, tooltips work and altair is not imported; a click on a forecast bar comes back
+to the kernel as the chart's selection, which lists that bar's deals below it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-import logging
-import os
-from pathlib import Path
 
 import ipywidgets as widgets
 import polars as pl
 
-from ..analytics import my_day
-from ..config import Config, make_private_dir
+from ..analytics import my_day, specs
 from ..model.currencies import format_money
 from .lists import RecordList, record_href
+from .vega_chart import VegaChart
 
-log = logging.getLogger(__name__)
 PICK = "bar"  # the forecast chart's selection: the clicked bar
 FUNNEL_DAYS = 90
 TREND_MONTHS = 12
@@ -34,59 +30,26 @@ PERIODS = [("Quarter", "quarter"), ("Month", "month")]
 METHODS = [("Stage probability", "stage"), ("Learned from history", "learned")]
 
 
-def offline_charts(cache: Path | None = None):
-    """altair's ``JupyterChart``, set to load its JavaScript from vl-convert instead of a CDN.
-
-    vl-convert bundles vega, vega-lite and vega-embed for it, which takes 5 to 20 s here, so
-    the bundle is kept in ``$CRM_HOME/cache/`` per altair and vl-convert version and read from
-    there by the next page's kernel.
-    """
-    import altair as alt  # heavy (seconds): only the pages that draw charts pay for it
-    import vl_convert
-
-    chart = alt.JupyterChart
-    folder = cache or Config.from_env().home / "cache"
-    kept = folder / f"jupyter-chart-altair-{alt.__version__}-vl-convert-{vl_convert.__version__}.js"
-    if not getattr(chart, "_is_offline", False):
-        if kept.is_file():
-            chart._esm, chart._is_offline = kept.read_text(encoding="utf-8"), True
-            return chart
-        chart.enable_offline()
-    if not kept.is_file():
-        try:
-            make_private_dir(folder)
-            partial = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
-            partial.write_text(chart._esm, encoding="utf-8")
-            partial.replace(kept)  # whole or not at all: another kernel may be reading it
-        except OSError as exc:  # a read-only home costs the next page the bundling time, nothing more
-            log.warning("could not keep the chart bundle in %s: %s", folder, exc)
-    return chart
-
-
 class ForecastPage(widgets.VBox):
     """The forecast app; ``on`` pins today (the waterfall's quarter, the funnel's window)."""
 
     def __init__(self, crm, on: dt.date | None = None):
-        from ..analytics import charts
-
-        self.crm, self.charts = crm, charts
+        self.crm = crm
         self.today = on or my_day.today(crm)
         self.currency = crm.money.reporting_currency()
-        chart_widget = offline_charts()
         self.period = widgets.ToggleButtons(options=PERIODS, value="quarter", description="Period")
         self.method = widgets.Dropdown(options=METHODS, value="stage", description="Weights")
         self.period.add_class("crm-forecast-period")
         self.method.add_class("crm-forecast-method")
-        svg = {"renderer": "svg", "actions": False}
-        self.forecast_chart = chart_widget(self._forecast_chart(), embed_options=svg)
+        self.forecast_chart = VegaChart(self._forecast_chart())
         self.forecast_chart.add_class("crm-forecast-chart")
         self.picked = widgets.HTML("<p>Click a bar to list its deals.</p>")
         self.picked.add_class("crm-forecast-picked")
         self.deals = RecordList(empty="No bar chosen")
         self.deals.add_class("crm-forecast-deals")
-        self.others = chart_widget(self._other_charts(), embed_options=svg)
+        self.others = VegaChart(self._other_charts())
         self.others.add_class("crm-forecast-others")
-        self._watch()
+        self.forecast_chart.observe(self._on_pick, "selections")
         self.period.observe(lambda _c: self.redraw(), "value")
         self.method.observe(lambda _c: self.redraw(), "value")
         super().__init__(
@@ -96,25 +59,20 @@ class ForecastPage(widgets.VBox):
 
     # -- the forecast and its deals ------------------------------------------------------------
 
-    def _forecast_chart(self):
+    def _forecast_chart(self) -> dict:
         period, method = self.period.value, self.method.value
         self.frame = self.crm.analytics.forecast(period=period, method=method, by="owner")
         self.deal_frame = self.crm.analytics.forecast_deals(period=period, method=method).with_columns(
-            period_label=self.charts.period_label(period)
+            period_label=specs.period_label(period)
         )
-        return self.charts.forecast_by_owner(self.frame, period, select=PICK).properties(width=900, height=300)
-
-    def _watch(self) -> None:
-        # the chart's selections object is made anew whenever its chart changes
-        self.forecast_chart.selections.observe(self._on_pick, [PICK])
+        return specs.sized(specs.forecast_by_owner(self.frame, period, select=PICK), width=900, height=300)
 
     def redraw(self) -> None:
-        self.forecast_chart.chart = self._forecast_chart()
-        self._watch()
+        self.forecast_chart.spec = self._forecast_chart()  # its selections emptied
         self.show_deals(None, None)
 
     def _on_pick(self, change) -> None:
-        chosen = (change["new"].value or [None])[0] if change["new"] is not None else None
+        chosen = (change["new"].get(PICK) or [None])[0]
         if not chosen:
             self.show_deals(None, None)
         else:
@@ -168,19 +126,21 @@ class ForecastPage(widgets.VBox):
 
     # -- funnel, waterfall, won and lost ---------------------------------------------------------
 
-    def _other_charts(self):
-        import altair as alt
-
+    def _other_charts(self) -> dict:
         today = self.today
         quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
         year_ago = (today.replace(day=1) - dt.timedelta(days=31 * (TREND_MONTHS - 1))).replace(day=1)
-        a, c = self.crm.analytics, self.charts
-        funnel = c.funnel(
+        a = self.crm.analytics
+        funnel = specs.funnel(
             a.funnel(today - dt.timedelta(days=FUNNEL_DAYS - 1), today),
             title=f"Funnel: deals of the last {FUNNEL_DAYS} days",
-        ).properties(width=400, height=220)
-        waterfall = c.waterfall(a.waterfall(quarter, today), title=f"Pipeline since {quarter.isoformat()}").properties(
-            width=400, height=220
         )
-        trend = c.win_loss(a.win_rate(by="month", start=year_ago, end=today)).properties(width=900, height=220)
-        return alt.vconcat(alt.hconcat(funnel, waterfall), trend).resolve_scale(color="independent")
+        waterfall = specs.waterfall(a.waterfall(quarter, today), title=f"Pipeline since {quarter.isoformat()}")
+        trend = specs.win_loss(a.win_rate(by="month", start=year_ago, end=today))
+        return {
+            "vconcat": [
+                {"hconcat": [specs.sized(funnel, 400, 220), specs.sized(waterfall, 400, 220)]},
+                specs.sized(trend, 900, 220),
+            ],
+            "resolve": {"scale": {"color": "independent"}},
+        }

@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from crm_kernel import CRM
-from crm_kernel.widgets.forecast import offline_charts
+from crm_kernel.widgets.vega_chart import bundle
 
 from .harness import ROOT, open_app, screenshot, settle
 
 READY = ".crm-forecast-chart svg .mark-rect path"
-FORECAST_READY_MS = 240_000  # importing altair and four analytics over the history: the slowest app
+FORECAST_READY_MS = 240_000  # four analytics over the history: the slowest app
 BAR_DEALS = """
     SELECT d.id::text FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id
     WHERE d.deleted_at IS NULL AND NOT s.is_closed_won AND NOT s.is_closed_lost
@@ -36,7 +36,7 @@ def crm(browser_database_url):
 def chart_bundle():
     """The chart bundle kept in the CRM home the server shares, as after a first forecast page
     (bundling takes up to 20 s on a busy machine, on top of the page's own work)."""
-    offline_charts()
+    bundle()
 
 
 def test_the_charts_render_and_a_bar_lists_its_deals(page, offsite_requests, crm):
