@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -36,6 +37,9 @@ CUSTOM_FIELDS_SQL = (
 def names_custom_fields(spec: QuerySpec) -> bool:
     """Whether the spec mentions a custom field (only then are their declarations read)."""
     return "custom_fields." in json.dumps(spec.source)  # parse() left only JSON in source
+
+
+NAMED_PARAMETER = re.compile(r"(?<!:):(\w+)")  # ``:name`` in hand-written SQL, not a ``::cast``
 
 
 class SqlReader:

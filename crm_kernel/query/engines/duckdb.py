@@ -7,7 +7,6 @@ PostgreSQL. DuckDB has no statement timeout of its own: a timer interrupts the s
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from ...snapshot.views import ALL_ROWS
 from ..compilers import Compiler
 from ..control import RunHandle, Timer, statement, stopped
 from ..spec import parse
-from .base import Engine, Fetch, SqlReader, seek_values
+from .base import NAMED_PARAMETER, Engine, Fetch, SqlReader, seek_values
 
 
 class DuckDBCompiler(Compiler):
@@ -86,7 +85,7 @@ class _DuckDBReader(SqlReader):
         self.con = con
 
     def frame(self, sql: str, params: dict):
-        frame = self.con.sql(re.sub(r"(?<!:):(\w+)", r"$\1", sql), params=params).pl()
+        frame = self.con.sql(NAMED_PARAMETER.sub(r"$\1", sql), params=params).pl()
         frame.columns = [f"c{i}" for i in range(frame.width)]
         return frame
 

@@ -25,7 +25,7 @@ from ...errors import DatabaseError
 from ..compilers import CompiledQuery, Compiler
 from ..control import QueryCancelled, RunHandle, statement, stopped
 from ..spec import parse
-from .base import Engine, Fetch, SqlReader, seek_values
+from .base import NAMED_PARAMETER, Engine, Fetch, SqlReader, seek_values
 
 if TYPE_CHECKING:
     import polars as pl
@@ -179,7 +179,8 @@ class _PostgresReader(SqlReader):
         """``:name`` parameters become ``$n``; numeric columns, which ADBC hands over as an
         opaque text extension type, come back as plain text for the caller's casts."""
         import polars as pl
-        import pyarrow as pa
+
+        from ...db import arrow
 
         order: list[str] = []
 
@@ -188,17 +189,11 @@ class _PostgresReader(SqlReader):
                 order.append(match.group(1))
             return f"${order.index(match.group(1)) + 1}"
 
-        sql = re.sub(r"(?<!:):(\w+)", positional, sql)
+        sql = NAMED_PARAMETER.sub(positional, sql)
         with self.conn.cursor() as cursor:
             cursor.execute(sql, tuple(params[name] for name in order) if order else None)
-            table = cursor.fetch_arrow_table()
-        columns = [
-            pa.chunked_array([chunk.storage for chunk in column.chunks], type=column.type.storage_type)
-            if isinstance(column.type, pa.BaseExtensionType)
-            else column
-            for column in table.columns
-        ]
-        return pl.from_arrow(pa.table(columns, names=[f"c{i}" for i in range(len(columns))]))
+            table = arrow.plain(cursor.fetch_arrow_table())
+        return pl.from_arrow(table.rename_columns([f"c{i}" for i in range(table.num_columns)]))
 
 
 def _no_snapshot(snapshot) -> None:
