@@ -110,8 +110,9 @@ def today(crm: CRM) -> dt.date:
 
 
 def role(crm: CRM) -> str:
-    """The acting user's role (``rep``, ``manager``, ``admin``, ``analyst``)."""
-    return crm.users.get(crm.user_id)["role"]
+    """The acting user's role (``rep``, ``manager``, ``admin``, ``analyst``), as the CRM
+    resolved it when it connected (the access rules read the same)."""
+    return crm.user_role
 
 
 def sees_team(crm: CRM) -> bool:
