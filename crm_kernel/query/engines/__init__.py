@@ -13,6 +13,7 @@ use, so a kernel that only asks PostgreSQL never loads it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -49,10 +50,7 @@ ENGINES: Mapping[str, Engine] = _Engines()
 def loaded() -> list[Engine]:
     """The engines already imported (a face that catches engine errors needs no others: an
     engine not yet loaded has raised nothing)."""
-    import sys
-
-    prefix = __name__
-    return [ENGINES[name] for name, (module, _) in _MODULES.items() if f"{prefix}{module}" in sys.modules]
+    return [ENGINES[name] for name, (module, _) in _MODULES.items() if f"{__name__}{module}" in sys.modules]
 
 
 def engine(name: str, path: str = "backend") -> Engine:
